@@ -1,0 +1,3 @@
+"""Orbitask: self-hostable, multi-region task management."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,99 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.responses import JSONResponse, Response
+
+from orbitask import __version__
+from orbitask.auth.deps import RuntimeDep, idempotency_scope
+from orbitask.config import Settings
+from orbitask.core.errors import install_error_handlers
+from orbitask.core.idempotency import IdempotencyMiddleware
+from orbitask.core.middleware import RequestContextMiddleware
+from orbitask.core.observability import INFO, configure_logging
+from orbitask.core.runtime import Runtime
+
+API_PREFIX = "/api/v1"
+
+ops = APIRouter(tags=["operations"])
+
+
+@ops.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@ops.get("/readyz")
+async def readyz(rt: RuntimeDep) -> Response:
+    """The process can serve: both database connections answer."""
+    checks: dict[str, str] = {}
+    for name, engine in (("writer", rt.db.writer), ("reader", rt.db.reader)):
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks[name] = "ok"
+        except Exception as exc:  # report, never raise: this is the health endpoint
+            checks[name] = f"error: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+
+def _service_routers() -> dict[str, APIRouter]:
+    from orbitask.auth.routes import router as auth_router
+    from orbitask.boards.routes import router as boards_router
+    from orbitask.tasks.routes import router as tasks_router
+
+    return {"auth": auth_router, "boards": boards_router, "tasks": tasks_router}
+
+
+def create_app(settings: Settings | None = None, *, services: list[str] | None = None) -> FastAPI:
+    """Build the app for `settings`, mounting only `services` (default: the settings' list)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    runtime = Runtime.from_settings(settings)
+    mounted = services or settings.services
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await runtime.db.dispose()
+
+    app = FastAPI(
+        title="Orbitask API",
+        version=__version__,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.services = list(mounted)
+    install_error_handlers(app)
+    app.include_router(ops, prefix=API_PREFIX)
+    routers = _service_routers()
+    for name in mounted:
+        app.include_router(routers[name], prefix=API_PREFIX)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    INFO.labels(__version__, settings.region).set(1)
+    app.add_middleware(
+        IdempotencyMiddleware, db=runtime.db, identify=idempotency_scope(runtime),
+        ttl_seconds=settings.idempotency_ttl_seconds, max_body=settings.max_body_bytes,
+    )
+    app.add_middleware(RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: settings from the environment."""
+    return create_app(Settings())

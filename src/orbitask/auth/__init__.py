@@ -1,0 +1,1 @@
+"""The Auth service: users, credentials, tokens, workspaces, memberships, policy."""

@@ -1,0 +1,109 @@
+"""Dependencies: the runtime, the caller, units of work and consistent read sessions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orbitask.auth import service
+from orbitask.auth.policy import Actor
+from orbitask.auth.security import API_TOKEN_PREFIX, digest
+from orbitask.core import context
+from orbitask.core.errors import Forbidden, Unauthorized
+from orbitask.core.reads import consistent_read
+from orbitask.core.runtime import Runtime
+from orbitask.core.uow import UnitOfWork
+
+ACCESS_COOKIE = "orbitask_access"
+REFRESH_COOKIE = "orbitask_refresh"
+CSRF_COOKIE = "orbitask_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+bearer = HTTPBearer(auto_error=False, description="JWT access token or personal API token (ot_...)")
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The process runtime."""
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def read_session(rt: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """A read session that has caught up with the client's X-Orbitask-Token."""
+    state = context.current()
+    token = state.read_token if state is not None else None
+    async with consistent_read(rt.db, token, rt.settings.read_wait_timeout_seconds) as session:
+        yield session
+
+
+ReadSession = Annotated[AsyncSession, Depends(read_session)]
+
+
+async def current_actor(
+    request: Request, rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Actor:
+    """The authenticated caller: Bearer JWT, personal API token, or session cookie plus CSRF header."""
+    if creds is not None:
+        if creds.credentials.startswith(API_TOKEN_PREFIX):
+            async with consistent_read(rt.db, None, 0) as session:
+                user_id = await service.authenticate_api_token(session, creds.credentials)
+            return Actor(user_id, "api_token")
+        return Actor(rt.tokens.verify(creds.credentials)["sub"], "bearer")
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    if cookie:
+        claims = rt.tokens.verify(cookie)
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER)
+            if not sent or sent != claims.get("csrf"):
+                raise Forbidden("Missing or wrong X-CSRF-Token header for a cookie session.")
+        return Actor(claims["sub"], "cookie")
+    raise Unauthorized("Sign in first: send 'Authorization: Bearer <token>' or a session cookie.")
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def get_uow(rt: RuntimeDep, actor: CurrentActor) -> UnitOfWork:
+    """A unit of work acting for the caller."""
+    return rt.uow(actor.user_id)
+
+
+Uow = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def anonymous_uow(rt: RuntimeDep) -> UnitOfWork:
+    """A unit of work for sign-up and sign-in."""
+    return rt.uow(None)
+
+
+AnonUow = Annotated[UnitOfWork, Depends(anonymous_uow)]
+
+
+def idempotency_scope(rt: Runtime):  # noqa: ANN201 - returns a closure
+    """Who a request is, for scoping Idempotency-Key (verified, no database)."""
+
+    def identify(headers: dict[str, str], client_ip: str) -> str:
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            raw = auth[7:].strip()
+            if raw.startswith(API_TOKEN_PREFIX):
+                return "t:" + digest(raw)[:40]
+            subject = rt.tokens.subject(raw)
+            if subject is not None:
+                return f"u:{subject}"
+        for part in headers.get("cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == ACCESS_COOKIE:
+                subject = rt.tokens.subject(value)
+                if subject is not None:
+                    return f"u:{subject}"
+        return f"ip:{client_ip}"[:80]
+
+    return identify

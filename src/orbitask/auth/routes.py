@@ -1,0 +1,180 @@
+"""Auth HTTP routes: thin wrappers around the service."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request, Response, status
+
+from orbitask.auth import service, workspaces
+from orbitask.auth.deps import (
+    ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE, AnonUow, CurrentActor, ReadSession, RuntimeDep, Uow,
+)
+from orbitask.auth.schemas import (
+    ApiTokenCreate, ApiTokenCreated, ApiTokenRead, InvitationAccepted, InvitationCreate, InvitationRead,
+    LoginIn, LogoutIn, MemberRead, MemberUpdate, RefreshIn, RegisterIn, SessionOut, UserRead, WorkspaceCreate,
+    WorkspaceRead, WorkspaceUpdate,
+)
+from orbitask.core.errors import Unauthorized
+from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from orbitask.core.runtime import Runtime
+
+router = APIRouter(tags=["auth"])
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+def _session_response(response: Response, rt: Runtime, issued: service.IssuedSession) -> SessionOut:
+    user = UserRead.model_validate(issued.user)
+    if issued.csrf_token is None:
+        return SessionOut(user=user, access_token=issued.access_token, refresh_token=issued.refresh_token,
+                          expires_in=issued.expires_in)
+    secure = rt.settings.secure_cookies
+    response.set_cookie(ACCESS_COOKIE, issued.access_token, max_age=issued.expires_in, httponly=True,
+                        secure=secure, samesite="lax", path="/")
+    response.set_cookie(REFRESH_COOKIE, issued.refresh_token, max_age=rt.settings.refresh_token_ttl_seconds,
+                        httponly=True, secure=secure, samesite="strict", path="/api/v1/auth")
+    response.set_cookie(CSRF_COOKIE, issued.csrf_token, max_age=rt.settings.refresh_token_ttl_seconds,
+                        httponly=False, secure=secure, samesite="strict", path="/")
+    return SessionOut(user=user, expires_in=issued.expires_in, csrf_token=issued.csrf_token)
+
+
+@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=SessionOut)
+async def register(cmd: RegisterIn, response: Response, rt: RuntimeDep, uow: AnonUow) -> SessionOut:
+    """Create an account (with a personal workspace) and sign in."""
+    return _session_response(response, rt, await service.register(uow, rt, cmd))
+
+
+@router.post("/auth/login", response_model=SessionOut)
+async def login(cmd: LoginIn, response: Response, rt: RuntimeDep, uow: AnonUow) -> SessionOut:
+    """Sign in with e-mail and password; `session: "cookie"` for browsers."""
+    return _session_response(response, rt, await service.login(uow, rt, cmd))
+
+
+@router.post("/auth/refresh", response_model=SessionOut)
+async def refresh(
+    request: Request, response: Response, rt: RuntimeDep, uow: AnonUow,
+    cmd: Annotated[RefreshIn | None, Body()] = None,
+) -> SessionOut:
+    """Exchange a refresh token (body, or cookie plus CSRF header) for new tokens."""
+    raw = cmd.refresh_token if cmd else None
+    if raw is None:
+        raw = request.cookies.get(REFRESH_COOKIE)
+        if raw and request.headers.get("x-csrf-token") != request.cookies.get(CSRF_COOKIE):
+            raise Unauthorized("Missing or wrong X-CSRF-Token header for a cookie session.")
+    if not raw:
+        raise Unauthorized("Send the refresh token in the body or the session cookie.")
+    return _session_response(response, rt, await service.refresh(uow, rt, raw))
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(
+    request: Request, uow: AnonUow, cmd: Annotated[LogoutIn | None, Body()] = None,
+) -> Response:
+    """End this session: revoke its refresh tokens and clear cookies."""
+    raw = (cmd.refresh_token if cmd else None) or request.cookies.get(REFRESH_COOKIE)
+    await service.logout(uow, raw)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    for name, path in ((ACCESS_COOKIE, "/"), (REFRESH_COOKIE, "/api/v1/auth"), (CSRF_COOKIE, "/")):
+        response.delete_cookie(name, path=path)
+    return response
+
+
+@router.get("/me", response_model=UserRead)
+async def me(actor: CurrentActor, session: ReadSession) -> UserRead:
+    """The signed-in user."""
+    return UserRead.model_validate(await service.get_user(session, actor.user_id))
+
+
+@router.post("/me/api-tokens", status_code=status.HTTP_201_CREATED, response_model=ApiTokenCreated)
+async def create_api_token(cmd: ApiTokenCreate, actor: CurrentActor, uow: Uow) -> ApiTokenCreated:
+    """A personal API token; the secret is in this response only."""
+    row, raw = await service.create_api_token(uow, actor, cmd)
+    return ApiTokenCreated(**ApiTokenRead.model_validate(row).model_dump(), token=raw)
+
+
+@router.get("/me/api-tokens", response_model=list[ApiTokenRead])
+async def list_api_tokens(actor: CurrentActor, session: ReadSession) -> list[ApiTokenRead]:
+    """The caller's API tokens (never their secrets)."""
+    return [ApiTokenRead.model_validate(t) for t in await service.list_api_tokens(session, actor)]
+
+
+@router.delete("/me/api-tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_api_token(token_id: uuid.UUID, actor: CurrentActor, uow: Uow) -> None:
+    """Revoke an API token."""
+    await service.revoke_api_token(uow, actor, token_id)
+
+
+@router.post("/workspaces", status_code=status.HTTP_201_CREATED, response_model=WorkspaceRead)
+async def create_workspace(cmd: WorkspaceCreate, actor: CurrentActor, uow: Uow) -> WorkspaceRead:
+    """A new workspace owned by the caller."""
+    return await workspaces.create_workspace(uow, actor, cmd)
+
+
+@router.get("/workspaces", response_model=Page[WorkspaceRead])
+async def list_workspaces(
+    actor: CurrentActor, session: ReadSession, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
+) -> Page[WorkspaceRead]:
+    """Workspaces the caller belongs to."""
+    items, next_cursor = await workspaces.list_workspaces(session, actor, cursor=cursor, limit=limit)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/workspaces/{workspace_id}", response_model=WorkspaceRead)
+async def get_workspace(workspace_id: uuid.UUID, actor: CurrentActor, session: ReadSession) -> WorkspaceRead:
+    """One workspace."""
+    return await workspaces.get_workspace(session, actor, workspace_id)
+
+
+@router.patch("/workspaces/{workspace_id}", response_model=WorkspaceRead)
+async def update_workspace(workspace_id: uuid.UUID, cmd: WorkspaceUpdate, actor: CurrentActor, uow: Uow) -> WorkspaceRead:
+    """Rename or describe a workspace."""
+    return await workspaces.update_workspace(uow, actor, workspace_id, cmd)
+
+
+@router.delete("/workspaces/{workspace_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_workspace(workspace_id: uuid.UUID, actor: CurrentActor, uow: Uow) -> None:
+    """Delete a workspace and everything in it (owners)."""
+    await workspaces.delete_workspace(uow, actor, workspace_id)
+
+
+@router.get("/workspaces/{workspace_id}/members", response_model=list[MemberRead])
+async def list_members(workspace_id: uuid.UUID, actor: CurrentActor, session: ReadSession) -> list[MemberRead]:
+    """Members and roles."""
+    return await workspaces.list_members(session, actor, workspace_id)
+
+
+@router.patch("/workspaces/{workspace_id}/members/{user_id}", response_model=MemberRead)
+async def update_member(
+    workspace_id: uuid.UUID, user_id: uuid.UUID, cmd: MemberUpdate, actor: CurrentActor, uow: Uow
+) -> MemberRead:
+    """Change a member's role."""
+    return await workspaces.update_member(uow, actor, workspace_id, user_id, cmd)
+
+
+@router.delete("/workspaces/{workspace_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_member(workspace_id: uuid.UUID, user_id: uuid.UUID, actor: CurrentActor, uow: Uow) -> None:
+    """Remove a member, or leave."""
+    await workspaces.remove_member(uow, actor, workspace_id, user_id)
+
+
+@router.post("/workspaces/{workspace_id}/invitations", status_code=status.HTTP_201_CREATED,
+             response_model=InvitationRead)
+async def create_invitation(
+    workspace_id: uuid.UUID, cmd: InvitationCreate, request: Request, actor: CurrentActor, uow: Uow, rt: RuntimeDep
+) -> InvitationRead:
+    """An invitation link (shown once)."""
+    inv, raw = await workspaces.create_invitation(
+        uow, actor, workspace_id, cmd, ttl_seconds=rt.settings.invitation_ttl_seconds
+    )
+    out = InvitationRead.model_validate(inv)
+    out.token = raw
+    out.url = str(request.base_url) + f"invite/{raw}"
+    return out
+
+
+@router.post("/invitations/{token}/accept", response_model=InvitationAccepted)
+async def accept_invitation(token: str, actor: CurrentActor, uow: Uow) -> InvitationAccepted:
+    """Join a workspace through an invitation link."""
+    ws, role = await workspaces.accept_invitation(uow, actor, token)
+    return InvitationAccepted(workspace=ws, role=role)

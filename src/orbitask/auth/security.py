@@ -1,0 +1,106 @@
+"""Password hashing (argon2id, off the event loop), JWT access tokens, random secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from typing import Any
+
+import jwt
+from anyio import to_thread
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from orbitask.core.errors import Unauthorized
+
+JWT_ALGORITHM = "HS256"
+KEY_ID = "k1"
+API_TOKEN_PREFIX = "ot_"
+
+
+class Passwords:
+    """argon2id hashing with configurable cost; runs in a worker thread."""
+
+    def __init__(self, time_cost: int, memory_cost: int) -> None:
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=1)
+        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    async def hash(self, password: str) -> str:
+        """A new argon2id hash."""
+        return await to_thread.run_sync(self._hasher.hash, password)
+
+    async def verify(self, stored: str | None, password: str) -> bool:
+        """Whether `password` matches; spends the same work when there is no user."""
+
+        def check() -> bool:
+            try:
+                return self._hasher.verify(stored or self._dummy, password) and stored is not None
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await to_thread.run_sync(check)
+
+
+class AccessTokens:
+    """Short-lived signed JWTs."""
+
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self._secret = secret
+        self.ttl = ttl_seconds
+
+    def issue(self, user_id: uuid.UUID, *, csrf: str | None = None, now: dt.datetime | None = None) -> str:
+        """A token for `user_id`, bound to a CSRF token in cookie mode."""
+        now = now or dt.datetime.now(dt.UTC)
+        claims: dict[str, Any] = {
+            "sub": str(user_id),
+            "iat": now,
+            "exp": now + dt.timedelta(seconds=self.ttl),
+            "jti": secrets.token_hex(8),
+            "typ": "access",
+        }
+        if csrf:
+            claims["csrf"] = csrf
+        return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM, headers={"kid": KEY_ID})
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The claims of a valid token; Unauthorized with a reason otherwise."""
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "sub", "iat"]}
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The access token has expired; refresh it.") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("The access token is not valid.") from exc
+        if claims.get("typ") != "access":
+            raise Unauthorized("The access token is not valid.")
+        try:
+            claims["sub"] = uuid.UUID(claims["sub"])
+        except (ValueError, TypeError) as exc:
+            raise Unauthorized("The access token is not valid.") from exc
+        return claims
+
+    def subject(self, token: str) -> uuid.UUID | None:
+        """The user a valid token names, or None (no exceptions)."""
+        try:
+            return self.verify(token)["sub"]
+        except Unauthorized:
+            return None
+
+
+def random_token(nbytes: int = 32) -> str:
+    """A URL-safe random secret."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def digest(secret: str) -> str:
+    """SHA-256 of a high-entropy secret (tokens, not passwords)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_api_token() -> tuple[str, str]:
+    """A personal API token and its display prefix."""
+    prefix = secrets.token_hex(4)
+    return f"{API_TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}", prefix

@@ -1,0 +1,191 @@
+"""Accounts and credentials: register, sign in, refresh, sign out, API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orbitask.auth import events
+from orbitask.auth.models import ApiToken, RefreshToken, User
+from orbitask.auth.policy import Actor
+from orbitask.auth.schemas import ApiTokenCreate, LoginIn, RegisterIn, UserBrief
+from orbitask.auth.security import API_TOKEN_PREFIX, digest, new_api_token, random_token
+from orbitask.auth.workspaces import add_workspace_with_owner
+from orbitask.core.db import utcnow
+from orbitask.core.errors import Conflict, NotFound, Unauthorized
+from orbitask.core.runtime import Runtime
+from orbitask.core.uow import UnitOfWork
+
+BAD_CREDENTIALS = "The e-mail or password is incorrect."
+
+
+@dataclass
+class IssuedSession:
+    """Tokens handed to a client after sign-in or refresh."""
+
+    user: User
+    access_token: str
+    refresh_token: str
+    csrf_token: str | None
+    expires_in: int
+
+
+def _issue(uow: UnitOfWork, rt: Runtime, user: User, *, cookie: bool, family_id: uuid.UUID | None = None) -> IssuedSession:
+    raw = random_token()
+    csrf = random_token(24) if cookie else None
+    now = utcnow()
+    uow.session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=digest(raw),
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=rt.settings.refresh_token_ttl_seconds),
+        )
+    )
+    return IssuedSession(user, rt.tokens.issue(user.id, csrf=csrf), raw, csrf, rt.tokens.ttl)
+
+
+async def register(uow: UnitOfWork, rt: Runtime, cmd: RegisterIn) -> IssuedSession:
+    """Create an account with a personal workspace, and sign it in."""
+    email = cmd.email.lower()
+    password_hash = await rt.passwords.hash(cmd.password)
+    async with uow:
+        taken = await uow.session.scalar(select(User.id).where(User.email == email))
+        if taken is not None:
+            raise Conflict("An account with this e-mail already exists; sign in instead.")
+        user = User(email=email, name=cmd.name, password_hash=password_hash, created_at=utcnow())
+        uow.session.add(user)
+        await uow.session.flush()
+        uow.actor_id = user.id
+        uow.emit(events.UserRegistered(user_id=user.id, name=user.name))
+        await add_workspace_with_owner(uow, user.id, f"{cmd.name}'s workspace")
+        issued = _issue(uow, rt, user, cookie=cmd.session == "cookie")
+        await uow.commit()
+    return issued
+
+
+async def login(uow: UnitOfWork, rt: Runtime, cmd: LoginIn) -> IssuedSession:
+    """Check credentials and open a new session (a new refresh-token family)."""
+    # Verify outside the write transaction: hashing is slow and must not hold the writer.
+    async with rt.db.read_session(on_writer=True) as session:
+        user = await session.scalar(select(User).where(User.email == cmd.email.lower()))
+    ok = await rt.passwords.verify(user.password_hash if user else None, cmd.password)
+    if user is None or not ok or not user.is_active:
+        raise Unauthorized(BAD_CREDENTIALS)
+    async with uow:
+        issued = _issue(uow, rt, user, cookie=cmd.session == "cookie")
+        await uow.commit()
+    return issued
+
+
+async def refresh(uow: UnitOfWork, rt: Runtime, raw: str) -> IssuedSession:
+    """Rotate a refresh token. Presenting a used one revokes its whole family."""
+    now = utcnow()
+    async with uow:
+        row = await uow.session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == digest(raw)).with_for_update()
+        )
+        if row is None:
+            raise Unauthorized("The refresh token is not valid.")
+        if row.used_at is not None or row.revoked_at is not None:
+            await uow.session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            await uow.commit()
+            raise Unauthorized(
+                "This refresh token was already used or revoked; every session from that sign-in is now "
+                "signed out. Sign in again."
+            )
+        if row.expires_at <= now:
+            raise Unauthorized("The refresh token has expired; sign in again.")
+        user = await uow.session.get(User, row.user_id)
+        if user is None or not user.is_active:
+            raise Unauthorized("The refresh token is not valid.")
+        row.used_at = now
+        issued = _issue(uow, rt, user, cookie=row.csrf_token is not None, family_id=row.family_id)
+        await uow.commit()
+    return issued
+
+
+async def logout(uow: UnitOfWork, raw: str | None) -> None:
+    """Revoke the refresh-token family of this session (no error if already gone)."""
+    async with uow:
+        if raw:
+            row = await uow.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest(raw)))
+            if row is not None:
+                await uow.session.execute(
+                    update(RefreshToken)
+                    .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
+                    .values(revoked_at=utcnow())
+                )
+        await uow.commit()
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    """A user by id."""
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("This account no longer exists.")
+    return user
+
+
+async def users_brief(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, UserBrief]:
+    """Public profiles of users by id."""
+    if not ids:
+        return {}
+    rows = (await session.execute(select(User).where(User.id.in_(set(ids))))).scalars()
+    return {u.id: UserBrief.model_validate(u) for u in rows}
+
+
+async def authenticate_api_token(session: AsyncSession, raw: str) -> uuid.UUID:
+    """The user a personal API token belongs to."""
+    if not raw.startswith(API_TOKEN_PREFIX):
+        raise Unauthorized("The API token is not valid.")
+    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(raw)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("The API token is not valid or has been revoked.")
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        raise Unauthorized("The API token has expired.")
+    return row.user_id
+
+
+async def create_api_token(uow: UnitOfWork, actor: Actor, cmd: ApiTokenCreate) -> tuple[ApiToken, str]:
+    """A new personal API token; the secret is returned once and never stored."""
+    raw, prefix = new_api_token()
+    now = utcnow()
+    expires = now + dt.timedelta(days=cmd.expires_in_days) if cmd.expires_in_days else None
+    async with uow:
+        row = ApiToken(
+            user_id=actor.user_id, name=cmd.name, prefix=prefix, token_hash=digest(raw),
+            created_at=now, expires_at=expires,
+        )
+        uow.session.add(row)
+        await uow.commit()
+    return row, raw
+
+
+async def list_api_tokens(session: AsyncSession, actor: Actor) -> list[ApiToken]:
+    """The caller's API tokens (without secrets)."""
+    rows = await session.execute(
+        select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.created_at)
+    )
+    return list(rows.scalars())
+
+
+async def revoke_api_token(uow: UnitOfWork, actor: Actor, token_id: uuid.UUID) -> None:
+    """Revoke one of the caller's API tokens."""
+    async with uow:
+        row = await uow.session.get(ApiToken, token_id)
+        if row is None or row.user_id != actor.user_id:
+            raise NotFound("No such API token.")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+        await uow.commit()

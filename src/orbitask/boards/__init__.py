@@ -1,0 +1,1 @@
+"""The Board service: boards, lists, labels, board members."""

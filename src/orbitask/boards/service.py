@@ -1,0 +1,219 @@
+"""Boards and board members: commands, queries, and the access checks other services use."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orbitask.auth import policy, service as auth_service, workspaces
+from orbitask.auth.policy import Actor, BoardAccess
+from orbitask.boards import events
+from orbitask.boards.models import Board, BoardMember
+from orbitask.boards.schemas import (
+    BoardCreate, BoardMemberAdd, BoardMemberRead, BoardMemberUpdate, BoardRead, BoardSummary, BoardUpdate,
+)
+from orbitask.core.db import utcnow
+from orbitask.core.errors import NotFound
+from orbitask.core.events import Event, EventRead
+from orbitask.core.pagination import decode_cursor, page_of
+from orbitask.core.uow import UnitOfWork
+
+ADMIN_FIELDS = {"visibility", "archived"}
+
+
+async def role_on_board(session: AsyncSession, board: Board, user_id: uuid.UUID) -> str | None:
+    """A user's effective role on a board (None: cannot see it)."""
+    ws_role = await workspaces.workspace_role(session, board.workspace_id, user_id)
+    if ws_role is None:
+        return None
+    explicit = await session.scalar(
+        select(BoardMember.role).where(BoardMember.board_id == board.id, BoardMember.user_id == user_id)
+    )
+    return policy.effective_board_role(BoardAccess(ws_role, explicit, board.visibility))
+
+
+async def readable_board(
+    session: AsyncSession, actor: Actor, board_id: uuid.UUID, action: str = "board.read", what: str = "board"
+) -> tuple[Board, str]:
+    """A board the caller may act on, with their role (404 when out of reach)."""
+    board = await session.get(Board, board_id)
+    if board is None:
+        raise NotFound(f"No such {what}.")
+    role = await role_on_board(session, board, actor.user_id)
+    policy.require_board(role, action, what)
+    assert role is not None
+    return board, role
+
+
+async def lock_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, action: str, what: str = "board") -> Board:
+    """Lock the board row for this command (serialising its writers) after checking `action`."""
+    board = await uow.session.get(Board, board_id, with_for_update=True, populate_existing=True)
+    if board is None:
+        raise NotFound(f"No such {what}.")
+    role = await role_on_board(uow.session, board, actor.user_id)
+    policy.require_board(role, action, what)
+    return board
+
+
+async def create_board(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, cmd: BoardCreate) -> BoardRead:
+    """A new board; its creator becomes its admin."""
+    async with uow:
+        await workspaces.require_role(uow.session, actor, workspace_id, "board.create")
+        now = utcnow()
+        board = Board(workspace_id=workspace_id, version=0, created_by=actor.user_id, created_at=now,
+                      updated_at=now, archived=False, **cmd.model_dump())
+        uow.session.add(board)
+        await uow.session.flush()
+        uow.session.add(BoardMember(board_id=board.id, user_id=actor.user_id, role="admin", created_at=now))
+        uow.emit(events.BoardCreated(board=BoardRead.model_validate(board)), board=board)
+        await uow.commit()
+    return BoardRead.model_validate(board)
+
+
+async def list_boards(
+    session: AsyncSession, actor: Actor, workspace_id: uuid.UUID, *, archived: bool | None, cursor: str | None,
+    limit: int,
+) -> tuple[list[BoardSummary], str | None]:
+    """Boards of a workspace the caller can see."""
+    ws_role = await workspaces.require_role(session, actor, workspace_id, "workspace.read")
+    stmt = (
+        select(Board, BoardMember.role)
+        .outerjoin(BoardMember, (BoardMember.board_id == Board.id) & (BoardMember.user_id == actor.user_id))
+        .where(Board.workspace_id == workspace_id)
+        .order_by(Board.id)
+        .limit(limit + 1)
+    )
+    if ws_role != "owner":
+        visible = [BoardMember.user_id.is_not(None)]
+        if ws_role in ("admin", "member"):
+            visible.append(Board.visibility == "workspace")
+        stmt = stmt.where(or_(*visible))
+    if archived is not None:
+        stmt = stmt.where(Board.archived.is_(archived))
+    after = decode_cursor(cursor)
+    if after is not None:
+        stmt = stmt.where(Board.id > after)
+    found = (await session.execute(stmt)).all()
+    items = []
+    for board, explicit in found[:limit]:
+        summary = BoardSummary.model_validate(board)
+        summary.role = policy.effective_board_role(BoardAccess(ws_role, explicit, board.visibility))
+        items.append(summary)
+    _, next_cursor = page_of([b for b, _ in found], limit)
+    return items, next_cursor
+
+
+async def update_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: BoardUpdate) -> BoardRead:
+    """Rename, recolour, describe (editors); change visibility or archive (admins)."""
+    changes = cmd.model_dump(exclude_unset=True, exclude_none=True)
+    action = "board.admin" if ADMIN_FIELDS & changes.keys() else "board.write"
+    async with uow:
+        board = await lock_board(uow, actor, board_id, action)
+        for field, value in changes.items():
+            setattr(board, field, value)
+        board.updated_at = utcnow()
+        after = BoardRead.model_validate(board).model_copy(update={"version": board.version + 1})
+        uow.emit(events.BoardUpdated(board=after, changes=sorted(changes)), board=board)
+        await uow.commit()
+    return BoardRead.model_validate(board)
+
+
+async def delete_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID) -> None:
+    """Delete a board and everything on it (board admins)."""
+    async with uow:
+        board = await lock_board(uow, actor, board_id, "board.admin")
+        uow.emit(events.BoardDeleted(board_id=board.id), board=board)
+        await uow.session.delete(board)
+        await uow.commit()
+
+
+async def list_members(session: AsyncSession, actor: Actor, board_id: uuid.UUID) -> list[BoardMemberRead]:
+    """Everyone who can see the board, with their effective role."""
+    board, _ = await readable_board(session, actor, board_id)
+    return await board_members(session, board)
+
+
+async def board_members(session: AsyncSession, board: Board) -> list[BoardMemberRead]:
+    """Explicit members plus workspace members whose role grants access."""
+    ws_roles = await workspaces.member_roles(session, board.workspace_id)
+    explicit = dict((await session.execute(
+        select(BoardMember.user_id, BoardMember.role).where(BoardMember.board_id == board.id)
+    )).all())
+    roles: dict[uuid.UUID, tuple[str, bool]] = {}
+    for user_id, ws_role in ws_roles.items():
+        role = policy.effective_board_role(BoardAccess(ws_role, explicit.get(user_id), board.visibility))
+        if role is not None:
+            roles[user_id] = (role, user_id in explicit)
+    users = await auth_service.users_brief(session, list(roles))
+    members = [BoardMemberRead(user=users[uid], role=r, explicit=e) for uid, (r, e) in roles.items() if uid in users]
+    return sorted(members, key=lambda m: (m.user.name.lower(), str(m.user.id)))
+
+
+async def add_member(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: BoardMemberAdd) -> BoardMemberRead:
+    """Give a user a role on the board; outsiders join the workspace as guests."""
+    async with uow:
+        board = await lock_board(uow, actor, board_id, "board.admin")
+        await workspaces.ensure_member(uow, board.workspace_id, cmd.user_id, "guest")
+        member = await uow.session.get(BoardMember, (board.id, cmd.user_id))
+        if member is None:
+            uow.session.add(BoardMember(board_id=board.id, user_id=cmd.user_id, role=cmd.role, created_at=utcnow()))
+            uow.emit(events.BoardMemberAdded(board_id=board.id, user_id=cmd.user_id, role=cmd.role), board=board)
+        elif member.role != cmd.role:
+            member.role = cmd.role
+            uow.emit(events.BoardMemberUpdated(board_id=board.id, user_id=cmd.user_id, role=cmd.role), board=board)
+        await uow.session.flush()
+        result = await _member_read(uow.session, board, cmd.user_id)
+        await uow.commit()
+    return result
+
+
+async def update_member(
+    uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, user_id: uuid.UUID, cmd: BoardMemberUpdate
+) -> BoardMemberRead:
+    """Change an explicit member's role."""
+    async with uow:
+        board = await lock_board(uow, actor, board_id, "board.admin")
+        member = await uow.session.get(BoardMember, (board.id, user_id))
+        if member is None:
+            raise NotFound("That user is not an explicit member of this board.")
+        member.role = cmd.role
+        uow.emit(events.BoardMemberUpdated(board_id=board.id, user_id=user_id, role=cmd.role), board=board)
+        await uow.session.flush()
+        result = await _member_read(uow.session, board, user_id)
+        await uow.commit()
+    return result
+
+
+async def remove_member(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Remove an explicit member (board admins), or leave the board."""
+    async with uow:
+        action = "board.read" if user_id == actor.user_id else "board.admin"
+        board = await lock_board(uow, actor, board_id, action)
+        member = await uow.session.get(BoardMember, (board.id, user_id))
+        if member is None:
+            raise NotFound("That user is not an explicit member of this board.")
+        await uow.session.delete(member)
+        uow.emit(events.BoardMemberRemoved(board_id=board.id, user_id=user_id), board=board)
+        await uow.commit()
+
+
+async def _member_read(session: AsyncSession, board: Board, user_id: uuid.UUID) -> BoardMemberRead:
+    role = await role_on_board(session, board, user_id)
+    users = await auth_service.users_brief(session, [user_id])
+    return BoardMemberRead(user=users[user_id], role=role or "viewer", explicit=True)
+
+
+async def list_events(
+    session: AsyncSession, actor: Actor, board_id: uuid.UUID, *, after_version: int, limit: int
+) -> tuple[list[EventRead], int]:
+    """The board's events after `after_version`, in order, and the board's current version."""
+    board, _ = await readable_board(session, actor, board_id)
+    rows = await session.execute(
+        select(Event)
+        .where(Event.board_id == board_id, Event.board_version > after_version)
+        .order_by(Event.board_version)
+        .limit(limit)
+    )
+    return [EventRead.model_validate(e) for e in rows.scalars()], board.version

@@ -1,0 +1,157 @@
+"""Engines, reader/writer sessions and the column types every service shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import JSON, MetaData, String, event
+from sqlalchemy import types as sa_types
+from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from orbitask.core.ids import new_id
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class Base(DeclarativeBase):
+    """Declarative base with an explicit constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {uuid.UUID: sa_types.Uuid(), dict[str, Any]: JSON()}
+
+
+class UTCDateTime(sa_types.TypeDecorator[dt.datetime]):
+    """Timestamps stored as UTC and always returned timezone-aware."""
+
+    impl = sa_types.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa_types.DateTime(timezone=True))
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def position_type() -> sa_types.TypeEngine[str]:
+    """Fractional-index strings compare byte-wise on every backend (case matters)."""
+    return (
+        String(128)
+        .with_variant(mysql.VARCHAR(128, charset="ascii", collation="ascii_bin"), "mysql", "mariadb")
+        .with_variant(postgresql.VARCHAR(128, collation="C"), "postgresql")
+    )
+
+
+def utcnow() -> dt.datetime:
+    """Now, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def id_default() -> uuid.UUID:
+    """Column default for primary keys."""
+    return new_id()
+
+
+def _sqlite_setup(engine: AsyncEngine, *, writer: bool) -> None:
+    """WAL, foreign keys, a busy timeout; writers start with BEGIN IMMEDIATE, readers are read-only."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        if not writer:
+            cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def make_engine(url: str, *, writer: bool) -> AsyncEngine:
+    """An async engine with sensible pool settings for the backend."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # One writer connection per process: writers queue in the pool instead of
+        # spinning on SQLite's lock; other processes wait on busy_timeout.
+        kwargs.update(pool_size=1 if writer else 8, max_overflow=0, pool_timeout=60, pool_pre_ping=False)
+        engine = create_async_engine(url, **kwargs)
+        _sqlite_setup(engine, writer=writer)
+        return engine
+    kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800, pool_timeout=10)
+    if parsed.get_backend_name() == "mysql":
+        kwargs["connect_args"] = {"charset": "utf8mb4"}
+    return create_async_engine(url, **kwargs)
+
+
+class Database:
+    """The writer and reader engines of this region, and sessions on them."""
+
+    def __init__(self, writer_url: str, reader_url: str | None = None) -> None:
+        self.writer_url = writer_url
+        self.reader_url = reader_url or writer_url
+        self.writer = make_engine(writer_url, writer=True)
+        self.reader = make_engine(self.reader_url, writer=False)
+        self.split = self.reader_url != self.writer_url
+        # Reads that must not see replica lag run read-only on the writer's server.
+        self.primary_reader = make_engine(writer_url, writer=False) if self.split else self.reader
+        self._writer_sessions = async_sessionmaker(self.writer, expire_on_commit=False, autoflush=False)
+        self._reader_sessions = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=False)
+        self._primary_sessions = async_sessionmaker(self.primary_reader, expire_on_commit=False, autoflush=False)
+
+    @property
+    def backend(self) -> str:
+        """sqlite, mysql or postgresql."""
+        return self.writer.dialect.name
+
+    def writer_session(self) -> AsyncSession:
+        """A session on the writer (the unit of work owns its transaction)."""
+        return self._writer_sessions()
+
+    @asynccontextmanager
+    async def read_session(self, *, on_writer: bool = False) -> AsyncIterator[AsyncSession]:
+        """A read-only session on the reader (or on the writer after a failed replica wait)."""
+        factory = self._primary_sessions if on_writer else self._reader_sessions
+        async with factory() as session:
+            async with session.begin():
+                yield session
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        for engine in {self.writer, self.reader, self.primary_reader}:
+            await engine.dispose()

@@ -1,0 +1,201 @@
+"""Idempotency-Key on POST: a retried request returns the first response and changes nothing.
+
+The key is recorded by the unit of work inside the command's own transaction, so a
+command and its key commit together or not at all; the response is stored right after.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Index, Integer, LargeBinary, String, delete, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from orbitask.core import context
+from orbitask.core.context import IdempotencyClaim
+from orbitask.core.db import Base, Database, UTCDateTime, utcnow
+from orbitask.core.errors import problem
+
+HEADER = "idempotency-key"
+MAX_KEY_LENGTH = 255
+REPLAYED_HEADERS = ("content-type", "location", "x-orbitask-token")
+
+
+class IdempotencyRecord(Base):
+    """A key seen on a committed command, with the response it produced."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (Index("uq_idempotency_key_scope_key", "scope", "key", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None]
+    response_headers: Mapped[dict[str, Any] | None]
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+Identify = Callable[[dict[str, str], str], str]
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None when it exceeds `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+class IdempotencyMiddleware:
+    """Replays stored responses for repeated (scope, Idempotency-Key) pairs on POST."""
+
+    def __init__(self, app: ASGIApp, *, db: Database, identify: Identify, ttl_seconds: int, max_body: int) -> None:
+        self.app = app
+        self.db = db
+        self.identify = identify
+        self.ttl = dt.timedelta(seconds=ttl_seconds)
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        key = headers.get(HEADER)
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        if not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable() and key.isascii()):
+            detail = f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
+            await problem(400, "invalid-idempotency-key", "Invalid Idempotency-Key", detail)(scope, receive, send)
+            return
+        body = await _read_body(receive, self.max_body)
+        if body is None:
+            detail = f"The request body exceeds {self.max_body} bytes."
+            await problem(413, "payload-too-large", "Request body too large", detail)(scope, receive, send)
+            return
+        client = scope.get("client") or ("", 0)
+        who = self.identify(headers, client[0])
+        digest = hashlib.sha256()
+        for part in (scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1")):
+            digest.update(part.encode() + b"\0")
+        digest.update(body)
+        request_hash = digest.hexdigest()
+
+        existing = await self._lookup(who, key)
+        if existing is not None:
+            await self._answer_existing(existing, request_hash, scope, receive, send)
+            return
+
+        state = context.current()
+        claim = IdempotencyClaim(who, key, request_hash, utcnow() + self.ttl)
+        if state is not None:
+            state.idempotency = claim
+        captured: dict[str, Any] = {"body": []}
+
+        async def replay_receive() -> Message:
+            if not captured.get("sent"):
+                captured["sent"] = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        async def capture_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = {
+                    k.decode("latin-1").lower(): v.decode("latin-1")
+                    for k, v in message.get("headers", [])
+                    if k.decode("latin-1").lower() in REPLAYED_HEADERS
+                }
+            elif message["type"] == "http.response.body":
+                captured["body"].append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, replay_receive, capture_send)
+        if claim.recorded:
+            await self._store(claim, captured)
+
+    async def _lookup(self, who: str, key: str) -> IdempotencyRecord | None:
+        async with self.db.read_session(on_writer=True) as session:
+            row = (
+                await session.execute(
+                    select(IdempotencyRecord).where(IdempotencyRecord.scope == who, IdempotencyRecord.key == key)
+                )
+            ).scalar_one_or_none()
+        if row is not None and row.expires_at < utcnow():
+            session = self.db.writer_session()
+            async with session.begin():
+                await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == row.id))
+            await session.close()
+            return None
+        return row
+
+    async def _answer_existing(
+        self, row: IdempotencyRecord, request_hash: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        if row.request_hash != request_hash:
+            response = problem(
+                422, "idempotency-key-reused", "Idempotency-Key reused",
+                "This Idempotency-Key was already used for a different request; use a new key.",
+            )
+        elif row.status_code is None:
+            response = problem(
+                409, "idempotency-in-progress", "Request in progress",
+                "The first request with this Idempotency-Key has not finished; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+        else:
+            await send({
+                "type": "http.response.start",
+                "status": row.status_code,
+                "headers": [(k.encode(), v.encode()) for k, v in (row.response_headers or {}).items()]
+                + [(b"idempotent-replayed", b"true"), (b"content-length", str(len(row.response_body or b"")).encode())],
+            })
+            await send({"type": "http.response.body", "body": row.response_body or b""})
+            return
+        await response(scope, receive, send)
+
+    async def _store(self, claim: IdempotencyClaim, captured: dict[str, Any]) -> None:
+        status = captured.get("status", 500)
+        session = self.db.writer_session()
+        async with session.begin():
+            where = (IdempotencyRecord.scope == claim.scope, IdempotencyRecord.key == claim.key)
+            if status >= 500:  # the command committed but the answer failed: let a retry see a conflict
+                await session.execute(update(IdempotencyRecord).where(*where).values(status_code=None))
+            else:
+                await session.execute(
+                    update(IdempotencyRecord)
+                    .where(*where)
+                    .values(
+                        status_code=status,
+                        response_headers=captured.get("headers", {}),
+                        response_body=b"".join(captured["body"]),
+                    )
+                )
+        await session.close()
+
+
+async def purge_expired(db: Database) -> int:
+    """Delete expired keys; returns how many."""
+    session = db.writer_session()
+    async with session.begin():
+        result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < utcnow()))
+    await session.close()
+    return result.rowcount or 0

@@ -1,0 +1,119 @@
+"""The unit of work: one writer transaction per command, with its outbox events."""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orbitask.core import context
+from orbitask.core.db import Database, utcnow
+from orbitask.core.events import DomainEvent, Event
+from orbitask.core.idempotency import IdempotencyRecord
+from orbitask.core.ids import new_id
+from orbitask.core.tokens import ConsistencyToken
+
+
+class VersionedBoard(Protocol):
+    """What the unit of work needs of a board row to number its events."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    version: int
+
+
+class UnitOfWork:
+    """Opens a writer transaction; `emit` appends outbox rows; `commit` ends it once.
+
+    Leaving the block without `commit()` rolls everything back.
+    """
+
+    def __init__(self, db: Database, *, region: str, actor_id: uuid.UUID | None = None) -> None:
+        self.db = db
+        self.region = region
+        self.actor_id = actor_id
+        self.token: ConsistencyToken | None = None
+        self.events: list[Event] = []
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        """The writer session of the open transaction."""
+        if self._session is None:
+            raise RuntimeError("unit of work used outside `async with`")
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self.db.writer_session()
+        await self._session.begin()
+        self.events = []
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            if session.in_transaction():
+                await session.rollback()
+            await session.close()
+
+    def emit(
+        self,
+        event: DomainEvent,
+        *,
+        board: VersionedBoard | None = None,
+        workspace_id: uuid.UUID | None = None,
+        card_id: uuid.UUID | None = None,
+    ) -> Event:
+        """Append an event; on a board it takes the board's next version (the board must be locked)."""
+        version = None
+        if board is not None:
+            board.version += 1
+            version = board.version
+            workspace_id = board.workspace_id
+        row = Event(
+            id=new_id(),
+            workspace_id=workspace_id,
+            board_id=board.id if board is not None else None,
+            board_version=version,
+            card_id=card_id,
+            type=event.type,
+            actor_id=self.actor_id,
+            payload=event.model_dump(mode="json"),
+            region=self.region,
+            created_at=utcnow(),
+        )
+        self.session.add(row)
+        self.events.append(row)
+        return row
+
+    async def commit(self) -> ConsistencyToken | None:
+        """Record the idempotency claim, flush, name the newest event in a token, commit."""
+        session = self.session
+        state = context.current()
+        claim = state.idempotency if state is not None else None
+        if claim is not None and not claim.recorded:
+            session.add(
+                IdempotencyRecord(
+                    scope=claim.scope, key=claim.key, request_hash=claim.request_hash,
+                    created_at=utcnow(), expires_at=claim.expires_at,
+                )
+            )
+        await session.flush()
+        if self.events:
+            last = self.events[-1]
+            token = ConsistencyToken(last.seq, last.id)
+        else:
+            newest = (await session.execute(select(Event.seq, Event.id).order_by(Event.seq.desc()).limit(1))).first()
+            token = ConsistencyToken(newest.seq, newest.id) if newest else None
+        await session.commit()
+        if claim is not None:
+            claim.recorded = True
+        self.token = token
+        if state is not None and token is not None:
+            state.write_token = token.newer(state.write_token)
+        return token

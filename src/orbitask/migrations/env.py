@@ -1,0 +1,48 @@
+"""Alembic environment: runs migrations on the configured (async) writer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from orbitask.models import metadata
+
+config = context.config
+
+
+def _include(name: str | None, type_: str, *_: object) -> bool:
+    return True
+
+
+def run_offline() -> None:
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=metadata,
+                      literal_binds=True, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run(connection) -> None:  # noqa: ANN001 - alembic passes a sync connection
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
+                      compare_type=True, include_object=_include)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_online() -> None:
+    connectable = config.attributes.get("connection")
+    if connectable is not None:
+        _run(connectable)
+        return
+    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    async with engine.connect() as connection:
+        await connection.run_sync(_run)
+        await connection.commit()
+    await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    asyncio.run(run_online())

@@ -1,0 +1,1 @@
+"""The Task service: cards, checklists, comments, activity."""

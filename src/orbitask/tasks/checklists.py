@@ -1,0 +1,139 @@
+"""Checklists and their items."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orbitask.auth.policy import Actor
+from orbitask.boards import service as boards
+from orbitask.core import ordering
+from orbitask.core.db import utcnow
+from orbitask.core.errors import InvalidInput, NotFound
+from orbitask.core.uow import UnitOfWork
+from orbitask.tasks import events
+from orbitask.tasks.models import Checklist, ChecklistItem
+from orbitask.tasks.schemas import (
+    ChecklistCreate, ChecklistItemCreate, ChecklistItemRead, ChecklistItemUpdate, ChecklistRead,
+)
+from orbitask.tasks.service import card_board_id, locked_card
+
+
+async def create_checklist(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: ChecklistCreate) -> ChecklistRead:
+    """A new checklist at the end of the card."""
+    async with uow:
+        board, card = await locked_card(uow, actor, card_id, "board.write")
+        position = await ordering.position_for(
+            uow.session, Checklist, Checklist.card_id, card.id, after_id=None, before_id=None, what="checklist"
+        )
+        row = Checklist(card_id=card.id, title=cmd.title, position=position, created_at=utcnow())
+        uow.session.add(row)
+        await uow.session.flush()
+        out = ChecklistRead.model_validate(row)
+        uow.emit(events.ChecklistCreated(checklist=out), board=board, card_id=card.id)
+        await uow.commit()
+    return out
+
+
+async def _locked_checklist(uow: UnitOfWork, actor: Actor, checklist_id: uuid.UUID) -> tuple[Any, Checklist]:
+    card_id = await uow.session.scalar(select(Checklist.card_id).where(Checklist.id == checklist_id))
+    if card_id is None:
+        raise NotFound("No such checklist.")
+    board_id = await card_board_id(uow.session, card_id)
+    if board_id is None:
+        raise NotFound("No such checklist.")
+    board = await boards.lock_board(uow, actor, board_id, "board.write", "checklist")
+    row = await uow.session.get(Checklist, checklist_id)
+    if row is None:
+        raise NotFound("No such checklist.")
+    return board, row
+
+
+async def _check_assignee(session: AsyncSession, board: Any, user_id: uuid.UUID | None) -> None:
+    if user_id is not None and await boards.role_on_board(session, board, user_id) is None:
+        raise InvalidInput(f"assignee_id: user {user_id} cannot see this board")
+
+
+async def create_item(uow: UnitOfWork, actor: Actor, checklist_id: uuid.UUID, cmd: ChecklistItemCreate) -> ChecklistItemRead:
+    """A new item on a checklist."""
+    async with uow:
+        board, checklist = await _locked_checklist(uow, actor, checklist_id)
+        await _check_assignee(uow.session, board, cmd.assignee_id)
+        position = await ordering.position_for(
+            uow.session, ChecklistItem, ChecklistItem.checklist_id, checklist.id,
+            after_id=cmd.after_id, before_id=cmd.before_id, what="item",
+        )
+        row = ChecklistItem(
+            checklist_id=checklist.id, card_id=checklist.card_id, text=cmd.text, position=position, done=False,
+            assignee_id=cmd.assignee_id, due_at=cmd.due_at, created_at=utcnow(),
+        )
+        uow.session.add(row)
+        await uow.session.flush()
+        out = ChecklistItemRead.model_validate(row)
+        uow.emit(events.ChecklistItemCreated(item=out), board=board, card_id=checklist.card_id)
+        await uow.commit()
+    return out
+
+
+async def _locked_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID) -> tuple[Any, ChecklistItem]:
+    checklist_id = await uow.session.scalar(select(ChecklistItem.checklist_id).where(ChecklistItem.id == item_id))
+    if checklist_id is None:
+        raise NotFound("No such checklist item.")
+    board, _ = await _locked_checklist(uow, actor, checklist_id)
+    row = await uow.session.get(ChecklistItem, item_id)
+    if row is None:
+        raise NotFound("No such checklist item.")
+    return board, row
+
+
+async def update_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID, cmd: ChecklistItemUpdate) -> ChecklistItemRead:
+    """Tick, rename, assign, date or move an item."""
+    changes = cmd.model_dump(exclude_unset=True)
+    async with uow:
+        board, row = await _locked_item(uow, actor, item_id)
+        if "text" in changes and changes["text"] is None:
+            raise InvalidInput("text cannot be null")
+        if "done" in changes and changes["done"] is None:
+            raise InvalidInput("done cannot be null")
+        if "assignee_id" in changes:
+            await _check_assignee(uow.session, board, changes["assignee_id"])
+        after_id, before_id = changes.pop("after_id", None), changes.pop("before_id", None)
+        if after_id or before_id:
+            row.position = await ordering.position_for(
+                uow.session, ChecklistItem, ChecklistItem.checklist_id, row.checklist_id,
+                after_id=after_id, before_id=before_id, exclude_id=row.id, what="item",
+            )
+            changes["position"] = row.position
+        for field, value in changes.items():
+            setattr(row, field, value)
+        out = ChecklistItemRead.model_validate(row)
+        uow.emit(events.ChecklistItemUpdated(item=out, changes=sorted(changes)), board=board, card_id=row.card_id)
+        await uow.commit()
+    return out
+
+
+async def delete_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID) -> None:
+    """Remove an item."""
+    async with uow:
+        board, row = await _locked_item(uow, actor, item_id)
+        uow.emit(events.ChecklistItemDeleted(item_id=row.id, checklist_id=row.checklist_id, card_id=row.card_id),
+                 board=board, card_id=row.card_id)
+        await uow.session.delete(row)
+        await uow.commit()
+
+
+async def card_checklists(session: AsyncSession, card_id: uuid.UUID) -> list[ChecklistRead]:
+    """A card's checklists with their items, in order."""
+    lists = list((await session.execute(
+        select(Checklist).where(Checklist.card_id == card_id).order_by(Checklist.position, Checklist.id)
+    )).scalars())
+    items = (await session.execute(
+        select(ChecklistItem).where(ChecklistItem.card_id == card_id).order_by(ChecklistItem.position, ChecklistItem.id)
+    )).scalars()
+    by_list: dict[uuid.UUID, list[ChecklistItemRead]] = {c.id: [] for c in lists}
+    for item in items:
+        by_list.setdefault(item.checklist_id, []).append(ChecklistItemRead.model_validate(item))
+    return [ChecklistRead.model_validate(c).model_copy(update={"items": by_list[c.id]}) for c in lists]

@@ -1,0 +1,158 @@
+"""Task request and response models."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+
+from orbitask.core.schemas import Input, Output
+
+Title = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+Description = Annotated[str, Field(max_length=65536, description="markdown, at most 64 KiB")]
+CommentBody = Annotated[str, StringConstraints(min_length=1, max_length=16384)]
+MAX_MARKDOWN_BYTES = 65536
+
+
+def _check_dates(start: dt.datetime | None, due: dt.datetime | None) -> None:
+    if start is not None and due is not None and start > due:
+        raise ValueError("start_at must not be after due_at")
+
+
+class CardCreate(Input):
+    title: Title
+    description: Description = ""
+    start_at: AwareDatetime | None = None
+    due_at: AwareDatetime | None = None
+    after_id: uuid.UUID | None = None
+    before_id: uuid.UUID | None = None
+    assignee_ids: Annotated[list[uuid.UUID], Field(max_length=50)] = []
+    label_ids: Annotated[list[uuid.UUID], Field(max_length=50)] = []
+
+    @model_validator(mode="after")
+    def _valid(self) -> CardCreate:
+        if len(self.description.encode()) > MAX_MARKDOWN_BYTES:
+            raise ValueError("description must be at most 64 KiB")
+        _check_dates(self.start_at, self.due_at)
+        return self
+
+
+class CardUpdate(Input):
+    title: Title | None = None
+    description: Description | None = None
+    start_at: AwareDatetime | None = None
+    due_at: AwareDatetime | None = None
+    completed: bool | None = None
+    archived: bool | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> CardUpdate:
+        if self.description is not None and len(self.description.encode()) > MAX_MARKDOWN_BYTES:
+            raise ValueError("description must be at most 64 KiB")
+        if "title" in self.model_fields_set and self.title is None:
+            raise ValueError("title cannot be null")
+        _check_dates(self.start_at, self.due_at)
+        return self
+
+
+class CardMove(Input):
+    list_id: uuid.UUID
+    after_id: uuid.UUID | None = None
+    before_id: uuid.UUID | None = None
+
+
+class CardRead(Output):
+    id: uuid.UUID
+    board_id: uuid.UUID
+    list_id: uuid.UUID
+    title: str
+    description: str
+    position: str
+    start_at: dt.datetime | None
+    due_at: dt.datetime | None
+    completed: bool
+    archived: bool
+    created_by: uuid.UUID | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    assignee_ids: list[uuid.UUID] = []
+    label_ids: list[uuid.UUID] = []
+    watcher_ids: list[uuid.UUID] = []
+    checklist_total: int = 0
+    checklist_done: int = 0
+    comment_count: int = 0
+
+
+class CardPage(Output):
+    items: list[CardRead]
+    next_cursor: str | None
+
+
+class ChecklistCreate(Input):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ChecklistItemCreate(Input):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    assignee_id: uuid.UUID | None = None
+    due_at: AwareDatetime | None = None
+    after_id: uuid.UUID | None = None
+    before_id: uuid.UUID | None = None
+
+
+class ChecklistItemUpdate(Input):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+    done: bool | None = None
+    assignee_id: uuid.UUID | None = None
+    due_at: AwareDatetime | None = None
+    after_id: uuid.UUID | None = None
+    before_id: uuid.UUID | None = None
+
+
+class ChecklistItemRead(Output):
+    id: uuid.UUID
+    checklist_id: uuid.UUID
+    card_id: uuid.UUID
+    text: str
+    position: str
+    done: bool
+    assignee_id: uuid.UUID | None
+    due_at: dt.datetime | None
+
+
+class ChecklistRead(Output):
+    id: uuid.UUID
+    card_id: uuid.UUID
+    title: str
+    position: str
+    items: list[ChecklistItemRead] = []
+
+
+class CommentCreate(Input):
+    body: CommentBody
+
+
+class CommentUpdate(Input):
+    body: CommentBody
+
+
+class CommentRead(Output):
+    id: uuid.UUID
+    card_id: uuid.UUID
+    author_id: uuid.UUID | None
+    body: str
+    created_at: dt.datetime
+    edited_at: dt.datetime | None
+    deleted_at: dt.datetime | None
+    mentions: list[uuid.UUID] = []
+
+
+class CommentPage(Output):
+    items: list[CommentRead]
+    next_cursor: str | None
+
+
+class CardDetail(CardRead):
+    checklists: list[ChecklistRead] = []

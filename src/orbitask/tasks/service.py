@@ -1,0 +1,314 @@
+"""Cards: create, read, update, move, delete, assign, label, search."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orbitask.auth.policy import Actor
+from orbitask.boards import lists as board_lists
+from orbitask.boards import service as boards
+from orbitask.core import ordering
+from orbitask.core.db import utcnow
+from orbitask.core.errors import InvalidInput, NotFound
+from orbitask.core.pagination import decode_cursor, encode_cursor, page_of
+from orbitask.core.uow import UnitOfWork
+from orbitask.tasks import events
+from orbitask.tasks.models import Card, CardAssignee, CardLabel, CardWatcher, ChecklistItem, Comment
+from orbitask.tasks.schemas import CardCreate, CardMove, CardRead, CardUpdate
+
+
+async def card_board_id(session: AsyncSession, card_id: uuid.UUID) -> uuid.UUID | None:
+    """The board a card is on."""
+    return await session.scalar(select(Card.board_id).where(Card.id == card_id))
+
+
+async def locked_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, action: str) -> tuple[Any, Card]:
+    """Lock the card's board for this command and load the card (404 when out of reach)."""
+    board_id = await card_board_id(uow.session, card_id)
+    if board_id is None:
+        raise NotFound("No such card.")
+    board = await boards.lock_board(uow, actor, board_id, action, "card")
+    card = await uow.session.get(Card, card_id)
+    if card is None:
+        raise NotFound("No such card.")
+    return board, card
+
+
+async def readable_card(session: AsyncSession, actor: Actor, card_id: uuid.UUID) -> tuple[Any, Card, str]:
+    """A card the caller may read, with its board and the caller's role."""
+    card = await session.get(Card, card_id)
+    if card is None:
+        raise NotFound("No such card.")
+    board, role = await boards.readable_board(session, actor, card.board_id, "board.read", "card")
+    return board, card, role
+
+
+async def card_reads(session: AsyncSession, cards: list[Card]) -> list[CardRead]:
+    """Cards with their assignees, labels, watchers and counts (a fixed number of queries)."""
+    if not cards:
+        return []
+    ids = [c.id for c in cards]
+    assignees: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    labels: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    watchers: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for table, column, into in (
+        (CardAssignee, CardAssignee.user_id, assignees),
+        (CardLabel, CardLabel.label_id, labels),
+        (CardWatcher, CardWatcher.user_id, watchers),
+    ):
+        rows = await session.execute(select(table.card_id, column).where(table.card_id.in_(ids)).order_by(column))
+        for card_id, value in rows.all():
+            into[card_id].append(value)
+    checklist = {
+        card_id: (total, done or 0)
+        for card_id, total, done in (await session.execute(
+            select(ChecklistItem.card_id, func.count(), func.sum(case((ChecklistItem.done.is_(True), 1), else_=0)))
+            .where(ChecklistItem.card_id.in_(ids))
+            .group_by(ChecklistItem.card_id)
+        )).all()
+    }
+    comments = dict((await session.execute(
+        select(Comment.card_id, func.count())
+        .where(Comment.card_id.in_(ids), Comment.deleted_at.is_(None))
+        .group_by(Comment.card_id)
+    )).all())
+    out = []
+    for card in cards:
+        read = CardRead.model_validate(card)
+        read.assignee_ids = assignees[card.id]
+        read.label_ids = labels[card.id]
+        read.watcher_ids = watchers[card.id]
+        read.checklist_total, read.checklist_done = checklist.get(card.id, (0, 0))
+        read.comment_count = comments.get(card.id, 0)
+        out.append(read)
+    return out
+
+
+async def card_read(session: AsyncSession, card: Card) -> CardRead:
+    """One card with its relations."""
+    return (await card_reads(session, [card]))[0]
+
+
+async def _require_board_user(session: AsyncSession, board: Any, user_id: uuid.UUID, field: str) -> None:
+    if await boards.role_on_board(session, board, user_id) is None:
+        raise InvalidInput(f"{field}: user {user_id} cannot see this board")
+
+
+async def _require_board_label(session: AsyncSession, board: Any, label_id: uuid.UUID) -> None:
+    if await board_lists.label_board_id(session, label_id) != board.id:
+        raise InvalidInput(f"label_ids: {label_id} is not a label on this board")
+
+
+async def create_card(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: CardCreate) -> CardRead:
+    """A new card on a list (default: at the bottom); the creator watches it."""
+    async with uow:
+        board_id = await board_lists.list_board_id(uow.session, list_id)
+        if board_id is None:
+            raise NotFound("No such list.")
+        board = await boards.lock_board(uow, actor, board_id, "board.write", "list")
+        position = await ordering.position_for(
+            uow.session, Card, Card.list_id, list_id, after_id=cmd.after_id, before_id=cmd.before_id, what="card"
+        )
+        now = utcnow()
+        card = Card(
+            board_id=board.id, list_id=list_id, title=cmd.title, description=cmd.description, position=position,
+            start_at=cmd.start_at, due_at=cmd.due_at, completed=False, archived=False, created_by=actor.user_id,
+            created_at=now, updated_at=now,
+        )
+        uow.session.add(card)
+        await uow.session.flush()
+        for user_id in dict.fromkeys(cmd.assignee_ids):
+            await _require_board_user(uow.session, board, user_id, "assignee_ids")
+            uow.session.add(CardAssignee(card_id=card.id, user_id=user_id))
+        for label_id in dict.fromkeys(cmd.label_ids):
+            await _require_board_label(uow.session, board, label_id)
+            uow.session.add(CardLabel(card_id=card.id, label_id=label_id))
+        for user_id in dict.fromkeys([actor.user_id, *cmd.assignee_ids]):
+            uow.session.add(CardWatcher(card_id=card.id, user_id=user_id))
+        await uow.session.flush()
+        out = await card_read(uow.session, card)
+        uow.emit(events.CardCreated(card=out), board=board, card_id=card.id)
+        await uow.commit()
+    return out
+
+
+async def get_card(session: AsyncSession, actor: Actor, card_id: uuid.UUID) -> CardRead:
+    """A card the caller can see."""
+    _, card, _ = await readable_card(session, actor, card_id)
+    return await card_read(session, card)
+
+
+async def update_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: CardUpdate) -> CardRead:
+    """Change a card's fields (null clears start_at/due_at)."""
+    changes = cmd.model_dump(exclude_unset=True)
+    async with uow:
+        board, card = await locked_card(uow, actor, card_id, "board.write")
+        for field, value in changes.items():
+            setattr(card, field, value)
+        if card.start_at is not None and card.due_at is not None and card.start_at > card.due_at:
+            raise InvalidInput("start_at must not be after due_at")
+        card.updated_at = utcnow()
+        await uow.session.flush()
+        out = await card_read(uow.session, card)
+        uow.emit(events.CardUpdated(card=out, changes=sorted(changes)), board=board, card_id=card.id)
+        await uow.commit()
+    return out
+
+
+async def move_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: CardMove) -> CardRead:
+    """Move a card to a list of the same board, between two neighbours: one row rewritten."""
+    async with uow:
+        board, card = await locked_card(uow, actor, card_id, "board.write")
+        if await board_lists.list_board_id(uow.session, cmd.list_id) != board.id:
+            raise InvalidInput("list_id is not a list on this card's board")
+        from_list = card.list_id
+        card.position = await ordering.position_for(
+            uow.session, Card, Card.list_id, cmd.list_id,
+            after_id=cmd.after_id, before_id=cmd.before_id, exclude_id=card.id, what="card",
+        )
+        card.list_id = cmd.list_id
+        card.updated_at = utcnow()
+        await uow.session.flush()
+        out = await card_read(uow.session, card)
+        uow.emit(events.CardMoved(card=out, from_list_id=from_list), board=board, card_id=card.id)
+        await uow.commit()
+    return out
+
+
+async def delete_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID) -> None:
+    """Delete a card for good (archive it to keep it)."""
+    async with uow:
+        board, card = await locked_card(uow, actor, card_id, "board.write")
+        uow.emit(events.CardDeleted(card_id=card.id, list_id=card.list_id), board=board, card_id=card.id)
+        await uow.session.delete(card)
+        await uow.commit()
+
+
+async def set_assignee(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, user_id: uuid.UUID, *, on: bool) -> CardRead:
+    """Assign or unassign a board user; assignees watch the card."""
+    async with uow:
+        board, card = await locked_card(uow, actor, card_id, "board.write")
+        existing = await uow.session.get(CardAssignee, (card.id, user_id))
+        if on and existing is None:
+            await _require_board_user(uow.session, board, user_id, "user_id")
+            uow.session.add(CardAssignee(card_id=card.id, user_id=user_id))
+            if await uow.session.get(CardWatcher, (card.id, user_id)) is None:
+                uow.session.add(CardWatcher(card_id=card.id, user_id=user_id))
+            uow.emit(events.CardAssigneeAdded(card_id=card.id, user_id=user_id), board=board, card_id=card.id)
+        elif not on and existing is not None:
+            await uow.session.delete(existing)
+            uow.emit(events.CardAssigneeRemoved(card_id=card.id, user_id=user_id), board=board, card_id=card.id)
+        await uow.session.flush()
+        out = await card_read(uow.session, card)
+        await uow.commit()
+    return out
+
+
+async def set_label(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, label_id: uuid.UUID, *, on: bool) -> CardRead:
+    """Put a board label on a card, or take it off."""
+    async with uow:
+        board, card = await locked_card(uow, actor, card_id, "board.write")
+        existing = await uow.session.get(CardLabel, (card.id, label_id))
+        if on and existing is None:
+            await _require_board_label(uow.session, board, label_id)
+            uow.session.add(CardLabel(card_id=card.id, label_id=label_id))
+            uow.emit(events.CardLabelAdded(card_id=card.id, label_id=label_id), board=board, card_id=card.id)
+        elif not on and existing is not None:
+            await uow.session.delete(existing)
+            uow.emit(events.CardLabelRemoved(card_id=card.id, label_id=label_id), board=board, card_id=card.id)
+        elif not on:
+            raise NotFound("That label is not on this card.")
+        await uow.session.flush()
+        out = await card_read(uow.session, card)
+        await uow.commit()
+    return out
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_cards(
+    session: AsyncSession, actor: Actor, board_id: uuid.UUID, *, q: str | None, label: uuid.UUID | None,
+    assignee: uuid.UUID | None, due_before: dt.datetime | None, archived: bool | None, list_id: uuid.UUID | None,
+    cursor: str | None, limit: int,
+) -> tuple[list[CardRead], str | None]:
+    """Cards of a board matching every given filter, oldest first."""
+    await boards.readable_board(session, actor, board_id)
+    stmt = select(Card).where(Card.board_id == board_id).order_by(Card.id).limit(limit + 1)
+    if q:
+        stmt = stmt.where(func.lower(Card.title).like(_like(q), escape="\\"))
+    if label is not None:
+        stmt = stmt.where(Card.id.in_(select(CardLabel.card_id).where(CardLabel.label_id == label)))
+    if assignee is not None:
+        stmt = stmt.where(Card.id.in_(select(CardAssignee.card_id).where(CardAssignee.user_id == assignee)))
+    if due_before is not None:
+        stmt = stmt.where(Card.due_at.is_not(None), Card.due_at < due_before)
+    if archived is not None:
+        stmt = stmt.where(Card.archived.is_(archived))
+    if list_id is not None:
+        stmt = stmt.where(Card.list_id == list_id)
+    after = decode_cursor(cursor)
+    if after is not None:
+        stmt = stmt.where(Card.id > after)
+    rows, next_cursor = page_of(list((await session.execute(stmt)).scalars()), limit)
+    return await card_reads(session, rows), next_cursor
+
+
+async def my_tasks(
+    session: AsyncSession, actor: Actor, *, due_before: dt.datetime | None, due_after: dt.datetime | None,
+    include_completed: bool, cursor: str | None, limit: int,
+) -> tuple[list[CardRead], str | None]:
+    """Open cards assigned to the caller across every board they can still see."""
+    stmt = (
+        select(Card)
+        .join(CardAssignee, CardAssignee.card_id == Card.id)
+        .where(CardAssignee.user_id == actor.user_id, Card.archived.is_(False))
+        .order_by(Card.id)
+    )
+    if not include_completed:
+        stmt = stmt.where(Card.completed.is_(False))
+    if due_before is not None:
+        stmt = stmt.where(Card.due_at.is_not(None), Card.due_at < due_before)
+    if due_after is not None:
+        stmt = stmt.where(Card.due_at.is_not(None), Card.due_at >= due_after)
+    after = decode_cursor(cursor)
+    if after is not None:
+        stmt = stmt.where(Card.id > after)
+    visible: dict[uuid.UUID, bool] = {}
+    found: list[Card] = []
+    scan = limit * 4 + 1
+    scanned = list((await session.execute(stmt.limit(scan))).scalars())
+    for card in scanned:
+        if card.board_id not in visible:
+            try:
+                await boards.readable_board(session, actor, card.board_id)
+                visible[card.board_id] = True
+            except NotFound:
+                visible[card.board_id] = False
+        if visible[card.board_id]:
+            found.append(card)
+            if len(found) > limit:
+                break
+    rows, next_cursor = page_of(found, limit)
+    if next_cursor is None and len(scanned) == scan:  # only cards on hidden boards so far: keep going
+        next_cursor = encode_cursor(scanned[-1].id)
+    return await card_reads(session, rows), next_cursor
+
+
+async def snapshot_cards(session: AsyncSession, board_id: uuid.UUID) -> list[CardRead]:
+    """The board's open cards in list order, for snapshots."""
+    rows = await session.execute(
+        select(Card)
+        .where(Card.board_id == board_id, Card.archived.is_(False))
+        .order_by(Card.list_id, Card.position, Card.id)
+    )
+    return await card_reads(session, list(rows.scalars()))
+

@@ -1,0 +1,126 @@
+"""Shared fixtures: a migrated SQLite template, the app, an HTTP client and factories."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from orbitask.app import create_app
+from orbitask.config import Settings
+from orbitask.core.migrate import upgrade
+
+TEST_SECRET = "test-secret-" + "x" * 40
+PASSWORD = "correct horse battery"
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for tests: cheap password hashing, a fixed secret, plain logs."""
+    values: dict[str, Any] = {
+        "env": "test", "data_dir": data_dir, "secret_key": TEST_SECRET,
+        "argon2_time_cost": 1, "argon2_memory_cost": 64, "log_json": False, "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "orbitask.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, template_db: Path) -> Settings:
+    shutil.copy(template_db, tmp_path / "orbitask.db")
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class User:
+    id: uuid.UUID
+    email: str
+    name: str
+    access_token: str
+    refresh_token: str
+    workspace_id: uuid.UUID
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Api:
+    """Factories that act through the public API, like a user would."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self._n = 0
+
+    async def user(self, name: str | None = None) -> User:
+        self._n += 1
+        name = name or f"user{self._n}"
+        email = f"{name.lower()}-{uuid.uuid4().hex[:6]}@example.com"
+        r = await self.client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD, "name": name})
+        assert r.status_code == 201, r.text
+        body = r.json()
+        headers = {"Authorization": f"Bearer {body['access_token']}"}
+        ws = await self.client.get("/api/v1/workspaces", headers=headers)
+        return User(uuid.UUID(body["user"]["id"]), email, name, body["access_token"], body["refresh_token"],
+                    uuid.UUID(ws.json()["items"][0]["id"]), headers)
+
+    async def call(self, who: User | None, method: str, path: str, expect: int | None = None, **kw: Any) -> Any:
+        headers = dict(who.headers) if who else {}
+        headers.update(kw.pop("headers", {}))
+        r = await self.client.request(method, "/api/v1" + path, headers=headers, **kw)
+        if expect is not None:
+            assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
+        return r
+
+    async def ok(self, who: User | None, method: str, path: str, **kw: Any) -> Any:
+        r = await self.call(who, method, path, **kw)
+        assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text}"
+        return r.json() if r.content else None
+
+    async def board(self, owner: User, **fields: Any) -> dict[str, Any]:
+        return await self.ok(owner, "POST", f"/workspaces/{owner.workspace_id}/boards",
+                             json={"name": "Board", **fields})
+
+    async def list(self, who: User, board_id: str, name: str = "List", **kw: Any) -> dict[str, Any]:
+        return await self.ok(who, "POST", f"/boards/{board_id}/lists", json={"name": name, **kw})
+
+    async def card(self, who: User, list_id: str, title: str = "Card", **kw: Any) -> dict[str, Any]:
+        return await self.ok(who, "POST", f"/lists/{list_id}/cards", json={"title": title, **kw})
+
+    async def join(self, owner: User, member: User, role: str = "member", workspace_id: Any = None) -> None:
+        ws = workspace_id or owner.workspace_id
+        inv = await self.ok(owner, "POST", f"/workspaces/{ws}/invitations", json={"role": role})
+        await self.ok(member, "POST", f"/invitations/{inv['token']}/accept")
+
+    async def events(self, who: User, board_id: str, after: int = 0) -> list[dict[str, Any]]:
+        return (await self.ok(who, "GET", f"/boards/{board_id}/events?after_version={after}"))["items"]
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient) -> Api:
+    return Api(client)
