@@ -68,6 +68,7 @@ class User:
     refresh_token: str
     workspace_id: uuid.UUID
     headers: dict[str, str] = field(default_factory=dict)
+    token: str | None = None  # newest X-Orbitask-Token received, sent back like a real client
 
 
 class Api:
@@ -85,14 +86,20 @@ class Api:
         assert r.status_code == 201, r.text
         body = r.json()
         headers = {"Authorization": f"Bearer {body['access_token']}"}
-        ws = await self.client.get("/api/v1/workspaces", headers=headers)
+        ws = await self.client.get(
+            "/api/v1/workspaces", headers={**headers, "X-Orbitask-Token": r.headers["X-Orbitask-Token"]}
+        )
         return User(uuid.UUID(body["user"]["id"]), email, name, body["access_token"], body["refresh_token"],
                     uuid.UUID(ws.json()["items"][0]["id"]), headers)
 
     async def call(self, who: User | None, method: str, path: str, expect: int | None = None, **kw: Any) -> Any:
         headers = dict(who.headers) if who else {}
+        if who is not None and who.token:
+            headers["X-Orbitask-Token"] = who.token
         headers.update(kw.pop("headers", {}))
         r = await self.client.request(method, "/api/v1" + path, headers=headers, **kw)
+        if who is not None and "X-Orbitask-Token" in r.headers:
+            who.token = r.headers["X-Orbitask-Token"]
         if expect is not None:
             assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
         return r

@@ -129,6 +129,8 @@ class IdempotencyMiddleware:
             await send(message)
 
         await self.app(scope, replay_receive, capture_send)
+        if state is not None and state.write_token is not None:  # added by the outer middleware
+            captured.setdefault("headers", {})["x-orbitask-token"] = state.write_token.encode()
         if claim.recorded:
             await self._store(claim, captured)
 

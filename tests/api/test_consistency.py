@@ -1,0 +1,217 @@
+"""Outbox events, consistency tokens, idempotent retries and concurrent writers."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+import uuid
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+from sqlalchemy import func, select
+
+from orbitask.app import create_app
+from orbitask.core.events import REGISTRY, Event
+from orbitask.core.observability import READ_FALLBACK
+from orbitask.core.tokens import ConsistencyToken
+from tests.conftest import Api, make_settings
+
+
+def _replicate(src: Any, dst: Any) -> None:
+    """Bring the fake replica up to the writer's committed state (SQLite online backup)."""
+    with sqlite3.connect(src) as source, sqlite3.connect(dst) as target:
+        source.backup(target)
+
+
+async def _all_events(app: Any) -> list[Event]:
+    async with app.state.runtime.db.read_session() as session:
+        return list((await session.execute(select(Event).order_by(Event.seq))).scalars())
+
+
+async def test_every_event_type_is_emitted_with_its_schema(api: Api, app: Any) -> None:
+    """Drive every command once; each registered event type appears and its payload validates."""
+    owner = await api.user("Owner")
+    other = await api.user("Other")
+    await api.join(owner, other, "member")
+    ws = owner.workspace_id
+    await api.ok(owner, "PATCH", f"/workspaces/{ws}", json={"name": "Renamed"})
+    await api.ok(owner, "PATCH", f"/workspaces/{ws}/members/{other.id}", json={"role": "admin"})
+    board = await api.board(owner)
+    bid = board["id"]
+    await api.ok(owner, "PATCH", f"/boards/{bid}", json={"name": "Roadmap"})
+    await api.ok(owner, "POST", f"/boards/{bid}/members", json={"user_id": str(other.id), "role": "viewer"})
+    await api.ok(owner, "PATCH", f"/boards/{bid}/members/{other.id}", json={"role": "editor"})
+    lst = await api.list(owner, bid, "Doing")
+    spare = await api.list(owner, bid, "Spare")
+    await api.ok(owner, "PATCH", f"/lists/{lst['id']}", json={"name": "Doing now"})
+    await api.ok(owner, "POST", f"/lists/{spare['id']}/move", json={"before_id": lst["id"]})
+    label = await api.ok(owner, "POST", f"/boards/{bid}/labels", json={"name": "bug", "color": "red"})
+    await api.ok(owner, "PATCH", f"/labels/{label['id']}", json={"color": "#ff0000"})
+    card = await api.card(owner, lst["id"], "Ship it")
+    cid = card["id"]
+    await api.ok(owner, "PATCH", f"/cards/{cid}", json={"completed": True})
+    await api.ok(owner, "POST", f"/cards/{cid}/move", json={"list_id": spare["id"]})
+    await api.ok(owner, "POST", f"/cards/{cid}/assignees/{other.id}")
+    await api.ok(owner, "DELETE", f"/cards/{cid}/assignees/{other.id}")
+    await api.ok(owner, "POST", f"/cards/{cid}/labels/{label['id']}")
+    await api.ok(owner, "DELETE", f"/cards/{cid}/labels/{label['id']}")
+    checklist = await api.ok(owner, "POST", f"/cards/{cid}/checklists", json={"title": "Steps"})
+    item = await api.ok(owner, "POST", f"/checklists/{checklist['id']}/items", json={"text": "one"})
+    await api.ok(owner, "PATCH", f"/checklist-items/{item['id']}", json={"done": True})
+    await api.ok(owner, "DELETE", f"/checklist-items/{item['id']}")
+    comment = await api.ok(owner, "POST", f"/cards/{cid}/comments", json={"body": "hi"})
+    await api.ok(owner, "PATCH", f"/comments/{comment['id']}", json={"body": "hello"})
+    await api.ok(owner, "DELETE", f"/comments/{comment['id']}")
+    await api.ok(owner, "DELETE", f"/cards/{cid}")
+    await api.ok(owner, "DELETE", f"/labels/{label['id']}")
+    await api.ok(owner, "DELETE", f"/lists/{spare['id']}")
+    await api.ok(owner, "DELETE", f"/boards/{bid}/members/{other.id}")
+    await api.ok(owner, "DELETE", f"/boards/{bid}")
+    await api.ok(owner, "DELETE", f"/workspaces/{ws}/members/{other.id}")
+    await api.ok(owner, "DELETE", f"/workspaces/{ws}")
+
+    events = await _all_events(app)
+    assert {e.type for e in events} == set(REGISTRY)
+    for event in events:
+        REGISTRY[event.type].model_validate(event.payload)
+        assert event.region == "local"
+    board_events = [e for e in events if e.board_id == uuid.UUID(bid)]
+    assert [e.board_version for e in board_events] == list(range(1, len(board_events) + 1))
+    assert board_events[-1].type == "board.deleted"
+
+
+async def test_write_responses_carry_a_token_naming_their_last_event(api: Api, app: Any) -> None:
+    alice = await api.user()
+    board = await api.board(alice)
+    r = await api.call(alice, "POST", f"/boards/{board['id']}/lists", json={"name": "A"}, expect=201)
+    token = ConsistencyToken.decode(r.headers["X-Orbitask-Token"])
+    assert token is not None
+    last = (await _all_events(app))[-1]
+    assert (token.seq, token.event_id) == (last.seq, last.id)
+    assert last.type == "list.created"
+    # a write with no event of its own (an API token) still names the newest event
+    r = await api.call(alice, "POST", "/me/api-tokens", json={"name": "ci"}, expect=201)
+    assert ConsistencyToken.decode(r.headers["X-Orbitask-Token"]) == token
+
+
+async def test_idempotent_post_replays_first_response_and_creates_nothing(api: Api) -> None:
+    alice = await api.user()
+    board = await api.board(alice)
+    lst = await api.list(alice, board["id"])
+    key = {"Idempotency-Key": "card-create-1"}
+    first = await api.call(alice, "POST", f"/lists/{lst['id']}/cards", json={"title": "Once"}, headers=key, expect=201)
+    again = await api.call(alice, "POST", f"/lists/{lst['id']}/cards", json={"title": "Once"}, headers=key, expect=201)
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["X-Orbitask-Token"] == first.headers["X-Orbitask-Token"]
+    snap = await api.ok(alice, "GET", f"/boards/{board['id']}")
+    assert [c["title"] for c in snap["cards"]] == ["Once"]
+    assert snap["version"] == 3
+    reused = await api.call(alice, "POST", f"/lists/{lst['id']}/cards", json={"title": "Other"}, headers=key)
+    assert reused.status_code == 422
+    assert reused.json()["type"].endswith("idempotency-key-reused")
+    # keys are scoped per user: Bob's identical key is a new request
+    bob = await api.user()
+    r = await api.call(bob, "POST", f"/lists/{lst['id']}/cards", json={"title": "Once"}, headers=key)
+    assert r.status_code == 404
+
+
+async def test_failed_command_does_not_burn_the_idempotency_key(api: Api) -> None:
+    alice = await api.user()
+    board = await api.board(alice)
+    lst = await api.list(alice, board["id"])
+    key = {"Idempotency-Key": "k-2"}
+    bad = await api.call(alice, "POST", f"/lists/{lst['id']}/cards", json={"title": ""}, headers=key)
+    assert bad.status_code == 422
+    good = await api.call(alice, "POST", f"/lists/{lst['id']}/cards", json={"title": ""}, headers=key)
+    assert good.status_code == 422 and "Idempotent-Replayed" not in good.headers
+    bad_key = await api.call(alice, "POST", f"/lists/{lst['id']}/cards", json={"title": "x"},
+                             headers={"Idempotency-Key": "x" * 300})
+    assert bad_key.status_code == 400
+
+
+async def test_concurrent_creates_and_moves_keep_versions_gapless(api: Api) -> None:
+    """50 concurrent writers on one board: versions 1..N without gaps, nothing lost."""
+    alice = await api.user()
+    board = await api.board(alice)
+    lists = [await api.list(alice, board["id"], f"L{i}") for i in range(2)]
+    seed = [await api.card(alice, lists[0]["id"], f"seed{i}") for i in range(5)]
+
+    async def create(i: int) -> Any:
+        return await api.call(alice, "POST", f"/lists/{lists[i % 2]['id']}/cards", json={"title": f"c{i}"})
+
+    async def move(i: int) -> Any:
+        card = seed[i % len(seed)]
+        return await api.call(alice, "POST", f"/cards/{card['id']}/move", json={"list_id": lists[(i + 1) % 2]["id"]})
+
+    results = await asyncio.gather(*[create(i) if i % 2 else move(i) for i in range(50)])
+    assert all(r.status_code < 300 for r in results), [r.text for r in results if r.status_code >= 300]
+    events = await api.events(alice, board["id"])
+    versions = [e["board_version"] for e in events]
+    assert versions == list(range(1, len(versions) + 1))
+    assert len(versions) == 1 + 2 + 5 + 50
+    snap = await api.ok(alice, "GET", f"/boards/{board['id']}")
+    assert snap["version"] == versions[-1]
+    assert len(snap["cards"]) == 5 + 25
+    titles = {c["title"] for c in snap["cards"]}
+    assert {f"c{i}" for i in range(1, 50, 2)} <= titles
+    per_list: dict[str, list[str]] = {}
+    for c in snap["cards"]:
+        per_list.setdefault(c["list_id"], []).append(c["position"])
+    for positions in per_list.values():
+        assert len(positions) == len(set(positions)), "two cards share a position"
+
+
+async def test_reads_with_a_token_never_see_an_older_replica(tmp_path: Any, template_db: Any) -> None:
+    """Reader and writer are separate files: the reader is a stale copy, like a lagging replica."""
+    writer_dir, reader_dir = tmp_path / "w", tmp_path / "r"
+    writer_dir.mkdir()
+    reader_dir.mkdir()
+    shutil.copy(template_db, writer_dir / "orbitask.db")
+    shutil.copy(template_db, reader_dir / "orbitask.db")
+    settings = make_settings(
+        writer_dir,
+        database_url=f"sqlite+aiosqlite:///{writer_dir / 'orbitask.db'}",
+        database_reader_url=f"sqlite+aiosqlite:///{reader_dir / 'orbitask.db'}",
+        read_wait_timeout_seconds=0.2,
+    )
+    app = create_app(settings)
+    async with LifespanManager(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            api = Api(client)
+            alice = await api.user()
+            board = await api.board(alice)
+            assert (await api.ok(alice, "GET", f"/boards/{board['id']}"))["board"]["id"] == board["id"]
+            # the "replica" stops here: it holds the board but none of the later writes
+            _replicate(writer_dir / "orbitask.db", reader_dir / "orbitask.db")
+            r = await api.call(alice, "POST", f"/boards/{board['id']}/lists", json={"name": "Fresh"}, expect=201)
+            token = r.headers["X-Orbitask-Token"]
+
+            stale = await api.ok(alice, "GET", f"/boards/{board['id']}", headers={"X-Orbitask-Token": ""})
+            assert stale["lists"] == []  # no token: the replica's older state is allowed
+            fresh = await api.ok(alice, "GET", f"/boards/{board['id']}", headers={"X-Orbitask-Token": token})
+            assert [x["name"] for x in fresh["lists"]] == ["Fresh"]  # waited, then read the writer
+
+            # once the replica catches up, the same token is served by the replica itself
+            assert READ_FALLBACK._value.get() >= 1
+            _replicate(writer_dir / "orbitask.db", reader_dir / "orbitask.db")
+            fallbacks = READ_FALLBACK._value.get()
+            caught_up = await api.ok(alice, "GET", f"/boards/{board['id']}", headers={"X-Orbitask-Token": token})
+            assert [x["name"] for x in caught_up["lists"]] == ["Fresh"]
+            assert READ_FALLBACK._value.get() == fallbacks  # served by the replica, no fallback
+            garbage = await api.call(alice, "GET", f"/boards/{board['id']}", headers={"X-Orbitask-Token": "nonsense"})
+            assert garbage.status_code == 200
+
+
+async def test_outbox_rows_commit_with_their_change_or_not_at_all(api: Api, app: Any) -> None:
+    alice = await api.user()
+    board = await api.board(alice)
+    before = len(await _all_events(app))
+    r = await api.call(alice, "POST", f"/boards/{board['id']}/lists", json={"name": "x", "after_id": str(uuid.uuid4())})
+    assert r.status_code == 422
+    assert len(await _all_events(app)) == before
+    async with app.state.runtime.db.read_session() as session:
+        count = await session.scalar(select(func.count()).select_from(Event).where(Event.type == "list.created"))
+    assert count == 0

@@ -1,0 +1,68 @@
+"""The real `orbitask serve` process: migrations on start, workers, service subsets."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import PASSWORD
+from tests.servers import orbitask_server
+
+
+async def _register(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+    r = await client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD, "name": "A"})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}", "X-Orbitask-Token": r.headers["X-Orbitask-Token"]}
+
+
+async def test_two_worker_processes_keep_board_versions_gapless(tmp_path: Path) -> None:
+    """50 concurrent creates and moves through two uvicorn workers sharing one SQLite file."""
+    with orbitask_server(tmp_path, "--workers", "2") as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            headers = await _register(client, "gapless@example.com")
+            ws = (await client.get("/api/v1/workspaces", headers=headers)).json()["items"][0]["id"]
+            board = (await client.post(f"/api/v1/workspaces/{ws}/boards", json={"name": "B"}, headers=headers)).json()
+            lists = [
+                (await client.post(f"/api/v1/boards/{board['id']}/lists", json={"name": n}, headers=headers)).json()
+                for n in ("A", "B")
+            ]
+            cards = [
+                (await client.post(f"/api/v1/lists/{lists[0]['id']}/cards", json={"title": f"s{i}"},
+                                   headers=headers)).json()
+                for i in range(5)
+            ]
+
+            async def op(i: int) -> httpx.Response:
+                if i % 2:
+                    return await client.post(f"/api/v1/lists/{lists[i % 2]['id']}/cards", json={"title": f"c{i}"},
+                                             headers=headers)
+                return await client.post(f"/api/v1/cards/{cards[i % 5]['id']}/move",
+                                         json={"list_id": lists[(i // 2) % 2]["id"]}, headers=headers)
+
+            results = await asyncio.gather(*[op(i) for i in range(50)])
+            assert [r.status_code for r in results if r.status_code >= 300] == []
+            events = (await client.get(f"/api/v1/boards/{board['id']}/events", headers=headers)).json()
+            versions = [e["board_version"] for e in events["items"]]
+            assert versions == list(range(1, 1 + 1 + 2 + 5 + 50))
+            snap = (await client.get(f"/api/v1/boards/{board['id']}", headers=headers)).json()
+            assert snap["version"] == versions[-1]
+            assert len(snap["cards"]) == 5 + 25
+    assert (tmp_path / "orbitask.db").exists()
+    assert (tmp_path / "secret.key").exists()
+
+
+async def test_services_flag_mounts_only_those_routes(tmp_path: Path) -> None:
+    with orbitask_server(tmp_path, "--services", "auth") as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            headers = await _register(client, "auth-only@example.com")
+            assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+            missing = await client.get("/api/v1/boards/01a2101e-d0b6-76f8-a579-d13df305fa44", headers=headers)
+            assert missing.status_code == 404
+            assert missing.headers["content-type"] == "application/problem+json"
+            paths = (await client.get("/api/openapi.json")).json()["paths"]
+            assert "/api/v1/auth/login" in paths
+            assert not any(p.startswith(("/api/v1/boards", "/api/v1/cards", "/api/v1/lists")) for p in paths)
+            docs = await client.get("/api/docs")
+            assert docs.status_code == 200 and "swagger" in docs.text.lower()

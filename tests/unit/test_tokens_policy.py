@@ -1,0 +1,84 @@
+"""Consistency tokens, the policy table and settings validation."""
+
+import uuid
+
+import pytest
+from pydantic import ValidationError
+
+from orbitask.auth import policy
+from orbitask.auth.policy import BoardAccess
+from orbitask.config import Settings
+from orbitask.core.errors import Forbidden, NotFound
+from orbitask.core.tokens import ConsistencyToken
+
+
+def test_token_round_trip_and_garbage() -> None:
+    token = ConsistencyToken(42, uuid.uuid4())
+    assert ConsistencyToken.decode(token.encode()) == token
+    for junk in ("", "nonsense", "djE6", "x" * 500, token.encode()[:-3] + "!!!"):
+        assert ConsistencyToken.decode(junk) is None
+    older = ConsistencyToken(7, uuid.uuid4())
+    assert token.newer(older) is token and older.newer(token) is token
+
+
+@pytest.mark.parametrize(
+    ("ws_role", "explicit", "visibility", "expected"),
+    [
+        ("owner", None, "private", "admin"),
+        ("admin", None, "workspace", "admin"),
+        ("admin", None, "private", None),
+        ("member", None, "workspace", "editor"),
+        ("member", None, "private", None),
+        ("member", "viewer", "private", "viewer"),
+        ("member", "admin", "workspace", "admin"),
+        ("member", "viewer", "workspace", "editor"),
+        ("guest", None, "workspace", None),
+        ("guest", "commenter", "workspace", "commenter"),
+        (None, "admin", "workspace", None),
+    ],
+)
+def test_effective_board_role(ws_role, explicit, visibility, expected) -> None:  # noqa: ANN001
+    assert policy.effective_board_role(BoardAccess(ws_role, explicit, visibility)) == expected
+
+
+def test_require_answers_404_for_outsiders_and_403_for_low_roles() -> None:
+    with pytest.raises(NotFound):
+        policy.require_board(None, "board.read")
+    with pytest.raises(Forbidden):
+        policy.require_board("viewer", "card.comment")
+    policy.require_board("commenter", "card.comment")
+    with pytest.raises(Forbidden):
+        policy.require_board("editor", "board.admin")
+    with pytest.raises(NotFound):
+        policy.require_workspace(None, "workspace.read")
+    with pytest.raises(Forbidden):
+        policy.require_workspace("guest", "board.create")
+    policy.require_workspace("member", "board.create")
+
+
+def test_every_action_names_a_real_role() -> None:
+    assert set(policy.BOARD_ACTIONS.values()) <= set(policy.BOARD_RANK)
+    assert set(policy.WORKSPACE_ACTIONS.values()) <= set(policy.WORKSPACE_RANK)
+
+
+def test_production_refuses_default_secrets(tmp_path) -> None:  # noqa: ANN001
+    with pytest.raises(ValidationError, match="ORBITASK_SECRET_KEY"):
+        Settings(env="production", data_dir=tmp_path, database_url="sqlite+aiosqlite:///x.db")
+    with pytest.raises(ValidationError, match="ORBITASK_SECRET_KEY"):
+        Settings(env="production", secret_key="changeme", database_url="sqlite+aiosqlite:///x.db")
+    ok = Settings(env="production", secret_key="s" * 40, database_url="mysql+asyncmy://u:pw@db/orbitask")
+    assert ok.signing_key == "s" * 40
+    assert "pw" not in str(ok.shown()["database_url"])
+
+
+def test_local_secret_is_generated_once_into_the_data_dir(tmp_path) -> None:  # noqa: ANN001
+    first = Settings(data_dir=tmp_path).signing_key
+    assert len(first) >= 32
+    assert Settings(data_dir=tmp_path).signing_key == first
+    assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
+
+
+def test_unknown_services_are_refused() -> None:
+    assert Settings(services="auth, tasks").services == ["auth", "tasks"]
+    with pytest.raises(ValidationError, match="unknown services"):
+        Settings(services="auth,billing")
