@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app.add_middleware(
         IdempotencyMiddleware, db=runtime.db, identify=idempotency_scope(runtime),
         ttl_seconds=settings.idempotency_ttl_seconds, max_body=settings.max_body_bytes,
+        exclude_prefixes=(f"{API_PREFIX}/auth/",),
     )
     app.add_middleware(RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes)
     return app

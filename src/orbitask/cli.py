@@ -109,12 +109,24 @@ def demo(
 
     settings = _settings()
     _migrate(settings)
-    result = asyncio.run(seed(settings, password))
+    try:
+        result = asyncio.run(seed(settings, password))
+    except ValidationError as exc:  # e.g. a password shorter than the sign-up rules allow
+        for err in exc.errors():
+            console.print(f"[red]Cannot seed[/red] {'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
+        raise typer.Exit(2) from None
+    out = Console()
+    if result.already_seeded:
+        out.print(f"[yellow]Demo data is already seeded[/yellow] in {settings.data_dir}; nothing was changed.")
+    known = result.password_matches
     table = Table("e-mail", "password", title="Demo users (sign in with these)")
     for email in result.emails:
-        table.add_row(email, password)
-    Console().print(table)
-    Console().print(f"Workspace [bold]{result.workspace_name}[/bold] with {result.boards} boards, {result.cards} cards.")
+        table.add_row(email, password if known else "(the one given when first seeded)")
+    out.print(table)
+    if known:
+        out.print(f"Workspace [bold]{result.workspace_name}[/bold] with {result.boards} boards, {result.cards} cards.")
+    else:
+        out.print("That password does not open the demo accounts; sign in with the one used when they were seeded.")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ALL_SERVICES = ("auth", "boards", "tasks")
 SECRET_FILE = "secret.key"
@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     database_reader_url: str | None = Field(None, description="reader (replica) DSN; default: the writer")
     secret_key: SecretStr | None = Field(None, description="signs access tokens; generated locally if unset")
     region: str = Field("local", description="name of this region, recorded on every event")
-    services: list[str] = Field(list(ALL_SERVICES), description="services whose routes this process mounts")
+    services: Annotated[list[str], NoDecode] = Field(  # NoDecode: the env value is "auth,boards", not JSON
+        list(ALL_SERVICES), description="services whose routes this process mounts"
+    )
     host: str = Field("127.0.0.1", description="address `orbitask serve` binds")
     port: int = Field(8000, description="port `orbitask serve` binds")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")

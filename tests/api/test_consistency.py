@@ -215,3 +215,19 @@ async def test_outbox_rows_commit_with_their_change_or_not_at_all(api: Api, app:
     async with app.state.runtime.db.read_session() as session:
         count = await session.scalar(select(func.count()).select_from(Event).where(Event.type == "list.created"))
     assert count == 0
+
+
+async def test_responses_holding_secrets_are_not_kept_for_replay(api: Api, app: Any) -> None:
+    """An API token is shown once: a retry learns it was created, without the secret being stored."""
+    from orbitask.core.idempotency import IdempotencyRecord
+
+    alice = await api.user()
+    key = {"Idempotency-Key": "token-1"}
+    first = await api.call(alice, "POST", "/me/api-tokens", json={"name": "ci"}, headers=key, expect=201)
+    again = await api.call(alice, "POST", "/me/api-tokens", json={"name": "ci"}, headers=key, expect=409)
+    assert again.json()["type"].endswith("idempotency-response-withheld")
+    assert len(await api.ok(alice, "GET", "/me/api-tokens")) == 1
+    async with app.state.runtime.db.read_session() as session:
+        stored = (await session.execute(select(IdempotencyRecord))).scalars().all()
+    assert len(stored) == 1 and not stored[0].response_body
+    assert first.json()["token"] not in str(stored[0].response_headers)

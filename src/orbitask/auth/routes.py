@@ -9,13 +9,14 @@ from fastapi import APIRouter, Body, Query, Request, Response, status
 
 from orbitask.auth import service, workspaces
 from orbitask.auth.deps import (
-    ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE, AnonUow, CurrentActor, ReadSession, RuntimeDep, Uow,
+    ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE, AnonUow, CurrentActor, ReadSession, RuntimeDep, Uow,
 )
 from orbitask.auth.schemas import (
     ApiTokenCreate, ApiTokenCreated, ApiTokenRead, InvitationAccepted, InvitationCreate, InvitationRead,
     LoginIn, LogoutIn, MemberRead, MemberUpdate, RefreshIn, RegisterIn, SessionOut, UserRead, WorkspaceCreate,
     WorkspaceRead, WorkspaceUpdate,
 )
+from orbitask.core.context import withhold_from_replay
 from orbitask.core.errors import Unauthorized
 from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from orbitask.core.runtime import Runtime
@@ -60,7 +61,8 @@ async def refresh(
     raw = cmd.refresh_token if cmd else None
     if raw is None:
         raw = request.cookies.get(REFRESH_COOKIE)
-        if raw and request.headers.get("x-csrf-token") != request.cookies.get(CSRF_COOKIE):
+        sent = request.headers.get(CSRF_HEADER)
+        if raw and (not sent or sent != request.cookies.get(CSRF_COOKIE)):
             raise Unauthorized("Missing or wrong X-CSRF-Token header for a cookie session.")
     if not raw:
         raise Unauthorized("Send the refresh token in the body or the session cookie.")
@@ -89,6 +91,7 @@ async def me(actor: CurrentActor, session: ReadSession) -> UserRead:
 @router.post("/me/api-tokens", status_code=status.HTTP_201_CREATED, response_model=ApiTokenCreated)
 async def create_api_token(cmd: ApiTokenCreate, actor: CurrentActor, uow: Uow) -> ApiTokenCreated:
     """A personal API token; the secret is in this response only."""
+    withhold_from_replay()
     row, raw = await service.create_api_token(uow, actor, cmd)
     return ApiTokenCreated(**ApiTokenRead.model_validate(row).model_dump(), token=raw)
 
@@ -164,6 +167,7 @@ async def create_invitation(
     workspace_id: uuid.UUID, cmd: InvitationCreate, request: Request, actor: CurrentActor, uow: Uow, rt: RuntimeDep
 ) -> InvitationRead:
     """An invitation link (shown once)."""
+    withhold_from_replay()
     inv, raw = await workspaces.create_invitation(
         uow, actor, workspace_id, cmd, ttl_seconds=rt.settings.invitation_ttl_seconds
     )

@@ -149,7 +149,10 @@ async def authenticate_api_token(session: AsyncSession, raw: str) -> uuid.UUID:
     """The user a personal API token belongs to."""
     if not raw.startswith(API_TOKEN_PREFIX):
         raise Unauthorized("The API token is not valid.")
-    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(raw)))
+    row = await session.scalar(
+        select(ApiToken).join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == digest(raw), User.is_active.is_(True))
+    )
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The API token is not valid or has been revoked.")
     if row.expires_at is not None and row.expires_at <= utcnow():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import Subquery, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth import events, policy
@@ -38,6 +38,23 @@ async def member_roles(session: AsyncSession, workspace_id: uuid.UUID) -> dict[u
     return {user_id: role for user_id, role in rows.all()}
 
 
+def membership_of(user_id: uuid.UUID) -> Subquery:
+    """A subquery of the user's workspaces: workspace_id, role, members_version (for joins)."""
+    return (
+        select(WorkspaceMember.workspace_id, WorkspaceMember.role, Workspace.members_version)
+        .join(Workspace, Workspace.id == WorkspaceMember.workspace_id)
+        .where(WorkspaceMember.user_id == user_id)
+        .subquery("membership")
+    )
+
+
+async def _members_changed(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Invalidate everything keyed by the workspace's membership (board snapshots)."""
+    await session.execute(
+        update(Workspace).where(Workspace.id == workspace_id).values(members_version=Workspace.members_version + 1)
+    )
+
+
 async def require_role(session: AsyncSession, actor: Actor, workspace_id: uuid.UUID, action: str) -> str:
     """The caller's role, after checking it allows `action` (404 for outsiders)."""
     role = await workspace_role(session, workspace_id, actor.user_id)
@@ -65,6 +82,7 @@ async def ensure_member(uow: UnitOfWork, workspace_id: uuid.UUID, user_id: uuid.
     if await uow.session.get(User, user_id) is None:
         raise NotFound("No such user.")
     uow.session.add(WorkspaceMember(workspace_id=workspace_id, user_id=user_id, role=role, created_at=utcnow()))
+    await _members_changed(uow.session, workspace_id)
     uow.emit(events.WorkspaceMemberAdded(workspace_id=workspace_id, user_id=user_id, role=role), workspace_id=workspace_id)
     return role
 
@@ -178,6 +196,7 @@ async def update_member(
         if member.role == "owner" and cmd.role != "owner" and await _owner_count(uow.session, workspace_id) <= 1:
             raise Conflict("A workspace needs at least one owner; make someone else owner first.")
         member.role = cmd.role
+        await _members_changed(uow.session, workspace_id)
         uow.emit(events.WorkspaceMemberUpdated(workspace_id=workspace_id, user_id=user_id, role=cmd.role),
                  workspace_id=workspace_id)
         user = await uow.session.get(User, user_id)
@@ -196,6 +215,7 @@ async def remove_member(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, 
         if member.role == "owner" and await _owner_count(uow.session, workspace_id) <= 1:
             raise Conflict("A workspace needs at least one owner; make someone else owner first.")
         await uow.session.delete(member)
+        await _members_changed(uow.session, workspace_id)
         uow.emit(events.WorkspaceMemberRemoved(workspace_id=workspace_id, user_id=user_id), workspace_id=workspace_id)
         await uow.commit()
 
@@ -244,6 +264,7 @@ async def accept_invitation(uow: UnitOfWork, actor: Actor, raw: str) -> tuple[Wo
             assert member is not None
             member.role = role = inv.role
             inv.uses += 1
+            await _members_changed(uow.session, inv.workspace_id)
             uow.emit(events.WorkspaceMemberUpdated(workspace_id=inv.workspace_id, user_id=actor.user_id, role=role),
                      workspace_id=inv.workspace_id)
         else:

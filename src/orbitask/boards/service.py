@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,17 +35,41 @@ async def role_on_board(session: AsyncSession, board: Board, user_id: uuid.UUID)
     return policy.effective_board_role(BoardAccess(ws_role, explicit, board.visibility))
 
 
+@dataclass(frozen=True, slots=True)
+class BoardView:
+    """A board as one caller sees it: their role and the workspace's membership version."""
+
+    board: Board
+    role: str
+    members_version: int
+
+
+async def board_view(
+    session: AsyncSession, actor: Actor, board_id: uuid.UUID, action: str = "board.read", what: str = "board"
+) -> BoardView:
+    """Load a board and the caller's access to it in one query (404 when out of reach)."""
+    membership = workspaces.membership_of(actor.user_id)
+    row = (await session.execute(
+        select(Board, membership.c.role, membership.c.members_version, BoardMember.role)
+        .outerjoin(membership, membership.c.workspace_id == Board.workspace_id)
+        .outerjoin(BoardMember, (BoardMember.board_id == Board.id) & (BoardMember.user_id == actor.user_id))
+        .where(Board.id == board_id)
+    )).first()
+    if row is None:
+        raise NotFound(f"No such {what}.")
+    board, ws_role, members_version, explicit = row
+    role = policy.effective_board_role(BoardAccess(ws_role, explicit, board.visibility))
+    policy.require_board(role, action, what)
+    assert role is not None
+    return BoardView(board, role, members_version or 0)
+
+
 async def readable_board(
     session: AsyncSession, actor: Actor, board_id: uuid.UUID, action: str = "board.read", what: str = "board"
 ) -> tuple[Board, str]:
     """A board the caller may act on, with their role (404 when out of reach)."""
-    board = await session.get(Board, board_id)
-    if board is None:
-        raise NotFound(f"No such {what}.")
-    role = await role_on_board(session, board, actor.user_id)
-    policy.require_board(role, action, what)
-    assert role is not None
-    return board, role
+    view = await board_view(session, actor, board_id, action, what)
+    return view.board, view.role
 
 
 async def lock_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, action: str, what: str = "board") -> Board:

@@ -10,15 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orbitask.auth.policy import Actor
 from orbitask.boards import lists
 from orbitask.boards.schemas import BoardRead
-from orbitask.boards.service import board_members, readable_board
+from orbitask.boards.service import board_members, board_view
 from orbitask.core.cache import Cache
 from orbitask.core.observability import SNAPSHOT_CACHE
 from orbitask.tasks import service as tasks
 
 
-def snapshot_key(board_id: uuid.UUID, version: int) -> str:
-    """Cache key of a board at a version: such an entry is never stale."""
-    return f"board:{board_id}:v{version}"
+def snapshot_key(board_id: uuid.UUID, version: int, members_version: int) -> str:
+    """Cache key of a board at a version (and workspace membership version): never stale."""
+    return f"board:{board_id}:v{version}:m{members_version}"
 
 
 async def build_snapshot(session: AsyncSession, board: object) -> bytes:
@@ -37,14 +37,14 @@ async def build_snapshot(session: AsyncSession, board: object) -> bytes:
 
 
 async def board_snapshot(session: AsyncSession, cache: Cache, actor: Actor, board_id: uuid.UUID) -> bytes:
-    """The snapshot a caller sees: access checked every time, body from cache when the version matches."""
-    board, role = await readable_board(session, actor, board_id)
-    key = snapshot_key(board.id, board.version)
+    """The snapshot a caller sees: access checked every time (one query), body from cache when current."""
+    view = await board_view(session, actor, board_id)
+    key = snapshot_key(view.board.id, view.board.version, view.members_version)
     body = await cache.get(key)
     if body is None:
         SNAPSHOT_CACHE.labels("miss").inc()
-        body = await build_snapshot(session, board)
+        body = await build_snapshot(session, view.board)
         await cache.set(key, body)
     else:
         SNAPSHOT_CACHE.labels("hit").inc()
-    return b'{"role":' + orjson.dumps(role) + b"," + body[1:]
+    return b'{"role":' + orjson.dumps(view.role) + b"," + body[1:]

@@ -38,6 +38,13 @@ def current() -> RequestState | None:
     return _state.get()
 
 
+def withhold_from_replay() -> None:
+    """Mark this response as holding a secret: an idempotent replay must not return it."""
+    state = current()
+    if state is not None:
+        state.extra["withhold"] = True
+
+
 def begin() -> tuple[RequestState, contextvars.Token[RequestState | None]]:
     """Start a request's state."""
     state = RequestState()

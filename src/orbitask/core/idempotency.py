@@ -23,6 +23,7 @@ from orbitask.core.errors import problem
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = ("content-type", "location", "x-orbitask-token")
+WITHHELD = "x-orbitask-withheld"
 
 
 class IdempotencyRecord(Base):
@@ -66,15 +67,20 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
 class IdempotencyMiddleware:
     """Replays stored responses for repeated (scope, Idempotency-Key) pairs on POST."""
 
-    def __init__(self, app: ASGIApp, *, db: Database, identify: Identify, ttl_seconds: int, max_body: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, db: Database, identify: Identify, ttl_seconds: int, max_body: int,
+        exclude_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
+        # Responses on these paths carry secrets (session tokens): never stored, key ignored.
+        self.exclude_prefixes = exclude_prefixes
         self.db = db
         self.identify = identify
         self.ttl = dt.timedelta(seconds=ttl_seconds)
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith(self.exclude_prefixes):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -131,6 +137,9 @@ class IdempotencyMiddleware:
         await self.app(scope, replay_receive, capture_send)
         if state is not None and state.write_token is not None:  # added by the outer middleware
             captured.setdefault("headers", {})["x-orbitask-token"] = state.write_token.encode()
+        if state is not None and state.extra.get("withhold"):
+            captured["headers"] = {WITHHELD: "1"}
+            captured["body"] = []
         if claim.recorded:
             await self._store(claim, captured)
 
@@ -156,6 +165,12 @@ class IdempotencyMiddleware:
             response = problem(
                 422, "idempotency-key-reused", "Idempotency-Key reused",
                 "This Idempotency-Key was already used for a different request; use a new key.",
+            )
+        elif row.status_code is not None and (row.response_headers or {}).get(WITHHELD):
+            response = problem(
+                409, "idempotency-response-withheld", "Already done",
+                "The first request with this Idempotency-Key succeeded; its response held a secret that is "
+                "shown only once, so it is not replayed.",
             )
         elif row.status_code is None:
             response = problem(

@@ -38,14 +38,16 @@ async def create_checklist(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cm
     return out
 
 
-async def _locked_checklist(uow: UnitOfWork, actor: Actor, checklist_id: uuid.UUID) -> tuple[Any, Checklist]:
+async def _locked_checklist(
+    uow: UnitOfWork, actor: Actor, checklist_id: uuid.UUID, what: str = "checklist"
+) -> tuple[Any, Checklist]:
     card_id = await uow.session.scalar(select(Checklist.card_id).where(Checklist.id == checklist_id))
     if card_id is None:
-        raise NotFound("No such checklist.")
+        raise NotFound(f"No such {what}.")
     board_id = await card_board_id(uow.session, card_id)
     if board_id is None:
-        raise NotFound("No such checklist.")
-    board = await boards.lock_board(uow, actor, board_id, "board.write", "checklist")
+        raise NotFound(f"No such {what}.")
+    board = await boards.lock_board(uow, actor, board_id, "board.write", what)
     row = await uow.session.get(Checklist, checklist_id)
     if row is None:
         raise NotFound("No such checklist.")
@@ -82,7 +84,7 @@ async def _locked_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID) -> tup
     checklist_id = await uow.session.scalar(select(ChecklistItem.checklist_id).where(ChecklistItem.id == item_id))
     if checklist_id is None:
         raise NotFound("No such checklist item.")
-    board, _ = await _locked_checklist(uow, actor, checklist_id)
+    board, _ = await _locked_checklist(uow, actor, checklist_id, "checklist item")
     row = await uow.session.get(ChecklistItem, item_id)
     if row is None:
         raise NotFound("No such checklist item.")

@@ -91,7 +91,7 @@ async def _locked_comment(uow: UnitOfWork, actor: Actor, comment_id: uuid.UUID, 
     card_id = await uow.session.scalar(select(Comment.card_id).where(Comment.id == comment_id))
     if card_id is None:
         raise NotFound("No such comment.")
-    board, _ = await locked_card(uow, actor, card_id, "board.read")
+    board, _ = await locked_card(uow, actor, card_id, "board.read", "comment")
     row = await uow.session.get(Comment, comment_id)
     if row is None or row.deleted_at is not None:
         raise NotFound("No such comment.")

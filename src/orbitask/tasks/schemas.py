@@ -51,8 +51,9 @@ class CardUpdate(Input):
     def _valid(self) -> CardUpdate:
         if self.description is not None and len(self.description.encode()) > MAX_MARKDOWN_BYTES:
             raise ValueError("description must be at most 64 KiB")
-        if "title" in self.model_fields_set and self.title is None:
-            raise ValueError("title cannot be null")
+        for name in ("title", "description", "completed", "archived"):  # only the dates can be cleared
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
         _check_dates(self.start_at, self.due_at)
         return self
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orbitask.auth.policy import Actor
 from orbitask.boards import lists as board_lists
 from orbitask.boards import service as boards
+from orbitask.boards.models import BoardList
 from orbitask.core import ordering
 from orbitask.core.db import utcnow
 from orbitask.core.errors import InvalidInput, NotFound
@@ -28,12 +29,14 @@ async def card_board_id(session: AsyncSession, card_id: uuid.UUID) -> uuid.UUID 
     return await session.scalar(select(Card.board_id).where(Card.id == card_id))
 
 
-async def locked_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, action: str) -> tuple[Any, Card]:
-    """Lock the card's board for this command and load the card (404 when out of reach)."""
+async def locked_card(
+    uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, action: str, what: str = "card"
+) -> tuple[Any, Card]:
+    """Lock the card's board for this command and load the card (404 naming `what` when out of reach)."""
     board_id = await card_board_id(uow.session, card_id)
     if board_id is None:
         raise NotFound("No such card.")
-    board = await boards.lock_board(uow, actor, board_id, action, "card")
+    board = await boards.lock_board(uow, actor, board_id, action, what)
     card = await uow.session.get(Card, card_id)
     if card is None:
         raise NotFound("No such card.")
@@ -304,11 +307,12 @@ async def my_tasks(
 
 
 async def snapshot_cards(session: AsyncSession, board_id: uuid.UUID) -> list[CardRead]:
-    """The board's open cards in list order, for snapshots."""
+    """The board's open cards on open lists, in list order then position, for snapshots."""
     rows = await session.execute(
         select(Card)
-        .where(Card.board_id == board_id, Card.archived.is_(False))
-        .order_by(Card.list_id, Card.position, Card.id)
+        .join(BoardList, BoardList.id == Card.list_id)
+        .where(Card.board_id == board_id, Card.archived.is_(False), BoardList.archived.is_(False))
+        .order_by(BoardList.position, BoardList.id, Card.position, Card.id)
     )
     return await card_reads(session, list(rows.scalars()))
 

@@ -4,7 +4,7 @@ initial schema
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 00:30:47.666253
+Create Date: 2026-11-25 00:37:42.067590
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('description', sa.String(length=2000), nullable=False),
+    sa.Column('members_version', sa.BigInteger(), nullable=False),
     sa.Column('created_by', sa.Uuid(), nullable=True),
     sa.Column('created_at', orbitask.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', orbitask.core.db.UTCDateTime(timezone=True), nullable=False),

@@ -1,0 +1,163 @@
+"""HTTP API benchmark: a real `orbitask serve`, a board of 10 lists x 500 cards, three operations.
+
+    .venv/bin/python bench/api.py [--workers 2] [--requests 3000] [--concurrency 8 32]
+                                  [--database-url URL] [--json bench/results/api.json]
+
+Prints requests/s and p50/p95/p99 latency per operation and concurrency, and writes JSON.
+All traffic goes to 127.0.0.1; every loop is bounded by a request count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import orbitask_server  # noqa: E402
+
+LISTS, CARDS = 10, 500
+console = Console()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank."""
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+async def seed(client: httpx.AsyncClient) -> dict[str, Any]:
+    """One user, one board, 10 lists, 500 cards."""
+    email = f"bench-{random.randrange(10**9)}@example.com"
+    r = await client.post("/api/v1/auth/register", json={"email": email, "password": "bench-password", "name": "B"})
+    r.raise_for_status()
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    ws = (await client.get("/api/v1/workspaces", headers=headers)).json()["items"][0]["id"]
+    board = (await client.post(f"/api/v1/workspaces/{ws}/boards", json={"name": "Bench"}, headers=headers)).json()
+    lists = []
+    for i in range(LISTS):
+        r = await client.post(f"/api/v1/boards/{board['id']}/lists", json={"name": f"List {i}"}, headers=headers)
+        lists.append(r.json()["id"])
+    sem = asyncio.Semaphore(8)
+
+    async def make(i: int) -> str:
+        async with sem:
+            r = await client.post(f"/api/v1/lists/{lists[i % LISTS]}/cards",
+                                  json={"title": f"Card {i}", "description": "Some *markdown* text. " * 5},
+                                  headers=headers)
+            r.raise_for_status()
+            return r.json()["id"]
+
+    cards = await asyncio.gather(*[make(i) for i in range(CARDS)])
+    return {"headers": headers, "board": board["id"], "lists": lists, "cards": list(cards)}
+
+
+def operation(name: str, ctx: dict[str, Any], rng: random.Random) -> tuple[str, str, dict[str, Any] | None]:
+    """Method, path and body of one request of kind `name`."""
+    if name == "board_snapshot_get":
+        return "GET", f"/api/v1/boards/{ctx['board']}", None
+    if name == "card_create":
+        return "POST", f"/api/v1/lists/{rng.choice(ctx['lists'])}/cards", {"title": "Bench card"}
+    card = rng.choice(ctx["cards"])
+    return "POST", f"/api/v1/cards/{card}/move", {"list_id": rng.choice(ctx["lists"])}
+
+
+async def drive(client: httpx.AsyncClient, ctx: dict[str, Any], name: str, concurrency: int, total: int) -> dict[str, Any]:
+    """Send `total` requests of one kind from `concurrency` concurrent clients."""
+    latencies: list[float] = []
+    errors = 0
+    remaining = total
+    rng = random.Random(concurrency)
+
+    async def worker() -> None:
+        nonlocal remaining, errors
+        while remaining > 0:
+            remaining -= 1
+            method, path, body = operation(name, ctx, rng)
+            started = time.perf_counter()
+            r = await client.request(method, path, json=body, headers=ctx["headers"])
+            latencies.append((time.perf_counter() - started) * 1000)
+            if r.status_code >= 400:
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*[worker() for _ in range(concurrency)])
+    elapsed = time.perf_counter() - started
+    return {
+        "operation": name, "concurrency": concurrency, "requests": len(latencies), "errors": errors,
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 50), 2), "p95_ms": round(percentile(latencies, 95), 2),
+        "p99_ms": round(percentile(latencies, 99), 2), "mean_ms": round(statistics.fmean(latencies), 2),
+    }
+
+
+async def run(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    limits = httpx.Limits(max_connections=max(args.concurrency) + 4, max_keepalive_connections=max(args.concurrency) + 4)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        console.print(f"Seeding {LISTS} lists and {CARDS} cards ...")
+        ctx = await seed(client)
+        for _ in range(50):  # warm caches and connections
+            await client.get(f"/api/v1/boards/{ctx['board']}", headers=ctx["headers"])
+        results = []
+        for name in ("board_snapshot_get", "card_create", "card_move"):
+            for concurrency in args.concurrency:
+                result = await drive(client, ctx, name, concurrency, args.requests)
+                console.print(f"  {name} c={concurrency}: {result['rps']} req/s, p99 {result['p99_ms']} ms")
+                results.append(result)
+        return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--requests", type=int, default=3000, help="requests per operation and concurrency")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--database-url", default=None, help="writer DSN (default: SQLite in a temp dir)")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "api.json")
+    args = parser.parse_args()
+
+    env = {"ORBITASK_DATABASE_URL": args.database_url} if args.database_url else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        migrate = [] if not args.database_url else ["--no-migrate"]
+        if args.database_url:
+            from orbitask.core.migrate import upgrade
+
+            upgrade(args.database_url)
+        with orbitask_server(Path(tmp), "--workers", str(args.workers), *migrate, env=env) as url:
+            results = asyncio.run(run(url, args))
+
+    backend = (args.database_url or "sqlite").split(":")[0]
+    table = Table(title=f"Orbitask API, {backend}, {args.workers} worker(s), board of {LISTS}x{CARDS // LISTS} cards")
+    for column in ("operation", "concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="right" if column != "operation" else "left")
+    for r in results:
+        table.add_row(r["operation"], str(r["concurrency"]), str(r["rps"]), str(r["p50_ms"]), str(r["p95_ms"]),
+                      str(r["p99_ms"]), str(r["errors"]))
+    console.print(table)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({
+        "backend": backend, "workers": args.workers, "requests_per_step": args.requests,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "results": results,
+    }, indent=2))
+    console.print(f"JSON written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
