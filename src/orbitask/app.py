@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app.state.services = list(mounted)
     install_error_handlers(app)
     app.include_router(ops, prefix=API_PREFIX)
+    app.include_router(ops, include_in_schema=False)  # /healthz and /readyz for load balancers
     routers = _service_routers()
     for name in mounted:
         app.include_router(routers[name], prefix=API_PREFIX)

@@ -666,7 +666,8 @@ async def test_label_needs_a_colour_and_a_short_name(api: Api) -> None:
     for body in ({"name": "no colour"}, {"name": "x" * 101, "color": "red"}, {"color": "red", "board_id": "x"}):
         assert_problem(await api.call(alice, "POST", f"/boards/{board['id']}/labels", json=body), 422)
     assert (await snapshot(api, alice, board["id"]))["labels"] == []
-    assert (await api.ok(alice, "POST", f"/boards/{board['id']}/labels", json={"name": "x" * 100, "color": "red"}))
+    label = await api.ok(alice, "POST", f"/boards/{board['id']}/labels", json={"name": "x" * 100, "color": "red"})
+    assert label["name"] == "x" * 100
 
 
 # --- events -----------------------------------------------------------------------------------

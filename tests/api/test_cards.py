@@ -42,6 +42,11 @@ async def titles(api: Api, who: User, list_id: str, board_id: str) -> list[str]:
     return [c["title"] for c in (await snapshot(api, who, board_id))["cards"] if c["list_id"] == list_id]
 
 
+def after_steps(board: dict[str, Any], steps: int) -> int:
+    """The board's version `steps` commands after it was created."""
+    return board["version"] + steps
+
+
 async def setup_board(api: Api, name: str = "Alice") -> tuple[User, dict[str, Any], dict[str, Any]]:
     alice = await api.user(name)
     board = await api.board(alice)
@@ -204,15 +209,10 @@ async def test_patch_card_fields(api: Api) -> None:
 
     done = await api.ok(alice, "PATCH", f"/cards/{card['id']}", json={"completed": True})
     assert done["completed"] is True
-    events = await api.events(alice, board["id"], after=card_version(board, 2))
+    events = await api.events(alice, board["id"], after=after_steps(board, 2))
     assert [(e["type"], e["payload"]["changes"]) for e in events] == [
         ("card.updated", ["description", "title"]), ("card.updated", ["due_at"]), ("card.updated", ["completed"])]
     assert events[-1]["payload"]["card"]["completed"] is True
-
-
-def card_version(board: dict[str, Any], steps: int) -> int:
-    """The board version after `steps` commands since the board was created."""
-    return board["version"] + steps
 
 
 async def test_archived_cards_leave_the_board_but_stay_reachable(api: Api) -> None:
@@ -496,7 +496,7 @@ async def test_search_cursor_pagination(api: Api) -> None:
     sizes = []
     cursor = None
     for _ in range(10):
-        query = f"?q=task&limit=3" + (f"&cursor={cursor}" if cursor else "")
+        query = "?q=task&limit=3" + (f"&cursor={cursor}" if cursor else "")
         page = await api.ok(alice, "GET", f"/boards/{board['id']}/cards{query}")
         sizes.append(len(page["items"]))
         seen += [c["id"] for c in page["items"]]
@@ -640,7 +640,7 @@ async def test_checklists_and_items(api: Api) -> None:
     assert (snap_card["checklist_total"], snap_card["checklist_done"]) == (3, 0)
     assert_problem(await api.call(alice, "DELETE", f"/checklist-items/{b['id']}"), 404, "not-found")
 
-    types = [e["type"] for e in await api.events(alice, board["id"], after=card_version(board, 2))]
+    types = [e["type"] for e in await api.events(alice, board["id"], after=after_steps(board, 2))]
     assert types == ["checklist.created"] + ["checklist_item.created"] * 4 + ["checklist_item.updated"] * 7 + [
         "checklist_item.deleted"]
 
@@ -725,7 +725,7 @@ async def test_comments_create_list_edit_delete(api: Api) -> None:
     assert_problem(await api.call(bob, "PATCH", f"/comments/{third['id']}", json={"body": "back"}), 404, "not-found")
     assert_problem(await api.call(bob, "DELETE", f"/comments/{third['id']}"), 404, "not-found")
 
-    events = await api.events(alice, board["id"], after=card_version(board, 2))
+    events = await api.events(alice, board["id"], after=after_steps(board, 2))
     assert [e["type"] for e in events] == ["comment.created"] * 3 + ["comment.updated"] + ["comment.deleted"] * 2
     assert all(e["card_id"] == card["id"] for e in events)
     # the event log does not keep the text of a deleted comment in its delete event

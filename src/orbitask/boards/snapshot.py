@@ -24,11 +24,12 @@ def snapshot_key(board_id: uuid.UUID, version: int, members_version: int) -> str
 async def build_snapshot(session: AsyncSession, board: object) -> bytes:
     """Board, lists, open cards, labels and members as JSON bytes (caller-independent)."""
     read = BoardRead.model_validate(board)
-    cards = await tasks.snapshot_cards(session, read.id)
+    open_lists = await lists.board_lists(session, read.id)
+    cards = await tasks.snapshot_cards(session, read.id, [x.id for x in open_lists])
     body = {
         "board": read.model_dump(mode="json"),
         "version": read.version,
-        "lists": [x.model_dump(mode="json") for x in await lists.board_lists(session, read.id)],
+        "lists": [x.model_dump(mode="json") for x in open_lists],
         "cards": [c.model_dump(mode="json") for c in cards],
         "labels": [x.model_dump(mode="json") for x in await lists.board_labels(session, read.id)],
         "members": [m.model_dump(mode="json") for m in await board_members(session, board)],  # type: ignore[arg-type]

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import fcntl
+import os
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
+
+from anyio import to_thread
 
 from sqlalchemy import JSON, MetaData, String, event
 from sqlalchemy import types as sa_types
@@ -104,8 +110,6 @@ def make_engine(url: str, *, writer: bool) -> AsyncEngine:
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
-            from pathlib import Path
-
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # One writer connection per process: writers queue in the pool instead of
         # spinning on SQLite's lock; other processes wait on busy_timeout.
@@ -119,11 +123,46 @@ def make_engine(url: str, *, writer: bool) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+class SqliteWriteLock:
+    """Queues SQLite writers: an asyncio lock within a process, flock(2) across processes.
+
+    Without it, writers in several worker processes spin in SQLite's busy handler,
+    which sleeps in growing steps and ruins tail latency.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = asyncio.Lock()
+        self._fd: int | None = None
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """Hold the lock for the block."""
+        async with self._local:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._fd
+            try:
+                # not abandoned on cancel: we always learn whether the lock was taken
+                await to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
+            except BaseException:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                raise
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 class Database:
     """The writer and reader engines of this region, and sessions on them."""
 
     def __init__(self, writer_url: str, reader_url: str | None = None) -> None:
         self.writer_url = writer_url
+        parsed = make_url(writer_url)
+        self.write_lock: SqliteWriteLock | None = None
+        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+            self.write_lock = SqliteWriteLock(Path(parsed.database).with_name(Path(parsed.database).name + ".lock"))
         self.reader_url = reader_url or writer_url
         self.writer = make_engine(writer_url, writer=True)
         self.reader = make_engine(self.reader_url, writer=False)
@@ -142,6 +181,15 @@ class Database:
     def writer_session(self) -> AsyncSession:
         """A session on the writer (the unit of work owns its transaction)."""
         return self._writer_sessions()
+
+    @asynccontextmanager
+    async def write_transaction(self) -> AsyncIterator[AsyncSession]:
+        """A short writer transaction outside any command (bookkeeping); commits on success."""
+        async with AsyncExitStack() as stack:
+            if self.write_lock is not None:
+                await stack.enter_async_context(self.write_lock.hold())
+            async with self._writer_sessions() as session, session.begin():
+                yield session
 
     @asynccontextmanager
     async def read_session(self, *, on_writer: bool = False) -> AsyncIterator[AsyncSession]:

@@ -151,10 +151,8 @@ class IdempotencyMiddleware:
                 )
             ).scalar_one_or_none()
         if row is not None and row.expires_at < utcnow():
-            session = self.db.writer_session()
-            async with session.begin():
+            async with self.db.write_transaction() as session:
                 await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == row.id))
-            await session.close()
             return None
         return row
 
@@ -191,8 +189,7 @@ class IdempotencyMiddleware:
 
     async def _store(self, claim: IdempotencyClaim, captured: dict[str, Any]) -> None:
         status = captured.get("status", 500)
-        session = self.db.writer_session()
-        async with session.begin():
+        async with self.db.write_transaction() as session:
             where = (IdempotencyRecord.scope == claim.scope, IdempotencyRecord.key == claim.key)
             if status >= 500:  # the command committed but the answer failed: let a retry see a conflict
                 await session.execute(update(IdempotencyRecord).where(*where).values(status_code=None))
@@ -206,13 +203,10 @@ class IdempotencyMiddleware:
                         response_body=b"".join(captured["body"]),
                     )
                 )
-        await session.close()
 
 
 async def purge_expired(db: Database) -> int:
     """Delete expired keys; returns how many."""
-    session = db.writer_session()
-    async with session.begin():
+    async with db.write_transaction() as session:
         result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < utcnow()))
-    await session.close()
     return result.rowcount or 0

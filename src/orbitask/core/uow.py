@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Protocol
 
@@ -47,8 +48,15 @@ class UnitOfWork:
         return self._session
 
     async def __aenter__(self) -> UnitOfWork:
-        self._session = self.db.writer_session()
-        await self._session.begin()
+        self._stack = AsyncExitStack()
+        if self.db.write_lock is not None:
+            await self._stack.enter_async_context(self.db.write_lock.hold())
+        try:
+            self._session = self.db.writer_session()
+            await self._session.begin()
+        except BaseException:
+            await self._stack.aclose()
+            raise
         self.events = []
         return self
 
@@ -56,10 +64,13 @@ class UnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         session, self._session = self._session, None
-        if session is not None:
-            if session.in_transaction():
-                await session.rollback()
-            await session.close()
+        try:
+            if session is not None:
+                if session.in_transaction():
+                    await session.rollback()
+                await session.close()
+        finally:
+            await self._stack.aclose()
 
     def emit(
         self,

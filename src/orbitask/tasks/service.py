@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orbitask.auth.policy import Actor
 from orbitask.boards import lists as board_lists
 from orbitask.boards import service as boards
-from orbitask.boards.models import BoardList
 from orbitask.core import ordering
 from orbitask.core.db import utcnow
 from orbitask.core.errors import InvalidInput, NotFound
@@ -306,13 +305,16 @@ async def my_tasks(
     return await card_reads(session, rows), next_cursor
 
 
-async def snapshot_cards(session: AsyncSession, board_id: uuid.UUID) -> list[CardRead]:
-    """The board's open cards on open lists, in list order then position, for snapshots."""
+async def snapshot_cards(session: AsyncSession, board_id: uuid.UUID, list_ids: list[uuid.UUID]) -> list[CardRead]:
+    """Open cards on the given (open, ordered) lists: in list order, then position, for snapshots."""
+    if not list_ids:
+        return []
+    order = {list_id: i for i, list_id in enumerate(list_ids)}
     rows = await session.execute(
         select(Card)
-        .join(BoardList, BoardList.id == Card.list_id)
-        .where(Card.board_id == board_id, Card.archived.is_(False), BoardList.archived.is_(False))
-        .order_by(BoardList.position, BoardList.id, Card.position, Card.id)
+        .where(Card.board_id == board_id, Card.archived.is_(False), Card.list_id.in_(list_ids))
+        .order_by(Card.position, Card.id)
     )
-    return await card_reads(session, list(rows.scalars()))
+    cards = sorted(rows.scalars(), key=lambda c: order[c.list_id])  # stable: keeps position order
+    return await card_reads(session, cards)
 
