@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
+import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -32,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from tests.servers import orbitask_server  # noqa: E402
 
 LISTS, CARDS = 10, 500
-console = Console()
+console = Console(width=150)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -78,28 +80,52 @@ def operation(name: str, ctx: dict[str, Any], rng: random.Random) -> tuple[str, 
     return "POST", f"/api/v1/cards/{card}/move", {"list_id": rng.choice(ctx["lists"])}
 
 
-async def drive(client: httpx.AsyncClient, ctx: dict[str, Any], name: str, concurrency: int, total: int) -> dict[str, Any]:
-    """Send `total` requests of one kind from `concurrency` concurrent clients."""
+def server_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the server's processes so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                times = p.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+async def drive(url: str, ctx: dict[str, Any], name: str, concurrency: int, total: int, pids: list[int]) -> dict[str, Any]:
+    """Send `total` requests of one kind from `concurrency` keep-alive connections (aiohttp: a cheap client)."""
     latencies: list[float] = []
     errors = 0
     remaining = total
     rng = random.Random(concurrency)
+    headers = {**ctx["headers"], "Accept-Encoding": "gzip"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
 
-    async def worker() -> None:
-        nonlocal remaining, errors
-        while remaining > 0:
-            remaining -= 1
-            method, path, body = operation(name, ctx, rng)
-            started = time.perf_counter()
-            r = await client.request(method, path, json=body, headers=ctx["headers"])
-            latencies.append((time.perf_counter() - started) * 1000)
-            if r.status_code >= 400:
-                errors += 1
+    async with aiohttp.ClientSession(base_url=url, connector=connector, headers=headers) as session:
 
-    started = time.perf_counter()
-    await asyncio.gather(*[worker() for _ in range(concurrency)])
-    elapsed = time.perf_counter() - started
+        async def worker() -> None:
+            nonlocal remaining, errors
+            while remaining > 0:
+                remaining -= 1
+                method, path, body = operation(name, ctx, rng)
+                started = time.perf_counter()
+                async with session.request(method, path, json=body) as r:
+                    await r.read()
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    if r.status >= 400:
+                        errors += 1
+
+        cpu_before, client_before = server_cpu_seconds(pids), time.process_time()
+        started = time.perf_counter()
+        await asyncio.gather(*[worker() for _ in range(concurrency)])
+        elapsed = time.perf_counter() - started
+        server_cpu = server_cpu_seconds(pids) - cpu_before
+        client_cpu = time.process_time() - client_before
     return {
+        "server_cpu_ms_per_request": round(server_cpu / len(latencies) * 1000, 2),
+        "client_cpu_ms_per_request": round(client_cpu / len(latencies) * 1000, 2),
         "operation": name, "concurrency": concurrency, "requests": len(latencies), "errors": errors,
         "rps": round(len(latencies) / elapsed, 1),
         "p50_ms": round(percentile(latencies, 50), 2), "p95_ms": round(percentile(latencies, 95), 2),
@@ -107,7 +133,7 @@ async def drive(client: httpx.AsyncClient, ctx: dict[str, Any], name: str, concu
     }
 
 
-async def run(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+async def run(url: str, pids: list[int], args: argparse.Namespace) -> list[dict[str, Any]]:
     limits = httpx.Limits(max_connections=max(args.concurrency) + 4, max_keepalive_connections=max(args.concurrency) + 4)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         console.print(f"Seeding {LISTS} lists and {CARDS} cards ...")
@@ -117,7 +143,7 @@ async def run(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         results = []
         for name in ("board_snapshot_get", "card_create", "card_move"):
             for concurrency in args.concurrency:
-                result = await drive(client, ctx, name, concurrency, args.requests)
+                result = await drive(url, ctx, name, concurrency, args.requests, pids)
                 console.print(f"  {name} c={concurrency}: {result['rps']} req/s, p99 {result['p99_ms']} ms")
                 results.append(result)
         return results
@@ -140,15 +166,20 @@ def main() -> None:
 
             upgrade(args.database_url)
         with orbitask_server(Path(tmp), "--workers", str(args.workers), *migrate, env=env) as url:
-            results = asyncio.run(run(url, args))
+            pids = [p.pid for p in psutil.process_iter(["cmdline"])
+                    if "orbitask.cli" in " ".join(p.info["cmdline"] or []) and tmp in " ".join(p.environ().values())]
+            results = asyncio.run(run(url, pids, args))
 
     backend = (args.database_url or "sqlite").split(":")[0]
     table = Table(title=f"Orbitask API, {backend}, {args.workers} worker(s), board of {LISTS}x{CARDS // LISTS} cards")
-    for column in ("operation", "concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"):
+    columns = ("operation", "concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "server CPU ms/req",
+               "client CPU ms/req")
+    for column in columns:
         table.add_column(column, justify="right" if column != "operation" else "left")
     for r in results:
         table.add_row(r["operation"], str(r["concurrency"]), str(r["rps"]), str(r["p50_ms"]), str(r["p95_ms"]),
-                      str(r["p99_ms"]), str(r["errors"]))
+                      str(r["p99_ms"]), str(r["errors"]), str(r["server_cpu_ms_per_request"]),
+                      str(r["client_cpu_ms_per_request"]))
     console.print(table)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({

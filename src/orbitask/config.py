@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     read_wait_timeout_seconds: float = Field(2.0, ge=0, le=30, description="bound on waiting for a replica")
     idempotency_ttl_seconds: int = Field(86400, ge=60, description="how long Idempotency-Key results are kept")
     snapshot_cache_entries: int = Field(1024, ge=0, description="board snapshots kept in the local cache")
+    snapshot_cache_mb: int = Field(64, ge=1, description="memory the local snapshot cache may use, in MiB")
     cookie_secure: bool | None = Field(None, description="Secure flag on cookies; default: on in production")
     argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations")
     argon2_memory_cost: int = Field(65536, ge=8, description="argon2id memory in KiB")

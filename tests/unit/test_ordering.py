@@ -49,3 +49,16 @@ def test_case_matters_in_comparisons() -> None:
     """Why position columns use a binary collation on MySQL and "C" on PostgreSQL."""
     assert "Zz" < "a0"
     assert is_valid("a0") and not is_valid("a")
+
+
+async def test_memory_cache_is_bounded_by_entries_and_bytes() -> None:
+    from orbitask.core.cache import MemoryCache
+
+    cache = MemoryCache(max_entries=3, max_bytes=10)
+    for key in "abcd":
+        await cache.set(key, b"xx")
+    assert await cache.get("a") is None and await cache.get("d") == b"xx"
+    await cache.set("big", b"y" * 8)
+    assert cache.size <= 10 and await cache.get("big") == b"y" * 8
+    await cache.set("huge", b"z" * 11)
+    assert await cache.get("huge") is None

@@ -82,3 +82,11 @@ def test_unknown_services_are_refused() -> None:
     assert Settings(services="auth, tasks").services == ["auth", "tasks"]
     with pytest.raises(ValidationError, match="unknown services"):
         Settings(services="auth,billing")
+
+
+def test_every_setting_is_documented() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`ORBITASK_{name.upper()}`" not in doc]
+    assert missing == [], f"document these settings in docs/configuration.md: {missing}"

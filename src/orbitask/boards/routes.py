@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from orbitask.auth.deps import CurrentActor, ReadSession, RuntimeDep, Uow
 from orbitask.boards import lists, service
@@ -47,10 +47,16 @@ async def list_boards(
 
 
 @router.get("/boards/{board_id}", response_model=BoardSnapshot)
-async def get_board(board_id: uuid.UUID, actor: CurrentActor, session: ReadSession, rt: RuntimeDep) -> Response:
-    """Full snapshot: board, lists, cards, labels, members and version."""
-    body = await board_snapshot(session, rt.cache, actor, board_id)
-    return Response(body, media_type="application/json")
+async def get_board(
+    board_id: uuid.UUID, request: Request, actor: CurrentActor, session: ReadSession, rt: RuntimeDep
+) -> Response:
+    """Full snapshot: board, lists, cards, labels, members and version (gzip when accepted)."""
+    gzipped = "gzip" in request.headers.get("accept-encoding", "")
+    body = await board_snapshot(session, rt.cache, actor, board_id, gzipped=gzipped)
+    headers = {"Vary": "Accept-Encoding", "Cache-Control": "private, no-cache"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.patch("/boards/{board_id}", response_model=BoardRead)

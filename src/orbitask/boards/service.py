@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth import policy, service as auth_service, workspaces
@@ -64,6 +64,38 @@ async def board_view(
     return BoardView(board, role, members_version or 0)
 
 
+@dataclass(frozen=True, slots=True)
+class BoardStamp:
+    """Just enough to serve a cached snapshot: the versions in its key and the caller's role."""
+
+    id: uuid.UUID
+    version: int
+    members_version: int
+    role: str
+
+
+_STAMP_MEMBERSHIP = workspaces.membership_of(bindparam("user_id"))
+_STAMP = (
+    select(Board.id, Board.version, Board.visibility, _STAMP_MEMBERSHIP.c.role,
+           _STAMP_MEMBERSHIP.c.members_version, BoardMember.role)
+    .outerjoin(_STAMP_MEMBERSHIP, _STAMP_MEMBERSHIP.c.workspace_id == Board.workspace_id)
+    .outerjoin(BoardMember, (BoardMember.board_id == Board.id) & (BoardMember.user_id == bindparam("user_id")))
+    .where(Board.id == bindparam("board_id"))
+)
+
+
+async def board_stamp(session: AsyncSession, actor: Actor, board_id: uuid.UUID) -> BoardStamp:
+    """The hot path of board reads: one precompiled query, no ORM objects (404 when out of reach)."""
+    row = (await session.execute(_STAMP, {"user_id": actor.user_id, "board_id": board_id})).first()
+    if row is None:
+        raise NotFound("No such board.")
+    found_id, version, visibility, ws_role, members_version, explicit = row
+    role = policy.effective_board_role(BoardAccess(ws_role, explicit, visibility))
+    policy.require_board(role, "board.read")
+    assert role is not None
+    return BoardStamp(found_id, version, members_version or 0, role)
+
+
 async def readable_board(
     session: AsyncSession, actor: Actor, board_id: uuid.UUID, action: str = "board.read", what: str = "board"
 ) -> tuple[Board, str]:
@@ -74,10 +106,19 @@ async def readable_board(
 
 async def lock_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, action: str, what: str = "board") -> Board:
     """Lock the board row for this command (serialising its writers) after checking `action`."""
-    board = await uow.session.get(Board, board_id, with_for_update=True, populate_existing=True)
-    if board is None:
+    membership = workspaces.membership_of(actor.user_id)
+    row = (await uow.session.execute(
+        select(Board, membership.c.role, BoardMember.role)
+        .outerjoin(membership, membership.c.workspace_id == Board.workspace_id)
+        .outerjoin(BoardMember, (BoardMember.board_id == Board.id) & (BoardMember.user_id == actor.user_id))
+        .where(Board.id == board_id)
+        .with_for_update(of=Board)
+        .execution_options(populate_existing=True)
+    )).first()
+    if row is None:
         raise NotFound(f"No such {what}.")
-    role = await role_on_board(uow.session, board, actor.user_id)
+    board, ws_role, explicit = row
+    role = policy.effective_board_role(BoardAccess(ws_role, explicit, board.visibility))
     policy.require_board(role, action, what)
     return board
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
 import uuid
 
 import orjson
+from anyio import to_thread
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
 from orbitask.boards import lists
 from orbitask.boards.schemas import BoardRead
-from orbitask.boards.service import board_members, board_view
+from orbitask.boards.service import BoardStamp, board_members, board_stamp, board_view
 from orbitask.core.cache import Cache
+from orbitask.core.db import repeatable_read
 from orbitask.core.observability import SNAPSHOT_CACHE
 from orbitask.tasks import service as tasks
 
@@ -37,15 +41,35 @@ async def build_snapshot(session: AsyncSession, board: object) -> bytes:
     return orjson.dumps(body)
 
 
-async def board_snapshot(session: AsyncSession, cache: Cache, actor: Actor, board_id: uuid.UUID) -> bytes:
-    """The snapshot a caller sees: access checked every time (one query), body from cache when current."""
-    view = await board_view(session, actor, board_id)
-    key = snapshot_key(view.board.id, view.board.version, view.members_version)
+async def board_snapshot(
+    session: AsyncSession, cache: Cache, actor: Actor, board_id: uuid.UUID, *, gzipped: bool = False
+) -> bytes:
+    """The snapshot a caller sees, as ready bytes (gzip-compressed when asked).
+
+    Access is checked on every request with one query; the body comes from the cache
+    whenever the board and membership versions match. Bodies differ only by the caller's
+    role, so at most four variants (times two encodings) exist per version.
+    """
+    stamp = await board_stamp(session, actor, board_id)
+    base_key = snapshot_key(stamp.id, stamp.version, stamp.members_version)
+    key = f"{base_key}:r{stamp.role}" + (":gz" if gzipped else "")
     body = await cache.get(key)
-    if body is None:
-        SNAPSHOT_CACHE.labels("miss").inc()
-        body = await build_snapshot(session, view.board)
-        await cache.set(key, body)
-    else:
+    if body is not None:
         SNAPSHOT_CACHE.labels("hit").inc()
-    return b'{"role":' + orjson.dumps(view.role) + b"," + body[1:]
+        return body
+    SNAPSHOT_CACHE.labels("miss").inc()
+    base = await cache.get(base_key)
+    if base is None:
+        async with repeatable_read(session):
+            # look again inside the transaction: the body must match the version in its key
+            view = await board_view(session, actor, board_id)
+            base_key = snapshot_key(view.board.id, view.board.version, view.members_version)
+            key = f"{base_key}:r{view.role}" + (":gz" if gzipped else "")
+            base = await build_snapshot(session, view.board)
+        await cache.set(base_key, base)
+        stamp = BoardStamp(view.board.id, view.board.version, view.members_version, view.role)
+    body = b'{"role":' + orjson.dumps(stamp.role) + b"," + base[1:]
+    if gzipped:
+        body = await to_thread.run_sync(functools.partial(gzip.compress, body, compresslevel=5, mtime=0))
+    await cache.set(key, body)
+    return body

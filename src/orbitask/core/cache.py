@@ -19,10 +19,12 @@ class Cache(Protocol):
 
 
 class MemoryCache:
-    """A bounded LRU in this process."""
+    """An LRU in this process, bounded by entry count and by total bytes."""
 
-    def __init__(self, max_entries: int = 1024) -> None:
+    def __init__(self, max_entries: int = 1024, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.size = 0
         self._data: OrderedDict[str, bytes] = OrderedDict()
 
     async def get(self, key: str) -> bytes | None:
@@ -34,9 +36,13 @@ class MemoryCache:
 
     async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
         """Store a value, evicting the least recently used past the bound."""
-        if self.max_entries <= 0:
+        if self.max_entries <= 0 or len(value) > self.max_bytes:
             return
+        old = self._data.pop(key, None)
+        if old is not None:
+            self.size -= len(old)
         self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
+        self.size += len(value)
+        while len(self._data) > self.max_entries or self.size > self.max_bytes:
+            _, evicted = self._data.popitem(last=False)
+            self.size -= len(evicted)

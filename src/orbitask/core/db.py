@@ -14,7 +14,7 @@ from typing import Any
 
 from anyio import to_thread
 
-from sqlalchemy import JSON, MetaData, String, event
+from sqlalchemy import JSON, MetaData, String, event, text
 from sqlalchemy import types as sa_types
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import make_url
@@ -99,15 +99,23 @@ def _sqlite_setup(engine: AsyncEngine, *, writer: bool) -> None:
             cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+    if writer:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, writer: bool) -> AsyncEngine:
-    """An async engine with sensible pool settings for the backend."""
+    """An async engine with sensible pool settings for the backend.
+
+    Readers run in autocommit: a single SELECT needs no BEGIN/COMMIT round trips;
+    reads of several statements that must agree use `repeatable_read`.
+    """
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if not writer:
+        kwargs["isolation_level"] = "AUTOCOMMIT"
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +129,24 @@ def make_engine(url: str, *, writer: bool) -> AsyncEngine:
     if parsed.get_backend_name() == "mysql":
         kwargs["connect_args"] = {"charset": "utf8mb4"}
     return create_async_engine(url, **kwargs)
+
+
+_SNAPSHOT_BEGIN = {
+    "sqlite": "BEGIN",
+    "mysql": "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+    "postgresql": "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+}
+
+
+@asynccontextmanager
+async def repeatable_read(session: AsyncSession) -> AsyncIterator[None]:
+    """Make the reads in the block see one consistent state (reader sessions autocommit)."""
+    dialect = session.get_bind().dialect.name
+    await session.execute(text(_SNAPSHOT_BEGIN.get(dialect, "BEGIN")))
+    try:
+        yield
+    finally:
+        await session.execute(text("COMMIT"))
 
 
 class SqliteWriteLock:
@@ -196,8 +222,7 @@ class Database:
         """A read-only session on the reader (or on the writer after a failed replica wait)."""
         factory = self._primary_sessions if on_writer else self._reader_sessions
         async with factory() as session:
-            async with session.begin():
-                yield session
+            yield session
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

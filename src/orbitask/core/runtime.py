@@ -28,7 +28,7 @@ class Runtime:
         return cls(
             settings=settings,
             db=Database(settings.writer_url, settings.reader_url),
-            cache=MemoryCache(settings.snapshot_cache_entries),
+            cache=MemoryCache(settings.snapshot_cache_entries, settings.snapshot_cache_mb * 1024 * 1024),
             passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_cost),
             tokens=AccessTokens(settings.signing_key, settings.access_token_ttl_seconds),
         )

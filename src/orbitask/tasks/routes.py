@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import AwareDatetime
 
 from orbitask.auth.deps import CurrentActor, ReadSession, Uow
+from orbitask.core.db import repeatable_read
 from orbitask.core.events import EventRead
 from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from orbitask.tasks import checklists, comments, service
@@ -30,8 +31,10 @@ async def create_card(list_id: uuid.UUID, cmd: CardCreate, actor: CurrentActor, 
 @router.get("/cards/{card_id}", response_model=CardDetail)
 async def get_card(card_id: uuid.UUID, actor: CurrentActor, session: ReadSession) -> CardDetail:
     """A card with its checklists."""
-    card = await service.get_card(session, actor, card_id)
-    return CardDetail(**card.model_dump(), checklists=await checklists.card_checklists(session, card_id))
+    async with repeatable_read(session):
+        card = await service.get_card(session, actor, card_id)
+        found = await checklists.card_checklists(session, card_id)
+    return CardDetail(**card.model_dump(), checklists=found)
 
 
 @router.patch("/cards/{card_id}", response_model=CardRead)

@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
@@ -52,40 +52,39 @@ async def readable_card(session: AsyncSession, actor: Actor, card_id: uuid.UUID)
 
 
 async def card_reads(session: AsyncSession, cards: list[Card]) -> list[CardRead]:
-    """Cards with their assignees, labels, watchers and counts (a fixed number of queries)."""
+    """Cards with their assignees, labels, watchers and counts (two queries, however many cards)."""
     if not cards:
         return []
     ids = [c.id for c in cards]
-    assignees: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    labels: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    watchers: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for table, column, into in (
-        (CardAssignee, CardAssignee.user_id, assignees),
-        (CardLabel, CardLabel.label_id, labels),
-        (CardWatcher, CardWatcher.user_id, watchers),
-    ):
-        rows = await session.execute(select(table.card_id, column).where(table.card_id.in_(ids)).order_by(column))
-        for card_id, value in rows.all():
-            into[card_id].append(value)
-    checklist = {
-        card_id: (total, done or 0)
-        for card_id, total, done in (await session.execute(
-            select(ChecklistItem.card_id, func.count(), func.sum(case((ChecklistItem.done.is_(True), 1), else_=0)))
-            .where(ChecklistItem.card_id.in_(ids))
-            .group_by(ChecklistItem.card_id)
-        )).all()
-    }
-    comments = dict((await session.execute(
-        select(Comment.card_id, func.count())
-        .where(Comment.card_id.in_(ids), Comment.deleted_at.is_(None))
-        .group_by(Comment.card_id)
-    )).all())
+    related: dict[str, dict[uuid.UUID, list[uuid.UUID]]] = {k: defaultdict(list) for k in "alw"}
+    relations = union_all(
+        select(literal("a").label("kind"), CardAssignee.card_id, CardAssignee.user_id.label("ref"))
+        .where(CardAssignee.card_id.in_(ids)),
+        select(literal("l"), CardLabel.card_id, CardLabel.label_id).where(CardLabel.card_id.in_(ids)),
+        select(literal("w"), CardWatcher.card_id, CardWatcher.user_id).where(CardWatcher.card_id.in_(ids)),
+    )
+    for kind, card_id, ref in (await session.execute(relations)).all():
+        related[kind][card_id].append(ref)
+    counts = union_all(
+        select(literal("c").label("kind"), ChecklistItem.card_id, func.count().label("n"),
+               func.sum(case((ChecklistItem.done.is_(True), 1), else_=0)).label("done"))
+        .where(ChecklistItem.card_id.in_(ids)).group_by(ChecklistItem.card_id),
+        select(literal("m"), Comment.card_id, func.count(), literal(0))
+        .where(Comment.card_id.in_(ids), Comment.deleted_at.is_(None)).group_by(Comment.card_id),
+    )
+    checklist: dict[uuid.UUID, tuple[int, int]] = {}
+    comments: dict[uuid.UUID, int] = {}
+    for kind, card_id, n, done in (await session.execute(counts)).all():
+        if kind == "c":
+            checklist[card_id] = (int(n), int(done or 0))
+        else:
+            comments[card_id] = int(n)
     out = []
     for card in cards:
         read = CardRead.model_validate(card)
-        read.assignee_ids = assignees[card.id]
-        read.label_ids = labels[card.id]
-        read.watcher_ids = watchers[card.id]
+        read.assignee_ids = sorted(related["a"][card.id])
+        read.label_ids = sorted(related["l"][card.id])
+        read.watcher_ids = sorted(related["w"][card.id])
         read.checklist_total, read.checklist_done = checklist.get(card.id, (0, 0))
         read.comment_count = comments.get(card.id, 0)
         out.append(read)
