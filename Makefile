@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/orbitask demo
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)

@@ -18,7 +18,21 @@ from orbitask.config import Settings
 from orbitask.core.migrate import upgrade
 
 TEST_SECRET = "test-secret-" + "x" * 40
+PROBLEM_BASE = "https://orbitask.dev/problems/"
 PASSWORD = "correct horse battery"
+
+
+def assert_problem(r: Any, status: int, type_: str | None = None) -> dict[str, Any]:
+    """A problem+json response with the given status (and stable type) and a human detail; returns its body."""
+    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
+    assert r.headers["content-type"].startswith("application/problem+json"), r.headers["content-type"]
+    body = r.json()
+    assert body["status"] == status
+    assert body["type"].startswith(PROBLEM_BASE)
+    if type_ is not None:
+        assert body["type"] == PROBLEM_BASE + type_, body
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:

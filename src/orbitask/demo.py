@@ -6,18 +6,26 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
-from orbitask.auth import service as auth, workspaces
+from orbitask.auth import service as auth
+from orbitask.auth import workspaces
 from orbitask.auth.policy import Actor
 from orbitask.auth.schemas import InvitationCreate, LoginIn, RegisterIn, WorkspaceUpdate
-from orbitask.boards import lists as board_lists, service as boards
+from orbitask.boards import lists as board_lists
+from orbitask.boards import service as boards
 from orbitask.boards.schemas import BoardCreate, LabelCreate, ListCreate
 from orbitask.config import Settings
 from orbitask.core.db import utcnow
 from orbitask.core.errors import Conflict, Unauthorized
 from orbitask.core.runtime import Runtime
-from orbitask.tasks import checklists, comments, service as tasks
+from orbitask.tasks import checklists, comments
+from orbitask.tasks import service as tasks
 from orbitask.tasks.schemas import (
-    CardCreate, CardUpdate, ChecklistCreate, ChecklistItemCreate, ChecklistItemUpdate, CommentCreate,
+    CardCreate,
+    CardUpdate,
+    ChecklistCreate,
+    ChecklistItemCreate,
+    ChecklistItemUpdate,
+    CommentCreate,
 )
 
 WORKSPACE_NAME = "Orbitask demo"

@@ -13,25 +13,14 @@ import jwt
 import orjson
 from sqlalchemy import func, select, update
 
-from orbitask.auth.models import ApiToken, RefreshToken, User, Workspace, WorkspaceMember
+from orbitask.auth.models import ApiToken, RefreshToken, User, Workspace
 from orbitask.auth.security import AccessTokens
 from orbitask.auth.service import BAD_CREDENTIALS
 from orbitask.core.events import REGISTRY, Event
 from tests.conftest import PASSWORD, TEST_SECRET, Api
+from tests.conftest import assert_problem as problem_of
 
 V1 = "/api/v1"
-PROBLEM = "https://orbitask.dev/problems/"
-
-
-def problem_of(r: httpx.Response, status: int, type_: str) -> dict[str, Any]:
-    """Assert `r` is a problem+json answer with this status and type; return its body."""
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    body = r.json()
-    assert body["type"] == PROBLEM + type_, body
-    assert body["status"] == status
-    assert body["detail"]
-    return body
 
 
 def new_email(tag: str = "user") -> str:

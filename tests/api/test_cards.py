@@ -8,21 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, User
-
-PROBLEM_BASE = "https://orbitask.dev/problems/"
-
-
-def assert_problem(r: Any, status: int, type_: str | None = None) -> dict[str, Any]:
-    """A problem+json response with the given status (and stable type), and a human detail."""
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers["content-type"]
-    body = r.json()
-    assert body["status"] == status
-    if type_ is not None:
-        assert body["type"] == PROBLEM_BASE + type_, body
-    assert isinstance(body["detail"], str) and body["detail"]
-    return body
+from tests.conftest import Api, User, assert_problem
 
 
 def when(value: str | None) -> dt.datetime | None:

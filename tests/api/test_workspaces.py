@@ -13,18 +13,7 @@ from sqlalchemy import func, select, update
 from orbitask.auth.models import Invitation, Workspace, WorkspaceMember
 from orbitask.core.events import REGISTRY, Event
 from tests.conftest import Api, User
-
-PROBLEM = "https://orbitask.dev/problems/"
-
-
-def problem_of(r: httpx.Response, status: int, type_: str) -> dict[str, Any]:
-    """Assert `r` is a problem+json answer with this status and type; return its body."""
-    assert r.status_code == status, f"{r.request.method} {r.request.url}: {r.status_code} {r.text}"
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    body = r.json()
-    assert body["type"] == PROBLEM + type_, body
-    assert body["detail"]
-    return body
+from tests.conftest import assert_problem as problem_of
 
 
 def token_seq(r: httpx.Response) -> int:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from asgi_lifespan import LifespanManager
 
 from orbitask.app import create_app
 from tests.conftest import make_settings
+from tests.servers import orbitask_server
 
 DEMO_PASSWORD = "demo-password-1"
 ADA = "ada@demo.orbitask.dev"
@@ -42,12 +41,6 @@ def run_cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProce
         [sys.executable, "-m", "orbitask.cli", *args], env=cli_env(data_dir, **env), cwd=data_dir,
         capture_output=True, text=True, timeout=120,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -93,34 +86,11 @@ def test_demo_refuses_a_too_short_password(tmp_path: Path) -> None:
 
 
 def test_serve_answers_with_the_chosen_services(tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orbitask.cli", "serve", "--port", str(port), "--services", "auth,boards"],
-        env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{base}/api/v1/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not answer /api/v1/healthz"
-            time.sleep(0.2)
+    with orbitask_server(tmp_path, "--services", "auth,boards") as base:
         paths = httpx.get(f"{base}/api/openapi.json").json()["paths"]
         assert "/api/v1/auth/register" in paths and "/api/v1/workspaces/{workspace_id}/boards" in paths
         assert "/api/v1/lists/{list_id}/cards" not in paths  # tasks not mounted
         assert httpx.get(f"{base}/api/v1/readyz").json()["status"] == "ok"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_config_show_reads_services_as_a_comma_list(tmp_path: Path) -> None:

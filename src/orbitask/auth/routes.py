@@ -9,12 +9,34 @@ from fastapi import APIRouter, Body, Query, Request, Response, status
 
 from orbitask.auth import service, workspaces
 from orbitask.auth.deps import (
-    ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE, AnonUow, CurrentActor, ReadSession, RuntimeDep, Uow,
+    ACCESS_COOKIE,
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    REFRESH_COOKIE,
+    AnonUow,
+    CurrentActor,
+    ReadSession,
+    RuntimeDep,
+    Uow,
 )
 from orbitask.auth.schemas import (
-    ApiTokenCreate, ApiTokenCreated, ApiTokenRead, InvitationAccepted, InvitationCreate, InvitationRead,
-    LoginIn, LogoutIn, MemberRead, MemberUpdate, RefreshIn, RegisterIn, SessionOut, UserRead, WorkspaceCreate,
-    WorkspaceRead, WorkspaceUpdate,
+    ApiTokenCreate,
+    ApiTokenCreated,
+    ApiTokenRead,
+    InvitationAccepted,
+    InvitationCreate,
+    InvitationRead,
+    LoginIn,
+    LogoutIn,
+    MemberRead,
+    MemberUpdate,
+    RefreshIn,
+    RegisterIn,
+    SessionOut,
+    UserRead,
+    WorkspaceCreate,
+    WorkspaceRead,
+    WorkspaceUpdate,
 )
 from orbitask.core.context import withhold_from_replay
 from orbitask.core.errors import Unauthorized

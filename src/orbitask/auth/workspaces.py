@@ -12,7 +12,13 @@ from orbitask.auth import events, policy
 from orbitask.auth.models import Invitation, User, Workspace, WorkspaceMember
 from orbitask.auth.policy import Actor
 from orbitask.auth.schemas import (
-    InvitationCreate, MemberRead, MemberUpdate, UserBrief, WorkspaceCreate, WorkspaceRead, WorkspaceUpdate,
+    InvitationCreate,
+    MemberRead,
+    MemberUpdate,
+    UserBrief,
+    WorkspaceCreate,
+    WorkspaceRead,
+    WorkspaceUpdate,
 )
 from orbitask.auth.security import digest, random_token
 from orbitask.core.db import utcnow

@@ -10,8 +10,21 @@ from fastapi import APIRouter, Query, Request, Response, status
 from orbitask.auth.deps import CurrentActor, ReadSession, RuntimeDep, Uow
 from orbitask.boards import lists, service
 from orbitask.boards.schemas import (
-    BoardCreate, BoardMemberAdd, BoardMemberRead, BoardMemberUpdate, BoardRead, BoardSnapshot, BoardSummary,
-    BoardUpdate, LabelCreate, LabelRead, LabelUpdate, ListCreate, ListMove, ListRead, ListUpdate,
+    BoardCreate,
+    BoardMemberAdd,
+    BoardMemberRead,
+    BoardMemberUpdate,
+    BoardRead,
+    BoardSnapshot,
+    BoardSummary,
+    BoardUpdate,
+    LabelCreate,
+    LabelRead,
+    LabelUpdate,
+    ListCreate,
+    ListMove,
+    ListRead,
+    ListUpdate,
 )
 from orbitask.boards.snapshot import board_snapshot
 from orbitask.core.events import EventRead

@@ -8,12 +8,19 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orbitask.auth import policy, service as auth_service, workspaces
+from orbitask.auth import policy, workspaces
+from orbitask.auth import service as auth_service
 from orbitask.auth.policy import Actor, BoardAccess
 from orbitask.boards import events
 from orbitask.boards.models import Board, BoardMember
 from orbitask.boards.schemas import (
-    BoardCreate, BoardMemberAdd, BoardMemberRead, BoardMemberUpdate, BoardRead, BoardSummary, BoardUpdate,
+    BoardCreate,
+    BoardMemberAdd,
+    BoardMemberRead,
+    BoardMemberUpdate,
+    BoardRead,
+    BoardSummary,
+    BoardUpdate,
 )
 from orbitask.core.db import utcnow
 from orbitask.core.errors import NotFound

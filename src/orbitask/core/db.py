@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
-
 from sqlalchemy import JSON, MetaData, String, event, text
 from sqlalchemy import types as sa_types
 from sqlalchemy.dialects import mysql, postgresql

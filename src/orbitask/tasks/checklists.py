@@ -17,7 +17,11 @@ from orbitask.core.uow import UnitOfWork
 from orbitask.tasks import events
 from orbitask.tasks.models import Checklist, ChecklistItem
 from orbitask.tasks.schemas import (
-    ChecklistCreate, ChecklistItemCreate, ChecklistItemRead, ChecklistItemUpdate, ChecklistRead,
+    ChecklistCreate,
+    ChecklistItemCreate,
+    ChecklistItemRead,
+    ChecklistItemUpdate,
+    ChecklistRead,
 )
 from orbitask.tasks.service import card_board_id, locked_card
 

@@ -14,8 +14,21 @@ from orbitask.core.events import EventRead
 from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from orbitask.tasks import checklists, comments, service
 from orbitask.tasks.schemas import (
-    CardCreate, CardDetail, CardMove, CardPage, CardRead, CardUpdate, ChecklistCreate, ChecklistItemCreate,
-    ChecklistItemRead, ChecklistItemUpdate, ChecklistRead, CommentCreate, CommentPage, CommentRead, CommentUpdate,
+    CardCreate,
+    CardDetail,
+    CardMove,
+    CardPage,
+    CardRead,
+    CardUpdate,
+    ChecklistCreate,
+    ChecklistItemCreate,
+    ChecklistItemRead,
+    ChecklistItemUpdate,
+    ChecklistRead,
+    CommentCreate,
+    CommentPage,
+    CommentRead,
+    CommentUpdate,
 )
 
 router = APIRouter(tags=["tasks"])

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import orbitask.core.db
+
 revision = '0001'
 down_revision = None
 branch_labels = None
