@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo bench clean lint
+.PHONY: run test demo bench clean lint servers
+
+# Debian packages the test suite starts for real (MariaDB, PostgreSQL); installed when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +21,12 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/orbitask demo
 
-test: $(STAMP)
+servers:
+	@command -v mariadbd >/dev/null 2>&1 || test -x /usr/sbin/mariadbd && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "Installing mariadb-server and postgresql from Debian (the tests start them on 127.0.0.1)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mariadb-server postgresql; }
+
+test: $(STAMP) servers
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 

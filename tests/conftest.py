@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ from asgi_lifespan import LifespanManager
 from orbitask.app import create_app
 from orbitask.config import Settings
 from orbitask.core.migrate import upgrade
+from tests.dbservers import USER as DB_USER
+from tests.dbservers import MariaDB, PostgreSQL
 
 TEST_SECRET = "test-secret-" + "x" * 40
 PROBLEM_BASE = "https://orbitask.dev/problems/"
@@ -53,10 +57,83 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+BACKENDS = [b.strip() for b in os.environ.get("ORBITASK_TEST_BACKENDS", "sqlite,mariadb,postgresql").split(",")]
+TEST_DATABASE = "orbitask_test"
+
+
+def _tables() -> list[str]:
+    from orbitask.models import metadata
+
+    return [t.name for t in metadata.sorted_tables]
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[MariaDB]:
+    """A MariaDB server for this test process (no binlog: the API suite needs no replication)."""
+    base = Path(tempfile.mkdtemp(prefix="orbitask-mariadb-"))
+    server = MariaDB(base, binlog=False).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[PostgreSQL]:
+    """A PostgreSQL cluster for this test process."""
+    base = Path(tempfile.mkdtemp(prefix="orbitask-pg-"))
+    server = PostgreSQL(base).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mariadb_database(mariadb_server: MariaDB) -> Callable[[], str]:
+    """A migrated database; calling the result empties every table and returns the URL."""
+    mariadb_server.sql(f"CREATE DATABASE {TEST_DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    url = mariadb_server.url(TEST_DATABASE)
+    upgrade(url)
+    wipe = "SET FOREIGN_KEY_CHECKS=0;" + "".join(f"DELETE FROM `{t}`;" for t in _tables())
+
+    def fresh() -> str:
+        mariadb_server.sql(wipe, TEST_DATABASE)
+        return url
+
+    return fresh
+
+
+@pytest.fixture(scope="session")
+def postgresql_database(postgresql_server: PostgreSQL) -> Callable[[], str]:
+    """A migrated database; calling the result empties every table and returns the URL."""
+    postgresql_server.sql(f"CREATE DATABASE {TEST_DATABASE} OWNER {DB_USER}")
+    url = postgresql_server.url(TEST_DATABASE)
+    upgrade(url)
+    wipe = "TRUNCATE " + ", ".join(f'"{t}"' for t in _tables()) + " RESTART IDENTITY CASCADE"
+
+    def fresh() -> str:
+        postgresql_server.sql(wipe, TEST_DATABASE)
+        return url
+
+    return fresh
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend a test runs on: the API suite runs on each."""
+    return request.param
+
+
 @pytest.fixture
-def settings(tmp_path: Path, template_db: Path) -> Settings:
-    shutil.copy(template_db, tmp_path / "orbitask.db")
-    return make_settings(tmp_path)
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    if backend == "sqlite":
+        shutil.copy(request.getfixturevalue("template_db"), tmp_path / "orbitask.db")
+        return make_settings(tmp_path)
+    fresh = request.getfixturevalue(f"{backend}_database")
+    return make_settings(tmp_path, database_url=fresh())
 
 
 @pytest.fixture

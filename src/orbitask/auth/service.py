@@ -18,7 +18,7 @@ from orbitask.auth.workspaces import add_workspace_with_owner
 from orbitask.core.db import utcnow
 from orbitask.core.errors import Conflict, NotFound, Unauthorized
 from orbitask.core.runtime import Runtime
-from orbitask.core.uow import UnitOfWork
+from orbitask.core.uow import UnitOfWork, command
 
 BAD_CREDENTIALS = "The e-mail or password is incorrect."
 
@@ -51,6 +51,7 @@ def _issue(uow: UnitOfWork, rt: Runtime, user: User, *, cookie: bool, family_id:
     return IssuedSession(user, rt.tokens.issue(user.id, csrf=csrf), raw, csrf, rt.tokens.ttl)
 
 
+@command
 async def register(uow: UnitOfWork, rt: Runtime, cmd: RegisterIn) -> IssuedSession:
     """Create an account with a personal workspace, and sign it in."""
     email = cmd.email.lower()
@@ -70,6 +71,7 @@ async def register(uow: UnitOfWork, rt: Runtime, cmd: RegisterIn) -> IssuedSessi
     return issued
 
 
+@command
 async def login(uow: UnitOfWork, rt: Runtime, cmd: LoginIn) -> IssuedSession:
     """Check credentials and open a new session (a new refresh-token family)."""
     # Verify outside the write transaction: hashing is slow and must not hold the writer.
@@ -84,6 +86,7 @@ async def login(uow: UnitOfWork, rt: Runtime, cmd: LoginIn) -> IssuedSession:
     return issued
 
 
+@command
 async def refresh(uow: UnitOfWork, rt: Runtime, raw: str) -> IssuedSession:
     """Rotate a refresh token. Presenting a used one revokes its whole family."""
     now = utcnow()
@@ -115,6 +118,7 @@ async def refresh(uow: UnitOfWork, rt: Runtime, raw: str) -> IssuedSession:
     return issued
 
 
+@command
 async def logout(uow: UnitOfWork, raw: str | None) -> None:
     """Revoke the refresh-token family of this session (no error if already gone)."""
     async with uow:
@@ -160,6 +164,7 @@ async def authenticate_api_token(session: AsyncSession, raw: str) -> uuid.UUID:
     return row.user_id
 
 
+@command
 async def create_api_token(uow: UnitOfWork, actor: Actor, cmd: ApiTokenCreate) -> tuple[ApiToken, str]:
     """A new personal API token; the secret is returned once and never stored."""
     raw, prefix = new_api_token()
@@ -183,6 +188,7 @@ async def list_api_tokens(session: AsyncSession, actor: Actor) -> list[ApiToken]
     return list(rows.scalars())
 
 
+@command
 async def revoke_api_token(uow: UnitOfWork, actor: Actor, token_id: uuid.UUID) -> None:
     """Revoke one of the caller's API tokens."""
     async with uow:

@@ -24,7 +24,7 @@ from orbitask.auth.security import digest, random_token
 from orbitask.core.db import utcnow
 from orbitask.core.errors import Conflict, Forbidden, NotFound
 from orbitask.core.pagination import decode_cursor, page_of
-from orbitask.core.uow import UnitOfWork
+from orbitask.core.uow import UnitOfWork, command
 
 
 async def workspace_role(session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
@@ -99,6 +99,7 @@ def _read(ws: Workspace, role: str | None) -> WorkspaceRead:
     return out
 
 
+@command
 async def create_workspace(uow: UnitOfWork, actor: Actor, cmd: WorkspaceCreate) -> WorkspaceRead:
     """A new workspace owned by the caller."""
     async with uow:
@@ -134,6 +135,7 @@ async def get_workspace(session: AsyncSession, actor: Actor, workspace_id: uuid.
     return _read(ws, role)
 
 
+@command
 async def update_workspace(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, cmd: WorkspaceUpdate) -> WorkspaceRead:
     """Rename or describe a workspace (admins and owners)."""
     async with uow:
@@ -150,6 +152,7 @@ async def update_workspace(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUI
     return _read(ws, role)
 
 
+@command
 async def delete_workspace(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID) -> None:
     """Delete a workspace with everything in it (owners only)."""
     async with uow:
@@ -190,6 +193,7 @@ async def _target(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, user_i
     return actor_role, member
 
 
+@command
 async def update_member(
     uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, user_id: uuid.UUID, cmd: MemberUpdate
 ) -> MemberRead:
@@ -210,6 +214,7 @@ async def update_member(
     return MemberRead(user=UserBrief.model_validate(user), role=member.role, created_at=member.created_at)
 
 
+@command
 async def remove_member(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, user_id: uuid.UUID) -> None:
     """Remove a member (admins), or leave (anyone); the last owner cannot go."""
     async with uow:
@@ -226,6 +231,7 @@ async def remove_member(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, 
         await uow.commit()
 
 
+@command
 async def create_invitation(
     uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, cmd: InvitationCreate, *, ttl_seconds: int
 ) -> tuple[Invitation, str]:
@@ -247,6 +253,7 @@ async def create_invitation(
     return inv, raw
 
 
+@command
 async def accept_invitation(uow: UnitOfWork, actor: Actor, raw: str) -> tuple[WorkspaceRead, str]:
     """Join the invitation's workspace (already a member: keep the higher role)."""
     async with uow:

@@ -15,7 +15,7 @@ from orbitask.boards.service import lock_board
 from orbitask.core import ordering
 from orbitask.core.db import utcnow
 from orbitask.core.errors import NotFound
-from orbitask.core.uow import UnitOfWork
+from orbitask.core.uow import UnitOfWork, command
 
 
 async def list_board_id(session: AsyncSession, list_id: uuid.UUID) -> uuid.UUID | None:
@@ -39,6 +39,7 @@ async def _locked_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID) -> tup
     return board, row
 
 
+@command
 async def create_list(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: ListCreate) -> ListRead:
     """A new list, placed between the given neighbours (default: last)."""
     async with uow:
@@ -58,6 +59,7 @@ async def create_list(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: L
     return out
 
 
+@command
 async def update_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: ListUpdate) -> ListRead:
     """Rename or archive a list."""
     changes = cmd.model_dump(exclude_unset=True, exclude_none=True)
@@ -72,6 +74,7 @@ async def update_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: Li
     return out
 
 
+@command
 async def move_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: ListMove) -> ListRead:
     """Move a list between two others: one row rewritten."""
     async with uow:
@@ -87,6 +90,7 @@ async def move_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: List
     return out
 
 
+@command
 async def delete_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID) -> None:
     """Delete a list with its cards."""
     async with uow:
@@ -96,6 +100,7 @@ async def delete_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID) -> None
         await uow.commit()
 
 
+@command
 async def create_label(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: LabelCreate) -> LabelRead:
     """A new label on the board."""
     async with uow:
@@ -120,6 +125,7 @@ async def _locked_label(uow: UnitOfWork, actor: Actor, label_id: uuid.UUID) -> t
     return board, row
 
 
+@command
 async def update_label(uow: UnitOfWork, actor: Actor, label_id: uuid.UUID, cmd: LabelUpdate) -> LabelRead:
     """Rename or recolour a label."""
     async with uow:
@@ -132,6 +138,7 @@ async def update_label(uow: UnitOfWork, actor: Actor, label_id: uuid.UUID, cmd: 
     return out
 
 
+@command
 async def delete_label(uow: UnitOfWork, actor: Actor, label_id: uuid.UUID) -> None:
     """Delete a label (it disappears from every card)."""
     async with uow:

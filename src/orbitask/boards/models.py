@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orbitask.core.db import Base, UTCDateTime, id_default, position_type, utcnow
+from orbitask.core.db import Base, UTCDateTime, id_default, long_text, position_type, utcnow
 
 
 class Board(Base):
@@ -20,7 +20,7 @@ class Board(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=id_default)
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(long_text(), default="")
     color: Mapped[str] = mapped_column(String(16), default="blue")
     visibility: Mapped[str] = mapped_column(String(16), default="workspace")
     archived: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -26,7 +26,7 @@ from orbitask.core.db import utcnow
 from orbitask.core.errors import NotFound
 from orbitask.core.events import Event, EventRead
 from orbitask.core.pagination import decode_cursor, page_of
-from orbitask.core.uow import UnitOfWork
+from orbitask.core.uow import UnitOfWork, command
 
 ADMIN_FIELDS = {"visibility", "archived"}
 
@@ -130,6 +130,7 @@ async def lock_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, action:
     return board
 
 
+@command
 async def create_board(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, cmd: BoardCreate) -> BoardRead:
     """A new board; its creator becomes its admin."""
     async with uow:
@@ -178,6 +179,7 @@ async def list_boards(
     return items, next_cursor
 
 
+@command
 async def update_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: BoardUpdate) -> BoardRead:
     """Rename, recolour, describe (editors); change visibility or archive (admins)."""
     changes = cmd.model_dump(exclude_unset=True, exclude_none=True)
@@ -193,6 +195,7 @@ async def update_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: 
     return BoardRead.model_validate(board)
 
 
+@command
 async def delete_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID) -> None:
     """Delete a board and everything on it (board admins)."""
     async with uow:
@@ -224,6 +227,7 @@ async def board_members(session: AsyncSession, board: Board) -> list[BoardMember
     return sorted(members, key=lambda m: (m.user.name.lower(), str(m.user.id)))
 
 
+@command
 async def add_member(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: BoardMemberAdd) -> BoardMemberRead:
     """Give a user a role on the board; outsiders join the workspace as guests."""
     async with uow:
@@ -242,6 +246,7 @@ async def add_member(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: Bo
     return result
 
 
+@command
 async def update_member(
     uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, user_id: uuid.UUID, cmd: BoardMemberUpdate
 ) -> BoardMemberRead:
@@ -259,6 +264,7 @@ async def update_member(
     return result
 
 
+@command
 async def remove_member(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, user_id: uuid.UUID) -> None:
     """Remove an explicit member (board admins), or leave the board."""
     async with uow:

@@ -30,6 +30,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 5
 
 
 class Base(DeclarativeBase):
@@ -71,6 +72,16 @@ def position_type() -> sa_types.TypeEngine[str]:
         .with_variant(mysql.VARCHAR(128, charset="ascii", collation="ascii_bin"), "mysql", "mariadb")
         .with_variant(postgresql.VARCHAR(128, collation="C"), "postgresql")
     )
+
+
+def long_text() -> sa_types.TypeEngine[str]:
+    """Text up to 16 MiB everywhere (MySQL's TEXT stops at 64 KiB, one byte short of our limit)."""
+    return sa_types.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+
+def long_binary() -> sa_types.TypeEngine[bytes]:
+    """Bytes without MySQL's 64 KiB BLOB limit."""
+    return sa_types.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
 
 def utcnow() -> dt.datetime:
@@ -126,7 +137,16 @@ def make_engine(url: str, *, writer: bool) -> AsyncEngine:
         return engine
     kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800, pool_timeout=10)
     if parsed.get_backend_name() == "mysql":
-        kwargs["connect_args"] = {"charset": "utf8mb4"}
+        # utf8mb4 for emoji; UTC sessions; READ COMMITTED on the writer so that reads after
+        # `SELECT ... FOR UPDATE` see the latest rows, not the transaction's first snapshot.
+        kwargs["connect_args"] = {
+            "charset": "utf8mb4", "connect_timeout": CONNECT_TIMEOUT_S,
+            "init_command": "SET time_zone = '+00:00'",
+        }
+        if writer:
+            kwargs["isolation_level"] = "READ COMMITTED"
+    elif parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, "options": "-c timezone=UTC"}
     return create_async_engine(url, **kwargs)
 
 

@@ -8,7 +8,7 @@ import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -124,6 +124,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _integrity(_: Request, exc: IntegrityError) -> Response:
         log.warning("integrity_error", error=str(exc.orig)[:200])
         return problem(409, "conflict", "Conflict", "The change conflicts with existing data; reload and retry.")
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> Response:
+        log.warning("data_error", error=str(exc.orig)[:200])
+        return problem(422, "invalid-input", "Invalid input", "A value does not fit what the database can store.")
 
     @app.exception_handler(OperationalError)
     async def _operational(_: Request, exc: OperationalError) -> Response:

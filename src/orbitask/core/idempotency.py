@@ -11,13 +11,13 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Index, Integer, LargeBinary, String, delete, select, update
+from sqlalchemy import Index, Integer, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orbitask.core import context
 from orbitask.core.context import IdempotencyClaim
-from orbitask.core.db import Base, Database, UTCDateTime, utcnow
+from orbitask.core.db import Base, Database, UTCDateTime, long_binary, utcnow
 from orbitask.core.errors import problem
 
 HEADER = "idempotency-key"
@@ -38,7 +38,7 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None]
     response_headers: Mapped[dict[str, Any] | None]
-    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    response_body: Mapped[bytes | None] = mapped_column(long_binary())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 

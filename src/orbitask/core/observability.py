@@ -19,6 +19,7 @@ READ_WAIT = Histogram(
 READ_FALLBACK = Counter("orbitask_read_fallback_total", "Reads sent to the writer because the replica lagged")
 SNAPSHOT_CACHE = Counter("orbitask_snapshot_cache_total", "Board snapshot cache lookups", ["result"])
 EVENTS_EMITTED = Counter("orbitask_events_emitted_total", "Events appended to the outbox", ["type"])
+DB_RETRIES = Counter("orbitask_db_retries_total", "Commands run again after a deadlock or serialisation failure")
 INFO = Gauge("orbitask_info", "Build and region", ["version", "region"])
 
 _SECRET_KEYS = {"password", "token", "refresh_token", "access_token", "authorization", "secret", "cookie"}

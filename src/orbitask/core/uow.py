@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import random
 import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Protocol
+from typing import ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.core import context
@@ -15,6 +20,7 @@ from orbitask.core.db import Database, utcnow
 from orbitask.core.events import DomainEvent, Event
 from orbitask.core.idempotency import IdempotencyRecord
 from orbitask.core.ids import new_id
+from orbitask.core.observability import DB_RETRIES
 from orbitask.core.tokens import ConsistencyToken
 
 
@@ -128,3 +134,48 @@ class UnitOfWork:
         if state is not None and token is not None:
             state.write_token = token.newer(state.write_token)
         return token
+
+
+RETRY_ATTEMPTS = 5
+_RETRY_BASE_S = 0.01
+_MYSQL_RETRYABLE = {1205, 1213}  # lock wait timeout, deadlock
+_PG_RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a database error is a transient conflict worth running the command again for."""
+    if not isinstance(exc, DBAPIError) or exc.connection_invalidated:
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _PG_RETRYABLE:
+        return True
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _MYSQL_RETRYABLE:
+        return True
+    return "database is locked" in str(orig)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def command(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Run a command again (bounded, with jittered backoff) when the database reports a deadlock.
+
+    The command opens its own unit of work, so a retry starts from a clean transaction;
+    users never see the conflict unless it persists past the last attempt.
+    """
+
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                return await fn(*args, **kwargs)
+            except DBAPIError as exc:
+                if attempt == RETRY_ATTEMPTS or not is_retryable(exc):
+                    raise
+                DB_RETRIES.inc()
+                await asyncio.sleep(random.uniform(0, _RETRY_BASE_S * 2**attempt))
+        raise AssertionError("unreachable")
+
+    return run

@@ -13,7 +13,7 @@ from orbitask.boards import service as boards
 from orbitask.core import ordering
 from orbitask.core.db import utcnow
 from orbitask.core.errors import InvalidInput, NotFound
-from orbitask.core.uow import UnitOfWork
+from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
 from orbitask.tasks.models import Checklist, ChecklistItem
 from orbitask.tasks.schemas import (
@@ -26,6 +26,7 @@ from orbitask.tasks.schemas import (
 from orbitask.tasks.service import card_board_id, locked_card
 
 
+@command
 async def create_checklist(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: ChecklistCreate) -> ChecklistRead:
     """A new checklist at the end of the card."""
     async with uow:
@@ -63,6 +64,7 @@ async def _check_assignee(session: AsyncSession, board: Any, user_id: uuid.UUID 
         raise InvalidInput(f"assignee_id: user {user_id} cannot see this board")
 
 
+@command
 async def create_item(uow: UnitOfWork, actor: Actor, checklist_id: uuid.UUID, cmd: ChecklistItemCreate) -> ChecklistItemRead:
     """A new item on a checklist."""
     async with uow:
@@ -95,6 +97,7 @@ async def _locked_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID) -> tup
     return board, row
 
 
+@command
 async def update_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID, cmd: ChecklistItemUpdate) -> ChecklistItemRead:
     """Tick, rename, assign, date or move an item."""
     changes = cmd.model_dump(exclude_unset=True)
@@ -121,6 +124,7 @@ async def update_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID, cmd: Ch
     return out
 
 
+@command
 async def delete_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID) -> None:
     """Remove an item."""
     async with uow:

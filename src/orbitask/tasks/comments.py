@@ -14,7 +14,7 @@ from orbitask.core.db import utcnow
 from orbitask.core.errors import Forbidden, NotFound
 from orbitask.core.events import Event, EventRead
 from orbitask.core.pagination import decode_cursor, page_of
-from orbitask.core.uow import UnitOfWork
+from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
 from orbitask.tasks.models import Comment, CommentMention
 from orbitask.tasks.schemas import CommentCreate, CommentRead, CommentUpdate
@@ -50,6 +50,7 @@ def _read(row: Comment, mentions: list[uuid.UUID]) -> CommentRead:
     return out
 
 
+@command
 async def create_comment(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: CommentCreate) -> CommentRead:
     """A comment on a card (commenters and up); mentions are recorded."""
     async with uow:
@@ -102,6 +103,7 @@ async def _locked_comment(uow: UnitOfWork, actor: Actor, comment_id: uuid.UUID, 
     return board, row
 
 
+@command
 async def update_comment(uow: UnitOfWork, actor: Actor, comment_id: uuid.UUID, cmd: CommentUpdate) -> CommentRead:
     """Edit one's own comment; mentions are recomputed."""
     async with uow:
@@ -124,6 +126,7 @@ async def update_comment(uow: UnitOfWork, actor: Actor, comment_id: uuid.UUID, c
     return out
 
 
+@command
 async def delete_comment(uow: UnitOfWork, actor: Actor, comment_id: uuid.UUID) -> None:
     """Delete a comment (author or board admin); it stays as a 'deleted' placeholder."""
     async with uow:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orbitask.core.db import Base, UTCDateTime, id_default, position_type, utcnow
+from orbitask.core.db import Base, UTCDateTime, id_default, long_text, position_type, utcnow
 
 
 class Card(Base):
@@ -24,7 +24,7 @@ class Card(Base):
     board_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("board.id", ondelete="CASCADE"))
     list_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("board_list.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(512))
-    description: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(long_text(), default="")
     position: Mapped[str] = mapped_column(position_type())
     start_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
@@ -92,7 +92,7 @@ class Comment(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=id_default)
     card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card.id", ondelete="CASCADE"))
     author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(long_text())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     edited_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import case, func, literal, select, union_all
+from sqlalchemy import case, func, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
@@ -17,7 +17,7 @@ from orbitask.core import ordering
 from orbitask.core.db import utcnow
 from orbitask.core.errors import InvalidInput, NotFound
 from orbitask.core.pagination import decode_cursor, encode_cursor, page_of
-from orbitask.core.uow import UnitOfWork
+from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
 from orbitask.tasks.models import Card, CardAssignee, CardLabel, CardWatcher, ChecklistItem, Comment
 from orbitask.tasks.schemas import CardCreate, CardMove, CardRead, CardUpdate
@@ -58,18 +58,18 @@ async def card_reads(session: AsyncSession, cards: list[Card]) -> list[CardRead]
     ids = [c.id for c in cards]
     related: dict[str, dict[uuid.UUID, list[uuid.UUID]]] = {k: defaultdict(list) for k in "alw"}
     relations = union_all(
-        select(literal("a").label("kind"), CardAssignee.card_id, CardAssignee.user_id.label("ref"))
+        select(literal_column("'a'").label("kind"), CardAssignee.card_id, CardAssignee.user_id.label("ref"))
         .where(CardAssignee.card_id.in_(ids)),
-        select(literal("l"), CardLabel.card_id, CardLabel.label_id).where(CardLabel.card_id.in_(ids)),
-        select(literal("w"), CardWatcher.card_id, CardWatcher.user_id).where(CardWatcher.card_id.in_(ids)),
+        select(literal_column("'l'"), CardLabel.card_id, CardLabel.label_id).where(CardLabel.card_id.in_(ids)),
+        select(literal_column("'w'"), CardWatcher.card_id, CardWatcher.user_id).where(CardWatcher.card_id.in_(ids)),
     )
     for kind, card_id, ref in (await session.execute(relations)).all():
         related[kind][card_id].append(ref)
     counts = union_all(
-        select(literal("c").label("kind"), ChecklistItem.card_id, func.count().label("n"),
+        select(literal_column("'c'").label("kind"), ChecklistItem.card_id, func.count().label("n"),
                func.sum(case((ChecklistItem.done.is_(True), 1), else_=0)).label("done"))
         .where(ChecklistItem.card_id.in_(ids)).group_by(ChecklistItem.card_id),
-        select(literal("m"), Comment.card_id, func.count(), literal(0))
+        select(literal_column("'m'"), Comment.card_id, func.count(), literal_column("0"))
         .where(Comment.card_id.in_(ids), Comment.deleted_at.is_(None)).group_by(Comment.card_id),
     )
     checklist: dict[uuid.UUID, tuple[int, int]] = {}
@@ -106,6 +106,7 @@ async def _require_board_label(session: AsyncSession, board: Any, label_id: uuid
         raise InvalidInput(f"label_ids: {label_id} is not a label on this board")
 
 
+@command
 async def create_card(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: CardCreate) -> CardRead:
     """A new card on a list (default: at the bottom); the creator watches it."""
     async with uow:
@@ -145,6 +146,7 @@ async def get_card(session: AsyncSession, actor: Actor, card_id: uuid.UUID) -> C
     return await card_read(session, card)
 
 
+@command
 async def update_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: CardUpdate) -> CardRead:
     """Change a card's fields (null clears start_at/due_at)."""
     changes = cmd.model_dump(exclude_unset=True)
@@ -162,6 +164,7 @@ async def update_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: Ca
     return out
 
 
+@command
 async def move_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: CardMove) -> CardRead:
     """Move a card to a list of the same board, between two neighbours: one row rewritten."""
     async with uow:
@@ -182,6 +185,7 @@ async def move_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: Card
     return out
 
 
+@command
 async def delete_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID) -> None:
     """Delete a card for good (archive it to keep it)."""
     async with uow:
@@ -191,6 +195,7 @@ async def delete_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID) -> None
         await uow.commit()
 
 
+@command
 async def set_assignee(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, user_id: uuid.UUID, *, on: bool) -> CardRead:
     """Assign or unassign a board user; assignees watch the card."""
     async with uow:
@@ -211,6 +216,7 @@ async def set_assignee(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, user_i
     return out
 
 
+@command
 async def set_label(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, label_id: uuid.UUID, *, on: bool) -> CardRead:
     """Put a board label on a card, or take it off."""
     async with uow:

@@ -4,7 +4,7 @@ initial schema
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 00:37:42.067590
+Create Date: 2026-11-25 01:12:42.833113
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def upgrade() -> None:
     sa.Column('request_hash', sa.String(length=64), nullable=False),
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('response_headers', sa.JSON(), nullable=True),
-    sa.Column('response_body', sa.LargeBinary(), nullable=True),
+    sa.Column('response_body', orbitask.core.db.long_binary(), nullable=True),
     sa.Column('created_at', orbitask.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', orbitask.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_key'))
@@ -118,7 +118,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('workspace_id', sa.Uuid(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('description', orbitask.core.db.long_text(), nullable=False),
     sa.Column('color', sa.String(length=16), nullable=False),
     sa.Column('visibility', sa.String(length=16), nullable=False),
     sa.Column('archived', sa.Boolean(), nullable=False),
@@ -208,7 +208,7 @@ def upgrade() -> None:
     sa.Column('board_id', sa.Uuid(), nullable=False),
     sa.Column('list_id', sa.Uuid(), nullable=False),
     sa.Column('title', sa.String(length=512), nullable=False),
-    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('description', orbitask.core.db.long_text(), nullable=False),
     sa.Column('position', orbitask.core.db.position_type(), nullable=False),
     sa.Column('start_at', orbitask.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('due_at', orbitask.core.db.UTCDateTime(timezone=True), nullable=True),
@@ -273,7 +273,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('card_id', sa.Uuid(), nullable=False),
     sa.Column('author_id', sa.Uuid(), nullable=True),
-    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('body', orbitask.core.db.long_text(), nullable=False),
     sa.Column('created_at', orbitask.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('edited_at', orbitask.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('deleted_at', orbitask.core.db.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,194 @@
+"""Real MariaDB and PostgreSQL servers from Debian's packages, on 127.0.0.1, in temp dirs.
+
+Each server gets a free port and its own data directory and is stopped by its owner
+(a session fixture, the lab, a benchmark). Missing packages fail loudly with the command
+that installs them (`make test` installs them itself).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.servers import free_port
+
+START_TIMEOUT_S = 60.0
+USER, PASSWORD = "orbitask", "orbitask-test-pw"
+INSTALL_HINT = "install it with `apt-get install -y mariadb-server postgresql` (`make test` does this for you)"
+
+
+class MissingServer(RuntimeError):
+    """A database server binary is not installed."""
+
+
+def _need(path: str | None, what: str) -> str:
+    if not path or not os.path.exists(path):
+        raise MissingServer(f"{what} is not installed: {INSTALL_HINT}")
+    return path
+
+
+def _wait(check, what: str, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not check():
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {log.read_text()[-3000:] if log else ''}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start within {START_TIMEOUT_S:.0f} s")
+        time.sleep(0.1)  # polling a starting server, bounded by the deadline
+
+
+@dataclass
+class MariaDB:
+    """One mariadbd: a primary (binlog, GTID) or a replica of another instance."""
+
+    base: Path
+    server_id: int = 1
+    binlog: bool = True
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def socket(self) -> str:
+        return str(self.base / "mysqld.sock")
+
+    def start(self) -> MariaDB:
+        """Initialise the data directory (first time) and start the server."""
+        mariadbd = _need(shutil.which("mariadbd") or "/usr/sbin/mariadbd", "mariadbd")
+        datadir = self.base / "data"
+        if not datadir.exists():
+            self.base.mkdir(parents=True, exist_ok=True)
+            install = _need(shutil.which("mariadb-install-db"), "mariadb-install-db")
+            subprocess.run(
+                [install, "--no-defaults", f"--datadir={datadir}", "--user=root", "--skip-test-db",
+                 "--auth-root-authentication-method=normal"],
+                check=True, capture_output=True,
+            )
+        args = [
+            mariadbd, "--no-defaults", f"--datadir={datadir}", f"--socket={self.socket}", f"--port={self.port}",
+            "--bind-address=127.0.0.1", "--user=root", f"--server-id={self.server_id}", "--skip-name-resolve",
+            f"--pid-file={self.base / 'mysqld.pid'}", "--innodb-buffer-pool-size=64M",
+            "--innodb-flush-log-at-trx-commit=2", "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci", "--max-connections=500", "--gtid-strict-mode=ON",
+            f"--log-error={self.base / 'error.log'}",
+        ]
+        if self.binlog:
+            args += [f"--log-bin={self.base / 'binlog'}", "--binlog-format=ROW", "--log-slave-updates=ON",
+                     "--sync-binlog=0"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait(self._alive, f"mariadbd on port {self.port}", self.proc, self.base / "error.log")
+        self.sql(
+            f"CREATE USER IF NOT EXISTS '{USER}'@'%' IDENTIFIED BY '{PASSWORD}';"
+            f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'%' WITH GRANT OPTION;"
+        )
+        return self
+
+    def _alive(self) -> bool:
+        done = subprocess.run(["mariadb-admin", "--no-defaults", f"--socket={self.socket}", "-uroot", "ping"],
+                              capture_output=True)
+        return done.returncode == 0
+
+    def sql(self, statements: str, database: str | None = None) -> str:
+        """Run SQL as root through the socket; returns tab-separated output."""
+        args = ["mariadb", "--no-defaults", f"--socket={self.socket}", "-uroot", "-N", "-B"]
+        if database:
+            args.append(database)
+        done = subprocess.run(args, input=statements, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"mariadb: {done.stderr.strip()}")
+        return done.stdout
+
+    def url(self, database: str) -> str:
+        """An async SQLAlchemy URL for `database` on this server."""
+        return f"mysql+asyncmy://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{database}"
+
+    def replicate_from(self, primary: MariaDB) -> None:
+        """Become a read-only GTID replica of `primary`."""
+        self.sql(
+            "STOP SLAVE; RESET SLAVE ALL;"
+            f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={primary.port}, MASTER_USER='{USER}', "
+            f"MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;"
+            "SET GLOBAL read_only=ON; START SLAVE;"
+        )
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after a bound)."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, like a crash."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return _need(found[-1] if found else shutil.which(name), f"PostgreSQL's {name}")
+
+
+@dataclass
+class PostgreSQL:
+    """One PostgreSQL cluster; started as the `postgres` user when we are root (it refuses root)."""
+
+    base: Path
+    port: int = field(default_factory=free_port)
+    running: bool = False
+
+    def _as_owner(self, args: list[str], **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
+        if os.geteuid() == 0:
+            args = ["runuser", "-u", "postgres", "--", *args]
+        return subprocess.run(args, capture_output=True, text=True, **kw)
+
+    def start(self) -> PostgreSQL:
+        """initdb (first time) and start with settings tuned for tests."""
+        datadir = self.base / "data"
+        if not datadir.exists():
+            self.base.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                shutil.chown(self.base, "postgres", "postgres")
+            done = self._as_owner([_pg_bin("initdb"), "-D", str(datadir), "-A", "trust", "-U", "postgres",
+                                   "-E", "UTF8", "--no-sync"])
+            if done.returncode != 0:
+                raise RuntimeError(f"initdb failed: {done.stderr}")
+        options = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        done = self._as_owner([_pg_bin("pg_ctl"), "-D", str(datadir), "-l", str(self.base / "server.log"),
+                               "-o", options, "-w", "-t", str(int(START_TIMEOUT_S)), "start"])
+        if done.returncode != 0:
+            log = (self.base / "server.log").read_text()[-3000:] if (self.base / "server.log").exists() else ""
+            raise RuntimeError(f"PostgreSQL did not start: {done.stderr} {log}")
+        self.running = True
+        self.sql(f"CREATE ROLE {USER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
+        return self
+
+    def sql(self, statements: str, database: str = "postgres") -> str:
+        """Run SQL as the superuser through the socket."""
+        done = self._as_owner(["psql", "-h", str(self.base), "-p", str(self.port), "-U", "postgres", "-d", database,
+                               "-v", "ON_ERROR_STOP=1", "-At", "-c", statements], timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"psql: {done.stderr.strip()}")
+        return done.stdout
+
+    def url(self, database: str) -> str:
+        """An async SQLAlchemy URL for `database` on this server."""
+        return f"postgresql+psycopg://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        """Stop the cluster (fast shutdown)."""
+        if self.running:
+            self._as_owner([_pg_bin("pg_ctl"), "-D", str(self.base / "data"), "-m", "fast", "-w", "stop"])
+            self.running = False
