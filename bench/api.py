@@ -1,7 +1,10 @@
 """HTTP API benchmark: a real `orbitask serve`, a board of 10 lists x 500 cards, three operations.
 
     .venv/bin/python bench/api.py [--workers 2] [--requests 3000] [--concurrency 8 32]
-                                  [--database-url URL] [--json bench/results/api.json]
+                                  [--backend sqlite|mariadb|postgresql | --database-url URL]
+                                  [--json bench/results/api-<backend>.json]
+
+--backend mariadb/postgresql starts a throwaway server from Debian's packages on 127.0.0.1.
 
 Prints requests/s and p50/p95/p99 latency per operation and concurrency, and writes JSON.
 All traffic goes to 127.0.0.1; every loop is bounded by a request count.
@@ -11,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -154,11 +160,43 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--requests", type=int, default=3000, help="requests per operation and concurrency")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
-    parser.add_argument("--database-url", default=None, help="writer DSN (default: SQLite in a temp dir)")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "api.json")
+    parser.add_argument("--backend", choices=["sqlite", "mariadb", "postgresql"], default="sqlite",
+                        help="database to run on; server databases are started for the run")
+    parser.add_argument("--database-url", default=None, help="an existing writer DSN instead of --backend")
+    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    env = {"ORBITASK_DATABASE_URL": args.database_url} if args.database_url else {}
+    with contextlib.ExitStack() as stack:
+        if args.database_url is None and args.backend != "sqlite":
+            args.database_url = stack.enter_context(throwaway_database(args.backend))
+        backend = (args.database_url or "sqlite").split(":")[0].split("+")[0]
+        args.json = args.json or ROOT / "bench" / "results" / f"api-{backend}.json"
+        results = serve_and_drive(args)
+    report(args, backend, results)
+
+
+@contextlib.contextmanager
+def throwaway_database(backend: str) -> Iterator[str]:
+    """A MariaDB or PostgreSQL server in a temp dir for the length of the run."""
+    from tests.dbservers import MariaDB, PostgreSQL
+
+    base = Path(tempfile.mkdtemp(prefix=f"orbitask-bench-{backend}-"))
+    server = MariaDB(base, binlog=False) if backend == "mariadb" else PostgreSQL(base)
+    server.start()
+    try:
+        if backend == "mariadb":
+            server.sql("CREATE DATABASE orbitask_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        else:
+            server.sql("CREATE DATABASE orbitask_bench")
+        yield server.url("orbitask_bench")
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def serve_and_drive(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Start `orbitask serve` against the chosen database and run every operation."""
+    env = {"ORBITASK_DATABASE_URL": args.database_url, "ORBITASK_SECRET_KEY": "b" * 40} if args.database_url else {}
     with tempfile.TemporaryDirectory() as tmp:
         migrate = [] if not args.database_url else ["--no-migrate"]
         if args.database_url:
@@ -168,9 +206,11 @@ def main() -> None:
         with orbitask_server(Path(tmp), "--workers", str(args.workers), *migrate, env=env) as url:
             pids = [p.pid for p in psutil.process_iter(["cmdline"])
                     if "orbitask.cli" in " ".join(p.info["cmdline"] or []) and tmp in " ".join(p.environ().values())]
-            results = asyncio.run(run(url, pids, args))
+            return asyncio.run(run(url, pids, args))
 
-    backend = (args.database_url or "sqlite").split(":")[0]
+
+def report(args: argparse.Namespace, backend: str, results: list[dict[str, Any]]) -> None:
+    """Print the table and write the JSON file."""
     table = Table(title=f"Orbitask API, {backend}, {args.workers} worker(s), board of {LISTS}x{CARDS // LISTS} cards")
     columns = ("operation", "concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "server CPU ms/req",
                "client CPU ms/req")
