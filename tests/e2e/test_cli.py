@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,26 @@ async def test_demo_comments_mention_the_other_user(demo_client: httpx.AsyncClie
                 mentions += comment["mentions"]
     assert me["id"] in mentions  # Grace mentions @ada
     assert any(m != me["id"] for m in mentions)  # and Ada mentions @grace
+
+
+@pytest.mark.parametrize("backend", ["mariadb", "postgresql"])
+def test_db_commands_migrate_a_server_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """`orbitask db upgrade|current|check` against a real server named by ORBITASK_DATABASE_URL."""
+    server = request.getfixturevalue(f"{backend}_server")
+    name = f"cli_{uuid.uuid4().hex[:8]}"
+    if backend == "mariadb":
+        server.sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    else:
+        server.sql(f"CREATE DATABASE {name}")
+    env = {"ORBITASK_DATABASE_URL": server.url(name)}
+    before = run_cli(tmp_path, "db", "current", **env)
+    assert before.returncode == 0, before.stderr
+    assert "(head)" not in before.stdout
+    upgraded = run_cli(tmp_path, "db", "upgrade", **env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    after = run_cli(tmp_path, "db", "current", **env)
+    assert "(head)" in after.stdout, after.stdout + after.stderr
+    checked = run_cli(tmp_path, "db", "check", **env)
+    assert checked.returncode == 0, checked.stderr
+    assert "agree" in checked.stderr
+    assert "orbitask-test-pw" not in upgraded.stdout + upgraded.stderr + after.stdout + after.stderr
