@@ -7,9 +7,11 @@ that installs them (`make test` installs them itself).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -81,7 +83,8 @@ class MariaDB:
                      "--sync-binlog=0"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait(self._alive, f"mariadbd on port {self.port}", self.proc, self.base / "error.log")
-        self.sql(
+        self.sql(  # not binlogged: a replica's own GTIDs would break strict GTID replication
+            "SET SESSION sql_log_bin=0;"
             f"CREATE USER IF NOT EXISTS '{USER}'@'%' IDENTIFIED BY '{PASSWORD}';"
             f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'%' WITH GRANT OPTION;"
         )
@@ -127,6 +130,10 @@ class MariaDB:
             self.proc.wait()
         self.proc = None
 
+    def pids(self) -> list[int]:
+        """The server process, while running."""
+        return [self.proc.pid] if self.proc is not None else []
+
     def kill(self) -> None:
         """SIGKILL, like a crash."""
         if self.proc is not None:
@@ -156,7 +163,8 @@ class PostgreSQL:
     def start(self) -> PostgreSQL:
         """initdb (first time) and start with settings tuned for tests."""
         datadir = self.base / "data"
-        if not datadir.exists():
+        fresh = not datadir.exists()
+        if fresh:
             self.base.mkdir(parents=True, exist_ok=True)
             if os.geteuid() == 0:
                 shutil.chown(self.base, "postgres", "postgres")
@@ -172,7 +180,8 @@ class PostgreSQL:
             log = (self.base / "server.log").read_text()[-3000:] if (self.base / "server.log").exists() else ""
             raise RuntimeError(f"PostgreSQL did not start: {done.stderr} {log}")
         self.running = True
-        self.sql(f"CREATE ROLE {USER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
+        if fresh:  # a restart on the same data directory already has the role
+            self.sql(f"CREATE ROLE {USER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
         return self
 
     def sql(self, statements: str, database: str = "postgres") -> str:
@@ -192,3 +201,48 @@ class PostgreSQL:
         if self.running:
             self._as_owner([_pg_bin("pg_ctl"), "-D", str(self.base / "data"), "-m", "fast", "-w", "stop"])
             self.running = False
+
+    def pids(self) -> list[int]:
+        """The postmaster and its children (backends, background workers), while running."""
+        lock = self.base / "data" / "postmaster.pid"
+        if not self.running or not lock.exists():
+            return []
+        postmaster = int(lock.read_text().split()[0])
+        return [postmaster, *_children(postmaster)]
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every backend, like a crash; `start()` then runs crash recovery."""
+        pids = self.pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)  # SIGKILL is asynchronous; bounded by the deadline
+        if any(_alive(pid) for pid in pids):
+            raise RuntimeError(f"PostgreSQL processes {pids} survived SIGKILL")
+        # pg_ctl detached the postmaster, so an init that does not reap (common in containers) leaves a
+        # zombie whose PID still "exists" and makes the next start refuse the stale lock files.
+        for lock in (self.base / "data" / "postmaster.pid", self.base / f".s.PGSQL.{self.port}.lock"):
+            lock.unlink(missing_ok=True)
+        self.running = False
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(Path(stat).parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie is dead)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

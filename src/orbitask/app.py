@@ -92,7 +92,10 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         ttl_seconds=settings.idempotency_ttl_seconds, max_body=settings.max_body_bytes,
         exclude_prefixes=(f"{API_PREFIX}/auth/",),
     )
-    app.add_middleware(RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes,
+        timeout=settings.request_timeout_seconds,
+    )
     return app
 
 

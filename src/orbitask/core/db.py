@@ -116,6 +116,24 @@ def _sqlite_setup(engine: AsyncEngine, *, writer: bool) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+async def _asyncmy_connect_within_timeout(*args: Any, **kwargs: Any) -> Any:
+    """asyncmy.connect, bounded as a whole.
+
+    asyncmy's `connect_timeout` bounds only the TCP connect, not the server's greeting and the
+    login after it: a server that accepts connections but does not answer (frozen, overloaded,
+    behind a proxy whose backend is gone) would hang the connect forever. (psycopg's
+    `connect_timeout` covers the whole connect.)
+    """
+    import asyncmy
+    from asyncmy.errors import OperationalError
+
+    try:
+        return await asyncio.wait_for(asyncmy.connect(*args, **kwargs), CONNECT_TIMEOUT_S)
+    except TimeoutError:
+        # 2013 "lost connection" as the driver would say it: SQLAlchemy wraps it and treats it as a disconnect
+        raise OperationalError(2013, f"Lost connection to MySQL server: no handshake within {CONNECT_TIMEOUT_S} s")
+
+
 def make_engine(url: str, *, writer: bool) -> AsyncEngine:
     """An async engine with sensible pool settings for the backend.
 
@@ -136,12 +154,12 @@ def make_engine(url: str, *, writer: bool) -> AsyncEngine:
         _sqlite_setup(engine, writer=writer)
         return engine
     kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800, pool_timeout=10)
-    if parsed.get_backend_name() == "mysql":
+    if parsed.get_backend_name() in ("mysql", "mariadb"):
         # utf8mb4 for emoji; UTC sessions; READ COMMITTED on the writer so that reads after
         # `SELECT ... FOR UPDATE` see the latest rows, not the transaction's first snapshot.
         kwargs["connect_args"] = {
             "charset": "utf8mb4", "connect_timeout": CONNECT_TIMEOUT_S,
-            "init_command": "SET time_zone = '+00:00'",
+            "init_command": "SET time_zone = '+00:00'", "async_creator_fn": _asyncmy_connect_within_timeout,
         }
         if writer:
             kwargs["isolation_level"] = "READ COMMITTED"
@@ -152,7 +170,9 @@ def make_engine(url: str, *, writer: bool) -> AsyncEngine:
 
 _SNAPSHOT_BEGIN = {
     "sqlite": "BEGIN",
-    "mysql": "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+    # the isolation level is set for the next transaction: the server default may be READ COMMITTED
+    "mysql": "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+    "mariadb": "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
     "postgresql": "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 }
 
@@ -161,7 +181,8 @@ _SNAPSHOT_BEGIN = {
 async def repeatable_read(session: AsyncSession) -> AsyncIterator[None]:
     """Make the reads in the block see one consistent state (reader sessions autocommit)."""
     dialect = session.get_bind().dialect.name
-    await session.execute(text(_SNAPSHOT_BEGIN.get(dialect, "BEGIN")))
+    for statement in _SNAPSHOT_BEGIN.get(dialect, "BEGIN").split("; "):
+        await session.execute(text(statement))
     try:
         yield
     finally:

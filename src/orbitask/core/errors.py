@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from typing import Any
 
 import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -72,6 +75,50 @@ class ServiceUnavailable(DomainError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+# OSError numbers that mean "the server is unreachable", not "this file is wrong".
+_NETWORK_ERRNOS = frozenset({
+    errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT,
+    errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTDOWN, errno.ENOTCONN, errno.EADDRNOTAVAIL,
+})
+RETRY_AFTER_S = 1
+UNAVAILABLE_DETAIL = "The database is unavailable; retry shortly."
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means a backing server is down or unreachable (answer 503 and let the client retry).
+
+    Drivers do not agree on how a lost server looks: SQLAlchemy wraps most of it as
+    OperationalError, but a dropped socket can also surface as InterfaceError, as any
+    DBAPIError flagged `connection_invalidated`, as a pool checkout timeout, or as a raw
+    socket error or timeout that the driver let through unwrapped.
+    """
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)):
+        return True
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or (exc.orig is not None and is_unavailable(exc.orig))
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror, socket.herror)):
+        return True  # ConnectionRefusedError/ResetError/BrokenPipeError; asyncio.TimeoutError is TimeoutError
+    if isinstance(exc, OSError):
+        return exc.errno in _NETWORK_ERRNOS
+    return False
+
+
+def unavailable(
+    detail: str = UNAVAILABLE_DETAIL, type_: str = "unavailable", title: str = "Service unavailable"
+) -> Response:
+    """A 503 problem that tells the client when to retry."""
+    return problem(503, type_, title, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def request_timed_out(seconds: float) -> Response:
+    """The 503 problem for a request cancelled at its deadline."""
+    return unavailable(
+        f"The request did not finish within {seconds:g} seconds and was cancelled. Retry shortly; "
+        "a POST retried with the same Idempotency-Key is applied at most once.",
+        type_="timeout", title="Request timed out",
+    )
+
+
 def problem(
     status: int,
     type_: str,
@@ -130,13 +177,17 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("data_error", error=str(exc.orig)[:200])
         return problem(422, "invalid-input", "Invalid input", "A value does not fit what the database can store.")
 
-    @app.exception_handler(OperationalError)
-    async def _operational(_: Request, exc: OperationalError) -> Response:
-        log.error("database_unavailable", error=str(exc.orig)[:200])
-        return problem(
-            503, "unavailable", "Service unavailable", "The database is unavailable; retry shortly.",
-            headers={"Retry-After": "1"},
-        )
+    async def _database(_: Request, exc: Exception) -> Response:
+        if not is_unavailable(exc):
+            raise exc  # a bug, not an outage: the catch-all below answers 500 and the server logs it
+        orig = getattr(exc, "orig", None) or exc
+        log.error("database_unavailable", error_type=type(orig).__name__, error=str(orig)[:200])
+        return unavailable()
+
+    # OperationalError and InterfaceError always mean "unavailable"; any other DBAPIError only when
+    # it invalidated its connection; OSError covers raw socket errors and timeouts drivers let through.
+    for exc_class in (OperationalError, InterfaceError, DBAPIError, PoolTimeout, OSError):
+        app.add_exception_handler(exc_class, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

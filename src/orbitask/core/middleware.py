@@ -1,7 +1,8 @@
-"""Request context: request id, consistency tokens in and out, body size limit, metrics."""
+"""Request context: request id, consistency tokens in and out, body size limit, deadline, metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -9,24 +10,33 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orbitask.core import context
-from orbitask.core.errors import PayloadTooLarge, problem
+from orbitask.core.errors import PayloadTooLarge, is_unavailable, problem, request_timed_out, unavailable
 from orbitask.core.observability import REQUEST_LATENCY
 from orbitask.core.tokens import HEADER as TOKEN_HEADER
 from orbitask.core.tokens import ConsistencyToken
 
 _TOKEN = TOKEN_HEADER.lower().encode()
+# After the deadline cancels a request, how long its cleanup (rollback, closing connections) may take
+# before it is interrupted too. psycopg, cancelled mid-query, asks the server to cancel the query and
+# waits up to 5 + 5 s for that; a second cancel makes it drop the connection at once instead.
+CLEANUP_GRACE_S = 1.0
 _REQUEST_ID = b"x-request-id"
 
 log = structlog.get_logger("orbitask.http")
 
 
 class RequestContextMiddleware:
-    """Outermost middleware: sets up per-request state and adds the response headers."""
+    """Outermost middleware: sets up per-request state, adds the response headers, bounds the request's time.
 
-    def __init__(self, app: ASGIApp, *, region: str, max_body: int) -> None:
+    It also turns a database outage raised by the middlewares inside it (the idempotency
+    lookup runs before the app's own exception handlers) into a 503 instead of a 500.
+    """
+
+    def __init__(self, app: ASGIApp, *, region: str, max_body: int, timeout: float = 30.0) -> None:
         self.app = app
         self.region = region
         self.max_body = max_body
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,10 +55,12 @@ class RequestContextMiddleware:
                 length = value
         structlog.contextvars.bind_contextvars(request_id=request_id, region=self.region)
         status = 500
+        response_started = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -64,7 +76,38 @@ class RequestContextMiddleware:
                     f"The request body exceeds {self.max_body} bytes.",
                 )(scope, receive, send_with_headers)
                 return
-            await self.app(scope, _limited(receive, self.max_body), send_with_headers)
+            deadline = asyncio.timeout(self.timeout)
+            task = asyncio.current_task()
+            forced = False
+
+            def force_cancel() -> None:  # the request's cleanup outlived the grace: interrupt it as well
+                nonlocal forced
+                if deadline.expired() and task is not None:
+                    forced = True
+                    task.cancel()
+
+            hard_stop = asyncio.get_running_loop().call_later(self.timeout + CLEANUP_GRACE_S, force_cancel)
+            try:
+                try:
+                    async with deadline:
+                        await self.app(scope, _limited(receive, self.max_body), send_with_headers)
+                finally:
+                    hard_stop.cancel()
+                    if forced and task is not None:
+                        task.uncancel()  # our own second cancel: asyncio.timeout leaves it to us to absorb
+            except asyncio.CancelledError:
+                if not forced:
+                    raise
+                await self._timed_out(scope, receive, send_with_headers, response_started, forced=True)
+            except Exception as exc:
+                if isinstance(exc, TimeoutError) and deadline.expired():
+                    await self._timed_out(scope, receive, send_with_headers, response_started, forced=False)
+                    return
+                if response_started or not is_unavailable(exc):
+                    raise
+                orig = getattr(exc, "orig", None) or exc
+                log.error("database_unavailable", error_type=type(orig).__name__, error=str(orig)[:200])
+                await unavailable()(scope, receive, send_with_headers)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
@@ -74,6 +117,13 @@ class RequestContextMiddleware:
                 log.warning("request_failed", method=scope["method"], route=template, status=status)
             structlog.contextvars.clear_contextvars()
             context.end(reset)
+
+    async def _timed_out(self, scope: Scope, receive: Receive, send: Send, started: bool, *, forced: bool) -> None:
+        route = getattr(scope.get("route"), "path", "unmatched")
+        log.warning("request_timeout", method=scope["method"], route=route, timeout_s=self.timeout,
+                    response_started=started, cleanup_interrupted=forced)
+        if not started:  # once the response has started it is too late for a status: cut it off
+            await request_timed_out(self.timeout)(scope, receive, send)
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
