@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,8 @@ from orbitask.core.idempotency import IdempotencyMiddleware
 from orbitask.core.middleware import RequestContextMiddleware
 from orbitask.core.observability import INFO, configure_logging
 from orbitask.core.runtime import Runtime
+from orbitask.realtime.hub import Hub
+from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
 
 API_PREFIX = "/api/v1"
 
@@ -48,9 +51,20 @@ async def readyz(rt: RuntimeDep) -> Response:
 def _service_routers() -> dict[str, APIRouter]:
     from orbitask.auth.routes import router as auth_router
     from orbitask.boards.routes import router as boards_router
+    from orbitask.realtime.routes import router as realtime_router
     from orbitask.tasks.routes import router as tasks_router
 
-    return {"auth": auth_router, "boards": boards_router, "tasks": tasks_router}
+    return {"auth": auth_router, "boards": boards_router, "tasks": tasks_router, "realtime": realtime_router}
+
+
+def start_realtime(runtime: Runtime, hub: Hub) -> list[asyncio.Task[None]]:
+    """The relay (one per region with Redis, one per process in-process) and this process's bus listener."""
+    lease = RedisLease(runtime.redis, f"{runtime.events_channel}:relay") if runtime.bus.shared else ProcessLease()
+    relay = Relay(runtime.db, runtime.bus, runtime.events_channel, lease)
+    return [
+        asyncio.create_task(relay.run(), name="relay"),
+        asyncio.create_task(runtime.bus.listen(runtime.events_channel, hub.dispatch), name="bus-listener"),
+    ]
 
 
 def create_app(settings: Settings | None = None, *, services: list[str] | None = None) -> FastAPI:
@@ -61,9 +75,17 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     mounted = services or settings.services
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await runtime.db.dispose()
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        tasks: list[asyncio.Task[None]] = []
+        if "realtime" in mounted:
+            tasks = start_realtime(runtime, application.state.hub)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await runtime.close()
 
     app = FastAPI(
         title="Orbitask API",
@@ -74,6 +96,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.hub = Hub()
     app.state.services = list(mounted)
     install_error_handlers(app)
     app.include_router(ops, prefix=API_PREFIX)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-ALL_SERVICES = ("auth", "boards", "tasks")
+ALL_SERVICES = ("auth", "boards", "tasks", "realtime")
 SECRET_FILE = "secret.key"
 MIN_SECRET_LENGTH = 32
 
@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     database_reader_url: str | None = Field(None, description="reader (replica) DSN; default: the writer")
     secret_key: SecretStr | None = Field(None, description="signs access tokens; generated locally if unset")
     region: str = Field("local", description="name of this region, recorded on every event")
+    redis_url: str | None = Field(None, description="Redis for the bus, relay lease and shared state; unset: in-process")
     services: Annotated[list[str], NoDecode] = Field(  # NoDecode: the env value is "auth,boards", not JSON
         list(ALL_SERVICES), description="services whose routes this process mounts"
     )

@@ -50,21 +50,24 @@ class AccessTokens:
         self._secret = secret
         self.ttl = ttl_seconds
 
-    def issue(self, user_id: uuid.UUID, *, csrf: str | None = None, now: dt.datetime | None = None) -> str:
+    def issue(
+        self, user_id: uuid.UUID, *, csrf: str | None = None, now: dt.datetime | None = None,
+        typ: str = "access", ttl: int | None = None,
+    ) -> str:
         """A token for `user_id`, bound to a CSRF token in cookie mode."""
         now = now or dt.datetime.now(dt.UTC)
         claims: dict[str, Any] = {
             "sub": str(user_id),
             "iat": now,
-            "exp": now + dt.timedelta(seconds=self.ttl),
+            "exp": now + dt.timedelta(seconds=ttl or self.ttl),
             "jti": secrets.token_hex(8),
-            "typ": "access",
+            "typ": typ,
         }
         if csrf:
             claims["csrf"] = csrf
         return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM, headers={"kid": KEY_ID})
 
-    def verify(self, token: str) -> dict[str, Any]:
+    def verify(self, token: str, typ: str = "access") -> dict[str, Any]:
         """The claims of a valid token; Unauthorized with a reason otherwise."""
         try:
             claims = jwt.decode(
@@ -74,7 +77,7 @@ class AccessTokens:
             raise Unauthorized("The access token has expired; refresh it.") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthorized("The access token is not valid.") from exc
-        if claims.get("typ") != "access":
+        if claims.get("typ") != typ:
             raise Unauthorized("The access token is not valid.")
         try:
             claims["sub"] = uuid.UUID(claims["sub"])

@@ -20,6 +20,10 @@ READ_FALLBACK = Counter("orbitask_read_fallback_total", "Reads sent to the write
 SNAPSHOT_CACHE = Counter("orbitask_snapshot_cache_total", "Board snapshot cache lookups", ["result"])
 EVENTS_EMITTED = Counter("orbitask_events_emitted_total", "Events appended to the outbox", ["type"])
 DB_RETRIES = Counter("orbitask_db_retries_total", "Commands run again after a deadlock or serialisation failure")
+RELAY_PUBLISHED = Counter("orbitask_relay_published_total", "Events the relay published to the bus")
+RELAY_LAG = Gauge("orbitask_relay_lag_seconds", "Age of the newest event the relay published")
+SOCKETS = Gauge("orbitask_websockets", "Open WebSocket connections")
+SOCKET_DROPS = Counter("orbitask_websocket_drops_total", "Sockets closed by the server", ["reason"])
 INFO = Gauge("orbitask_info", "Build and region", ["version", "region"])
 
 _SECRET_KEYS = {"password", "token", "refresh_token", "access_token", "authorization", "secret", "cookie"}

@@ -1,0 +1,96 @@
+"""Message bus Protocol: in-process for the embedded default, Redis pub/sub for servers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import structlog
+
+log = structlog.get_logger("orbitask.bus")
+
+Handler = Callable[[bytes], Awaitable[None]]
+RECONNECT_DELAY_S = 0.5
+
+
+class Bus(Protocol):
+    """Fan-out of messages on named channels to every process of the region."""
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        """Send a message to every listener of `channel` (best effort)."""
+        ...
+
+    async def listen(self, channel: str, handler: Handler) -> None:
+        """Call `handler` for every message on `channel` until cancelled."""
+        ...
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes see what this one publishes."""
+        ...
+
+
+class InProcessBus:
+    """Listeners in this process only (the embedded default)."""
+
+    shared = False
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Handler]] = {}
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        """Hand the message to this process's listeners."""
+        for handler in list(self._handlers.get(channel, ())):
+            try:
+                await handler(message)
+            except Exception:  # one bad listener must not stop the others
+                log.exception("bus_handler_failed", channel=channel)
+
+    async def listen(self, channel: str, handler: Handler) -> None:
+        """Register until cancelled."""
+        self._handlers.setdefault(channel, []).append(handler)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._handlers[channel].remove(handler)
+
+
+class RedisBus:
+    """Redis pub/sub; a lost connection is retried and listeners resume when Redis returns."""
+
+    shared = True
+
+    def __init__(self, redis: object) -> None:
+        self.redis = redis  # redis.asyncio.Redis
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        """Publish; a Redis outage is logged, never raised (sockets catch up from the log)."""
+        try:
+            await self.redis.publish(channel, message)  # type: ignore[attr-defined]
+        except Exception as exc:
+            log.warning("bus_publish_failed", channel=channel, error=type(exc).__name__)
+
+    async def listen(self, channel: str, handler: Handler) -> None:
+        """Subscribe and dispatch; reconnect with a pause after any failure, until cancelled."""
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[attr-defined]
+            try:
+                await pubsub.subscribe(channel)
+                log.info("bus_subscribed", channel=channel)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        try:
+                            await handler(message["data"])
+                        except Exception:
+                            log.exception("bus_handler_failed", channel=channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("bus_listen_failed", channel=channel, error=type(exc).__name__)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except Exception:  # the connection is already gone
+                    pass
+            await asyncio.sleep(RECONNECT_DELAY_S)

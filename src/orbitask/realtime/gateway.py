@@ -1,0 +1,294 @@
+"""WebSocket connections: subscribe to boards, replay missed events from the log, then live events.
+
+Protocol (JSON text frames, each with a `type`):
+  client -> server  {"type": "subscribe", "board_id": ..., "after_version": N?}
+                    {"type": "unsubscribe", "board_id": ...}   {"type": "ping"}   {"type": "pong"}
+  server -> client  {"type": "subscribed", "board_id", "version"}   {"type": "event", "event": {...}}
+                    {"type": "resync", "board_id", "version", "reason"}   {"type": "unsubscribed", "board_id", "reason"}
+                    {"type": "error", "code", "message", "board_id"?}   {"type": "ping"}   {"type": "pong"}
+Per board, events arrive in board_version order without gaps or repeats; a client that is
+told `resync` reloads the board snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+from sqlalchemy import select
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from orbitask.auth.policy import Actor
+from orbitask.boards.service import board_view
+from orbitask.core.db import Database
+from orbitask.core.errors import DomainError
+from orbitask.core.events import Event, EventRead
+from orbitask.core.observability import SOCKET_DROPS
+from orbitask.realtime.hub import Hub
+
+log = structlog.get_logger("orbitask.ws")
+
+MAX_FRAME_BYTES = 16 * 1024
+MAX_SUBSCRIPTIONS = 100
+REPLAY_LIMIT = 1000
+OUTBOX_LIMIT = 512
+HEARTBEAT_S = 20.0
+IDLE_TIMEOUT_S = 60.0
+CLOSE_SLOW = 4008
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+@dataclass(eq=False)
+class BoardState:
+    """Where one subscription stands."""
+
+    workspace_id: uuid.UUID
+    version: int
+    ready: bool = False  # replay done: live events may flow
+    pending: list[dict[str, Any]] = field(default_factory=list)  # live events seen during replay
+
+
+class Connection:
+    """One socket: its subscriptions, a bounded outbox and the loops that serve it."""
+
+    def __init__(self, ws: WebSocket, actor: Actor, db: Database, hub: Hub) -> None:
+        self.ws = ws
+        self.actor = actor
+        self.user_id = actor.user_id
+        self.db = db
+        self.hub = hub
+        self.boards: dict[uuid.UUID, BoardState] = {}
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=OUTBOX_LIMIT)
+        self.closing: tuple[int, str] | None = None
+        self.last_seen = asyncio.get_running_loop().time()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue a message; a full outbox means the client cannot keep up: close with a resync hint."""
+        if self.closing is not None:
+            return
+        try:
+            self.outbox.put_nowait(orjson.dumps(message))
+        except asyncio.QueueFull:
+            SOCKET_DROPS.labels("slow_consumer").inc()
+            self.close(CLOSE_SLOW, "slow consumer: reconnect and resync")
+
+    def close(self, code: int, reason: str) -> None:
+        """End the connection after what is already queued."""
+        if self.closing is None:
+            self.closing = (code, reason)
+            while True:  # make room for the sentinel
+                try:
+                    self.outbox.put_nowait(None)
+                    break
+                except asyncio.QueueFull:
+                    self.outbox.get_nowait()
+
+    async def _writer(self) -> None:
+        while True:
+            data = await self.outbox.get()
+            if data is None:
+                code, reason = self.closing or (1000, "")
+                await self.ws.close(code=code, reason=reason)
+                return
+            await self.ws.send_text(data.decode())
+
+    async def _heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.closing is None:
+            await asyncio.sleep(HEARTBEAT_S)
+            if loop.time() - self.last_seen > IDLE_TIMEOUT_S:
+                SOCKET_DROPS.labels("idle").inc()
+                self.close(1001, "no traffic from the client")
+                return
+            self.send({"type": "ping"})
+
+    # -- hub callbacks -----------------------------------------------------------------------
+
+    def offer(self, board_id: uuid.UUID, event: dict[str, Any]) -> None:
+        """A live event for a subscribed board (called by the hub)."""
+        state = self.boards.get(board_id)
+        if state is None:
+            return
+        if not state.ready:
+            state.pending.append(event)
+            return
+        self._deliver(board_id, state, event)
+
+    def recheck(self, board_ids: set[uuid.UUID]) -> None:
+        """Membership or visibility changed: verify access again (called by the hub)."""
+        self._spawn(self._recheck(board_ids))
+
+    async def _recheck(self, board_ids: set[uuid.UUID]) -> None:
+        for board_id in board_ids:
+            if board_id not in self.boards:
+                continue
+            try:
+                async with self.db.read_session(on_writer=True) as session:
+                    await board_view(session, self.actor, board_id)
+            except DomainError:
+                self._drop(board_id)
+                self.send({"type": "unsubscribed", "board_id": str(board_id), "reason": "access_revoked"})
+
+    # -- subscriptions -----------------------------------------------------------------------
+
+    def _deliver(self, board_id: uuid.UUID, state: BoardState, event: dict[str, Any]) -> None:
+        version = event["board_version"]
+        if version <= state.version:
+            return  # already sent (replay and live overlap, or a bus duplicate)
+        if version == state.version + 1:
+            state.version = version
+            self.send({"type": "event", "event": event})
+            return
+        # a gap: fetch what is missing from the log before going on
+        state.ready = False
+        state.pending.append(event)
+        self._spawn(self._fill(board_id, state))
+
+    async def _fill(self, board_id: uuid.UUID, state: BoardState) -> None:
+        events = await self._events_after(board_id, state.version, REPLAY_LIMIT)
+        for event in events:
+            if event["board_version"] == state.version + 1:
+                state.version += 1
+                self.send({"type": "event", "event": event})
+        pending, state.pending = sorted(state.pending, key=lambda e: e["board_version"]), []
+        for event in pending:
+            if event["board_version"] == state.version + 1:
+                state.version += 1
+                self.send({"type": "event", "event": event})
+        if any(e["board_version"] > state.version for e in pending):
+            # still missing (replica behind the bus): tell the client to reload
+            newest = max(e["board_version"] for e in pending)
+            state.version = newest
+            self.send({"type": "resync", "board_id": str(board_id), "version": newest, "reason": "gap"})
+        state.ready = True
+
+    async def _events_after(self, board_id: uuid.UUID, version: int, limit: int) -> list[dict[str, Any]]:
+        async with self.db.read_session() as session:
+            rows = await session.execute(
+                select(Event).where(Event.board_id == board_id, Event.board_version > version)
+                .order_by(Event.board_version).limit(limit)
+            )
+            return [EventRead.model_validate(e).model_dump(mode="json") for e in rows.scalars()]
+
+    async def subscribe(self, board_id: uuid.UUID, after_version: int | None) -> None:
+        """Check access, register for live events, replay what the client missed (or say resync)."""
+        if board_id in self.boards:
+            self._drop(board_id)
+        if len(self.boards) >= MAX_SUBSCRIPTIONS:
+            self.send({"type": "error", "code": "too_many_subscriptions", "board_id": str(board_id),
+                       "message": f"At most {MAX_SUBSCRIPTIONS} boards per connection."})
+            return
+        try:
+            async with self.db.read_session() as session:
+                view = await board_view(session, self.actor, board_id)
+        except DomainError:
+            self.send({"type": "error", "code": "not_found", "board_id": str(board_id), "message": "No such board."})
+            return
+        current = view.board.version
+        start = current if after_version is None else after_version
+        state = BoardState(view.board.workspace_id, start)
+        self.boards[board_id] = state
+        self.hub.add(board_id, view.board.workspace_id, self)  # live events buffer from here on
+        if after_version is not None and (after_version > current or current - after_version > REPLAY_LIMIT):
+            state.version = current
+            state.ready = True
+            reason = "too_old" if after_version < current else "unknown_version"
+            self.send({"type": "resync", "board_id": str(board_id), "version": current, "reason": reason})
+            return
+        self.send({"type": "subscribed", "board_id": str(board_id), "version": current})
+        await self._fill(board_id, state)
+
+    def _drop(self, board_id: uuid.UUID) -> None:
+        self.boards.pop(board_id, None)
+        self.hub.remove(board_id, self)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def _handle(self, text: str) -> None:
+        if len(text.encode()) > MAX_FRAME_BYTES:
+            SOCKET_DROPS.labels("frame_too_big").inc()
+            self.close(CLOSE_TOO_BIG, f"frames are limited to {MAX_FRAME_BYTES} bytes")
+            return
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self.send({"type": "error", "code": "malformed", "message": "Frames must be JSON objects."})
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            self.send({"type": "error", "code": "malformed", "message": "A frame needs a string `type`."})
+            return
+        kind = message["type"]
+        if kind == "ping":
+            self.send({"type": "pong"})
+        elif kind == "pong":
+            pass
+        elif kind in ("subscribe", "unsubscribe"):
+            board_id = _uuid(message.get("board_id"))
+            after = message.get("after_version")
+            if board_id is None or (after is not None and (not isinstance(after, int) or isinstance(after, bool)
+                                                           or after < 0)):
+                self.send({"type": "error", "code": "invalid", "message":
+                           "`board_id` must be a board id and `after_version` a non-negative integer."})
+            elif kind == "subscribe":
+                await self.subscribe(board_id, after)
+            else:
+                self._drop(board_id)
+                self.send({"type": "unsubscribed", "board_id": str(board_id), "reason": "requested"})
+        else:
+            self.send({"type": "error", "code": "unknown_type", "message": f"Unknown message type {kind[:40]!r}."})
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def serve(self) -> None:
+        """Run until the client leaves or the server closes the connection."""
+        writer = asyncio.create_task(self._writer())
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            while self.closing is None:
+                receive = asyncio.create_task(self.ws.receive())
+                done, _ = await asyncio.wait({receive, writer}, return_when=asyncio.FIRST_COMPLETED)
+                if receive not in done:
+                    receive.cancel()
+                    break
+                message = receive.result()
+                if message["type"] == "websocket.disconnect":
+                    break
+                self.last_seen = asyncio.get_running_loop().time()
+                if message.get("bytes") is not None:
+                    self.send({"type": "error", "code": "malformed", "message": "Send text frames."})
+                    continue
+                await self._handle(message.get("text") or "")
+            if self.closing is not None and not writer.done():
+                await asyncio.wait_for(writer, timeout=5)
+        except (WebSocketDisconnect, RuntimeError, TimeoutError):
+            pass
+        finally:
+            for board_id in list(self.boards):
+                self._drop(board_id)
+            for task in (writer, heartbeat, *self._tasks):
+                task.cancel()
+            if self.ws.application_state != WebSocketState.DISCONNECTED:
+                try:
+                    await self.ws.close()
+                except RuntimeError:
+                    pass
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

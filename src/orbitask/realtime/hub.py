@@ -1,0 +1,80 @@
+"""Per-process routing of bus events to the sockets subscribed to their boards."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from typing import Any, Protocol
+
+import orjson
+
+# events after which subscribers must re-check that they may still see the board
+ACCESS_EVENTS = {
+    "board.member_removed", "board.member_updated", "board.updated", "board.deleted",
+    "workspace.member_removed", "workspace.member_updated", "workspace.deleted",
+}
+
+
+class Subscriber(Protocol):
+    """A connection as the hub sees it."""
+
+    user_id: uuid.UUID
+
+    def offer(self, board_id: uuid.UUID, event: dict[str, Any]) -> None:
+        """Queue a live event for a subscribed board."""
+        ...
+
+    def recheck(self, board_ids: set[uuid.UUID]) -> None:
+        """Ask the connection to re-check its access to these boards."""
+        ...
+
+
+class Hub:
+    """board id -> subscribers in this process."""
+
+    def __init__(self) -> None:
+        self.boards: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)
+        self.workspaces: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)  # workspace -> boards watched here
+
+    def add(self, board_id: uuid.UUID, workspace_id: uuid.UUID, subscriber: Subscriber) -> None:
+        """Start routing the board's events to `subscriber`."""
+        self.boards[board_id].add(subscriber)
+        self.workspaces[workspace_id].add(board_id)
+
+    def remove(self, board_id: uuid.UUID, subscriber: Subscriber) -> None:
+        """Stop routing the board's events to `subscriber`."""
+        subs = self.boards.get(board_id)
+        if subs is not None:
+            subs.discard(subscriber)
+            if not subs:
+                del self.boards[board_id]
+                for boards in self.workspaces.values():
+                    boards.discard(board_id)
+
+    @property
+    def subscriptions(self) -> int:
+        """How many (board, socket) pairs are routed."""
+        return sum(len(s) for s in self.boards.values())
+
+    async def dispatch(self, message: bytes) -> None:
+        """Route one event from the bus."""
+        event = orjson.loads(message)
+        board_id = uuid.UUID(event["board_id"]) if event.get("board_id") else None
+        if board_id is not None:
+            for sub in list(self.boards.get(board_id, ())):
+                sub.offer(board_id, event)
+        if event["type"] in ACCESS_EVENTS:
+            self._access_changed(event, board_id)
+
+    def _access_changed(self, event: dict[str, Any], board_id: uuid.UUID | None) -> None:
+        if board_id is not None:
+            affected = {board_id}
+        elif event.get("workspace_id"):
+            affected = set(self.workspaces.get(uuid.UUID(event["workspace_id"]), ()))
+        else:
+            return
+        payload_user = event.get("payload", {}).get("user_id")
+        for bid in affected:
+            for sub in list(self.boards.get(bid, ())):
+                if payload_user is None or str(sub.user_id) == payload_user:
+                    sub.recheck({bid})

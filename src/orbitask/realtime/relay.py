@@ -1,0 +1,151 @@
+"""The relay: tails the `event` outbox on the region's reader and publishes to the region's bus.
+
+Sequence numbers can commit out of order on server databases (a transaction that took
+seq 10 may commit after the one that took seq 11). The relay holds back at a gap for a
+bounded time, then moves on, and keeps looking for the skipped numbers for a while so a
+late commit is still published. Listeners dedupe by board version / event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import OrderedDict
+from typing import Protocol
+
+import orjson
+import structlog
+from sqlalchemy import func, select
+
+from orbitask.core.bus import Bus
+from orbitask.core.db import Database
+from orbitask.core.events import Event, EventRead
+from orbitask.core.observability import RELAY_LAG, RELAY_PUBLISHED
+
+log = structlog.get_logger("orbitask.relay")
+
+POLL_INTERVAL_S = 0.02
+GAP_HOLD_S = 0.5
+LATE_WINDOW_S = 10.0
+BATCH = 500
+SEEN_IDS = 10_000
+
+
+class Lease(Protocol):
+    """Who may run the region's relay."""
+
+    async def hold(self) -> bool:
+        """Take or renew the lease; True while this process holds it."""
+        ...
+
+
+class ProcessLease:
+    """Always held: with an in-process bus every process relays to its own sockets."""
+
+    async def hold(self) -> bool:
+        """Always True."""
+        return True
+
+
+class RedisLease:
+    """A Redis key with a TTL, renewed by its holder; fails closed when Redis is down."""
+
+    RENEW = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then "
+        "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+    )
+
+    def __init__(self, redis: object, key: str, ttl_ms: int = 3000) -> None:
+        self.redis = redis
+        self.key = key
+        self.ttl_ms = ttl_ms
+        self.owner = uuid.uuid4().hex
+
+    async def hold(self) -> bool:
+        """Renew if ours, else try to take it."""
+        try:
+            if await self.redis.eval(self.RENEW, 1, self.key, self.owner, self.ttl_ms):  # type: ignore[attr-defined]
+                return True
+            return bool(await self.redis.set(self.key, self.owner, nx=True, px=self.ttl_ms))  # type: ignore[attr-defined]
+        except Exception as exc:
+            log.warning("relay_lease_unavailable", error=type(exc).__name__)
+            return False
+
+
+class Relay:
+    """Publishes every committed event once, in sequence order, to `channel`."""
+
+    def __init__(self, db: Database, bus: Bus, channel: str, lease: Lease) -> None:
+        self.db = db
+        self.bus = bus
+        self.channel = channel
+        self.lease = lease
+        self.cursor: int | None = None
+        self._gap_since: float | None = None
+        self._late: dict[int, float] = {}  # skipped seq -> when we gave up waiting in line for it
+        self._seen: OrderedDict[uuid.UUID, None] = OrderedDict()
+
+    async def run(self) -> None:
+        """Relay until cancelled; errors are logged and retried."""
+        while True:
+            try:
+                if await self.lease.hold():
+                    if self.cursor is None:
+                        self.cursor = await self._head()
+                    published = await self.step()
+                else:
+                    self.cursor = None  # someone else relays; start from the head if we take over
+                    published = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("relay_step_failed", error=type(exc).__name__, detail=str(exc)[:200])
+                published = 0
+            if not published:
+                await asyncio.sleep(POLL_INTERVAL_S)
+
+    async def _head(self) -> int:
+        async with self.db.read_session() as session:
+            return int(await session.scalar(select(func.coalesce(func.max(Event.seq), 0))) or 0)
+
+    async def step(self) -> int:
+        """Publish what is ready; returns how many events went out."""
+        assert self.cursor is not None
+        async with self.db.read_session() as session:
+            rows = list((await session.execute(
+                select(Event).where(Event.seq > self.cursor).order_by(Event.seq).limit(BATCH)
+            )).scalars())
+            late: list[Event] = []
+            if self._late:
+                late = list((await session.execute(select(Event).where(Event.seq.in_(list(self._late))))).scalars())
+        count = 0
+        for event in late:
+            self._late.pop(event.seq, None)
+            count += await self._publish(event)
+        now = time.monotonic()
+        self._late = {seq: t for seq, t in self._late.items() if now - t < LATE_WINDOW_S}
+        for event in rows:
+            if event.seq != self.cursor + 1:
+                self._gap_since = self._gap_since or now
+                if now - self._gap_since < GAP_HOLD_S:
+                    break  # a lower sequence may still commit: hold the line for a moment
+                for missing in range(self.cursor + 1, event.seq):
+                    self._late[missing] = now
+                log.info("relay_gap_skipped", first=self.cursor + 1, last=event.seq - 1)
+            self._gap_since = None
+            self.cursor = event.seq
+            count += await self._publish(event)
+        return count
+
+    async def _publish(self, event: Event) -> int:
+        if event.id in self._seen:
+            return 0
+        self._seen[event.id] = None
+        if len(self._seen) > SEEN_IDS:
+            self._seen.popitem(last=False)
+        body = EventRead.model_validate(event).model_dump(mode="json")
+        await self.bus.publish(self.channel, orjson.dumps(body))
+        RELAY_PUBLISHED.inc()
+        RELAY_LAG.set(max(0.0, time.time() - event.created_at.timestamp()))
+        return 1

@@ -1,0 +1,160 @@
+"""The WebSocket gateway in one process (embedded default): subscribe, replay, live events, bad input."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from orbitask.app import create_app
+from tests.conftest import PASSWORD, make_settings
+
+
+class Client:
+    """A signed-in user driving the API synchronously."""
+
+    def __init__(self, http: TestClient, name: str) -> None:
+        self.http = http
+        email = f"{name}-{uuid.uuid4().hex[:6]}@example.com"
+        r = http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD, "name": name})
+        assert r.status_code == 201, r.text
+        self.id = r.json()["user"]["id"]
+        self.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        self.workspace = http.get("/api/v1/workspaces", headers=self.headers).json()["items"][0]["id"]
+
+    def do(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.http.request(method, "/api/v1" + path, headers=self.headers, **kw)
+        assert r.status_code < 300, r.text
+        return r.json() if r.content else None
+
+    def ticket(self) -> str:
+        return self.do("POST", "/ws/tickets")["ticket"]
+
+
+@pytest.fixture
+def http(tmp_path: Path, template_db: Path) -> Iterator[TestClient]:
+    shutil.copy(template_db, tmp_path / "orbitask.db")
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        yield client
+
+
+def _until(ws: Any, kind: str, limit: int = 50) -> dict[str, Any]:
+    """The next message of `kind` (skipping heartbeats, and errors when waiting for something else), bounded."""
+    for _ in range(limit):
+        message = ws.receive_json()
+        if message["type"] == kind:
+            return message
+        assert message["type"] in ("ping", "event", "pong", "error"), message
+    raise AssertionError(f"no {kind} within {limit} messages")
+
+
+def test_live_events_arrive_in_order_after_subscribe(http: TestClient) -> None:
+    alice = Client(http, "alice")
+    board = alice.do("POST", f"/workspaces/{alice.workspace}/boards", json={"name": "B"})
+    with http.websocket_connect(f"/api/v1/ws?ticket={alice.ticket()}") as ws:
+        ws.send_json({"type": "subscribe", "board_id": board["id"]})
+        assert _until(ws, "subscribed")["version"] == 1
+        lst = alice.do("POST", f"/boards/{board['id']}/lists", json={"name": "L"})
+        card = alice.do("POST", f"/lists/{lst['id']}/cards", json={"title": "C"})
+        first, second = _until(ws, "event")["event"], _until(ws, "event")["event"]
+        assert (first["type"], first["board_version"]) == ("list.created", 2)
+        assert (second["type"], second["board_version"]) == ("card.created", 3)
+        assert second["payload"]["card"]["id"] == card["id"]
+
+
+def test_reconnect_with_after_version_replays_exactly_the_missed_events(http: TestClient) -> None:
+    alice = Client(http, "alice")
+    board = alice.do("POST", f"/workspaces/{alice.workspace}/boards", json={"name": "B"})
+    lst = alice.do("POST", f"/boards/{board['id']}/lists", json={"name": "L"})
+    for i in range(20):
+        alice.do("POST", f"/lists/{lst['id']}/cards", json={"title": f"c{i}"})
+    with http.websocket_connect(f"/api/v1/ws?ticket={alice.ticket()}") as ws:
+        ws.send_json({"type": "subscribe", "board_id": board["id"], "after_version": 2})
+        assert _until(ws, "subscribed")["version"] == 22
+        versions = [_until(ws, "event")["event"]["board_version"] for _ in range(20)]
+        assert versions == list(range(3, 23))
+        ws.send_json({"type": "ping"})
+        assert _until(ws, "pong")["type"] == "pong"  # nothing else was queued: no duplicates
+
+
+def test_subscriptions_to_unseen_boards_are_refused_like_404(http: TestClient) -> None:
+    alice, mallory = Client(http, "alice"), Client(http, "mallory")
+    board = alice.do("POST", f"/workspaces/{alice.workspace}/boards", json={"name": "Secret"})
+    with http.websocket_connect(f"/api/v1/ws?ticket={mallory.ticket()}") as ws:
+        for board_id in (board["id"], str(uuid.uuid4())):
+            ws.send_json({"type": "subscribe", "board_id": board_id})
+            error = _until(ws, "error")
+            assert (error["code"], error["board_id"]) == ("not_found", board_id)
+
+
+def test_removed_member_is_unsubscribed_at_once(http: TestClient) -> None:
+    alice, bob = Client(http, "alice"), Client(http, "bob")
+    board = alice.do("POST", f"/workspaces/{alice.workspace}/boards", json={"name": "B", "visibility": "private"})
+    alice.do("POST", f"/boards/{board['id']}/members", json={"user_id": bob.id, "role": "viewer"})
+    with http.websocket_connect(f"/api/v1/ws?ticket={bob.ticket()}") as ws:
+        ws.send_json({"type": "subscribe", "board_id": board["id"]})
+        _until(ws, "subscribed")
+        alice.do("DELETE", f"/boards/{board['id']}/members/{bob.id}")
+        gone = _until(ws, "unsubscribed")
+        assert (gone["board_id"], gone["reason"]) == (board["id"], "access_revoked")
+        alice.do("POST", f"/boards/{board['id']}/lists", json={"name": "after"})
+        ws.send_json({"type": "ping"})
+        assert _until(ws, "pong")["type"] == "pong"  # the list event was not delivered
+
+
+def test_bad_frames_get_clear_errors_and_the_socket_survives(http: TestClient) -> None:
+    alice = Client(http, "alice")
+    with http.websocket_connect(f"/api/v1/ws?ticket={alice.ticket()}") as ws:
+        ws.send_text("not json")
+        assert _until(ws, "error")["code"] == "malformed"
+        ws.send_json(["a", "list"])
+        assert _until(ws, "error")["code"] == "malformed"
+        ws.send_json({"type": "dance"})
+        assert _until(ws, "error")["code"] == "unknown_type"
+        ws.send_json({"type": "subscribe", "board_id": "nope"})
+        assert _until(ws, "error")["code"] == "invalid"
+        ws.send_json({"type": "subscribe", "board_id": str(uuid.uuid4()), "after_version": -1})
+        assert _until(ws, "error")["code"] == "invalid"
+        ws.send_json({"type": "ping"})
+        assert _until(ws, "pong")["type"] == "pong"
+        ws.send_text("x" * 100_000)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            for _ in range(5):
+                ws.receive_json()
+        assert closed.value.code == 1009
+    assert http.get("/api/v1/healthz").status_code == 200
+
+
+def test_hundreds_of_subscriptions_are_capped(http: TestClient) -> None:
+    from orbitask.realtime.gateway import MAX_SUBSCRIPTIONS
+
+    alice = Client(http, "alice")
+    boards = [alice.do("POST", f"/workspaces/{alice.workspace}/boards", json={"name": f"B{i}"})["id"]
+              for i in range(MAX_SUBSCRIPTIONS + 1)]
+    with http.websocket_connect(f"/api/v1/ws?ticket={alice.ticket()}") as ws:
+        for board_id in boards[:MAX_SUBSCRIPTIONS]:
+            ws.send_json({"type": "subscribe", "board_id": board_id})
+            assert _until(ws, "subscribed")["board_id"] == board_id
+        ws.send_json({"type": "subscribe", "board_id": boards[-1]})
+        assert _until(ws, "error")["code"] == "too_many_subscriptions"
+        for _ in range(200):  # unknown ids are refused one by one; the socket stays usable
+            ws.send_json({"type": "subscribe", "board_id": str(uuid.uuid4())})
+        ws.send_json({"type": "ping"})
+        assert _until(ws, "pong", limit=500)["type"] == "pong"
+    assert http.get("/api/v1/healthz").status_code == 200
+
+
+def test_sockets_need_a_valid_ticket_or_cookie(http: TestClient) -> None:
+    alice = Client(http, "alice")
+    access = alice.headers["Authorization"].split()[1]
+    for url in ("/api/v1/ws", "/api/v1/ws?ticket=garbage", f"/api/v1/ws?ticket={access}"):
+        with pytest.raises(WebSocketDisconnect) as refused:
+            with http.websocket_connect(url) as ws:
+                ws.receive_json()
+        assert refused.value.code == 1008
