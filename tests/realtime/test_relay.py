@@ -1,0 +1,103 @@
+"""The relay's handling of out-of-order commits, and the gateway's bound on slow consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from orbitask.core.db import Database, utcnow
+from orbitask.core.events import Event
+from orbitask.realtime import gateway, relay
+from orbitask.realtime.relay import ProcessLease, Relay
+
+
+class Collect:
+    shared = False
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        self.seqs.append(orjson.loads(message)["seq"])
+
+
+@pytest.fixture
+async def db(tmp_path: Path, template_db: Path) -> Any:
+    shutil.copy(template_db, tmp_path / "orbitask.db")
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'orbitask.db'}")
+    yield database
+    await database.dispose()
+
+
+async def _insert(db: Database, *seqs: int) -> None:
+    async with db.write_transaction() as session:
+        for seq in seqs:
+            session.add(Event(seq=seq, id=uuid.uuid4(), type="card.created", payload={}, region="local",
+                              created_at=utcnow(), board_id=uuid.uuid4(), board_version=1))
+
+
+async def test_relay_holds_at_a_gap_then_moves_on_and_still_publishes_the_late_commit(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = Collect()
+    r = Relay(db, bus, "events", ProcessLease())  # type: ignore[arg-type]
+    r.cursor = 0
+    await _insert(db, 1, 2, 4)  # seq 3 belongs to a transaction that has not committed yet
+    monkeypatch.setattr(relay, "GAP_HOLD_S", 60.0)
+    assert await r.step() == 2
+    assert await r.step() == 0  # still holding the line at the gap
+    assert bus.seqs == [1, 2]
+    monkeypatch.setattr(relay, "GAP_HOLD_S", 0.0)
+    assert await r.step() == 1  # gave up waiting: 4 goes out, 3 is remembered
+    assert bus.seqs == [1, 2, 4] and 3 in r._late
+    await _insert(db, 3)  # the slow transaction commits
+    assert await r.step() == 1
+    assert bus.seqs == [1, 2, 4, 3]
+    assert await r.step() == 0  # published once, never again
+    assert r._late == {}
+
+
+async def test_relay_starts_at_the_head_and_skips_history(db: Database) -> None:
+    await _insert(db, 1, 2, 3)
+    bus = Collect()
+    r = Relay(db, bus, "events", ProcessLease())  # type: ignore[arg-type]
+    task = asyncio.create_task(r.run())
+    try:
+        for _ in range(200):  # bounded: the relay notices the head within a few polls
+            if r.cursor is not None:
+                break
+            await asyncio.sleep(0.01)
+        await _insert(db, 4)
+        for _ in range(200):
+            if bus.seqs:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    assert bus.seqs == [4]
+
+
+class SilentSocket:
+    """A socket whose client never reads."""
+
+    async def send_text(self, data: str) -> None:
+        await asyncio.Event().wait()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = (code, reason)
+
+
+async def test_a_client_that_cannot_keep_up_is_disconnected_with_a_resync_hint() -> None:
+    from orbitask.auth.policy import Actor
+
+    conn = gateway.Connection(SilentSocket(), Actor(uuid.uuid4()), None, None)  # type: ignore[arg-type]
+    for i in range(gateway.OUTBOX_LIMIT + 10):
+        conn.send({"type": "event", "n": i})
+    assert conn.closing == (gateway.CLOSE_SLOW, "slow consumer: reconnect and resync")
+    assert conn.outbox.qsize() <= gateway.OUTBOX_LIMIT  # memory stays bounded
