@@ -231,3 +231,28 @@ async def test_responses_holding_secrets_are_not_kept_for_replay(api: Api, app: 
         stored = (await session.execute(select(IdempotencyRecord))).scalars().all()
     assert len(stored) == 1 and not stored[0].response_body
     assert first.json()["token"] not in str(stored[0].response_headers)
+
+
+async def test_a_key_whose_response_was_lost_says_the_change_was_applied(api: Api, app: Any) -> None:
+    """The command committed but the process died before storing its answer: no endless 'in progress'."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from orbitask.core.idempotency import IdempotencyRecord
+
+    alice = await api.user()
+    board = await api.board(alice)
+    key = {"Idempotency-Key": "lost-1"}
+    await api.call(alice, "POST", f"/boards/{board['id']}/lists", json={"name": "L"}, headers=key, expect=201)
+    async with app.state.runtime.db.write_transaction() as session:  # what a crash after commit leaves behind
+        await session.execute(update(IdempotencyRecord).values(status_code=None, response_body=None))
+    again = await api.call(alice, "POST", f"/boards/{board['id']}/lists", json={"name": "L"}, headers=key)
+    assert again.status_code == 409 and again.json()["type"].endswith("idempotency-in-progress")
+    async with app.state.runtime.db.write_transaction() as session:
+        await session.execute(update(IdempotencyRecord).values(
+            created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)))
+    later = await api.call(alice, "POST", f"/boards/{board['id']}/lists", json={"name": "L"}, headers=key)
+    assert later.status_code == 409 and later.json()["type"].endswith("idempotency-response-lost")
+    snap = await api.ok(alice, "GET", f"/boards/{board['id']}")
+    assert [x["name"] for x in snap["lists"]] == ["L"]  # applied once, never twice

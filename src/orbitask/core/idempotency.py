@@ -24,6 +24,7 @@ HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = ("content-type", "location", "x-orbitask-token")
 WITHHELD = "x-orbitask-withheld"
+RESPONSE_LOST_AFTER = dt.timedelta(seconds=60)  # longer than any request may run
 
 
 class IdempotencyRecord(Base):
@@ -169,6 +170,13 @@ class IdempotencyMiddleware:
                 409, "idempotency-response-withheld", "Already done",
                 "The first request with this Idempotency-Key succeeded; its response held a secret that is "
                 "shown only once, so it is not replayed.",
+            )
+        elif row.status_code is None and utcnow() - row.created_at > RESPONSE_LOST_AFTER:
+            # the row is written in the command's own transaction: the change was applied
+            response = problem(
+                409, "idempotency-response-lost", "Already applied",
+                "The first request with this Idempotency-Key was applied, but its response was lost "
+                "(the server stopped before sending it). Reload the resource instead of retrying.",
             )
         elif row.status_code is None:
             response = problem(
