@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test demo bench clean lint servers
 
-# Debian packages the test suite starts for real (MariaDB, PostgreSQL); installed when missing.
+# Debian packages the test suite starts for real (MariaDB, PostgreSQL, Redis); installed when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
@@ -22,9 +22,11 @@ demo: $(STAMP)
 	$(BIN)/orbitask demo
 
 servers:
-	@command -v mariadbd >/dev/null 2>&1 || test -x /usr/sbin/mariadbd && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  echo "Installing mariadb-server and postgresql from Debian (the tests start them on 127.0.0.1)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mariadb-server postgresql; }
+	@{ command -v mariadbd >/dev/null 2>&1 || test -x /usr/sbin/mariadbd; } \
+	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  && { command -v redis-server >/dev/null 2>&1 || test -x /usr/bin/redis-server; } || { \
+	  echo "Installing mariadb-server, postgresql and redis-server from Debian (the tests start them on 127.0.0.1)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mariadb-server postgresql redis-server; }
 
 test: $(STAMP) servers
 	$(BIN)/ruff check src tests bench

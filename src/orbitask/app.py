@@ -18,11 +18,17 @@ from orbitask.core.errors import install_error_handlers
 from orbitask.core.idempotency import IdempotencyMiddleware
 from orbitask.core.middleware import RequestContextMiddleware
 from orbitask.core.observability import INFO, configure_logging
+from orbitask.core.ratelimit import ApiRateLimitMiddleware
 from orbitask.core.runtime import Runtime
 from orbitask.realtime.hub import Hub
+from orbitask.realtime.presence import BoardPresence
 from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
 
 API_PREFIX = "/api/v1"
+# health checks and metrics scrapes are never rate limited
+RATE_LIMIT_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics", f"{API_PREFIX}/healthz", f"{API_PREFIX}/readyz"})
+
+REDIS_PING_TIMEOUT_S = 1.0
 
 ops = APIRouter(tags=["operations"])
 
@@ -35,7 +41,7 @@ async def healthz() -> dict[str, str]:
 
 @ops.get("/readyz")
 async def readyz(rt: RuntimeDep) -> Response:
-    """The process can serve: both database connections answer."""
+    """The process can serve: both database connections answer. Redis is reported, not required (fail open)."""
     checks: dict[str, str] = {}
     for name, engine in (("writer", rt.db.writer), ("reader", rt.db.reader)):
         try:
@@ -45,7 +51,16 @@ async def readyz(rt: RuntimeDep) -> Response:
         except Exception as exc:  # report, never raise: this is the health endpoint
             checks[name] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    status = "ok" if ok else "unavailable"
+    if rt.redis is not None:
+        try:
+            async with asyncio.timeout(REDIS_PING_TIMEOUT_S):
+                await rt.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:  # without Redis the process still serves: live updates pause, limits open
+            checks["redis"] = f"error: {type(exc).__name__}"
+            status = "degraded" if ok else status
+    return JSONResponse({"status": status, "checks": checks}, status_code=200 if ok else 503)
 
 
 def _service_routers() -> dict[str, APIRouter]:
@@ -57,14 +72,20 @@ def _service_routers() -> dict[str, APIRouter]:
     return {"auth": auth_router, "boards": boards_router, "tasks": tasks_router, "realtime": realtime_router}
 
 
-def start_realtime(runtime: Runtime, hub: Hub) -> list[asyncio.Task[None]]:
-    """The relay (one per region with Redis, one per process in-process) and this process's bus listener."""
+def start_realtime(runtime: Runtime, hub: Hub, presence: BoardPresence | None = None) -> list[asyncio.Task[None]]:
+    """The relay (one per region with Redis, one per process in-process) and this process's bus listeners."""
     lease = RedisLease(runtime.redis, f"{runtime.events_channel}:relay") if runtime.bus.shared else ProcessLease()
     relay = Relay(runtime.db, runtime.bus, runtime.events_channel, lease)
-    return [
+    tasks = [
         asyncio.create_task(relay.run(), name="relay"),
         asyncio.create_task(runtime.bus.listen(runtime.events_channel, hub.dispatch), name="bus-listener"),
     ]
+    if presence is not None:
+        listener = runtime.bus.listen(runtime.presence_channel, presence.dispatch)
+        tasks.append(asyncio.create_task(listener, name="presence-listener"))
+        if runtime.bus.shared:  # pub/sub can drop announcements; the in-process bus cannot
+            tasks.append(asyncio.create_task(presence.sweep(), name="presence-sweep"))
+    return tasks
 
 
 def create_app(settings: Settings | None = None, *, services: list[str] | None = None) -> FastAPI:
@@ -78,7 +99,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
         if "realtime" in mounted:
-            tasks = start_realtime(runtime, application.state.hub)
+            tasks = start_realtime(runtime, application.state.hub, application.state.presence)
         try:
             yield
         finally:
@@ -97,6 +118,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     )
     app.state.runtime = runtime
     app.state.hub = Hub()
+    app.state.presence = BoardPresence(runtime.presence, runtime.bus, runtime.presence_channel, app.state.hub)
     app.state.services = list(mounted)
     install_error_handlers(app)
     app.include_router(ops, prefix=API_PREFIX)
@@ -114,6 +136,11 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         IdempotencyMiddleware, db=runtime.db, identify=idempotency_scope(runtime),
         ttl_seconds=settings.idempotency_ttl_seconds, max_body=settings.max_body_bytes,
         exclude_prefixes=(f"{API_PREFIX}/auth/",),
+    )
+    app.add_middleware(  # inside the request context (request id, metrics), before any database work
+        ApiRateLimitMiddleware, limiter=runtime.limiter, identify=idempotency_scope(runtime),
+        per_credentials=settings.rate_limit_api_per_minute, per_ip=settings.rate_limit_api_ip_per_minute,
+        exempt=RATE_LIMIT_EXEMPT,
     )
     app.add_middleware(
         RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes,

@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     database_reader_url: str | None = Field(None, description="reader (replica) DSN; default: the writer")
     secret_key: SecretStr | None = Field(None, description="signs access tokens; generated locally if unset")
     region: str = Field("local", description="name of this region, recorded on every event")
-    redis_url: str | None = Field(None, description="Redis for the bus, relay lease and shared state; unset: in-process")
+    redis_url: str | None = Field(
+        None, description="Redis for the bus, relay lease, cache, rate limits, revocations, presence; unset: in-process"
+    )
     services: Annotated[list[str], NoDecode] = Field(  # NoDecode: the env value is "auth,boards", not JSON
         list(ALL_SERVICES), description="services whose routes this process mounts"
     )
@@ -42,6 +44,13 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(86400, ge=60, description="how long Idempotency-Key results are kept")
     snapshot_cache_entries: int = Field(1024, ge=0, description="board snapshots kept in the local cache")
     snapshot_cache_mb: int = Field(64, ge=1, description="memory the local snapshot cache may use, in MiB")
+    snapshot_cache_ttl_seconds: int = Field(3600, ge=60, description="how long a snapshot stays in Redis")
+    rate_limit_login_per_minute: int = Field(10, ge=0, description="sign-in attempts per e-mail address (0: off)")
+    rate_limit_login_ip_per_minute: int = Field(30, ge=0, description="sign-in attempts per client address (0: off)")
+    rate_limit_signup_per_minute: int = Field(20, ge=0, description="sign-ups per client address (0: off)")
+    rate_limit_api_per_minute: int = Field(1200, ge=0, description="requests per user or API token (0: off)")
+    rate_limit_api_ip_per_minute: int = Field(3000, ge=0, description="requests per client address (0: off)")
+    presence_ttl_seconds: int = Field(60, ge=30, le=3600, description="how long a socket stays present unrefreshed")
     cookie_secure: bool | None = Field(None, description="Secure flag on cookies; default: on in production")
     argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations")
     argon2_memory_cost: int = Field(65536, ge=8, description="argon2id memory in KiB")

@@ -285,7 +285,7 @@ async def _existing(rt: Runtime, password: str) -> SeedResult:
         issued = await auth.login(rt.uow(), rt, LoginIn(email=USERS["ada"][0], password=password))
     except Unauthorized:
         return SeedResult(emails, WORKSPACE_NAME, 0, 0, already_seeded=True, password_matches=False)
-    await auth.logout(rt.uow(issued.user.id), issued.refresh_token)  # the count needs no session
+    await auth.logout(rt.uow(issued.user.id), rt, issued.refresh_token)  # the count needs no session
     ada = Actor(issued.user.id)
     async with rt.db.read_session(on_writer=True) as session:
         found, _ = await workspaces.list_workspaces(session, ada, cursor=None, limit=100)

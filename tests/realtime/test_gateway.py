@@ -45,12 +45,12 @@ def http(tmp_path: Path, template_db: Path) -> Iterator[TestClient]:
 
 
 def _until(ws: Any, kind: str, limit: int = 50) -> dict[str, Any]:
-    """The next message of `kind` (skipping heartbeats, and errors when waiting for something else), bounded."""
+    """The next message of `kind` (skipping heartbeats, presence, and errors when waiting for something else)."""
     for _ in range(limit):
         message = ws.receive_json()
         if message["type"] == kind:
             return message
-        assert message["type"] in ("ping", "event", "pong", "error"), message
+        assert message["type"] in ("ping", "event", "pong", "error", "presence"), message
     raise AssertionError(f"no {kind} within {limit} messages")
 
 

@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth import service
 from orbitask.auth.policy import Actor
+from orbitask.auth.schemas import LoginIn
 from orbitask.auth.security import API_TOKEN_PREFIX, digest
 from orbitask.core import context
 from orbitask.core.errors import Forbidden, Unauthorized
+from orbitask.core.ratelimit import Limit, client_ip, enforce
 from orbitask.core.reads import consistent_read
 from orbitask.core.runtime import Runtime
 from orbitask.core.uow import UnitOfWork
@@ -25,6 +27,7 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 bearer = HTTPBearer(auto_error=False, description="JWT access token or personal API token (ot_...)")
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -46,19 +49,17 @@ async def read_session(rt: RuntimeDep) -> AsyncIterator[AsyncSession]:
 ReadSession = Annotated[AsyncSession, Depends(read_session)]
 
 
-async def current_actor(
-    request: Request, rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Actor:
+async def current_actor(request: Request, rt: RuntimeDep, creds: BearerCredentials) -> Actor:
     """The authenticated caller: Bearer JWT, personal API token, or session cookie plus CSRF header."""
     if creds is not None:
         if creds.credentials.startswith(API_TOKEN_PREFIX):
             async with consistent_read(rt.db, None, 0) as session:
                 user_id = await service.authenticate_api_token(session, creds.credentials)
             return Actor(user_id, "api_token")
-        return Actor(rt.tokens.verify(creds.credentials)["sub"], "bearer")
+        return Actor((await service.verify_access(rt, creds.credentials))["sub"], "bearer")
     cookie = request.cookies.get(ACCESS_COOKIE)
     if cookie:
-        claims = rt.tokens.verify(cookie)
+        claims = await service.verify_access(rt, cookie)
         if request.method not in SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER)
             if not sent or sent != claims.get("csrf"):
@@ -68,6 +69,30 @@ async def current_actor(
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def presented_access_token(request: Request, creds: BearerCredentials) -> str | None:
+    """The JWT access token the request carries (Bearer or cookie), unverified; None for API tokens."""
+    if creds is not None:
+        return None if creds.credentials.startswith(API_TOKEN_PREFIX) else creds.credentials
+    return request.cookies.get(ACCESS_COOKIE)
+
+
+PresentedAccessToken = Annotated[str | None, Depends(presented_access_token)]
+
+
+async def login_limits(request: Request, rt: RuntimeDep, cmd: LoginIn) -> None:
+    """Refuse sign-in attempts past the per-address and per-e-mail limits (429), before any password work."""
+    s = rt.settings
+    await enforce(rt.limiter, [
+        Limit("login_ip", client_ip(request.scope), s.rate_limit_login_ip_per_minute),
+        Limit("login_email", digest(cmd.email.lower())[:32], s.rate_limit_login_per_minute),
+    ])
+
+
+async def signup_limits(request: Request, rt: RuntimeDep) -> None:
+    """Refuse sign-ups past the per-address limit (429)."""
+    await enforce(rt.limiter, [Limit("signup_ip", client_ip(request.scope), rt.settings.rate_limit_signup_per_minute)])
 
 
 def get_uow(rt: RuntimeDep, actor: CurrentActor) -> UnitOfWork:

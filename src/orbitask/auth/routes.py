@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
 from orbitask.auth import service, workspaces
 from orbitask.auth.deps import (
@@ -15,9 +15,12 @@ from orbitask.auth.deps import (
     REFRESH_COOKIE,
     AnonUow,
     CurrentActor,
+    PresentedAccessToken,
     ReadSession,
     RuntimeDep,
     Uow,
+    login_limits,
+    signup_limits,
 )
 from orbitask.auth.schemas import (
     ApiTokenCreate,
@@ -44,6 +47,7 @@ from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from orbitask.core.runtime import Runtime
 
 router = APIRouter(tags=["auth"])
+RATE_LIMITED: dict[int | str, dict[str, object]] = {429: {"description": "Too many attempts; see Retry-After"}}
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
@@ -62,13 +66,15 @@ def _session_response(response: Response, rt: Runtime, issued: service.IssuedSes
     return SessionOut(user=user, expires_in=issued.expires_in, csrf_token=issued.csrf_token)
 
 
-@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=SessionOut)
+@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=SessionOut,
+             dependencies=[Depends(signup_limits)], responses=RATE_LIMITED)
 async def register(cmd: RegisterIn, response: Response, rt: RuntimeDep, uow: AnonUow) -> SessionOut:
     """Create an account (with a personal workspace) and sign in."""
     return _session_response(response, rt, await service.register(uow, rt, cmd))
 
 
-@router.post("/auth/login", response_model=SessionOut)
+@router.post("/auth/login", response_model=SessionOut, dependencies=[Depends(login_limits)],
+             responses=RATE_LIMITED)
 async def login(cmd: LoginIn, response: Response, rt: RuntimeDep, uow: AnonUow) -> SessionOut:
     """Sign in with e-mail and password; `session: "cookie"` for browsers."""
     return _session_response(response, rt, await service.login(uow, rt, cmd))
@@ -93,11 +99,12 @@ async def refresh(
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(
-    request: Request, uow: AnonUow, cmd: Annotated[LogoutIn | None, Body()] = None,
+    request: Request, rt: RuntimeDep, uow: AnonUow, access_token: PresentedAccessToken,
+    cmd: Annotated[LogoutIn | None, Body()] = None,
 ) -> Response:
-    """End this session: revoke its refresh tokens and clear cookies."""
+    """End this session: revoke its refresh tokens and the access token sent with it, and clear cookies."""
     raw = (cmd.refresh_token if cmd else None) or request.cookies.get(REFRESH_COOKIE)
-    await service.logout(uow, raw)
+    await service.logout(uow, rt, raw, access_token)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     for name, path in ((ACCESS_COOKIE, "/"), (REFRESH_COOKIE, "/api/v1/auth"), (CSRF_COOKIE, "/")):
         response.delete_cookie(name, path=path)

@@ -52,9 +52,9 @@ class AccessTokens:
 
     def issue(
         self, user_id: uuid.UUID, *, csrf: str | None = None, now: dt.datetime | None = None,
-        typ: str = "access", ttl: int | None = None,
+        typ: str = "access", ttl: int | None = None, family: uuid.UUID | None = None,
     ) -> str:
-        """A token for `user_id`, bound to a CSRF token in cookie mode."""
+        """A token for `user_id`, bound to a CSRF token in cookie mode and to its sign-in (refresh family)."""
         now = now or dt.datetime.now(dt.UTC)
         claims: dict[str, Any] = {
             "sub": str(user_id),
@@ -65,6 +65,8 @@ class AccessTokens:
         }
         if csrf:
             claims["csrf"] = csrf
+        if family:
+            claims["fam"] = str(family)
         return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM, headers={"kid": KEY_ID})
 
     def verify(self, token: str, typ: str = "access") -> dict[str, Any]:
@@ -84,6 +86,15 @@ class AccessTokens:
         except (ValueError, TypeError) as exc:
             raise Unauthorized("The access token is not valid.") from exc
         return claims
+
+    def claims_or_none(self, token: str | None) -> dict[str, Any] | None:
+        """The claims of a valid access token, or None (no exceptions)."""
+        if not token:
+            return None
+        try:
+            return self.verify(token)
+        except Unauthorized:
+            return None
 
     def subject(self, token: str) -> uuid.UUID | None:
         """The user a valid token names, or None (no exceptions)."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,17 +40,40 @@ def _issue(uow: UnitOfWork, rt: Runtime, user: User, *, cookie: bool, family_id:
     raw = random_token()
     csrf = random_token(24) if cookie else None
     now = utcnow()
+    family_id = family_id or uuid.uuid4()
     uow.session.add(
         RefreshToken(
             user_id=user.id,
-            family_id=family_id or uuid.uuid4(),
+            family_id=family_id,
             token_hash=digest(raw),
             csrf_token=csrf,
             created_at=now,
             expires_at=now + dt.timedelta(seconds=rt.settings.refresh_token_ttl_seconds),
         )
     )
-    return IssuedSession(user, rt.tokens.issue(user.id, csrf=csrf), raw, csrf, rt.tokens.ttl)
+    access = rt.tokens.issue(user.id, csrf=csrf, family=family_id)
+    return IssuedSession(user, access, raw, csrf, rt.tokens.ttl)
+
+
+def revocation_names(claims: dict[str, Any]) -> list[str]:
+    """What revokes an access token: its own id, or its sign-in (refresh family)."""
+    names = [f"jti:{claims['jti']}"] if claims.get("jti") else []
+    if claims.get("fam"):
+        names.append(f"fam:{claims['fam']}")
+    return names
+
+
+async def verify_access(rt: Runtime, token: str) -> dict[str, Any]:
+    """The claims of a valid, unrevoked access token; Unauthorized otherwise."""
+    claims = rt.tokens.verify(token)
+    if await rt.revocations.any_revoked(revocation_names(claims)):
+        raise Unauthorized("This access token was revoked (signed out); sign in again.")
+    return claims
+
+
+async def _revoke_family_access(rt: Runtime, family_id: uuid.UUID) -> None:
+    """Refuse every access token issued to this sign-in until the newest could have expired."""
+    await rt.revocations.revoke(f"fam:{family_id}", rt.tokens.ttl + 1)
 
 
 @command
@@ -103,6 +128,7 @@ async def refresh(uow: UnitOfWork, rt: Runtime, raw: str) -> IssuedSession:
                 .values(revoked_at=now)
             )
             await uow.commit()
+            await _revoke_family_access(rt, row.family_id)
             raise Unauthorized(
                 "This refresh token was already used or revoked; every session from that sign-in is now "
                 "signed out. Sign in again."
@@ -119,18 +145,32 @@ async def refresh(uow: UnitOfWork, rt: Runtime, raw: str) -> IssuedSession:
 
 
 @command
-async def logout(uow: UnitOfWork, raw: str | None) -> None:
-    """Revoke the refresh-token family of this session (no error if already gone)."""
+async def logout(uow: UnitOfWork, rt: Runtime, raw: str | None, access_token: str | None = None) -> None:
+    """End a session: revoke its refresh-token family and its access tokens (no error if already gone).
+
+    The session is named by the refresh token, the access token, or both.
+    """
+    claims = rt.tokens.claims_or_none(access_token)
+    families: set[uuid.UUID] = set()
+    if claims is not None and claims.get("fam"):
+        families.add(uuid.UUID(claims["fam"]))
     async with uow:
         if raw:
             row = await uow.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest(raw)))
             if row is not None:
-                await uow.session.execute(
-                    update(RefreshToken)
-                    .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
-                    .values(revoked_at=utcnow())
-                )
+                families.add(row.family_id)
+        if families:
+            await uow.session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.family_id.in_(families), RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
         await uow.commit()
+    if claims is not None:
+        remaining = int(claims["exp"] - time.time()) + 1
+        await rt.revocations.revoke(f"jti:{claims['jti']}", remaining)
+    for family_id in families:
+        await _revoke_family_access(rt, family_id)
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:

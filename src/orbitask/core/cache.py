@@ -1,9 +1,13 @@
-"""Cache Protocol and the in-process implementation (Redis comes with the server setup)."""
+"""Cache Protocol: an in-process LRU (embedded default) and Redis behind it (servers)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Protocol
+
+from orbitask.core.failopen import RedisGuard
+
+DEFAULT_TTL_S = 3600
 
 
 class Cache(Protocol):
@@ -46,3 +50,46 @@ class MemoryCache:
         while len(self._data) > self.max_entries or self.size > self.max_bytes:
             _, evicted = self._data.popitem(last=False)
             self.size -= len(evicted)
+
+
+class RedisCache:
+    """Bytes in Redis under a region's prefix, with a TTL; a Redis error is a miss or a no-op."""
+
+    def __init__(self, guard: RedisGuard, prefix: str, ttl_seconds: int = DEFAULT_TTL_S) -> None:
+        self.guard = guard
+        self.prefix = prefix
+        self.ttl_seconds = ttl_seconds
+
+    async def get(self, key: str) -> bytes | None:
+        """The value, or None (also when Redis is unavailable)."""
+        return await self.guard.run("cache.get", lambda r: r.get(self.prefix + key), None)
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
+        """Store with a TTL (the default when none is given); lost silently when Redis is unavailable."""
+        ttl = ttl_seconds or self.ttl_seconds
+        await self.guard.run("cache.set", lambda r: r.set(self.prefix + key, value, ex=ttl), None)
+
+
+class TieredCache:
+    """This process's LRU in front of a shared cache: hits stay local, misses fill from the shared one.
+
+    Safe without invalidation because keys are versioned by their writers.
+    """
+
+    def __init__(self, local: Cache, shared: Cache) -> None:
+        self.local = local
+        self.shared = shared
+
+    async def get(self, key: str) -> bytes | None:
+        """Local first, then shared (remembered locally)."""
+        value = await self.local.get(key)
+        if value is None:
+            value = await self.shared.get(key)
+            if value is not None:
+                await self.local.set(key, value)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
+        """Store in both."""
+        await self.local.set(key, value, ttl_seconds)
+        await self.shared.set(key, value, ttl_seconds)

@@ -128,7 +128,10 @@ async def _asyncmy_connect_within_timeout(*args: Any, **kwargs: Any) -> Any:
     from asyncmy.errors import OperationalError
 
     try:
-        return await asyncio.wait_for(asyncmy.connect(*args, **kwargs), CONNECT_TIMEOUT_S)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the result, swallowing the
+        # cancellation, when the task is cancelled just as the connect completes (a relay that never stops)
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            return await asyncmy.connect(*args, **kwargs)
     except TimeoutError:
         # 2013 "lost connection" as the driver would say it: SQLAlchemy wraps it and treats it as a disconnect
         raise OperationalError(2013, f"Lost connection to MySQL server: no handshake within {CONNECT_TIMEOUT_S} s")

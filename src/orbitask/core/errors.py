@@ -75,6 +75,14 @@ class ServiceUnavailable(DomainError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class RateLimited(DomainError):
+    status, type, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 # OSError numbers that mean "the server is unreachable", not "this file is wrong".
 _NETWORK_ERRNOS = frozenset({
     errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT,
@@ -133,6 +141,11 @@ def problem(
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+def render_problem(exc: DomainError) -> Response:
+    """The problem response for a domain error (for middleware, which the app's handlers do not cover)."""
+    return problem(exc.status, exc.type, exc.title, exc.detail, headers=exc.headers, **exc.extra)
+
+
 def _validation_errors(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
     errors = []
     for err in exc.errors():
@@ -149,7 +162,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> Response:
-        return problem(exc.status, exc.type, exc.title, exc.detail, headers=exc.headers, **exc.extra)
+        return render_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:

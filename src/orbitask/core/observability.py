@@ -24,6 +24,11 @@ RELAY_PUBLISHED = Counter("orbitask_relay_published_total", "Events the relay pu
 RELAY_LAG = Gauge("orbitask_relay_lag_seconds", "Age of the newest event the relay published")
 SOCKETS = Gauge("orbitask_websockets", "Open WebSocket connections")
 SOCKET_DROPS = Counter("orbitask_websocket_drops_total", "Sockets closed by the server", ["reason"])
+RATE_LIMITED = Counter("orbitask_rate_limited_total", "Requests refused by a rate limit", ["limit"])
+REDIS_FAILURES = Counter(
+    "orbitask_redis_failures_total", "Redis calls that failed and were answered fail-open", ["op"]
+)
+PRESENCE_CHANGES = Counter("orbitask_presence_changes_total", "Board presence changes announced on the bus")
 INFO = Gauge("orbitask_info", "Build and region", ["version", "region"])
 
 _SECRET_KEYS = {"password", "token", "refresh_token", "access_token", "authorization", "secret", "cookie"}

@@ -8,6 +8,16 @@ Protocol (JSON text frames, each with a `type`):
                     {"type": "error", "code", "message", "board_id"?}   {"type": "ping"}   {"type": "pong"}
 Per board, events arrive in board_version order without gaps or repeats; a client that is
 told `resync` reloads the board snapshot.
+
+Presence: subscribing to a board also marks the user as viewing it, until the socket
+unsubscribes, loses access or disconnects (or stops answering: entries expire after
+ORBITASK_PRESENCE_TTL_SECONDS unless the heartbeat refreshes them). Right after `subscribed`
+(or `resync`), and whenever the set changes, subscribers receive
+                    {"type": "presence", "board_id", "users": [user ids, sorted]}
+with the whole current set (a user with several sockets appears once). Identical
+consecutive sets are not repeated. Across processes (Redis) a change normally arrives at
+once; one lost by pub/sub arrives with the next sweep (10 s). Without a working Redis the
+set is simply empty.
 """
 
 from __future__ import annotations
@@ -28,7 +38,9 @@ from orbitask.core.db import Database
 from orbitask.core.errors import DomainError
 from orbitask.core.events import Event, EventRead
 from orbitask.core.observability import SOCKET_DROPS
+from orbitask.core.presence import member_of
 from orbitask.realtime.hub import Hub
+from orbitask.realtime.presence import BoardPresence
 
 log = structlog.get_logger("orbitask.ws")
 
@@ -41,6 +53,7 @@ IDLE_TIMEOUT_S = 60.0
 CLOSE_SLOW = 4008
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+LEAVE_TIMEOUT_S = 5.0
 
 
 @dataclass(eq=False)
@@ -51,17 +64,22 @@ class BoardState:
     version: int
     ready: bool = False  # replay done: live events may flow
     pending: list[dict[str, Any]] = field(default_factory=list)  # live events seen during replay
+    presence: list[str] | None = None  # the users last sent
 
 
 class Connection:
     """One socket: its subscriptions, a bounded outbox and the loops that serve it."""
 
-    def __init__(self, ws: WebSocket, actor: Actor, db: Database, hub: Hub) -> None:
+    def __init__(
+        self, ws: WebSocket, actor: Actor, db: Database, hub: Hub, presence: BoardPresence | None = None
+    ) -> None:
         self.ws = ws
         self.actor = actor
         self.user_id = actor.user_id
         self.db = db
         self.hub = hub
+        self.presence = presence
+        self.member = member_of(actor.user_id, uuid.uuid4().hex)
         self.boards: dict[uuid.UUID, BoardState] = {}
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=OUTBOX_LIMIT)
         self.closing: tuple[int, str] | None = None
@@ -109,6 +127,8 @@ class Connection:
                 self.close(1001, "no traffic from the client")
                 return
             self.send({"type": "ping"})
+            if self.presence is not None and self.boards:
+                await self.presence.touch(list(self.boards), self.member)
 
     # -- hub callbacks -----------------------------------------------------------------------
 
@@ -136,6 +156,27 @@ class Connection:
             except DomainError:
                 self._drop(board_id)
                 self.send({"type": "unsubscribed", "board_id": str(board_id), "reason": "access_revoked"})
+                await self._leave(board_id)
+
+    def show_presence(self, board_id: uuid.UUID, users: list[str]) -> None:
+        """Who is on a subscribed board now (called by the hub); repeats are skipped."""
+        state = self.boards.get(board_id)
+        if state is not None and users != state.presence:
+            state.presence = users
+            self.send({"type": "presence", "board_id": str(board_id), "users": users})
+
+    async def _join(self, board_id: uuid.UUID) -> None:
+        if self.presence is not None:
+            users = await self.presence.join(board_id, self.member)
+            if board_id in self.boards:
+                self.show_presence(board_id, users)
+            else:  # access was revoked while joining
+                await self.presence.leave(board_id, self.member)
+
+    async def _leave(self, *board_ids: uuid.UUID) -> None:
+        if self.presence is not None:
+            for board_id in board_ids:
+                await self.presence.leave(board_id, self.member)
 
     # -- subscriptions -----------------------------------------------------------------------
 
@@ -180,8 +221,9 @@ class Connection:
 
     async def subscribe(self, board_id: uuid.UUID, after_version: int | None) -> None:
         """Check access, register for live events, replay what the client missed (or say resync)."""
-        if board_id in self.boards:
-            self._drop(board_id)
+        resubscribing = board_id in self.boards
+        if resubscribing:
+            self._drop(board_id)  # presence is kept: the board is joined again below
         if len(self.boards) >= MAX_SUBSCRIPTIONS:
             self.send({"type": "error", "code": "too_many_subscriptions", "board_id": str(board_id),
                        "message": f"At most {MAX_SUBSCRIPTIONS} boards per connection."})
@@ -191,6 +233,8 @@ class Connection:
                 view = await board_view(session, self.actor, board_id)
         except DomainError:
             self.send({"type": "error", "code": "not_found", "board_id": str(board_id), "message": "No such board."})
+            if resubscribing:
+                await self._leave(board_id)
             return
         current = view.board.version
         start = current if after_version is None else after_version
@@ -202,9 +246,10 @@ class Connection:
             state.ready = True
             reason = "too_old" if after_version < current else "unknown_version"
             self.send({"type": "resync", "board_id": str(board_id), "version": current, "reason": reason})
-            return
-        self.send({"type": "subscribed", "board_id": str(board_id), "version": current})
-        await self._fill(board_id, state)
+        else:
+            self.send({"type": "subscribed", "board_id": str(board_id), "version": current})
+            await self._fill(board_id, state)
+        await self._join(board_id)
 
     def _drop(self, board_id: uuid.UUID) -> None:
         self.boards.pop(board_id, None)
@@ -240,8 +285,11 @@ class Connection:
             elif kind == "subscribe":
                 await self.subscribe(board_id, after)
             else:
+                subscribed = board_id in self.boards
                 self._drop(board_id)
                 self.send({"type": "unsubscribed", "board_id": str(board_id), "reason": "requested"})
+                if subscribed:
+                    await self._leave(board_id)
         else:
             self.send({"type": "error", "code": "unknown_type", "message": f"Unknown message type {kind[:40]!r}."})
 
@@ -274,10 +322,16 @@ class Connection:
         except (WebSocketDisconnect, RuntimeError, TimeoutError):
             pass
         finally:
-            for board_id in list(self.boards):
+            boards = list(self.boards)
+            for board_id in boards:
                 self._drop(board_id)
             for task in (writer, heartbeat, *self._tasks):
                 task.cancel()
+            try:
+                async with asyncio.timeout(LEAVE_TIMEOUT_S):  # not wait_for: on 3.11 it can swallow a cancel
+                    await self._leave(*boards)
+            except Exception:  # presence is best effort; entries expire on their own
+                log.warning("presence_leave_failed", boards=len(boards))
             if self.ws.application_state != WebSocketState.DISCONNECTED:
                 try:
                     await self.ws.close()

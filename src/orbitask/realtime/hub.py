@@ -28,6 +28,10 @@ class Subscriber(Protocol):
         """Ask the connection to re-check its access to these boards."""
         ...
 
+    def show_presence(self, board_id: uuid.UUID, users: list[str]) -> None:
+        """Tell the connection who is on a subscribed board now."""
+        ...
+
 
 class Hub:
     """board id -> subscribers in this process."""
@@ -55,6 +59,11 @@ class Hub:
     def subscriptions(self) -> int:
         """How many (board, socket) pairs are routed."""
         return sum(len(s) for s in self.boards.values())
+
+    def present(self, board_id: uuid.UUID, users: list[str]) -> None:
+        """Send the board's present users to its subscribers here."""
+        for sub in list(self.boards.get(board_id, ())):
+            sub.show_presence(board_id, users)
 
     async def dispatch(self, message: bytes) -> None:
         """Route one event from the bus."""

@@ -6,6 +6,7 @@ from fastapi import APIRouter, WebSocket, status
 
 from orbitask.auth.deps import ACCESS_COOKIE, CurrentActor, RuntimeDep
 from orbitask.auth.policy import Actor
+from orbitask.auth.service import verify_access
 from orbitask.core.errors import Unauthorized
 from orbitask.core.observability import SOCKETS
 from orbitask.core.schemas import Output
@@ -46,7 +47,7 @@ async def websocket(ws: WebSocket) -> None:
         if ticket:
             actor = Actor(rt.tokens.verify(ticket, typ="ws")["sub"], "bearer")
         elif (cookie := ws.cookies.get(ACCESS_COOKIE)) and _same_origin(ws):
-            actor = Actor(rt.tokens.verify(cookie)["sub"], "cookie")
+            actor = Actor((await verify_access(rt, cookie))["sub"], "cookie")
         else:
             raise Unauthorized("Open the socket with ?ticket= from POST /api/v1/ws/tickets, or a session cookie.")
     except Unauthorized as exc:
@@ -55,6 +56,6 @@ async def websocket(ws: WebSocket) -> None:
     await ws.accept()
     SOCKETS.inc()
     try:
-        await Connection(ws, actor, rt.db, ws.app.state.hub).serve()
+        await Connection(ws, actor, rt.db, ws.app.state.hub, ws.app.state.presence).serve()
     finally:
         SOCKETS.dec()

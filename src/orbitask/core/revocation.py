@@ -1,0 +1,73 @@
+"""Revoked access tokens: names (a token's `jti`, a sign-in's refresh family) that expire with the tokens.
+
+In-process for the embedded default (one process: every request sees it); in Redis when
+configured, so every process of the region refuses a revoked token. A Redis outage fails
+open: tokens are then only bounded by their short lifetime, and a warning is logged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from orbitask.core.failopen import RedisGuard
+
+PRUNE_EVERY = 256
+
+
+class Revocations(Protocol):
+    """A set of revoked names, each kept until the tokens it covers have expired anyway."""
+
+    async def revoke(self, name: str, ttl_seconds: int) -> None:
+        """Revoke `name` for `ttl_seconds`."""
+        ...
+
+    async def any_revoked(self, names: Sequence[str]) -> bool:
+        """Whether any of `names` is revoked."""
+        ...
+
+
+class MemoryRevocations:
+    """A dict of name -> expiry in this process."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._until: dict[str, float] = {}
+        self._added = 0
+
+    async def revoke(self, name: str, ttl_seconds: int) -> None:
+        """Remember `name` until the TTL has passed."""
+        if ttl_seconds <= 0:
+            return
+        now = self.clock()
+        self._until[name] = max(self._until.get(name, 0.0), now + ttl_seconds)
+        self._added += 1
+        if self._added % PRUNE_EVERY == 0:
+            self._until = {n: t for n, t in self._until.items() if t > now}
+
+    async def any_revoked(self, names: Sequence[str]) -> bool:
+        """Whether one of `names` is revoked and not expired."""
+        now = self.clock()
+        return any(self._until.get(name, 0.0) > now for name in names)
+
+
+class RedisRevocations:
+    """Keys with a TTL under the region's prefix."""
+
+    def __init__(self, guard: RedisGuard, prefix: str) -> None:
+        self.guard = guard
+        self.prefix = prefix
+
+    async def revoke(self, name: str, ttl_seconds: int) -> None:
+        """SET with expiry; lost (and logged) when Redis is unavailable."""
+        if ttl_seconds <= 0:
+            return
+        await self.guard.run("revocation.set", lambda r: r.set(self.prefix + name, b"1", ex=ttl_seconds), None)
+
+    async def any_revoked(self, names: Sequence[str]) -> bool:
+        """One EXISTS for all names; False when Redis is unavailable."""
+        if not names:
+            return False
+        keys = [self.prefix + name for name in names]
+        return bool(await self.guard.run("revocation.get", lambda r: r.exists(*keys), 0))

@@ -1,0 +1,190 @@
+"""Rate limits in one process: sign-in per address and per e-mail, sign-up per address, the API per
+credentials and per address. Past a limit: 429 `rate-limited` with Retry-After; others are unaffected;
+after the window everything passes again. Time is moved with the limiter's clock, never slept."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from orbitask.app import create_app
+from tests.conftest import PASSWORD, assert_problem, make_settings
+
+V1 = "/api/v1"
+WINDOW_START = 1_800_000_000.0  # a multiple of 60: the start of a one-minute window
+NOW = WINDOW_START + 20  # 40 s left in the window
+
+
+class Clock:
+    """The limiter's clock, moved by the test."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Limited:
+    """An app with tiny limits, reachable from several client addresses."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.clock = Clock(NOW)
+        app.state.runtime.limiter.clock = self.clock
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def ip(self, address: str) -> httpx.AsyncClient:
+        """A client whose requests come from `address`."""
+        if address not in self._clients:
+            transport = httpx.ASGITransport(app=self.app, client=(address, 40000))
+            self._clients[address] = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        return self._clients[address]
+
+    def next_window(self) -> None:
+        self.clock.now = WINDOW_START + 60
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+
+
+@pytest.fixture
+def limited(tmp_path: Path, template_db: Path) -> Callable[..., Any]:
+    """Build an app with the given limit settings (SQLite: the limiter does not depend on the database)."""
+
+    @asynccontextmanager
+    async def build(**limits: int) -> AsyncIterator[Limited]:
+        shutil.copy(template_db, tmp_path / "orbitask.db")
+        app = create_app(make_settings(tmp_path, **limits))
+        async with LifespanManager(app):
+            env = Limited(app)
+            try:
+                yield env
+            finally:
+                await env.aclose()
+
+    return build
+
+
+async def register(client: httpx.AsyncClient, email: str) -> httpx.Response:
+    return await client.post(f"{V1}/auth/register", json={"email": email, "password": PASSWORD, "name": "N"})
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+    return await client.post(f"{V1}/auth/login", json={"email": email, "password": password})
+
+
+def assert_limited(r: httpx.Response, limit: str, retry_after: int = 40) -> None:
+    body = assert_problem(r, 429, "rate-limited")
+    assert r.headers["Retry-After"] == str(retry_after)
+    assert (body["limit"], body["retry_after"]) == (limit, retry_after)
+    assert r.headers.get("x-request-id")
+
+
+async def test_sign_in_is_limited_per_email_address(limited: Callable[..., Any]) -> None:
+    async with limited(rate_limit_login_per_minute=3) as env:
+        a = env.ip("10.0.0.1")
+        assert (await register(a, "ann@example.com")).status_code == 201
+        assert (await register(a, "bob@example.com")).status_code == 201
+        for _ in range(3):  # a guesser gets three tries for ann
+            assert_problem(await login(a, "ann@example.com", "wrong password"), 401, "unauthorized")
+        assert_limited(await login(a, "ann@example.com", "wrong password"), "login_email")
+        # from another address, and even with the right password: the account is the key
+        assert_limited(await login(env.ip("10.0.0.2"), "ANN@example.com"), "login_email")
+        # other accounts are unaffected, from the same address
+        assert (await login(a, "bob@example.com")).status_code == 200
+        env.next_window()
+        assert (await login(a, "ann@example.com")).status_code == 200
+
+
+async def test_sign_in_is_limited_per_client_address(limited: Callable[..., Any]) -> None:
+    async with limited(rate_limit_login_ip_per_minute=3) as env:
+        a, b = env.ip("10.0.0.1"), env.ip("10.0.0.2")
+        assert (await register(b, "ann@example.com")).status_code == 201
+        for i in range(3):  # one address trying many accounts
+            assert_problem(await login(a, f"guess{i}@example.com"), 401, "unauthorized")
+        assert_limited(await login(a, "ann@example.com"), "login_ip")
+        assert (await login(b, "ann@example.com")).status_code == 200
+        env.next_window()
+        assert (await login(a, "ann@example.com")).status_code == 200
+
+
+async def test_sign_up_is_limited_per_client_address(limited: Callable[..., Any]) -> None:
+    async with limited(rate_limit_signup_per_minute=2) as env:
+        a = env.ip("10.0.0.1")
+        assert (await register(a, "one@example.com")).status_code == 201
+        assert (await register(a, "two@example.com")).status_code == 201
+        assert_limited(await register(a, "three@example.com"), "signup_ip")
+        assert (await register(env.ip("10.0.0.2"), "four@example.com")).status_code == 201
+        # sign-in is a different limit
+        assert (await login(a, "one@example.com")).status_code == 200
+        env.next_window()
+        assert (await register(a, "three@example.com")).status_code == 201
+
+
+async def test_api_is_limited_per_user_and_per_api_token(limited: Callable[..., Any]) -> None:
+    async with limited(rate_limit_api_per_minute=5) as env:
+        a = env.ip("10.0.0.1")
+        ann = {"Authorization": f"Bearer {(await register(a, 'ann@example.com')).json()['access_token']}"}
+        bob = {"Authorization": f"Bearer {(await register(a, 'bob@example.com')).json()['access_token']}"}
+        made = await a.post(f"{V1}/me/api-tokens", json={"name": "ci"}, headers=ann)  # ann's 1st request
+        assert made.status_code == 201, made.text
+        api_token = {"Authorization": f"Bearer {made.json()['token']}"}
+        for _ in range(4):
+            assert (await a.get(f"{V1}/me", headers=ann)).status_code == 200
+        assert_limited(await a.get(f"{V1}/me", headers=ann), "api_token")
+        assert_limited(await a.get(f"{V1}/workspaces", headers=ann), "api_token")  # every route counts
+        # a new access token for ann (signing in counts per address, not per user) is still ann
+        fresh = (await login(a, "ann@example.com")).json()["access_token"]
+        assert_limited(await a.get(f"{V1}/me", headers={"Authorization": f"Bearer {fresh}"}), "api_token")
+        # another user from the same address, and ann's personal API token, have their own counters
+        assert (await a.get(f"{V1}/me", headers=bob)).status_code == 200
+        assert (await a.get(f"{V1}/me", headers=api_token)).status_code == 200
+        # health checks and metrics are never limited
+        for path in ("/healthz", "/readyz", f"{V1}/healthz", f"{V1}/readyz", "/metrics"):
+            assert (await a.get(path, headers=ann)).status_code == 200, path
+        env.next_window()
+        assert (await a.get(f"{V1}/me", headers=ann)).status_code == 200
+
+
+async def test_api_is_limited_per_client_address(limited: Callable[..., Any]) -> None:
+    async with limited(rate_limit_api_ip_per_minute=4) as env:
+        a, b = env.ip("10.0.0.1"), env.ip("10.0.0.2")
+        for _ in range(4):
+            assert_problem(await a.get(f"{V1}/me"), 401, "unauthorized")
+        assert_limited(await a.get(f"{V1}/me"), "api_ip")
+        assert_limited(await register(a, "ann@example.com"), "api_ip")
+        assert (await a.get("/healthz")).status_code == 200
+        assert (await register(b, "ann@example.com")).status_code == 201
+        env.next_window()
+        assert (await login(a, "ann@example.com")).status_code == 200
+
+
+async def test_limits_of_zero_are_off(limited: Callable[..., Any]) -> None:
+    async with limited(rate_limit_login_per_minute=0, rate_limit_api_per_minute=0, rate_limit_api_ip_per_minute=0) as env:
+        a = env.ip("10.0.0.1")
+        assert (await register(a, "ann@example.com")).status_code == 201
+        for _ in range(25):
+            assert_problem(await login(a, "ann@example.com", "wrong password"), 401, "unauthorized")
+
+
+async def test_refused_requests_do_no_work(limited: Callable[..., Any]) -> None:
+    """A request past the API limit is refused before the app: no write happens."""
+    async with limited(rate_limit_api_per_minute=3) as env:
+        a = env.ip("10.0.0.1")
+        ann = {"Authorization": f"Bearer {(await register(a, 'ann@example.com')).json()['access_token']}"}
+        for i in range(3):
+            r = await a.post(f"{V1}/workspaces", json={"name": f"W{i}"}, headers=ann)
+            assert r.status_code == 201, r.text
+        assert_limited(await a.post(f"{V1}/workspaces", json={"name": "W3"}, headers=ann), "api_token")
+        env.next_window()
+        names = {w["name"] for w in (await a.get(f"{V1}/workspaces", headers=ann)).json()["items"]}
+        assert "W3" not in names and {"W0", "W1", "W2"} <= names
