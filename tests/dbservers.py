@@ -65,11 +65,17 @@ class MariaDB:
         if not datadir.exists():
             self.base.mkdir(parents=True, exist_ok=True)
             install = _need(shutil.which("mariadb-install-db"), "mariadb-install-db")
-            subprocess.run(
-                [install, "--no-defaults", f"--datadir={datadir}", "--user=root", "--skip-test-db",
-                 "--auth-root-authentication-method=normal"],
-                check=True, capture_output=True,
-            )
+            for attempt in range(3):  # seen failing once in a while on a loaded machine; a retry succeeds
+                done = subprocess.run(
+                    [install, "--no-defaults", f"--datadir={datadir}", "--user=root", "--skip-test-db",
+                     "--auth-root-authentication-method=normal"],
+                    capture_output=True, text=True,
+                )
+                if done.returncode == 0:
+                    break
+                shutil.rmtree(datadir, ignore_errors=True)
+            else:
+                raise RuntimeError(f"mariadb-install-db failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
         args = [
             mariadbd, "--no-defaults", f"--datadir={datadir}", f"--socket={self.socket}", f"--port={self.port}",
             "--bind-address=127.0.0.1", "--user=root", f"--server-id={self.server_id}", "--skip-name-resolve",

@@ -35,9 +35,9 @@ from tests.conftest import TEST_DATABASE, Api, User, _tables, assert_problem, ma
 from tests.dbservers import USER as DB_USER
 from tests.dbservers import MariaDB, MissingServer, PostgreSQL
 
-BOUND_S = 5.0  # every request made during a fault must return within this
+BOUND_S = 8.0  # every request made during a fault must return within this
 HANG_S = 30.0  # past this a request is abandoned, so that a regression fails instead of hanging the suite
-REQUEST_TIMEOUT_S = 1.0  # request_timeout_seconds of the apps under test (the smallest allowed)
+REQUEST_TIMEOUT_S = 3.0  # request_timeout_seconds of the apps under test: tight, yet roomy for a busy CI machine
 
 Server = MariaDB | PostgreSQL
 
