@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -25,6 +26,8 @@ from orbitask.realtime.presence import BoardPresence
 from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
 
 API_PREFIX = "/api/v1"
+SHUTDOWN_GRACE_S = 5.0
+log = structlog.get_logger("orbitask.app")
 # health checks and metrics scrapes are never rate limited
 RATE_LIMIT_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics", f"{API_PREFIX}/healthz", f"{API_PREFIX}/readyz"})
 
@@ -105,8 +108,13 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await runtime.close()
+            # bounded: a background task stuck on a dead connection must not hold up shutdown
+            if tasks:
+                await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
+            try:
+                await asyncio.wait_for(runtime.close(), SHUTDOWN_GRACE_S)
+            except TimeoutError:
+                log.warning("shutdown_close_timed_out")
 
     app = FastAPI(
         title="Orbitask API",
