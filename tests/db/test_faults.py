@@ -119,18 +119,6 @@ async def app(db: Backend, tmp_path: Path) -> AsyncIterator[Any]:
         yield application
 
 
-@pytest.fixture
-async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
-
-
-@pytest.fixture
-def api(client: httpx.AsyncClient) -> Api:
-    return Api(client)
-
-
 async def timed(request: Awaitable[httpx.Response]) -> httpx.Response:
     """The response, after checking it came back within BOUND_S."""
     started = time.monotonic()
