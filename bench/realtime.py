@@ -169,33 +169,34 @@ class Client:
         try:
             async for raw in self.ws:
                 received = time.time()
-                message = orjson.loads(raw)
-                kind = message["type"]
-                if kind == "event":
-                    event = message["event"]
-                    version = event["board_version"]
-                    if version <= self.version:
-                        totals.duplicates += 1
-                        continue
-                    if version != self.version + 1:
-                        totals.out_of_order += 1
-                    self.version = version
-                    totals.delivered += 1
-                    created = dt.datetime.fromisoformat(event["created_at"]).timestamp()
-                    totals.latencies_ms.append((received - created) * 1000)
-                elif kind == "subscribed":
-                    self.version = message["version"]
-                    if not self.subscribed.done():
-                        self.subscribed.set_result(message["version"])
-                elif kind == "resync":
-                    totals.resyncs += 1
-                    self.version = message["version"]
-                    if not self.subscribed.done():
-                        self.subscribed.set_result(message["version"])
-                elif kind == "ping":
-                    await self.ws.send('{"type":"pong"}')
-                elif kind == "error" and not self.subscribed.done():
-                    self.subscribed.set_exception(RuntimeError(f"subscribe failed: {message}"))
+                frame = orjson.loads(raw)
+                for message in frame["messages"] if frame["type"] == "batch" else (frame,):
+                    kind = message["type"]
+                    if kind == "event":
+                        event = message["event"]
+                        version = event["board_version"]
+                        if version <= self.version:
+                            totals.duplicates += 1
+                            continue
+                        if version != self.version + 1:
+                            totals.out_of_order += 1
+                        self.version = version
+                        totals.delivered += 1
+                        created = dt.datetime.fromisoformat(event["created_at"]).timestamp()
+                        totals.latencies_ms.append((received - created) * 1000)
+                    elif kind == "subscribed":
+                        self.version = message["version"]
+                        if not self.subscribed.done():
+                            self.subscribed.set_result(message["version"])
+                    elif kind == "resync":
+                        totals.resyncs += 1
+                        self.version = message["version"]
+                        if not self.subscribed.done():
+                            self.subscribed.set_result(message["version"])
+                    elif kind == "ping":
+                        await self.ws.send('{"type":"pong"}')
+                    elif kind == "error" and not self.subscribed.done():
+                        self.subscribed.set_exception(RuntimeError(f"subscribe failed: {message}"))
         except ConnectionClosed as exc:
             reason = f"{exc.rcvd.code} {exc.rcvd.reason}" if exc.rcvd else "no close frame"
             totals.closed[reason] = totals.closed.get(reason, 0) + 1

@@ -81,7 +81,7 @@ def start_realtime(runtime: Runtime, hub: Hub, presence: BoardPresence | None = 
     relay = Relay(runtime.db, runtime.bus, runtime.events_channel, lease)
     tasks = [
         asyncio.create_task(relay.run(), name="relay"),
-        asyncio.create_task(runtime.bus.listen(runtime.events_channel, hub.dispatch), name="bus-listener"),
+        asyncio.create_task(runtime.bus.listen(runtime.events_channel, hub.dispatch, hub.reconnected), name="bus-listener"),
     ]
     if presence is not None:
         listener = runtime.bus.listen(runtime.presence_channel, presence.dispatch)
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         try:
             yield
         finally:
+            tasks += application.state.presence.pending
             for task in tasks:
                 task.cancel()
             # bounded: a background task stuck on a dead connection must not hold up shutdown

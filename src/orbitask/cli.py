@@ -62,6 +62,7 @@ def serve(
     uvicorn.run(
         "orbitask.app:app_from_env", factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level="warning", access_log=False, proxy_headers=False,
+        ws_per_message_deflate=settings.ws_compression,
     )
 
 

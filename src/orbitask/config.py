@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     rate_limit_api_per_minute: int = Field(1200, ge=0, description="requests per user or API token (0: off)")
     rate_limit_api_ip_per_minute: int = Field(3000, ge=0, description="requests per client address (0: off)")
     presence_ttl_seconds: int = Field(60, ge=30, le=3600, description="how long a socket stays present unrefreshed")
+    ws_compression: bool = Field(False, description="permessage-deflate on WebSockets (costs CPU per frame)")
     cookie_secure: bool | None = Field(None, description="Secure flag on cookies; default: on in production")
     argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations")
     argon2_memory_cost: int = Field(65536, ge=8, description="argon2id memory in KiB")

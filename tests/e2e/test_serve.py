@@ -91,3 +91,19 @@ async def test_services_flag_mounts_only_those_routes(tmp_path: Path) -> None:
             assert not any(p.startswith(("/api/v1/boards", "/api/v1/cards", "/api/v1/lists")) for p in paths)
             docs = await client.get("/api/docs")
             assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+@pytest.mark.parametrize("setting", ["false", "true"])
+async def test_websocket_compression_follows_the_setting(tmp_path: Path, setting: str) -> None:
+    from websockets.asyncio.client import connect
+
+    with orbitask_server(tmp_path, env={"ORBITASK_WS_COMPRESSION": setting}) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            headers = await _register(client, f"ws-{setting}@example.com")
+            ticket = (await client.post("/api/v1/ws/tickets", headers=headers)).json()["ticket"]
+        # the client offers permessage-deflate, as browsers do; the server accepts it only when configured
+        async with connect(f"ws{url[4:]}/api/v1/ws?ticket={ticket}", compression="deflate") as ws:
+            accepted = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            await ws.send('{"type": "ping"}')
+            assert '"pong"' in await ws.recv()
+    assert ("permessage-deflate" in accepted) is (setting == "true")

@@ -14,6 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from orbitask.app import create_app
 from tests.conftest import PASSWORD, make_settings
+from tests.realtime.frames import receive
 
 
 class Client:
@@ -47,7 +48,7 @@ def http(tmp_path: Path, template_db: Path) -> Iterator[TestClient]:
 def _until(ws: Any, kind: str, limit: int = 50) -> dict[str, Any]:
     """The next message of `kind` (skipping heartbeats, presence, and errors when waiting for something else)."""
     for _ in range(limit):
-        message = ws.receive_json()
+        message = receive(ws)
         if message["type"] == kind:
             return message
         assert message["type"] in ("ping", "event", "pong", "error", "presence"), message
@@ -126,7 +127,7 @@ def test_bad_frames_get_clear_errors_and_the_socket_survives(http: TestClient) -
         ws.send_text("x" * 100_000)
         with pytest.raises(WebSocketDisconnect) as closed:
             for _ in range(5):
-                ws.receive_json()
+                receive(ws)
         assert closed.value.code == 1009
     assert http.get("/api/v1/healthz").status_code == 200
 
@@ -156,5 +157,5 @@ def test_sockets_need_a_valid_ticket_or_cookie(http: TestClient) -> None:
     for url in ("/api/v1/ws", "/api/v1/ws?ticket=garbage", f"/api/v1/ws?ticket={access}"):
         with pytest.raises(WebSocketDisconnect) as refused:
             with http.websocket_connect(url) as ws:
-                ws.receive_json()
+                receive(ws)
         assert refused.value.code == 1008

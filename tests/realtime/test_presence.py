@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from orbitask.app import create_app
 from orbitask.core.presence import MemoryPresence, member_of
 from tests.conftest import make_settings
+from tests.realtime.frames import receive
 from tests.realtime.test_gateway import Client, _until
 
 WAIT_S = 10.0
@@ -39,7 +40,7 @@ def presence(ws: Any, board_id: str, users: list[str], timeout: float = WAIT_S) 
     while time.monotonic() < deadline:
         ws.send_json({"type": "ping"})
         while True:
-            message = ws.receive_json()
+            message = receive(ws)
             if message["type"] == "pong":
                 break
             if message["type"] == "presence" and message["board_id"] == board_id:

@@ -172,3 +172,20 @@ def test_a_redis_crash_degrades_features_but_never_fails_requests(
         presence(b, board, [alice.id, bob.id], timeout=RECOVERY_S)
         presence(a, board, [alice.id, bob.id], timeout=RECOVERY_S)
     call.check()
+
+
+def test_events_written_while_redis_was_down_reach_open_sockets_when_it_returns(
+    http: TestClient, redis_server: RedisServer
+) -> None:
+    alice = Client(http, "alice")
+    board = alice.do("POST", f"/workspaces/{alice.workspace}/boards", json={"name": "B"})["id"]
+    lst = alice.do("POST", f"/boards/{board}/lists", json={"name": "L"})
+    with http.websocket_connect(f"/api/v1/ws?ticket={alice.ticket()}") as ws:
+        version = subscribe(ws, board)["version"]
+        redis_server.kill()
+        titles = [alice.do("POST", f"/lists/{lst['id']}/cards", json={"title": f"t{i}"})["title"] for i in range(3)]
+        redis_server.restart()
+        # No further write: the bus listener's re-subscription makes the socket read the log.
+        got = [_until(ws, "event", limit=8)["event"] for _ in titles]
+    assert [e["board_version"] for e in got] == [version + 1, version + 2, version + 3]
+    assert [e["payload"]["card"]["title"] for e in got] == titles

@@ -22,9 +22,21 @@ class Collect:
 
     def __init__(self) -> None:
         self.seqs: list[int] = []
+        self.down = False
 
-    async def publish(self, channel: str, message: bytes) -> None:
+    async def publish(self, channel: str, message: bytes) -> bool:
+        if self.down:
+            return False
         self.seqs.append(orjson.loads(message)["seq"])
+        return True
+
+
+class SwitchLease:
+    def __init__(self) -> None:
+        self.held = True
+
+    async def hold(self) -> bool:
+        return self.held
 
 
 @pytest.fixture
@@ -83,6 +95,56 @@ async def test_relay_starts_at_the_head_and_skips_history(db: Database) -> None:
     assert bus.seqs == [4]
 
 
+async def _run_until(r: Relay, done: Any) -> None:
+    """Run the relay's loop until `done()` holds (bounded)."""
+    task = asyncio.create_task(r.run())
+    try:
+        for _ in range(500):
+            if done():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the relay did not get there")
+    finally:
+        task.cancel()
+
+
+async def test_events_written_while_the_bus_or_the_lease_was_lost_are_published_when_they_return(
+    db: Database,
+) -> None:
+    bus, lease = Collect(), SwitchLease()
+    r = Relay(db, bus, "events", lease)  # type: ignore[arg-type]
+    await _insert(db, 1)
+    await _run_until(r, lambda: r.cursor == 1)
+    await _insert(db, 2)
+    await _run_until(r, lambda: bus.seqs == [2])
+
+    bus.down = True  # Redis dies: the publish fails, the cursor must not move past the event
+    await _insert(db, 3)
+    assert await r.step() == 0 and r.cursor == 2
+    lease.held = False  # ... and the lease cannot be renewed either
+    await _run_until(r, lambda: not r.holding)
+    await _insert(db, 4, 5)
+
+    bus.down, lease.held = False, True  # Redis is back: resume from our cursor, not the head
+    await _run_until(r, lambda: bus.seqs == [2, 3, 4, 5])
+
+
+async def test_a_cursor_too_far_behind_the_head_restarts_at_the_head(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay, "RESUME_LIMIT", 2)
+    bus, lease = Collect(), SwitchLease()
+    r = Relay(db, bus, "events", lease)  # type: ignore[arg-type]
+    await _run_until(r, lambda: r.cursor == 0)
+    lease.held = False
+    await _run_until(r, lambda: not r.holding)
+    await _insert(db, 1, 2, 3)
+    lease.held = True
+    await _run_until(r, lambda: r.holding and r.cursor == 3)
+    await _insert(db, 4)
+    await _run_until(r, lambda: bus.seqs == [4])
+
+
 class SilentSocket:
     """A socket whose client never reads."""
 
@@ -101,3 +163,44 @@ async def test_a_client_that_cannot_keep_up_is_disconnected_with_a_resync_hint()
         conn.send({"type": "event", "n": i})
     assert conn.closing == (gateway.CLOSE_SLOW, "slow consumer: reconnect and resync")
     assert conn.outbox.qsize() <= gateway.OUTBOX_LIMIT  # memory stays bounded
+
+
+class RecordingSocket:
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+        self.closed: tuple[int, str] | None = None
+
+    async def send_text(self, data: str) -> None:
+        self.frames.append(data)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = (code, reason)
+
+
+async def test_messages_queued_together_go_out_as_one_batch_frame_in_order() -> None:
+    from orbitask.auth.policy import Actor
+
+    ws = RecordingSocket()
+    conn = gateway.Connection(ws, Actor(uuid.uuid4()), None, None)  # type: ignore[arg-type]
+    conn.send({"type": "event", "n": 0})
+    await _drain(conn)
+    for i in range(1, gateway.BATCH_MAX + 3):
+        conn.send({"type": "event", "n": i})
+    conn.close(1000, "bye")
+    await asyncio.wait_for(conn._writer(), 5)
+    assert orjson.loads(ws.frames[0]) == {"type": "event", "n": 0}  # alone in the queue: sent as is
+    batches = [orjson.loads(f) for f in ws.frames[1:]]
+    assert [b["type"] for b in batches] == ["batch", "batch"]
+    assert len(batches[0]["messages"]) == gateway.BATCH_MAX
+    assert [m["n"] for b in batches for m in b["messages"]] == list(range(1, gateway.BATCH_MAX + 3))
+    assert ws.closed == (1000, "bye")
+
+
+async def _drain(conn: gateway.Connection) -> None:
+    """Run the writer until the outbox is empty."""
+    task = asyncio.create_task(conn._writer())
+    for _ in range(100):  # bounded: a few loop turns send what is queued
+        if conn.outbox.empty() and conn.ws.frames:  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0)
+    task.cancel()

@@ -31,6 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import PASSWORD, TEST_SECRET
+from tests.realtime.frames import unpack
 from tests.redisserver import RedisServer
 from tests.servers import orbitask_server
 
@@ -146,11 +147,11 @@ class Socket:
     async def _read(self) -> None:
         try:
             async for raw in self.ws:
-                message = orjson.loads(raw)
-                self.received.append((time.time(), message))
+                for message in unpack(raw):
+                    self.received.append((time.time(), message))
+                    if message["type"] == "ping":
+                        await self.ws.send('{"type": "pong"}')
                 self._changed.set()
-                if message["type"] == "ping":
-                    await self.ws.send('{"type": "pong"}')
         except ConnectionClosed:
             pass
         finally:

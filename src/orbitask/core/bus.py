@@ -11,18 +11,23 @@ import structlog
 log = structlog.get_logger("orbitask.bus")
 
 Handler = Callable[[bytes], Awaitable[None]]
+Hook = Callable[[], None]
 RECONNECT_DELAY_S = 0.5
 
 
 class Bus(Protocol):
     """Fan-out of messages on named channels to every process of the region."""
 
-    async def publish(self, channel: str, message: bytes) -> None:
-        """Send a message to every listener of `channel` (best effort)."""
+    async def publish(self, channel: str, message: bytes) -> bool:
+        """Send a message to every listener of `channel` (best effort); False when the bus is unreachable."""
         ...
 
-    async def listen(self, channel: str, handler: Handler) -> None:
-        """Call `handler` for every message on `channel` until cancelled."""
+    async def listen(self, channel: str, handler: Handler, on_subscribed: Hook | None = None) -> None:
+        """Call `handler` for every message on `channel` until cancelled.
+
+        `on_subscribed` runs each time the subscription is (re)established: messages published
+        while it was down are lost, and the listener may want to catch up from elsewhere.
+        """
         ...
 
     @property
@@ -39,17 +44,20 @@ class InProcessBus:
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = {}
 
-    async def publish(self, channel: str, message: bytes) -> None:
+    async def publish(self, channel: str, message: bytes) -> bool:
         """Hand the message to this process's listeners."""
         for handler in list(self._handlers.get(channel, ())):
             try:
                 await handler(message)
             except Exception:  # one bad listener must not stop the others
                 log.exception("bus_handler_failed", channel=channel)
+        return True
 
-    async def listen(self, channel: str, handler: Handler) -> None:
-        """Register until cancelled."""
+    async def listen(self, channel: str, handler: Handler, on_subscribed: Hook | None = None) -> None:
+        """Register until cancelled (an in-process subscription never drops)."""
         self._handlers.setdefault(channel, []).append(handler)
+        if on_subscribed is not None:
+            on_subscribed()
         try:
             await asyncio.Event().wait()
         finally:
@@ -64,22 +72,27 @@ class RedisBus:
     def __init__(self, redis: object) -> None:
         self.redis = redis  # redis.asyncio.Redis
 
-    async def publish(self, channel: str, message: bytes) -> None:
-        """Publish; a Redis outage is logged, never raised (sockets catch up from the log)."""
+    async def publish(self, channel: str, message: bytes) -> bool:
+        """Publish; a Redis outage is logged and answered False, never raised."""
         try:
             await self.redis.publish(channel, message)  # type: ignore[attr-defined]
+            return True
         except Exception as exc:
             log.warning("bus_publish_failed", channel=channel, error=type(exc).__name__)
+            return False
 
-    async def listen(self, channel: str, handler: Handler) -> None:
+    async def listen(self, channel: str, handler: Handler, on_subscribed: Hook | None = None) -> None:
         """Subscribe and dispatch; reconnect with a pause after any failure, until cancelled."""
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[attr-defined]
+            pubsub = self.redis.pubsub()  # type: ignore[attr-defined]
             try:
                 await pubsub.subscribe(channel)
-                log.info("bus_subscribed", channel=channel)
                 async for message in pubsub.listen():
-                    if message.get("type") == "message":
+                    if message.get("type") == "subscribe":  # confirmed: from here on nothing is missed
+                        log.info("bus_subscribed", channel=channel)
+                        if on_subscribed is not None:
+                            on_subscribed()
+                    elif message.get("type") == "message":
                         try:
                             await handler(message["data"])
                         except Exception:

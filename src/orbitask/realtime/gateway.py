@@ -6,8 +6,11 @@ Protocol (JSON text frames, each with a `type`):
   server -> client  {"type": "subscribed", "board_id", "version"}   {"type": "event", "event": {...}}
                     {"type": "resync", "board_id", "version", "reason"}   {"type": "unsubscribed", "board_id", "reason"}
                     {"type": "error", "code", "message", "board_id"?}   {"type": "ping"}   {"type": "pong"}
+                    {"type": "batch", "messages": [message, ...]}
 Per board, events arrive in board_version order without gaps or repeats; a client that is
-told `resync` reloads the board snapshot.
+told `resync` reloads the board snapshot. When several messages are queued for a socket at
+once (a replay, or a busy server), they go out as one `batch` frame holding them in order:
+one write instead of many. Clients handle a batch as its messages, one after another.
 
 Presence: subscribing to a board also marks the user as viewing it, until the socket
 unsubscribes, loses access or disconnects (or stops answering: entries expire after
@@ -39,7 +42,7 @@ from orbitask.core.errors import DomainError
 from orbitask.core.events import Event, EventRead
 from orbitask.core.observability import SOCKET_DROPS
 from orbitask.core.presence import member_of
-from orbitask.realtime.hub import Hub
+from orbitask.realtime.hub import Hub, presence_frame
 from orbitask.realtime.presence import BoardPresence
 
 log = structlog.get_logger("orbitask.ws")
@@ -48,6 +51,7 @@ MAX_FRAME_BYTES = 16 * 1024
 MAX_SUBSCRIPTIONS = 100
 REPLAY_LIMIT = 1000
 OUTBOX_LIMIT = 512
+BATCH_MAX = 64  # messages per batch frame
 HEARTBEAT_S = 20.0
 IDLE_TIMEOUT_S = 60.0
 CLOSE_SLOW = 4008
@@ -81,7 +85,7 @@ class Connection:
         self.presence = presence
         self.member = member_of(actor.user_id, uuid.uuid4().hex)
         self.boards: dict[uuid.UUID, BoardState] = {}
-        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=OUTBOX_LIMIT)
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=OUTBOX_LIMIT)
         self.closing: tuple[int, str] | None = None
         self.last_seen = asyncio.get_running_loop().time()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -90,10 +94,14 @@ class Connection:
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue a message; a full outbox means the client cannot keep up: close with a resync hint."""
+        self.send_frame(orjson.dumps(message).decode())
+
+    def send_frame(self, frame: str) -> None:
+        """Queue an encoded message (live events are encoded once, for every socket)."""
         if self.closing is not None:
             return
         try:
-            self.outbox.put_nowait(orjson.dumps(message))
+            self.outbox.put_nowait(frame)
         except asyncio.QueueFull:
             SOCKET_DROPS.labels("slow_consumer").inc()
             self.close(CLOSE_SLOW, "slow consumer: reconnect and resync")
@@ -112,11 +120,18 @@ class Connection:
     async def _writer(self) -> None:
         while True:
             data = await self.outbox.get()
+            frames: list[str] = []
+            while data is not None:
+                frames.append(data)
+                if len(frames) == BATCH_MAX or self.outbox.empty():
+                    break
+                data = self.outbox.get_nowait()
+            if frames:
+                await self.ws.send_text(frames[0] if len(frames) == 1 else batch_frame(frames))
             if data is None:
                 code, reason = self.closing or (1000, "")
                 await self.ws.close(code=code, reason=reason)
                 return
-            await self.ws.send_text(data.decode())
 
     async def _heartbeat(self) -> None:
         loop = asyncio.get_running_loop()
@@ -132,7 +147,7 @@ class Connection:
 
     # -- hub callbacks -----------------------------------------------------------------------
 
-    def offer(self, board_id: uuid.UUID, event: dict[str, Any]) -> None:
+    def offer(self, board_id: uuid.UUID, event: dict[str, Any], frame: str) -> None:
         """A live event for a subscribed board (called by the hub)."""
         state = self.boards.get(board_id)
         if state is None:
@@ -140,7 +155,14 @@ class Connection:
         if not state.ready:
             state.pending.append(event)
             return
-        self._deliver(board_id, state, event)
+        self._deliver(board_id, state, event, frame)
+
+    def catch_up(self) -> None:
+        """Live events may have been lost on the bus: read what is missing from the log (called by the hub)."""
+        for board_id, state in self.boards.items():
+            if state.ready:  # a fill already running reads the log anyway
+                state.ready = False
+                self._spawn(self._fill(board_id, state))
 
     def recheck(self, board_ids: set[uuid.UUID]) -> None:
         """Membership or visibility changed: verify access again (called by the hub)."""
@@ -158,12 +180,12 @@ class Connection:
                 self.send({"type": "unsubscribed", "board_id": str(board_id), "reason": "access_revoked"})
                 await self._leave(board_id)
 
-    def show_presence(self, board_id: uuid.UUID, users: list[str]) -> None:
+    def show_presence(self, board_id: uuid.UUID, users: list[str], frame: str | None = None) -> None:
         """Who is on a subscribed board now (called by the hub); repeats are skipped."""
         state = self.boards.get(board_id)
         if state is not None and users != state.presence:
             state.presence = users
-            self.send({"type": "presence", "board_id": str(board_id), "users": users})
+            self.send_frame(frame or presence_frame(board_id, users))
 
     async def _join(self, board_id: uuid.UUID) -> None:
         if self.presence is not None:
@@ -180,13 +202,13 @@ class Connection:
 
     # -- subscriptions -----------------------------------------------------------------------
 
-    def _deliver(self, board_id: uuid.UUID, state: BoardState, event: dict[str, Any]) -> None:
+    def _deliver(self, board_id: uuid.UUID, state: BoardState, event: dict[str, Any], frame: str) -> None:
         version = event["board_version"]
         if version <= state.version:
             return  # already sent (replay and live overlap, or a bus duplicate)
         if version == state.version + 1:
             state.version = version
-            self.send({"type": "event", "event": event})
+            self.send_frame(frame)
             return
         # a gap: fetch what is missing from the log before going on
         state.ready = False
@@ -337,6 +359,11 @@ class Connection:
                     await self.ws.close()
                 except RuntimeError:
                     pass
+
+
+def batch_frame(frames: list[str]) -> str:
+    """One `batch` message around messages already encoded."""
+    return '{"type":"batch","messages":[' + ",".join(frames) + "]}"
 
 
 def _uuid(value: object) -> uuid.UUID | None:

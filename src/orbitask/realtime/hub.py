@@ -15,21 +15,35 @@ ACCESS_EVENTS = {
 }
 
 
+def event_frame(event_json: bytes) -> str:
+    """The `event` message around an event already encoded as JSON."""
+    return '{"type":"event","event":' + event_json.decode() + "}"
+
+
+def presence_frame(board_id: uuid.UUID, users: list[str]) -> str:
+    """The `presence` message."""
+    return orjson.dumps({"type": "presence", "board_id": str(board_id), "users": users}).decode()
+
+
 class Subscriber(Protocol):
     """A connection as the hub sees it."""
 
     user_id: uuid.UUID
 
-    def offer(self, board_id: uuid.UUID, event: dict[str, Any]) -> None:
-        """Queue a live event for a subscribed board."""
+    def offer(self, board_id: uuid.UUID, event: dict[str, Any], frame: str) -> None:
+        """Queue a live event for a subscribed board; `frame` is its encoded `event` message."""
+        ...
+
+    def catch_up(self) -> None:
+        """Live events may have been lost (the bus reconnected): fetch what is missing from the log."""
         ...
 
     def recheck(self, board_ids: set[uuid.UUID]) -> None:
         """Ask the connection to re-check its access to these boards."""
         ...
 
-    def show_presence(self, board_id: uuid.UUID, users: list[str]) -> None:
-        """Tell the connection who is on a subscribed board now."""
+    def show_presence(self, board_id: uuid.UUID, users: list[str], frame: str) -> None:
+        """Tell the connection who is on a subscribed board now; `frame` is the encoded message."""
         ...
 
 
@@ -61,19 +75,34 @@ class Hub:
         return sum(len(s) for s in self.boards.values())
 
     def present(self, board_id: uuid.UUID, users: list[str]) -> None:
-        """Send the board's present users to its subscribers here."""
-        for sub in list(self.boards.get(board_id, ())):
-            sub.show_presence(board_id, users)
+        """Send the board's present users to its subscribers here (encoded once for all of them)."""
+        subs = self.boards.get(board_id)
+        if subs:
+            frame = presence_frame(board_id, users)
+            for sub in list(subs):
+                sub.show_presence(board_id, users, frame)
 
     async def dispatch(self, message: bytes) -> None:
-        """Route one event from the bus."""
+        """Route one event from the bus; the frame sent to sockets is built once, from the bus bytes."""
         event = orjson.loads(message)
         board_id = uuid.UUID(event["board_id"]) if event.get("board_id") else None
         if board_id is not None:
-            for sub in list(self.boards.get(board_id, ())):
-                sub.offer(board_id, event)
+            subs = self.boards.get(board_id)
+            if subs:
+                frame = event_frame(message)
+                for sub in list(subs):
+                    sub.offer(board_id, event, frame)
         if event["type"] in ACCESS_EVENTS:
             self._access_changed(event, board_id)
+
+    def reconnected(self) -> None:
+        """The bus (re)subscribed: events published meanwhile were lost for us; sockets fill from the log."""
+        seen: set[int] = set()
+        for subs in list(self.boards.values()):
+            for sub in list(subs):
+                if id(sub) not in seen:
+                    seen.add(id(sub))
+                    sub.catch_up()
 
     def _access_changed(self, event: dict[str, Any], board_id: uuid.UUID | None) -> None:
         if board_id is not None:

@@ -4,6 +4,12 @@ Sequence numbers can commit out of order on server databases (a transaction that
 seq 10 may commit after the one that took seq 11). The relay holds back at a gap for a
 bounded time, then moves on, and keeps looking for the skipped numbers for a while so a
 late commit is still published. Listeners dedupe by board version / event id.
+
+The cursor only moves past an event once the bus took it. When the lease is lost (Redis
+down, or another process took over) and later regained, the relay resumes from its own
+cursor if that is at most RESUME_LIMIT events behind the head (events written during a
+Redis outage are published when it returns; a few duplicates are deduped by listeners),
+else from the head.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ GAP_HOLD_S = 0.5
 LATE_WINDOW_S = 10.0
 BATCH = 500
 SEEN_IDS = 10_000
+RESUME_LIMIT = 10_000
 
 
 class Lease(Protocol):
@@ -82,6 +89,7 @@ class Relay:
         self.channel = channel
         self.lease = lease
         self.cursor: int | None = None
+        self.holding = False
         self._gap_since: float | None = None
         self._late: dict[int, float] = {}  # skipped seq -> when we gave up waiting in line for it
         self._seen: OrderedDict[uuid.UUID, None] = OrderedDict()
@@ -91,11 +99,12 @@ class Relay:
         while True:
             try:
                 if await self.lease.hold():
-                    if self.cursor is None:
-                        self.cursor = await self._head()
+                    if not self.holding:
+                        self.cursor = await self._resume_point()
+                        self.holding = True
                     published = await self.step()
                 else:
-                    self.cursor = None  # someone else relays; start from the head if we take over
+                    self.holding = False  # someone else relays, or Redis is down
                     published = 0
             except asyncio.CancelledError:
                 raise
@@ -105,9 +114,13 @@ class Relay:
             if not published:
                 await asyncio.sleep(POLL_INTERVAL_S)
 
-    async def _head(self) -> int:
+    async def _resume_point(self) -> int:
         async with self.db.read_session() as session:
-            return int(await session.scalar(select(func.coalesce(func.max(Event.seq), 0))) or 0)
+            head = int(await session.scalar(select(func.coalesce(func.max(Event.seq), 0))) or 0)
+        if self.cursor is not None and 0 <= head - self.cursor <= RESUME_LIMIT:
+            log.info("relay_resumed", cursor=self.cursor, behind=head - self.cursor)
+            return self.cursor
+        return head
 
     async def step(self) -> int:
         """Publish what is ready; returns how many events went out."""
@@ -121,8 +134,11 @@ class Relay:
                 late = list((await session.execute(select(Event).where(Event.seq.in_(list(self._late))))).scalars())
         count = 0
         for event in late:
+            sent = await self._publish(event)
+            if sent is None:
+                return count
             self._late.pop(event.seq, None)
-            count += await self._publish(event)
+            count += sent
         now = time.monotonic()
         self._late = {seq: t for seq, t in self._late.items() if now - t < LATE_WINDOW_S}
         for event in rows:
@@ -133,19 +149,24 @@ class Relay:
                 for missing in range(self.cursor + 1, event.seq):
                     self._late[missing] = now
                 log.info("relay_gap_skipped", first=self.cursor + 1, last=event.seq - 1)
+            sent = await self._publish(event)
+            if sent is None:
+                return count  # the bus is down: the cursor stays before this event
             self._gap_since = None
             self.cursor = event.seq
-            count += await self._publish(event)
+            count += sent
         return count
 
-    async def _publish(self, event: Event) -> int:
+    async def _publish(self, event: Event) -> int | None:
+        """Publish unless already published: 1 sent, 0 a duplicate, None when the bus did not take it."""
         if event.id in self._seen:
             return 0
+        body = EventRead.model_validate(event).model_dump(mode="json")
+        if not await self.bus.publish(self.channel, orjson.dumps(body)):
+            return None
         self._seen[event.id] = None
         if len(self._seen) > SEEN_IDS:
             self._seen.popitem(last=False)
-        body = EventRead.model_validate(event).model_dump(mode="json")
-        await self.bus.publish(self.channel, orjson.dumps(body))
         RELAY_PUBLISHED.inc()
         RELAY_LAG.set(max(0.0, time.time() - event.created_at.timestamp()))
         return 1
