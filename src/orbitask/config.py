@@ -7,12 +7,23 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ALL_SERVICES = ("auth", "boards", "tasks", "realtime")
 SECRET_FILE = "secret.key"
 MIN_SECRET_LENGTH = 32
+
+
+class RegionConfig(BaseModel):
+    """One region as the others see it (an entry of ORBITASK_REGIONS)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    public_url: str = Field("", description="where clients in that region reach it")
+    internal_url: str = Field(description="where other regions' nodes forward writes to it")
+    reader_url: str | None = Field(None, description="its replica's DSN (used by the failover controller)")
+    redis_url: str | None = Field(None, description="its Redis")
+    storage: str | None = Field(None, description="its object storage (bucket or directory)")
 
 
 class Settings(BaseSettings):
@@ -28,6 +39,14 @@ class Settings(BaseSettings):
     database_reader_url: str | None = Field(None, description="reader (replica) DSN; default: the writer")
     secret_key: SecretStr | None = Field(None, description="signs access tokens; generated locally if unset")
     region: str = Field("local", description="name of this region, recorded on every event")
+    regions: list[RegionConfig] = Field(
+        default_factory=list, description="every region (JSON list); empty: a single region that writes locally"
+    )
+    writer_region: str | None = Field(None, description="writer region until the topology row names one")
+    forward_secret: SecretStr | None = Field(
+        None, description="HMAC key for the region-to-region hop; default: derived from the secret key"
+    )
+    forward_timeout_seconds: float = Field(30, ge=1, le=300, description="bound on one forwarded write")
     redis_url: str | None = Field(
         None, description="Redis for the bus, relay lease, cache, rate limits, revocations, presence; unset: in-process"
     )

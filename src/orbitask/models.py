@@ -5,6 +5,7 @@ from orbitask.boards import models as board_models  # noqa: F401
 from orbitask.core.db import Base
 from orbitask.core.events import Event  # noqa: F401
 from orbitask.core.idempotency import IdempotencyRecord  # noqa: F401
+from orbitask.regions import models as region_models  # noqa: F401
 from orbitask.tasks import models as task_models  # noqa: F401
 
 metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Regions: topology (which region writes), one-hop write forwarding, failover."""
