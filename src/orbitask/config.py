@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ALL_SERVICES = ("auth", "boards", "tasks", "realtime")
+SECRETS_MANAGER_ARN = "arn:aws:secretsmanager:"
 SECRET_FILE = "secret.key"
 MIN_SECRET_LENGTH = 32
 
@@ -45,6 +47,9 @@ class Settings(BaseSettings):
     writer_region: str | None = Field(None, description="writer region until the topology row names one")
     forward_secret: SecretStr | None = Field(
         None, description="HMAC key for the region-to-region hop; default: derived from the secret key"
+    )
+    secrets_endpoint_url: str | None = Field(
+        None, description="Secrets Manager endpoint for ARN settings (default: AWS's for the ARN's region)"
     )
     forward_timeout_seconds: float = Field(30, ge=1, le=300, description="bound on one forwarded write")
     redis_url: str | None = Field(
@@ -97,6 +102,23 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("at least one service must be mounted")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_sources(cls, data: object) -> object:
+        """Any setting may come from a file (`ORBITASK_<NAME>_FILE`) or an AWS Secrets Manager ARN."""
+        if not isinstance(data, dict):
+            return data
+        for name in cls.model_fields:
+            path = os.environ.get(f"ORBITASK_{name.upper()}_FILE")
+            if path and name not in data:
+                data[name] = _read_secret_file(name, path)
+            value = data.get(name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(value, str) and value.startswith(SECRETS_MANAGER_ARN):
+                data[name] = resolve_secret_arn(value)
+        return data
 
     @model_validator(mode="after")
     def _production_needs_real_secret(self) -> Settings:
@@ -156,6 +178,36 @@ class Settings(BaseSettings):
                 value = _mask_dsn(value)
             out[name] = value
         return out
+
+
+def _read_secret_file(name: str, path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"ORBITASK_{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
+
+
+def resolve_secret_arn(arn: str) -> str:
+    """The current value of a Secrets Manager secret (its region is taken from the ARN).
+
+    A JSON secret may be narrowed to one key with a `#key` suffix, as ECS does:
+    `arn:aws:secretsmanager:eu-west-1:123:secret:orbitask-db#password`.
+    """
+    import json
+
+    import boto3
+
+    arn, _, key = arn.partition("#")
+    parts = arn.split(":")
+    if len(parts) < 7:
+        raise ValueError(f"not a Secrets Manager ARN: {arn[:80]}")
+    client = boto3.client("secretsmanager", region_name=parts[3],
+                          endpoint_url=os.environ.get("ORBITASK_SECRETS_ENDPOINT_URL") or None)
+    try:
+        value = client.get_secret_value(SecretId=arn)["SecretString"]
+    except Exception as exc:  # the message names the secret, never its value
+        raise ValueError(f"cannot read secret {arn}: {type(exc).__name__}") from None
+    return str(json.loads(value)[key]) if key else value
 
 
 def _mask_dsn(dsn: str) -> str:
