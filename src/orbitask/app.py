@@ -11,6 +11,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 
 from orbitask import __version__
@@ -22,6 +23,7 @@ from orbitask.core.middleware import RequestContextMiddleware
 from orbitask.core.observability import INFO, configure_logging
 from orbitask.core.ratelimit import ApiRateLimitMiddleware
 from orbitask.core.runtime import Runtime
+from orbitask.core.security import SecurityHeadersMiddleware
 from orbitask.realtime.hub import Hub
 from orbitask.realtime.presence import BoardPresence
 from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
@@ -167,10 +169,20 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         ForwardingMiddleware, regions=app.state.regions, signer=HopSigner(forward_key(settings.hop_secret)),
         client=app.state.forward_client,
     )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-CSRF-Token", "X-Orbitask-Token",
+                           "X-Request-Id"],
+            expose_headers=["X-Orbitask-Token", "X-Request-Id", "Retry-After", "Idempotent-Replayed"],
+            max_age=600,
+        )
     app.add_middleware(
         RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes,
         timeout=settings.request_timeout_seconds,
     )
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer carries them, errors included
     return app
 
 

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     services: Annotated[list[str], NoDecode] = Field(  # NoDecode: the env value is "auth,boards", not JSON
         list(ALL_SERVICES), description="services whose routes this process mounts"
     )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins (comma-separated) allowed to call the API from browsers"
+    )
     host: str = Field("127.0.0.1", description="address `orbitask serve` binds")
     port: int = Field(8000, description="port `orbitask serve` binds")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
@@ -91,6 +94,15 @@ class Settings(BaseSettings):
     def _split_services(cls, value: object) -> object:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and "*" in value:
+            raise ValueError("ORBITASK_CORS_ORIGINS cannot be '*': the API uses cookies; list the origins")
         return value
 
     @field_validator("services")
