@@ -173,6 +173,7 @@ class _Reader:
         self.spool = spool
         self.board_fields: dict[str, Any] = {}
         self.seen: set[str] = set()
+        self.commenters: dict[str, TrelloMember] = {}  # people who may have left the board since
 
     def top(self, key: str, in_array: bool, value: Any) -> None:
         if not in_array:
@@ -242,7 +243,7 @@ class _Reader:
             return
         author = row.idMemberCreator
         if row.memberCreator is not None:
-            self._member(row.memberCreator)  # kept only if the member list did not have them
+            self.commenters.setdefault(row.memberCreator.id, row.memberCreator)
             author = row.memberCreator.id
         self.spool.put("comment", "b", row.id, {
             "body": row.data.text, "author": author, "created_at": _when(row.date), "edited_at": None,
@@ -276,4 +277,7 @@ def read_trello(raw: IO[bytes], spool: Spool) -> None:
     for key, in_array, value in top_level(raw, WHAT):
         reader.top(key, in_array, value)
     reader.board()
+    for member in reader.commenters.values():
+        if not spool.has("member", member.id):
+            reader._member(member)
     spool.flush()
