@@ -258,3 +258,8 @@ async def profiles(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUI
         return {}
     rows = await session.execute(select(User.id, User.name, User.email, User.is_active).where(User.id.in_(set(ids))))
     return {uid: (name, email, active) for uid, name, email, active in rows.all()}
+
+
+async def user_id_by_email(session: AsyncSession, email: str) -> uuid.UUID | None:
+    """An active user's id by e-mail address (any case)."""
+    return await session.scalar(select(User.id).where(User.email == email.lower(), User.is_active.is_(True)))

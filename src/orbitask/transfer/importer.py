@@ -135,6 +135,7 @@ class _BoardWriter:
 
     async def _map(self, kind: str, rows: list[tuple[str, uuid.UUID, bool]]) -> None:
         """Record source id -> row id for rows made now (replacing mappings to rows deleted since)."""
+        self.counts[kind] = self.counts.get(kind, 0) + len(rows)
         fresh = [(ext, internal) for ext, internal, existed in rows if not existed]
         if not fresh:
             return
@@ -145,8 +146,6 @@ class _BoardWriter:
         await session.execute(insert(ImportMapping), [
             {"workspace_id": self.workspace_id, "source": self.source, "kind": kind, "external_id": ext,
              "board_id": self.board_id, "internal_id": internal} for ext, internal in fresh])
-        self.counts[kind] = self.counts.get(kind, 0) + len(rows)
-        self.tick(len(rows))
 
     async def _write(self, kind: str, parent_kind: str, build: Callable[..., Any], write: Callable[..., Any]) -> None:
         positions = _Positions()
@@ -163,6 +162,7 @@ class _BoardWriter:
                 done.append((ext_id, internal, existed))
             await write(new, old, extra)
             await self._map(kind, done)
+            self.tick(len(batch))
         if kind not in self.counts:
             self.counts[kind] = 0
 
@@ -252,7 +252,7 @@ async def import_spool(
     progress: Progress | None = None,
 ) -> list[ImportedBoard]:
     """Write every staged board into the workspace in one transaction; re-imports update the same boards."""
-    total = max(spool.count() - spool.count("member"), 1)
+    total = max(spool.count() - spool.count("member") - spool.count("role"), 1)
     done = 0
 
     def tick(n: int) -> None:

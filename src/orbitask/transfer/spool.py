@@ -42,6 +42,8 @@ class Spool:
     """Parsed objects by kind (board, list, label, member, card, checklist, item, comment)."""
 
     def __init__(self, directory: Path | None = None) -> None:
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
         self._dir = Path(tempfile.mkdtemp(prefix="orbitask-import-", dir=directory))
         # parsed in a worker thread, written from the event loop: one user at a time, never concurrently
         self.db = sqlite3.connect(self._dir / "spool.db", isolation_level=None, check_same_thread=False)
