@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 async def upsert(session: AsyncSession, model: Any, new: list[dict[str, Any]], old: list[dict[str, Any]]) -> None:
     """Insert `new` rows and update `old` ones by primary key: two statements, however many rows."""
-    if new:
-        await session.execute(insert(model), new)
+    if new:  # Core, not ORM, inserts: the ORM's per-row bookkeeping costs more than the database here
+        await session.execute(insert(model.__table__), new)
     if old:
         await session.execute(update(model), old)
 
@@ -24,4 +24,4 @@ async def replace_children(
     if parent_ids:
         await session.execute(delete(model).where(parent_column.in_(parent_ids)))
     if rows:
-        await session.execute(insert(model), rows)
+        await session.execute(insert(model.__table__), rows)
