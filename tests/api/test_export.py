@@ -176,6 +176,8 @@ async def test_exports_need_access(api: Api) -> None:
     (lambda d: d["cards"][0].update(title=""), "invalid-value", "title"),
     (lambda d: d["cards"][0].update(description="x" * 70000), "value-too-large", "description"),
     (lambda d: d.update(boards=[]), "wrong-shape", "no boards"),
+    (lambda d: d["cards"][1]["links"].append({"id": "01a210cc-0000-7000-8000-000000000001", "url": "javascript:x()",
+                                             "position": "a5"}), "invalid-value", "http or https"),
 ])
 async def test_bad_orbitask_exports_are_refused_and_nothing_is_imported(
     api: Api, app: Any, mutate: Any, reason: str, words: str

@@ -11,11 +11,12 @@ import datetime as dt
 import uuid
 from typing import IO, Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from orbitask.boards.schemas import Color
 from orbitask.transfer.spool import Spool
 from orbitask.transfer.stream import ImportRejected, describe, top_level
+from orbitask.transfer.trello import is_web_url
 
 FORMAT = "orbitask-export"
 VERSION = 1
@@ -100,6 +101,13 @@ class LinkDoc(_Row):
     name: _text(256) = ""
     position: _text(128)
     is_cover: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _web(cls, value: str) -> str:
+        if not is_web_url(value):
+            raise ValueError("must be an http or https URL")
+        return value
 
 
 class CardDoc(_Row):

@@ -127,6 +127,11 @@ class TrelloBoard(_Item):
     prefs: dict[str, Any] = {}
 
 
+def is_web_url(url: str) -> bool:
+    """Whether a link may be shown as one: http(s) only (no javascript:, data: or file: URLs)."""
+    return url.lower().startswith(("https://", "http://"))
+
+
 def shorten(text: str, limit: int) -> str:
     """Text cut to `limit` characters with an ellipsis."""
     text = text.strip()
@@ -215,12 +220,12 @@ class _Reader:
         }, parent=row.idList, sort=row.pos)
         cover = row.cover or TrelloCover()
         for att in row.attachments:
-            if att.url:
+            if att.url and is_web_url(att.url):
                 self.spool.put("link", "b", att.id, {
                     "url": att.url, "name": shorten(att.name or "", 256), "is_cover": att.id == cover.idAttachment,
                 }, parent=row.id, sort=att.pos)
         cover_url = cover.url or cover.sharedSourceUrl
-        if cover_url and not cover.idAttachment:
+        if cover_url and is_web_url(cover_url) and not cover.idAttachment:
             self.spool.put("link", "b", f"cover:{row.id}", {"url": cover_url, "name": "Cover", "is_cover": True},
                            parent=row.id, sort=-1)
 
