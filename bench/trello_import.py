@@ -1,6 +1,6 @@
 """Trello import benchmark: a synthetic export of 50,000 cards through `orbitask import trello`.
 
-    .venv/bin/python bench/trello_import.py [--cards 50000] [--database-url URL] [--keep DIR]
+    .venv/bin/python bench/trello_import.py [--cards 50000] [--database-url URL] [--keep DIR] [--api]
                                             [--json bench/results/trello_import.json]
 
 Writes a realistic export (lists, labels, members, cards with Trello's many fields and
@@ -10,6 +10,9 @@ process each (first import, then re-import of the same file, which updates every
 prints wall time, CPU time and the importing process's peak resident memory (from wait4's
 rusage: the `orbitask` process alone, not this script). The CLI writes to the database directly
 (no server), in one transaction, like `POST /api/v1/imports/trello` does inside the server.
+With --api it also uploads the file to a real `orbitask serve` on 127.0.0.1
+(`POST /api/v1/imports/trello`, streamed from disk) and reports the server process's peak memory
+(VmHWM) next to its idle memory.
 Target (issue "Import and export"): a 50,000-card export imports with peak memory under 300 MB.
 """
 
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 TARGET_MB = 300
 LISTS, LABELS, MEMBERS = 40, 12, 25
 
@@ -120,11 +124,53 @@ def run_measured(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float
     return elapsed, cpu, usage.ru_maxrss / 1024, proc.returncode  # ru_maxrss is in KiB on Linux
 
 
+def _proc_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def run_api(data_dir: Path, export: Path, cards: int) -> dict[str, Any]:
+    """Upload the export to a real server into a new workspace of the demo owner; the server's time and memory."""
+    import httpx
+    import psutil
+
+    from tests.servers import orbitask_server
+
+    with orbitask_server(data_dir, env={"ORBITASK_RATE_LIMIT_API_PER_MINUTE": "0"}) as url:
+        server = next(p for p in psutil.Process().children(recursive=True) if "serve" in " ".join(p.cmdline()))
+        with httpx.Client(base_url=url, timeout=httpx.Timeout(1200, connect=10)) as client:
+            r = client.post("/api/v1/auth/login", json={"email": "ada@demo.orbitask.dev", "password": "orbitask-demo"})
+            r.raise_for_status()
+            headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            ws = client.post("/api/v1/workspaces", json={"name": "API import"}, headers=headers).json()["id"]
+            idle = _proc_kib(server.pid, "VmRSS") / 1024
+            cpu_before = sum(server.cpu_times()[:2])
+            started = time.perf_counter()
+
+            def chunks() -> Any:
+                with export.open("rb") as f:
+                    while chunk := f.read(1 << 20):
+                        yield chunk
+
+            r = client.post(f"/api/v1/imports/trello?workspace_id={ws}", content=chunks(),
+                            headers={**headers, "Content-Type": "application/json"})
+            seconds = time.perf_counter() - started
+            if r.status_code != 201:
+                raise RuntimeError(f"upload failed: {r.status_code} {r.text[:500]}")
+            return {"run": "API upload (server)", "seconds": round(seconds, 1),
+                    "cpu_seconds": round(sum(server.cpu_times()[:2]) - cpu_before, 1),
+                    "peak_rss_mib": round(_proc_kib(server.pid, "VmHWM") / 1024, 1), "idle_rss_mib": round(idle, 1),
+                    "cards_per_second": round(cards / seconds)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cards", type=int, default=50_000)
     parser.add_argument("--database-url", help="import into this database instead of a fresh SQLite file")
     parser.add_argument("--keep", type=Path, help="keep the data directory and export here")
+    parser.add_argument("--api", action="store_true", help="also import through the HTTP API of a real server")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "trello_import.json")
     opts = parser.parse_args()
 
@@ -157,6 +203,11 @@ def main() -> int:
             print(f"{run:<20} {seconds:7.1f} s wall, {cpu:6.1f} s CPU   peak RSS {peak:6.1f} MiB   "
                   f"{opts.cards / seconds:8,.0f} cards/s"
                   f"   (target < {TARGET_MB} MB: {verdict})")
+        if opts.api:
+            row = run_api(work / "data", export, opts.cards)
+            rows.append(row)
+            print(f"{row['run']:<20} {row['seconds']:7.1f} s wall, {row['cpu_seconds']:6.1f} s CPU   peak RSS "
+                  f"{row['peak_rss_mib']:6.1f} MiB (idle {row['idle_rss_mib']:.1f})   {row['cards_per_second']:8,} cards/s")
         result = {"cards": opts.cards, "export_mib": round(size_mb, 1), "counts": counts, "runs": rows,
                   "backend": (opts.database_url or "sqlite").split(":")[0], "python": platform.python_version(),
                   "cpus": os.cpu_count()}

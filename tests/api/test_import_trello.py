@@ -206,11 +206,17 @@ async def test_a_deleted_board_is_imported_anew(api: Api) -> None:
 
 
 async def test_only_workspace_members_who_may_create_boards_can_import(api: Api) -> None:
-    alice, guest, outsider = await api.user(), await api.user(), await api.user()
+    alice, guest, outsider, member = await api.user(), await api.user(), await api.user(), await api.user()
     await api.join(alice, guest, "guest")
+    await api.join(alice, member, "member")
     assert_problem(await import_trello(api, guest, TRELLO_FIXTURE.read_bytes(), alice.workspace_id), 403, "forbidden")
     assert_problem(await import_trello(api, outsider, TRELLO_FIXTURE.read_bytes(), alice.workspace_id), 404)
     assert (await api.ok(alice, "GET", f"/workspaces/{alice.workspace_id}/boards"))["items"] == []
+    # a member (an editor of workspace boards) may import, but updating someone else's import needs its admin role
+    await import_trello(api, alice, TRELLO_FIXTURE.read_bytes())
+    problem = assert_problem(await import_trello(api, member, TRELLO_FIXTURE.read_bytes(), alice.workspace_id), 403)
+    assert "imported before" in problem["detail"] and "(editor)" in problem["detail"]
+    assert (await import_trello(api, member, TRELLO_FIXTURE.read_bytes())).status_code == 201  # in their own
 
 
 def _with(**changes: Any) -> bytes:

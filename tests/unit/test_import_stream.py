@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
+import time
+from pathlib import Path
 
 import pytest
 
+from orbitask.transfer.routes import sweep_stale
 from orbitask.transfer.spool import Spool
 from orbitask.transfer.stream import ImportRejected, top_level
 from orbitask.transfer.trello import created_at, label_color, shorten
@@ -53,3 +57,16 @@ def test_trello_helpers() -> None:
     assert shorten("  abc  ", 10) == "abc" and shorten("abcdef", 4) == "abc…"
     assert created_at("5f1a00000000000000000c01") == "2020-07-23T21:24:16+00:00"
     assert created_at("zzzz") is None
+
+
+def test_stale_uploads_and_staging_dirs_are_swept(tmp_path: Path) -> None:
+    old_file, old_dir, fresh = tmp_path / "upload-old.json", tmp_path / "orbitask-import-old", tmp_path / "upload-new.json"
+    old_file.write_text("{}")
+    old_dir.mkdir()
+    (old_dir / "spool.db").write_text("")
+    fresh.write_text("{}")
+    three_days_ago = time.time() - 3 * 86400
+    for path in (old_file, old_dir):
+        os.utime(path, (three_days_ago, three_days_ago))
+    sweep_stale(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upload-new.json"]

@@ -16,6 +16,7 @@ from orbitask.auth import workspaces
 from orbitask.auth.policy import Actor
 from orbitask.boards import bulk as boards_bulk
 from orbitask.core import ordering
+from orbitask.core.errors import Forbidden
 from orbitask.core.uow import UnitOfWork
 from orbitask.tasks import bulk as tasks_bulk
 from orbitask.transfer import events
@@ -279,7 +280,11 @@ async def import_spool(
                                               external_id=ext_id, board_id=board.id, internal_id=board.id))
             else:
                 assert mapped is not None
-                board = await boards_bulk.update_board(uow, actor, mapped, data)
+                try:
+                    board = await boards_bulk.update_board(uow, actor, mapped, data)
+                except Forbidden as exc:
+                    raise Forbidden(f"This export was imported before; importing it again updates that board, "
+                                    f"which needs its admin role. {exc.detail}") from None
             writer = _BoardWriter(uow, spool, key, board.id, workspace_id, source, members, tick)
             await writer.prepare()
             await writer.run()

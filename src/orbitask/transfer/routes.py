@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Annotated, Literal
 
+from anyio import to_thread
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
@@ -17,8 +21,17 @@ from orbitask.transfer import calendar, export, service
 from orbitask.transfer.schemas import CalendarFeedCreated, CalendarFeedRead, ImportedBoardRead, ImportResult
 
 router = APIRouter(tags=["import and export"])
-IMPORT_PREFIX = "/imports/"
+STALE_AFTER_S = 2 * 86400.0  # ORBITASK_IMPORT_TIMEOUT_SECONDS is at most a day: nothing this old is in use
 ExportFormat = Annotated[Literal["json", "csv"], Query(description="json: re-importable Orbitask export; csv: cards")]
+
+
+def sweep_stale(directory: Path, max_age_s: float = STALE_AFTER_S) -> None:
+    """Remove uploads and staging files left behind by a process that died mid-import."""
+    cutoff = time.time() - max_age_s
+    for path in directory.glob("*"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < cutoff:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 async def _spool_body(request: Request, limit: int, directory: Path) -> Path:
@@ -27,6 +40,7 @@ async def _spool_body(request: Request, limit: int, directory: Path) -> Path:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The file is larger than the import limit of {limit:,} bytes.")
     directory.mkdir(parents=True, exist_ok=True)
+    await to_thread.run_sync(sweep_stale, directory)
     handle = tempfile.NamedTemporaryFile(prefix="upload-", suffix=".json", dir=directory, delete=False)
     path = Path(handle.name)
     size = 0
