@@ -176,6 +176,7 @@ async def test_exports_need_access(api: Api) -> None:
     (lambda d: d["cards"][0].update(title=""), "invalid-value", "title"),
     (lambda d: d["cards"][0].update(description="x" * 70000), "value-too-large", "description"),
     (lambda d: d.update(boards=[]), "wrong-shape", "no boards"),
+    (lambda d: d["boards"][0].update(visibility="public"), "invalid-value", "visibility"),
     (lambda d: d["cards"][1]["links"].append({"id": "01a210cc-0000-7000-8000-000000000001", "url": "javascript:x()",
                                              "position": "a5"}), "invalid-value", "http or https"),
 ])

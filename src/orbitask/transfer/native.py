@@ -45,7 +45,7 @@ class BoardDoc(_Row):
     name: _text(200, 1)
     description: _text(16384) = ""
     color: Color = "blue"
-    visibility: str = "workspace"
+    visibility: Literal["workspace", "private"] = "workspace"
     archived: bool = False
 
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
+from orbitask.auth import workspaces
 from orbitask.auth.deps import CurrentActor, ReadSession, RuntimeDep, Uow
 from orbitask.core.errors import InvalidInput, PayloadTooLarge
 from orbitask.transfer import calendar, export, service
@@ -62,6 +63,8 @@ async def _spool_body(request: Request, limit: int, directory: Path) -> Path:
 
 async def _import(request: Request, rt: RuntimeDep, actor: CurrentActor, uow: Uow, workspace_id: uuid.UUID,
                   fmt: service.Format) -> ImportResult:
+    async with rt.db.read_session() as session:  # refuse outsiders before taking their upload
+        await workspaces.require_role(session, actor, workspace_id, "board.create")
     tmp = rt.settings.data_dir / "tmp"
     path = await _spool_body(request, rt.settings.import_max_bytes, tmp)
     try:
