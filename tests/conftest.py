@@ -24,6 +24,8 @@ from tests.dbservers import MariaDB, PostgreSQL
 TEST_SECRET = "test-secret-" + "x" * 40
 PROBLEM_BASE = "https://orbitask.dev/problems/"
 PASSWORD = "correct horse battery"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TRELLO_FIXTURE = FIXTURES / "trello_board.json"
 
 
 def assert_problem(r: Any, status: int, type_: str | None = None) -> dict[str, Any]:

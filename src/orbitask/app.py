@@ -72,13 +72,16 @@ async def readyz(rt: RuntimeDep) -> Response:
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ok else 503)
 
 
-def _service_routers() -> dict[str, APIRouter]:
+def _service_routers() -> dict[str, list[APIRouter]]:
     from orbitask.auth.routes import router as auth_router
     from orbitask.boards.routes import router as boards_router
     from orbitask.realtime.routes import router as realtime_router
     from orbitask.tasks.routes import router as tasks_router
+    from orbitask.transfer.routes import router as transfer_router
 
-    return {"auth": auth_router, "boards": boards_router, "tasks": tasks_router, "realtime": realtime_router}
+    # imports, exports and calendar feeds read and write cards: they come with the tasks service
+    return {"auth": [auth_router], "boards": [boards_router], "tasks": [tasks_router, transfer_router],
+            "realtime": [realtime_router]}
 
 
 def start_realtime(runtime: Runtime, hub: Hub, presence: BoardPresence | None = None) -> list[asyncio.Task[None]]:
@@ -148,7 +151,8 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app.include_router(ops, include_in_schema=False)  # /healthz and /readyz for load balancers
     routers = _service_routers()
     for name in mounted:
-        app.include_router(routers[name], prefix=API_PREFIX)
+        for router in routers[name]:
+            app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -158,7 +162,8 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app.add_middleware(
         IdempotencyMiddleware, db=runtime.db, identify=idempotency_scope(runtime),
         ttl_seconds=settings.idempotency_ttl_seconds, max_body=settings.max_body_bytes,
-        exclude_prefixes=(f"{API_PREFIX}/auth/",),
+        # imports: bodies too large to buffer, and re-importing the same file is idempotent by itself
+        exclude_prefixes=(f"{API_PREFIX}/auth/", f"{API_PREFIX}/imports/"),
     )
     app.add_middleware(  # inside the request context (request id, metrics), before any database work
         ApiRateLimitMiddleware, limiter=runtime.limiter, identify=idempotency_scope(runtime),
@@ -181,6 +186,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app.add_middleware(
         RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes,
         timeout=settings.request_timeout_seconds,
+        overrides={f"{API_PREFIX}/imports/": (settings.import_max_bytes, settings.import_timeout_seconds)},
     )
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer carries them, errors included
     return app

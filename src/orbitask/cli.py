@@ -1,4 +1,4 @@
-"""`orbitask` command line: serve, db, demo, config."""
+"""`orbitask` command line: serve, db, demo, config, import, export."""
 
 from __future__ import annotations
 
@@ -12,12 +12,25 @@ from rich.console import Console
 from rich.table import Table
 
 from orbitask.config import ALL_SERVICES, Settings
+from orbitask.transfer.cli import (
+    AsOpt,
+    FileArg,
+    FormatOpt,
+    OutputOpt,
+    WorkspaceOpt,
+    export_app,
+    import_app,
+    run_export,
+    run_import,
+)
 
 app = typer.Typer(help="Orbitask: multi-region task management.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 console = Console(stderr=True)
 
 
@@ -99,6 +112,48 @@ def config_show() -> None:
     for name, value in _settings().shown().items():
         table.add_row(f"ORBITASK_{name.upper()}", str(value))
     Console().print(table)
+
+
+@import_app.command("trello")
+def import_trello(file: FileArg, workspace: WorkspaceOpt, as_user: AsOpt = None) -> None:
+    """Import a Trello board export (board menu > Print, export and share > Export as JSON)."""
+    settings = _settings()
+    _migrate_sqlite(settings)
+    run_import(settings, "trello", file, workspace, as_user)
+
+
+@import_app.command("orbitask")
+def import_orbitask(file: FileArg, workspace: WorkspaceOpt, as_user: AsOpt = None) -> None:
+    """Import an Orbitask board or workspace export (`orbitask export ...`)."""
+    settings = _settings()
+    _migrate_sqlite(settings)
+    run_import(settings, "orbitask", file, workspace, as_user)
+
+
+@export_app.command("board")
+def export_board(board_id: str, format: FormatOpt = "json", output: OutputOpt = None,  # noqa: A002
+                 as_user: AsOpt = None) -> None:
+    """Export one board: JSON that `orbitask import orbitask` reads back, or its cards as CSV."""
+    run_export(_settings(), "board", board_id, _format(format), output, as_user)
+
+
+@export_app.command("workspace")
+def export_workspace(workspace: str, format: FormatOpt = "json", output: OutputOpt = None,  # noqa: A002
+                     as_user: AsOpt = None) -> None:
+    """Export every board of a workspace (by id or exact name) that the acting user can see."""
+    run_export(_settings(), "workspace", workspace, _format(format), output, as_user)
+
+
+def _format(value: str) -> str:
+    if value not in ("json", "csv"):
+        console.print(f"[red]Unknown format {value!r}[/red]: use json or csv.")
+        raise typer.Exit(2)
+    return value
+
+
+def _migrate_sqlite(settings: Settings) -> None:
+    if settings.writer_url.startswith("sqlite"):
+        _migrate(settings)
 
 
 @app.command()

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(
         30, ge=1, description="bound on one HTTP request; past it the request is cancelled and answers 503"
     )
+    import_max_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="largest import file accepted by the API")
+    import_timeout_seconds: float = Field(
+        900, ge=1, le=86400, description="bound on one import request (upload, parse and write)"
+    )
 
     @field_validator("services", mode="before")
     @classmethod

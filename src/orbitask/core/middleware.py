@@ -32,17 +32,29 @@ class RequestContextMiddleware:
     lookup runs before the app's own exception handlers) into a 503 instead of a 500.
     """
 
-    def __init__(self, app: ASGIApp, *, region: str, max_body: int, timeout: float = 30.0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, region: str, max_body: int, timeout: float = 30.0,
+        overrides: dict[str, tuple[int, float]] | None = None,
+    ) -> None:
         self.app = app
         self.region = region
         self.max_body = max_body
         self.timeout = timeout
+        # path prefix -> (body limit, timeout): uploads of large files stream to disk, so they may be larger
+        self.overrides = overrides or {}
+
+    def _limits(self, path: str) -> tuple[int, float]:
+        for prefix, limits in self.overrides.items():
+            if path.startswith(prefix):
+                return limits
+        return self.max_body, self.timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        max_body, timeout = self._limits(scope["path"])
         state, reset = context.begin()
         request_id = uuid.uuid4().hex
         length = None
@@ -70,13 +82,13 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            if length is not None and (not length.isdigit() or int(length) > max_body):
                 await problem(
                     413, "payload-too-large", "Request body too large",
-                    f"The request body exceeds {self.max_body} bytes.",
+                    f"The request body exceeds {max_body} bytes.",
                 )(scope, receive, send_with_headers)
                 return
-            deadline = asyncio.timeout(self.timeout)
+            deadline = asyncio.timeout(timeout)
             task = asyncio.current_task()
             forced = False
 
@@ -86,11 +98,11 @@ class RequestContextMiddleware:
                     forced = True
                     task.cancel()
 
-            hard_stop = asyncio.get_running_loop().call_later(self.timeout + CLEANUP_GRACE_S, force_cancel)
+            hard_stop = asyncio.get_running_loop().call_later(timeout + CLEANUP_GRACE_S, force_cancel)
             try:
                 try:
                     async with deadline:
-                        await self.app(scope, _limited(receive, self.max_body), send_with_headers)
+                        await self.app(scope, _limited(receive, max_body), send_with_headers)
                 finally:
                     hard_stop.cancel()
                     if forced and task is not None:
@@ -120,10 +132,11 @@ class RequestContextMiddleware:
 
     async def _timed_out(self, scope: Scope, receive: Receive, send: Send, started: bool, *, forced: bool) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
-        log.warning("request_timeout", method=scope["method"], route=route, timeout_s=self.timeout,
+        timeout = self._limits(scope["path"])[1]
+        log.warning("request_timeout", method=scope["method"], route=route, timeout_s=timeout,
                     response_started=started, cleanup_interrupted=forced)
         if not started:  # once the response has started it is too late for a status: cut it off
-            await request_timed_out(self.timeout)(scope, receive, send)
+            await request_timed_out(timeout)(scope, receive, send)
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

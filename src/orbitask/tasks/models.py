@@ -104,3 +104,18 @@ class CommentMention(Base):
 
     comment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("comment.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+
+
+class CardLink(Base):
+    """A link attached to a card (a URL and its name); one may be the card's cover."""
+
+    __tablename__ = "card_link"
+    __table_args__ = (Index("ix_card_link_card", "card_id", "position"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=id_default)
+    card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    name: Mapped[str] = mapped_column(String(256), default="")
+    position: Mapped[str] = mapped_column(position_type())
+    is_cover: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

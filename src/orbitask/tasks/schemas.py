@@ -155,5 +155,15 @@ class CommentPage(Output):
     next_cursor: str | None
 
 
+class CardLinkRead(Output):
+    id: uuid.UUID
+    card_id: uuid.UUID
+    url: str
+    name: str
+    position: str
+    is_cover: bool
+
+
 class CardDetail(CardRead):
     checklists: list[ChecklistRead] = []
+    links: list[CardLinkRead] = []

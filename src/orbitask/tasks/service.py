@@ -19,8 +19,8 @@ from orbitask.core.errors import InvalidInput, NotFound
 from orbitask.core.pagination import decode_cursor, encode_cursor, page_of
 from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
-from orbitask.tasks.models import Card, CardAssignee, CardLabel, CardWatcher, ChecklistItem, Comment
-from orbitask.tasks.schemas import CardCreate, CardMove, CardRead, CardUpdate
+from orbitask.tasks.models import Card, CardAssignee, CardLabel, CardLink, CardWatcher, ChecklistItem, Comment
+from orbitask.tasks.schemas import CardCreate, CardLinkRead, CardMove, CardRead, CardUpdate
 
 
 async def card_board_id(session: AsyncSession, card_id: uuid.UUID) -> uuid.UUID | None:
@@ -138,6 +138,14 @@ async def create_card(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: Ca
         uow.emit(events.CardCreated(card=out), board=board, card_id=card.id)
         await uow.commit()
     return out
+
+
+async def card_links(session: AsyncSession, card_id: uuid.UUID) -> list[CardLinkRead]:
+    """A card's links (imported attachments), in order; the cover is flagged."""
+    rows = await session.execute(
+        select(CardLink).where(CardLink.card_id == card_id).order_by(CardLink.position, CardLink.id)
+    )
+    return [CardLinkRead.model_validate(r) for r in rows.scalars()]
 
 
 async def get_card(session: AsyncSession, actor: Actor, card_id: uuid.UUID) -> CardRead:
