@@ -17,13 +17,14 @@ from orbitask.auth.deps import RuntimeDep, idempotency_scope
 from orbitask.config import Settings
 from orbitask.core.errors import install_error_handlers
 from orbitask.core.idempotency import IdempotencyMiddleware
-from orbitask.core.middleware import RequestContextMiddleware
+from orbitask.core.middleware import LargeTransfers, RequestContextMiddleware
 from orbitask.core.observability import INFO, configure_logging
 from orbitask.core.ratelimit import ApiRateLimitMiddleware
 from orbitask.core.runtime import Runtime
 from orbitask.realtime.hub import Hub
 from orbitask.realtime.presence import BoardPresence
 from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
+from orbitask.tasks.attachment_routes import LARGE_TRANSFER, MULTIPART_OVERHEAD
 
 API_PREFIX = "/api/v1"
 SHUTDOWN_GRACE_S = 5.0
@@ -143,7 +144,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app.add_middleware(
         IdempotencyMiddleware, db=runtime.db, identify=idempotency_scope(runtime),
         ttl_seconds=settings.idempotency_ttl_seconds, max_body=settings.max_body_bytes,
-        exclude_prefixes=(f"{API_PREFIX}/auth/",),
+        exclude_prefixes=(f"{API_PREFIX}/auth/",), unbuffered=LARGE_TRANSFER,
     )
     app.add_middleware(  # inside the request context (request id, metrics), before any database work
         ApiRateLimitMiddleware, limiter=runtime.limiter, identify=idempotency_scope(runtime),
@@ -153,6 +154,8 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app.add_middleware(
         RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes,
         timeout=settings.request_timeout_seconds,
+        large=LargeTransfers(LARGE_TRANSFER, settings.attachment_max_bytes + MULTIPART_OVERHEAD,
+                             settings.attachment_upload_timeout_seconds),
     )
     return app
 
