@@ -150,10 +150,12 @@ def worker_gc(
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from orbitask.core.db import Database
+    from orbitask.core.observability import configure_logging
     from orbitask.core.storage import Storages
     from orbitask.tasks.replication import collect_garbage
 
     settings = _settings()
+    configure_logging(settings.log_level, settings.log_json)
 
     async def run() -> GcReport:
         db = Database(settings.writer_url, settings.reader_url)

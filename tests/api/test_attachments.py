@@ -283,3 +283,12 @@ async def test_card_cover_must_be_an_image_of_the_card(api: Api) -> None:
     assert {c["id"]: c["cover_attachment_id"] for c in snap["cards"]}[card["id"]] == image["id"]
     cleared = await api.ok(alice, "PATCH", f"/cards/{card['id']}", json={"cover_attachment_id": None})
     assert cleared["cover_attachment_id"] is None
+
+
+async def test_direct_uploads_need_s3(api: Api, storage_backend: str) -> None:
+    alice, _, card = await a_card(api)
+    r = await api.call(alice, "POST", f"/cards/{card['id']}/attachments/uploads", json={"filename": "a", "size": 1})
+    if storage_backend == "local":
+        assert "through POST /cards/{card_id}/attachments" in assert_problem(r, 409, "direct-upload-unsupported")["detail"]
+    else:
+        assert r.status_code == 201 and r.json()["url"].startswith("http://127.0.0.1:")
