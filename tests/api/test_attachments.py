@@ -292,3 +292,17 @@ async def test_direct_uploads_need_s3(api: Api, storage_backend: str) -> None:
         assert "through POST /cards/{card_id}/attachments" in assert_problem(r, 409, "direct-upload-unsupported")["detail"]
     else:
         assert r.status_code == 201 and r.json()["url"].startswith("http://127.0.0.1:")
+
+
+async def test_uploads_bypass_the_json_body_limit_even_with_an_idempotency_key(api: Api, app: Any) -> None:
+    """Files are larger than ORBITASK_MAX_BODY_BYTES (1 MiB) and are streamed, never buffered to hash a key."""
+    alice, _, card = await a_card(api)
+    data = b"z" * (3 * 1024 * 1024)
+    r = await api.call(alice, "POST", f"/cards/{card['id']}/attachments", files={"file": ("big.bin", data)},
+                       headers={"Idempotency-Key": "upload-1"})
+    assert r.status_code == 201, r.text
+    assert r.json()["size"] == len(data)
+    # the JSON API keeps its own limit
+    r = await api.call(alice, "POST", f"/cards/{card['id']}/comments", content=b"{" + b" " * (1024 * 1024 + 1),
+                       headers={"Content-Type": "application/json"})
+    assert_problem(r, 413, "payload-too-large")
