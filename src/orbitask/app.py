@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,7 +20,7 @@ from orbitask.auth.deps import RuntimeDep, idempotency_scope
 from orbitask.config import Settings
 from orbitask.core.errors import install_error_handlers
 from orbitask.core.idempotency import IdempotencyMiddleware
-from orbitask.core.middleware import RequestContextMiddleware
+from orbitask.core.middleware import LargeTransfers, RequestContextMiddleware
 from orbitask.core.observability import INFO, configure_logging
 from orbitask.core.ratelimit import ApiRateLimitMiddleware
 from orbitask.core.runtime import Runtime
@@ -29,10 +30,12 @@ from orbitask.realtime.presence import BoardPresence
 from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
 from orbitask.regions.forwarding import ForwardingMiddleware, HopSigner, forward_key
 from orbitask.regions.topology import RegionMap
+from orbitask.tasks.attachment_routes import LARGE_TRANSFER, MULTIPART_OVERHEAD
 
 API_PREFIX = "/api/v1"
 SHUTDOWN_GRACE_S = 5.0
 FORWARD_CONNECT_S = 3.0
+IMPORTS = re.compile(rf"^{API_PREFIX}/imports/")
 log = structlog.get_logger("orbitask.app")
 # health checks and metrics scrapes are never rate limited
 RATE_LIMIT_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics", f"{API_PREFIX}/healthz", f"{API_PREFIX}/readyz"})
@@ -163,7 +166,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         IdempotencyMiddleware, db=runtime.db, identify=idempotency_scope(runtime),
         ttl_seconds=settings.idempotency_ttl_seconds, max_body=settings.max_body_bytes,
         # imports: bodies too large to buffer, and re-importing the same file is idempotent by itself
-        exclude_prefixes=(f"{API_PREFIX}/auth/", f"{API_PREFIX}/imports/"),
+        exclude_prefixes=(f"{API_PREFIX}/auth/", f"{API_PREFIX}/imports/"), unbuffered=LARGE_TRANSFER,
     )
     app.add_middleware(  # inside the request context (request id, metrics), before any database work
         ApiRateLimitMiddleware, limiter=runtime.limiter, identify=idempotency_scope(runtime),
@@ -186,7 +189,11 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app.add_middleware(
         RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes,
         timeout=settings.request_timeout_seconds,
-        overrides={f"{API_PREFIX}/imports/": (settings.import_max_bytes, settings.import_timeout_seconds)},
+        large=(
+            LargeTransfers(LARGE_TRANSFER, settings.attachment_max_bytes + MULTIPART_OVERHEAD,
+                           settings.attachment_upload_timeout_seconds),
+            LargeTransfers(IMPORTS, settings.import_max_bytes, settings.import_timeout_seconds),
+        ),
     )
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer carries them, errors included
     return app

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -24,13 +25,19 @@ from orbitask.transfer.cli import (
     run_import,
 )
 
+if TYPE_CHECKING:
+    from orbitask.tasks.replication import GcReport
+
 app = typer.Typer(help="Orbitask: multi-region task management.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+worker_app = typer.Typer(help="Background work: attachment replication and garbage collection.",
+                         no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+app.add_typer(worker_app, name="worker")
 console = Console(stderr=True)
 
 
@@ -183,6 +190,114 @@ def demo(
         out.print(f"Workspace [bold]{result.workspace_name}[/bold] with {result.boards} boards, {result.cards} cards.")
     else:
         out.print("That password does not open the demo accounts; sign in with the one used when they were seeded.")
+
+
+def _gc_line(r: GcReport) -> str:
+    return (f"{r.objects_seen} files scanned, {r.objects_deleted} deleted "
+            f"({r.bytes_freed / 1048576:.1f} MiB), {r.rows_purged} attachment rows purged")
+
+
+@worker_app.command("gc")
+def worker_gc(
+    grace: Annotated[int | None, typer.Option(help="seconds; default ORBITASK_ATTACHMENT_GC_GRACE_SECONDS")] = None,
+    purge_rows: Annotated[bool, typer.Option(help="also delete the rows (writer region only)")] = True,
+) -> None:
+    """Delete files of attachments deleted, or never recorded, longer ago than the grace period."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from orbitask.core.db import Database
+    from orbitask.core.observability import configure_logging
+    from orbitask.core.storage import Storages
+    from orbitask.tasks.replication import collect_garbage
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def run() -> GcReport:
+        db = Database(settings.writer_url, settings.reader_url)
+        storages = Storages.from_settings(settings)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console) as progress:
+                task = progress.add_task("collecting attachment garbage")
+                return await collect_garbage(
+                    db, storages.local, grace_s=settings.attachment_gc_grace_seconds if grace is None else grace,
+                    purge_rows=purge_rows, progress=lambda r: progress.update(task, description=_gc_line(r)),
+                )
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    Console().print(f"[green]Done:[/green] {_gc_line(report)}.")
+
+
+@worker_app.command("replicate")
+def worker_replicate(
+    all_: Annotated[bool, typer.Option("--all", help="check every attachment from other regions, not just new events")]
+    = False,
+) -> None:
+    """Copy attachments uploaded in other regions into this region's storage, once."""
+    from orbitask.core.db import Database
+    from orbitask.core.storage import Storages
+    from orbitask.tasks.replication import Replicator
+
+    settings = _settings()
+
+    async def run() -> int:
+        db = Database(settings.writer_url, settings.reader_url)
+        replicator = Replicator(db, Storages.from_settings(settings), _cursor_path(settings))
+        try:
+            return await (replicator.reconcile() if all_ else replicator.run_once())
+        finally:
+            await db.dispose()
+
+    Console().print(f"[green]Copied {asyncio.run(run())} file(s)[/green] into {settings.region}'s storage.")
+
+
+def _cursor_path(settings: Settings) -> Path:
+    return settings.data_dir / f"replication-{settings.region}.cursor"
+
+
+@worker_app.command("run")
+def worker_run(
+    interval: Annotated[float, typer.Option(help="seconds between replication passes")] = 2.0,
+    gc_every: Annotated[float, typer.Option(help="seconds between garbage collections (0: never)")] = 3600.0,
+    purge_rows: Annotated[bool, typer.Option(help="GC also deletes rows (writer region only)")] = True,
+) -> None:
+    """Run until stopped: replicate new attachments from other regions, collect garbage periodically."""
+    from orbitask.core.db import Database
+    from orbitask.core.observability import configure_logging
+    from orbitask.core.storage import Storages
+    from orbitask.tasks.replication import Replicator, collect_garbage
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def run() -> None:
+        db = Database(settings.writer_url, settings.reader_url)
+        storages = Storages.from_settings(settings)
+        replicator = Replicator(db, storages, _cursor_path(settings))
+        loop = asyncio.get_running_loop()
+        next_gc = loop.time() + gc_every if gc_every > 0 else float("inf")
+        try:
+            if storages.peers:
+                await replicator.reconcile()
+            while True:
+                if storages.peers:
+                    await replicator.run_once()
+                if loop.time() >= next_gc:
+                    await collect_garbage(db, storages.local, grace_s=settings.attachment_gc_grace_seconds,
+                                          purge_rows=purge_rows)
+                    next_gc = loop.time() + gc_every
+                await asyncio.sleep(interval)
+        finally:
+            await db.dispose()
+
+    console.print(f"Orbitask worker for region {settings.region}: replication every {interval:g} s, "
+                  f"garbage collection every {gc_every:g} s")
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

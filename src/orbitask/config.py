@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ALL_SERVICES = ("auth", "boards", "tasks", "realtime")
@@ -26,6 +26,26 @@ class RegionConfig(BaseModel):
     reader_url: str | None = Field(None, description="its replica's DSN (used by the failover controller)")
     redis_url: str | None = Field(None, description="its Redis")
     storage: str | None = Field(None, description="its object storage (bucket or directory)")
+
+
+class StorageLocation(BaseModel):
+    """Where one region keeps attachment files: a local directory or an S3 bucket."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["local", "s3"] = "local"
+    dir: Path | None = Field(None, description="local backend: the directory")
+    bucket: str | None = Field(None, description="s3 backend: the bucket")
+    region: str | None = Field(None, description="s3 backend: the bucket's AWS region")
+    endpoint_url: str | None = Field(None, description="s3 backend: an S3-compatible endpoint")
+
+    @model_validator(mode="after")
+    def _complete(self) -> StorageLocation:
+        if self.backend == "local" and self.dir is None:
+            raise ValueError("a local storage location needs `dir`")
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("an s3 storage location needs `bucket`")
+        return self
 
 
 class Settings(BaseSettings):
@@ -92,6 +112,30 @@ class Settings(BaseSettings):
     import_timeout_seconds: float = Field(
         900, ge=1, le=86400, description="bound on one import request (upload, parse and write)"
     )
+    storage_backend: Literal["local", "s3"] = Field("local", description="where attachment files are kept")
+    storage_dir: Path | None = Field(None, description="local backend directory; default: <data_dir>/files")
+    s3_bucket: str | None = Field(None, description="s3 backend: the bucket of this region")
+    s3_region: str | None = Field(None, description="s3 backend: the bucket's AWS region")
+    s3_endpoint_url: str | None = Field(None, description="s3 backend: an S3-compatible endpoint (MinIO, moto...)")
+    storage_presigned_downloads: bool = Field(
+        False, description="s3 backend: downloads redirect to a presigned GET URL instead of streaming"
+    )
+    storage_url_ttl_seconds: int = Field(
+        300, ge=10, le=7 * 86400, description="lifetime of presigned download URLs and upload tickets"
+    )
+    storage_regions: dict[str, StorageLocation] = Field(
+        default_factory=dict, description="other regions' storage (JSON), for replication and download fallback"
+    )
+    attachment_max_bytes: int = Field(25 * 1024 * 1024, ge=1, description="largest attachment file")
+    attachment_workspace_quota_mb: int = Field(
+        10240, ge=0, description="attachment bytes one workspace may keep, in MiB (0: unlimited)"
+    )
+    attachment_upload_timeout_seconds: float = Field(
+        900, ge=1, description="bound on one attachment upload or download request"
+    )
+    attachment_gc_grace_seconds: int = Field(
+        86400, ge=0, description="age before deleted or orphaned attachment files are collected"
+    )
 
     @field_validator("services", mode="before")
     @classmethod
@@ -135,6 +179,21 @@ class Settings(BaseSettings):
             if isinstance(value, str) and value.startswith(SECRETS_MANAGER_ARN):
                 data[name] = resolve_secret_arn(value)
         return data
+
+    @model_validator(mode="after")
+    def _storage_complete(self) -> Settings:
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("ORBITASK_S3_BUCKET must be set when ORBITASK_STORAGE_BACKEND=s3")
+        return self
+
+    @property
+    def local_storage(self) -> StorageLocation:
+        """This region's attachment storage."""
+        if self.storage_backend == "s3":
+            return StorageLocation(
+                backend="s3", bucket=self.s3_bucket, region=self.s3_region, endpoint_url=self.s3_endpoint_url
+            )
+        return StorageLocation(backend="local", dir=(self.storage_dir or self.data_dir / "files").resolve())
 
     @model_validator(mode="after")
     def _production_needs_real_secret(self) -> Settings:

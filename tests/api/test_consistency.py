@@ -65,6 +65,8 @@ async def test_every_event_type_is_emitted_with_its_schema(api: Api, app: Any) -
     await api.ok(owner, "PATCH", f"/comments/{comment['id']}", json={"body": "hello"})
     await api.ok(owner, "DELETE", f"/comments/{comment['id']}")
     await api.ok(owner, "POST", f"/imports/trello?workspace_id={ws}", content=TRELLO_FIXTURE.read_bytes())
+    attachment = await api.ok(owner, "POST", f"/cards/{cid}/attachments", files={"file": ("a.txt", b"hello")})
+    await api.ok(owner, "DELETE", f"/attachments/{attachment['id']}")
     await api.ok(owner, "DELETE", f"/cards/{cid}")
     await api.ok(owner, "DELETE", f"/labels/{label['id']}")
     await api.ok(owner, "DELETE", f"/lists/{spare['id']}")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +28,15 @@ _REQUEST_ID = b"x-request-id"
 log = structlog.get_logger("orbitask.http")
 
 
+@dataclass(frozen=True, slots=True)
+class LargeTransfers:
+    """Paths that move files: their own body limit and deadline."""
+
+    paths: re.Pattern[str]
+    max_body: int
+    timeout: float
+
+
 class RequestContextMiddleware:
     """Outermost middleware: sets up per-request state, adds the response headers, bounds the request's time.
 
@@ -34,19 +46,19 @@ class RequestContextMiddleware:
 
     def __init__(
         self, app: ASGIApp, *, region: str, max_body: int, timeout: float = 30.0,
-        overrides: dict[str, tuple[int, float]] | None = None,
+        large: Sequence[LargeTransfers] = (),
     ) -> None:
         self.app = app
         self.region = region
         self.max_body = max_body
         self.timeout = timeout
-        # path prefix -> (body limit, timeout): uploads of large files stream to disk, so they may be larger
-        self.overrides = overrides or {}
+        # paths that move files (attachments, imports) stream them to disk: their own limit and deadline
+        self.large = tuple(large)
 
     def _limits(self, path: str) -> tuple[int, float]:
-        for prefix, limits in self.overrides.items():
-            if path.startswith(prefix):
-                return limits
+        for transfer in self.large:
+            if transfer.paths.match(path):
+                return transfer.max_body, transfer.timeout
         return self.max_body, self.timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,10 +122,10 @@ class RequestContextMiddleware:
             except asyncio.CancelledError:
                 if not forced:
                     raise
-                await self._timed_out(scope, receive, send_with_headers, response_started, forced=True)
+                await self._timed_out(scope, receive, send_with_headers, response_started, timeout, forced=True)
             except Exception as exc:
                 if isinstance(exc, TimeoutError) and deadline.expired():
-                    await self._timed_out(scope, receive, send_with_headers, response_started, forced=False)
+                    await self._timed_out(scope, receive, send_with_headers, response_started, timeout, forced=False)
                     return
                 if response_started or not is_unavailable(exc):
                     raise
@@ -130,9 +142,10 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
             context.end(reset)
 
-    async def _timed_out(self, scope: Scope, receive: Receive, send: Send, started: bool, *, forced: bool) -> None:
+    async def _timed_out(
+        self, scope: Scope, receive: Receive, send: Send, started: bool, timeout: float, *, forced: bool
+    ) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
-        timeout = self._limits(scope["path"])[1]
         log.warning("request_timeout", method=scope["method"], route=route, timeout_s=timeout,
                     response_started=started, cleanup_interrupted=forced)
         if not started:  # once the response has started it is too late for a status: cut it off

@@ -12,7 +12,7 @@ from orbitask.auth.deps import CurrentActor, ReadSession, Uow
 from orbitask.core.db import repeatable_read
 from orbitask.core.events import EventRead
 from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from orbitask.tasks import checklists, comments, service
+from orbitask.tasks import attachment_routes, checklists, comments, service
 from orbitask.tasks.schemas import (
     CardCreate,
     CardDetail,
@@ -185,3 +185,6 @@ async def card_activity(
     return await comments.card_activity(session, actor, card_id, limit=limit)
 
 
+
+
+router.include_router(attachment_routes.router)
