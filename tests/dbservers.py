@@ -13,7 +13,9 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,3 +254,32 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def replicated_pair(prefix: str) -> Iterator[tuple[MariaDB, MariaDB]]:
+    """A GTID primary and a read-only replica of it, in a temp dir; stopped and removed afterwards.
+
+    The replica has no binlog of its own: its bootstrap statements (CREATE USER) must not enter
+    the GTID stream it receives (gtid_strict_mode would refuse the mix).
+    """
+    import pytest  # only test code calls this
+
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    primary = MariaDB(base / "primary", server_id=1, binlog=True)
+    replica = MariaDB(base / "replica", server_id=2, binlog=False)
+    started: list[MariaDB] = []
+    try:
+        try:
+            started.append(primary.start())
+            started.append(replica.start())
+        except MissingServer as exc:
+            pytest.fail(f"these tests need a real MariaDB: {exc}", pytrace=False)
+        except subprocess.CalledProcessError as exc:
+            pytest.fail(f"{exc}\nstdout: {exc.stdout!r}\nstderr: {exc.stderr!r}", pytrace=False)
+        replica.replicate_from(primary)
+        yield primary, replica
+    finally:
+        for server in reversed(started):
+            server.stop()
+        shutil.rmtree(base, ignore_errors=True)

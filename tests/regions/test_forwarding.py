@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ import pytest
 
 from orbitask.core.migrate import upgrade
 from tests.conftest import PASSWORD, TEST_SECRET
-from tests.dbservers import MariaDB, MissingServer
+from tests.dbservers import MariaDB, replicated_pair
 from tests.servers import free_port, orbitask_server
 
 DATABASE = "orbitask_regions"
@@ -49,24 +48,14 @@ class Regions:
 
 @pytest.fixture(scope="module")
 def regions() -> Iterator[Regions]:
-    base = Path(tempfile.mkdtemp(prefix="orbitask-regions-"))
-    primary = MariaDB(base / "primary", server_id=1, binlog=True)
-    replica = MariaDB(base / "replica", server_id=2, binlog=False)
-    started: list[MariaDB] = []
-    try:
-        try:
-            started += [primary.start(), replica.start()]
-        except MissingServer as exc:
-            pytest.fail(f"the region tests need a real MariaDB: {exc}", pytrace=False)
-        except subprocess.CalledProcessError as exc:
-            pytest.fail(f"{exc}\nstderr: {exc.stderr!r}", pytrace=False)
-        replica.replicate_from(primary)
+    with replicated_pair("orbitask-regions-") as (primary, replica):
         primary.sql(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
                     f"CREATE USER '{APP_USER}'@'%' IDENTIFIED BY '{APP_PASSWORD}';"
                     f"GRANT SELECT, INSERT, UPDATE, DELETE ON {DATABASE}.* TO '{APP_USER}'@'%';")
         upgrade(primary.url(DATABASE))
         pos = primary.sql("SELECT @@GLOBAL.gtid_binlog_pos").strip()
         assert replica.sql(f"SELECT MASTER_GTID_WAIT('{pos}', 30)").strip() == "0"
+        base = Path(tempfile.mkdtemp(prefix="orbitask-region-nodes-"))
 
         def app_url(server: MariaDB) -> str:
             return f"mysql+asyncmy://{APP_USER}:{APP_PASSWORD}@127.0.0.1:{server.port}/{DATABASE}"
@@ -88,9 +77,6 @@ def regions() -> Iterator[Regions]:
                 base / "eu", "--no-migrate", port=ports["eu-west-1"],
                 env={**common, "ORBITASK_REGION": "eu-west-1", "ORBITASK_DATABASE_URL": app_url(replica)}))
             yield Regions(us, eu, primary, replica, us_stack)
-    finally:
-        for server in reversed(started):
-            server.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
