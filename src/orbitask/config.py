@@ -238,6 +238,11 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
     @property
+    def multi_region(self) -> bool:
+        """Whether other regions are configured (then this region's database may be a replica)."""
+        return any(r.name != self.region for r in self.regions)
+
+    @property
     def hop_secret(self) -> str:
         """The secret behind the region-to-region hop's signatures."""
         return self.forward_secret.get_secret_value() if self.forward_secret else self.signing_key

@@ -147,6 +147,23 @@ def test_a_hop_is_never_forwarded_twice_and_a_forged_one_is_not_trusted(regions:
     assert regions.received() == before
 
 
+def test_a_read_the_lagging_replica_cannot_serve_in_time_goes_to_the_writer_region(regions: Regions) -> None:
+    with httpx.Client(base_url=regions.eu, timeout=30) as eu:
+        auth = register(eu)
+        ws = eu.get("/api/v1/workspaces", headers=auth).json()["items"][0]["id"]
+        regions.replica.sql("STOP SLAVE SQL_THREAD")  # eu's database stops applying: it falls behind
+        try:
+            board = eu.post(f"/api/v1/workspaces/{ws}/boards", json={"name": "Fresh"}, headers=auth)
+            assert board.status_code == 201, board.text
+            token = {"X-Orbitask-Token": board.headers["X-Orbitask-Token"]}
+            read = eu.get(f"/api/v1/boards/{board.json()['id']}", headers={**auth, **token})
+            assert read.status_code == 200 and read.json()["board"]["name"] == "Fresh", read.text
+            assert read.headers["x-orbitask-forwarded-to"] == "us-east-1"  # waited, then one hop
+            assert eu.get(f"/api/v1/boards/{board.json()['id']}", headers=auth).status_code == 404  # local: behind
+        finally:
+            regions.replica.sql("START SLAVE")
+
+
 def test_an_unreachable_writer_region_answers_503_and_nothing_is_applied(regions: Regions) -> None:
     with httpx.Client(base_url=regions.eu, timeout=30) as eu:
         auth = register(eu)

@@ -226,7 +226,7 @@ class SqliteWriteLock:
 class Database:
     """The writer and reader engines of this region, and sessions on them."""
 
-    def __init__(self, writer_url: str, reader_url: str | None = None) -> None:
+    def __init__(self, writer_url: str, reader_url: str | None = None, *, replica: bool | None = None) -> None:
         self.writer_url = writer_url
         parsed = make_url(writer_url)
         self.write_lock: SqliteWriteLock | None = None
@@ -236,6 +236,9 @@ class Database:
         self.writer = make_engine(writer_url, writer=True)
         self.reader = make_engine(self.reader_url, writer=False)
         self.split = self.reader_url != self.writer_url
+        # Whether reads may lag the writer: a separate reader DSN, or (in a reader region of a
+        # multi-region deployment) a local database that is itself a replica of another region's.
+        self.replica = self.split if replica is None else replica
         # Reads that must not see replica lag run read-only on the writer's server.
         self.primary_reader = make_engine(writer_url, writer=False) if self.split else self.reader
         self._writer_sessions = async_sessionmaker(self.writer, expire_on_commit=False, autoflush=False)

@@ -43,11 +43,21 @@ async def wait_for_replica(db: Database, token: ConsistencyToken, timeout: float
         delay = min(delay * 2, _MAX_POLL_S)
 
 
+class ReplicaBehind(Exception):
+    """The local replica did not reach the client's token in time and no writer is reachable from here.
+
+    In a reader region of a multi-region deployment the region-forwarding middleware answers
+    it by sending the read, whole, to the writer region (one hop).
+    """
+
+
 @asynccontextmanager
 async def consistent_read(db: Database, token: ConsistencyToken | None, timeout: float) -> AsyncIterator[AsyncSession]:
     """A read session on the reader once it has caught up with `token`, else on the writer."""
     on_writer = False
-    if token is not None and db.split:
+    if token is not None and db.replica:
         on_writer = not await wait_for_replica(db, token, timeout)
+        if on_writer and not db.split:
+            raise ReplicaBehind()
     async with db.read_session(on_writer=on_writer) as session:
         yield session

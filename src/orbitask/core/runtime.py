@@ -45,7 +45,7 @@ class Runtime:
         local = MemoryCache(settings.snapshot_cache_entries, settings.snapshot_cache_mb * 1024 * 1024)
         common: dict[str, Any] = dict(
             settings=settings,
-            db=Database(settings.writer_url, settings.reader_url),
+            db=Database(settings.writer_url, settings.reader_url, replica=settings.multi_region or None),
             passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_cost),
             tokens=AccessTokens(settings.signing_key, settings.access_token_ttl_seconds),
             storages=Storages.from_settings(settings),

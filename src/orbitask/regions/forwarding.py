@@ -10,6 +10,10 @@ forwarded again (loop prevention: a node that receives one while not the writer 
 Authorization, cookies, CSRF, Idempotency-Key, traceparent — and the writer's answer
 (including X-Orbitask-Token) streams back as is.
 
+Reads stay local. A read carrying a consistency token that the local replica has not reached
+within ORBITASK_READ_WAIT_TIMEOUT_SECONDS is sent to the writer region the same way (DESIGN §3:
+"past the bound it reads from the writer").
+
 Failures: the writer cannot be reached → re-read the topology; if another region now
 writes, try it once (nothing was sent yet); else 503 `writer-unavailable` with Retry-After.
 A failure after the request was sent answers the same 503, saying the write may have been
@@ -31,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orbitask.core.errors import unavailable
 from orbitask.core.observability import FORWARD_LATENCY, FORWARD_RECEIVED, FORWARDED, WRITER_EPOCH
+from orbitask.core.reads import ReplicaBehind
 from orbitask.regions.topology import RegionMap
 
 log = structlog.get_logger("orbitask.forwarding")
@@ -108,9 +113,12 @@ class ForwardingMiddleware:
         self.client = client
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in MUTATING or not scope["path"].startswith("/api/") \
-                or scope["path"] in LOCAL_PATHS or not self.regions.multi_region:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/") or scope["path"] in LOCAL_PATHS \
+                or not self.regions.multi_region:
             await self.app(scope, receive, send)
+            return
+        if scope["method"] not in MUTATING:
+            await self._read(scope, receive, send)
             return
         hop = next((v for k, v in scope["headers"] if k == SIGNATURE_HEADER), None)
         if hop is not None:
@@ -123,6 +131,23 @@ class ForwardingMiddleware:
             await self.app(scope, receive, send)
             return
         await self._forward(scope, receive, send)
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Reads are local; one whose token the replica has not reached in time goes to the writer region."""
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except ReplicaBehind:
+            if started or self.regions.is_writer:
+                raise
+            log.info("read_forwarded", path=scope["path"])
+            await self._forward(scope, receive, send, body=b"")
 
     async def _arrived(self, scope: Scope, receive: Receive, send: Send, origin: str, client: str) -> None:
         """A hop from another region: run it here if this region writes, never pass it on."""
@@ -139,8 +164,10 @@ class ForwardingMiddleware:
                  "headers": [(k, v) for k, v in scope["headers"] if k != SIGNATURE_HEADER]}
         await self.app(scope, receive, send)
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body, stream = await _body(receive)
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, body: bytes | None = None) -> None:
+        stream: Receive | None = None
+        if body is None:
+            body, stream = await _body(receive)
         client = scope.get("client") or ("", 0)
         for attempt in range(2):
             base = self.regions.writer_url()

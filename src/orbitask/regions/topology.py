@@ -76,7 +76,7 @@ class RegionMap:
     @property
     def multi_region(self) -> bool:
         """Whether any other region is configured (else every write is local)."""
-        return any(name != self.local for name in self.regions)
+        return len(self.regions) > 1 or any(name != self.local for name in self.regions)
 
     @property
     def is_writer(self) -> bool:
