@@ -8,6 +8,7 @@ crash is an orphan that garbage collection (tasks/replication.py) removes after 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 
@@ -20,7 +21,7 @@ from orbitask.core.db import utcnow
 from orbitask.core.errors import DomainError, NotFound, ServiceUnavailable
 from orbitask.core.ids import new_id
 from orbitask.core.pagination import decode_cursor, page_of
-from orbitask.core.storage import ObjectMissing, Storage, Storages
+from orbitask.core.storage import ObjectMissing, Storage, Storages, content_disposition
 from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
 from orbitask.tasks.files import Staged
@@ -257,7 +258,10 @@ async def open_object(
 async def download_url(
     storages: Storages, row: Attachment, *, expires_s: int, inline: bool, content_type: str
 ) -> str | None:
-    """A presigned GET on the storage that has the file (local first, then the origin region's)."""
+    """A signed CloudFront URL when the local bucket has the file, else a presigned GET on the storage that has it."""
+    if storages.cdn is not None and await storages.local.stat(row.storage_key) is not None:
+        return storages.cdn.url(row.storage_key, expires_at=utcnow() + dt.timedelta(seconds=expires_s),
+                                content_type=content_type, disposition=content_disposition(row.filename, inline=inline))
     origin = storages.of_region(row.region)
     for storage in (storages.local, origin):
         if storage is None:
