@@ -30,6 +30,16 @@ REDIS_FAILURES = Counter(
 )
 PRESENCE_CHANGES = Counter("orbitask_presence_changes_total", "Board presence changes announced on the bus")
 INFO = Gauge("orbitask_info", "Build and region", ["version", "region"])
+ATTACHMENT_BYTES = Counter("orbitask_attachment_bytes_total", "Attachment bytes accepted and served", ["direction"])
+ATTACHMENT_READS = Counter(
+    "orbitask_attachment_reads_total", "Attachment reads by where the bytes came from (local, origin, unavailable)",
+    ["source"],
+)
+ATTACHMENT_REPLICATED = Counter("orbitask_attachment_replicated_total", "Files copied from another region's storage")
+ATTACHMENT_REPLICATION_FAILURES = Counter(
+    "orbitask_attachment_replication_failures_total", "Replication attempts that failed (retried on the next pass)"
+)
+ATTACHMENT_GC_DELETED = Counter("orbitask_attachment_gc_deleted_total", "Files deleted by garbage collection")
 
 _SECRET_KEYS = {"password", "token", "refresh_token", "access_token", "authorization", "secret", "cookie"}
 

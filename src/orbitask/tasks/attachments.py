@@ -20,6 +20,7 @@ from orbitask.auth.policy import Actor, require_board
 from orbitask.core.db import utcnow
 from orbitask.core.errors import DomainError, NotFound, ServiceUnavailable
 from orbitask.core.ids import new_id
+from orbitask.core.observability import ATTACHMENT_BYTES, ATTACHMENT_READS
 from orbitask.core.pagination import decode_cursor, page_of
 from orbitask.core.storage import ObjectMissing, Storage, Storages, content_disposition
 from orbitask.core.uow import UnitOfWork, command
@@ -141,7 +142,9 @@ async def store_and_record(
         if staged.thumbnail is not None:
             written.append(thumbnail_key(attachment_id))
             await storage.put_bytes(thumbnail_key(attachment_id), staged.thumbnail, content_type="image/webp")
-        return await create_attachment(uow, actor, card_id, staged, attachment_id=attachment_id, quota=quota)
+        out = await create_attachment(uow, actor, card_id, staged, attachment_id=attachment_id, quota=quota)
+        ATTACHMENT_BYTES.labels("accepted").inc(staged.size)
+        return out
     except BaseException:
         if file_stored:
             written.append(object_key(attachment_id))
@@ -228,6 +231,12 @@ async def _primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     return rest()
 
 
+async def _counted(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        ATTACHMENT_BYTES.labels("served").inc(len(chunk))
+        yield chunk
+
+
 async def open_object(
     storages: Storages, row: Attachment, key: str, start: int = 0, length: int | None = None
 ) -> AsyncIterator[bytes]:
@@ -242,13 +251,16 @@ async def open_object(
         sources.append(origin)
     for storage in sources:
         try:
-            return await _primed(storage.read(key, start, length))
+            body = await _primed(storage.read(key, start, length))
+            ATTACHMENT_READS.labels("local" if storage is storages.local else "origin").inc()
+            return _counted(body)
         except ObjectMissing:
             continue
         except Exception as exc:  # an unreachable peer or bucket: try the next, then answer 503
             log.warning(
                 "storage_read_failed", storage=storage.label, error_type=type(exc).__name__)
             continue
+    ATTACHMENT_READS.labels("unavailable").inc()
     raise AttachmentUnavailable(
         "The file is not readable right now (its region's storage has not answered); retry shortly.",
         retry_after=5,
