@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -12,6 +11,7 @@ import httpx
 import jwt
 import pytest
 from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
 
 from orbitask.app import create_app
 from orbitask.config import Settings
@@ -129,18 +129,17 @@ async def test_presigned_downloads_redirect_to_the_bucket(api: Api) -> None:
     assert_problem(await api.call(mallory, "GET", f"/attachments/{att['id']}/content"), 404, "not-found")
 
 
-def cloudfront_key(tmp_path: Path) -> tuple[Path, Any]:
+def cloudfront_key() -> tuple[str, Any]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = tmp_path / "cloudfront.pem"
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    return path, key.public_key()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    return pem.decode().strip(), key.public_key()  # stripped, as a setting read from a *_FILE is
 
 
-async def test_cloudfront_signed_download_urls(api: Api, settings: Settings, tmp_path: Path) -> None:
+async def test_cloudfront_signed_download_urls(api: Api, settings: Settings) -> None:
     """CloudFront checks the signature and expiry; here: the URL is signed by our key pair and expires on time."""
     import base64
     import time
@@ -148,9 +147,9 @@ async def test_cloudfront_signed_download_urls(api: Api, settings: Settings, tmp
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    pem, public = cloudfront_key(tmp_path)
+    pem, public = cloudfront_key()
     cdn = settings.model_copy(update={"cloudfront_url": "https://files.example.test", "cloudfront_key_id": "KTESTKEY",
-                                      "cloudfront_private_key_file": pem, "storage_url_ttl_seconds": 90})
+                                      "cloudfront_private_key": SecretStr(pem), "storage_url_ttl_seconds": 90})
     app = create_app(cdn)
     async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                                        base_url="http://testserver") as client:
@@ -173,10 +172,10 @@ async def test_cloudfront_signed_download_urls(api: Api, settings: Settings, tmp
     public.verify(signature, policy, padding.PKCS1v15(), hashes.SHA1())  # raises when not signed by our key
 
 
-def test_cloudfront_settings_come_together(tmp_path: Path) -> None:
+def test_cloudfront_settings_come_together() -> None:
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="CLOUDFRONT_KEY_ID"):
         Settings(storage_backend="s3", s3_bucket="b", cloudfront_url="https://cdn.example.test")
     with pytest.raises(ValidationError, match="STORAGE_BACKEND=s3"):
-        Settings(cloudfront_url="https://c", cloudfront_key_id="K", cloudfront_private_key_file=tmp_path / "k.pem")
+        Settings(cloudfront_url="https://c", cloudfront_key_id="K", cloudfront_private_key="pem")

@@ -8,7 +8,6 @@ the headers the API would send (see docs/configuration.md).
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from urllib.parse import quote, urlencode
 
 
@@ -29,11 +28,6 @@ class CloudFrontUrls:
 
         self.base_url = base_url.rstrip("/")
         self.signer = CloudFrontSigner(key_id, sign)
-
-    @classmethod
-    def from_file(cls, base_url: str, key_id: str, path: Path) -> CloudFrontUrls:
-        """Load the PEM private key from a file (kept out of the environment and of logs)."""
-        return cls(base_url, key_id, Path(path).read_bytes())
 
     def url(self, key: str, *, expires_at: dt.datetime, content_type: str, disposition: str) -> str:
         """A signed URL for `key`, valid until `expires_at`, asking S3 for these response headers."""

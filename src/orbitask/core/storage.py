@@ -364,8 +364,8 @@ class Storages:
         if settings.cloudfront_url:
             from orbitask.core.cdn import CloudFrontUrls
 
-            cdn = CloudFrontUrls.from_file(settings.cloudfront_url, settings.cloudfront_key_id,
-                                           settings.cloudfront_private_key_file)
+            cdn = CloudFrontUrls(settings.cloudfront_url, settings.cloudfront_key_id,
+                                 settings.cloudfront_private_key.get_secret_value().encode())
         return cls(settings.region, open_storage(settings.local_storage), peers,
                    (settings.data_dir / "tmp").resolve(), cdn)
 
