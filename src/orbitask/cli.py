@@ -263,7 +263,8 @@ def worker_run(
     gc_every: Annotated[float, typer.Option(help="seconds between garbage collections (0: never)")] = 3600.0,
     purge_rows: Annotated[bool, typer.Option(help="GC also deletes rows (writer region only)")] = True,
 ) -> None:
-    """Run until stopped: replicate new attachments from other regions, collect garbage periodically."""
+    """Run until stopped: replicate new attachments from other regions; periodically re-check them all and collect
+    garbage."""
     from orbitask.core.db import Database
     from orbitask.core.observability import configure_logging
     from orbitask.core.storage import Storages
@@ -285,6 +286,8 @@ def worker_run(
                 if storages.peers:
                     await replicator.run_once()
                 if loop.time() >= next_gc:
+                    if storages.peers:  # events skipped at a sequence gap or during an outage
+                        await replicator.reconcile()
                     await collect_garbage(db, storages.local, grace_s=settings.attachment_gc_grace_seconds,
                                           purge_rows=purge_rows)
                     next_gc = loop.time() + gc_every

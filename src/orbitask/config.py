@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     storage_presigned_downloads: bool = Field(
         False, description="s3 backend: downloads redirect to a presigned GET URL instead of streaming"
     )
+    cloudfront_url: str | None = Field(None, description="s3 backend: CloudFront distribution serving the bucket")
+    cloudfront_key_id: str | None = Field(None, description="the CloudFront public key id signing URLs")
+    cloudfront_private_key: SecretStr | None = Field(
+        None, description="PEM of that key pair's RSA private key (best given as ORBITASK_CLOUDFRONT_PRIVATE_KEY_FILE)"
+    )
     storage_url_ttl_seconds: int = Field(
         300, ge=10, le=7 * 86400, description="lifetime of presigned download URLs and upload tickets"
     )
@@ -184,6 +189,12 @@ class Settings(BaseSettings):
     def _storage_complete(self) -> Settings:
         if self.storage_backend == "s3" and not self.s3_bucket:
             raise ValueError("ORBITASK_S3_BUCKET must be set when ORBITASK_STORAGE_BACKEND=s3")
+        cloudfront = (self.cloudfront_url, self.cloudfront_key_id, self.cloudfront_private_key)
+        if any(cloudfront) and not all(cloudfront):
+            raise ValueError("CloudFront downloads need ORBITASK_CLOUDFRONT_URL, ORBITASK_CLOUDFRONT_KEY_ID and "
+                             "ORBITASK_CLOUDFRONT_PRIVATE_KEY together")
+        if any(cloudfront) and self.storage_backend != "s3":
+            raise ValueError("CloudFront downloads need ORBITASK_STORAGE_BACKEND=s3")
         return self
 
     @property

@@ -10,7 +10,10 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import jwt
 import pytest
+from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
 
+from orbitask.app import create_app
 from orbitask.config import Settings
 from orbitask.tasks.uploads import AUDIENCE
 from tests.api.test_attachments import a_card, attachment_rows, png, stored_keys, upload
@@ -124,3 +127,55 @@ async def test_presigned_downloads_redirect_to_the_bucket(api: Api) -> None:
     # a viewer's or outsider's request never gets a URL
     mallory = await api.user("Mallory")
     assert_problem(await api.call(mallory, "GET", f"/attachments/{att['id']}/content"), 404, "not-found")
+
+
+def cloudfront_key() -> tuple[str, Any]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    return pem.decode().strip(), key.public_key()  # stripped, as a setting read from a *_FILE is
+
+
+async def test_cloudfront_signed_download_urls(api: Api, settings: Settings) -> None:
+    """CloudFront checks the signature and expiry; here: the URL is signed by our key pair and expires on time."""
+    import base64
+    import time
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    pem, public = cloudfront_key()
+    cdn = settings.model_copy(update={"cloudfront_url": "https://files.example.test", "cloudfront_key_id": "KTESTKEY",
+                                      "cloudfront_private_key": SecretStr(pem), "storage_url_ttl_seconds": 90})
+    app = create_app(cdn)
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                       base_url="http://testserver") as client:
+        cdn_api = Api(client)
+        alice, _, card = await a_card(cdn_api)
+        att = (await upload(cdn_api, alice, card["id"], "logo.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>")).json()
+        r = await cdn_api.call(alice, "GET", f"/attachments/{att['id']}/content", expect=307)
+    location = r.headers["location"]
+    assert location.startswith(f"https://files.example.test/attachments/{att['id']}/original?")
+    query = parse_qs(urlparse(location).query)
+    assert query["response-content-disposition"][0].startswith("attachment;")  # SVG never inline
+    assert query["response-content-type"] == ["image/svg+xml"]
+    assert query["Key-Pair-Id"] == ["KTESTKEY"]
+    expires = int(query["Expires"][0])
+    assert abs(expires - (time.time() + 90)) < 10
+    resource = location.split("&Expires=")[0]
+    policy = ('{"Statement":[{"Resource":"%s","Condition":{"DateLessThan":{"AWS:EpochTime":%d}}}]}'
+              % (resource, expires)).encode()
+    signature = base64.b64decode(query["Signature"][0].replace("-", "+").replace("_", "=").replace("~", "/"))
+    public.verify(signature, policy, padding.PKCS1v15(), hashes.SHA1())  # raises when not signed by our key
+
+
+def test_cloudfront_settings_come_together() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="CLOUDFRONT_KEY_ID"):
+        Settings(storage_backend="s3", s3_bucket="b", cloudfront_url="https://cdn.example.test")
+    with pytest.raises(ValidationError, match="STORAGE_BACKEND=s3"):
+        Settings(cloudfront_url="https://c", cloudfront_key_id="K", cloudfront_private_key="pem")

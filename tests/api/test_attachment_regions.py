@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from prometheus_client import REGISTRY
 
 from orbitask.app import create_app
 from orbitask.config import Settings, StorageLocation
@@ -28,6 +29,10 @@ from tests.conftest import Api, assert_problem
 from tests.servers import free_port
 
 EU, AP = "eu-west-1", "ap-southeast-1"
+
+
+def reads(source: str) -> float:
+    return REGISTRY.get_sample_value("orbitask_attachment_reads_total", {"source": source}) or 0.0
 
 
 @dataclass
@@ -89,8 +94,10 @@ async def test_download_falls_back_to_the_origin_until_replicated(regions: dict[
     assert att["region"] == EU
     assert await ap.storages.local.stat(object_key(att["id"])) is None  # not replicated yet
 
+    origin_reads = reads("origin")
     got = await ap.api.call(alice, "GET", f"/attachments/{att['id']}/content", expect=200)
     assert got.content == data
+    assert reads("origin") == origin_reads + 1  # operators see how often replication lags behind
     part = await ap.api.call(alice, "GET", f"/attachments/{att['id']}/content", headers={"Range": "bytes=8-15"},
                              expect=206)
     assert part.content == data[8:16]

@@ -142,6 +142,17 @@ async def test_oversized_upload_is_refused_and_nothing_is_stored(api: Api, app: 
     # far over the limit: refused from Content-Length before the body is read
     r = await upload(api, alice, card["id"], "huge.bin", b"x" * 200_000)
     assert_problem(r, 413, "payload-too-large")
+    # sent without Content-Length (chunked), the stream is cut at the limit all the same
+    async def chunked() -> Any:
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="s.bin"\r\n\r\n'
+        for _ in range(100):
+            yield b"y" * 1000
+        yield b"\r\n--b--\r\n"
+
+    r = await api.call(alice, "POST", f"/cards/{card['id']}/attachments", content=chunked(),
+                       headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert "content-length" not in r.request.headers
+    assert_problem(r, 413, "payload-too-large")
     # exactly at the limit is fine
     assert (await upload(api, alice, card["id"], "ok.bin", b"x" * 4096)).status_code == 201
     assert await attachment_rows(app) == 1

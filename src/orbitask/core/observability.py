@@ -25,6 +25,16 @@ RELAY_LAG = Gauge("orbitask_relay_lag_seconds", "Age of the newest event the rel
 SOCKETS = Gauge("orbitask_websockets", "Open WebSocket connections")
 SOCKET_DROPS = Counter("orbitask_websocket_drops_total", "Sockets closed by the server", ["reason"])
 RATE_LIMITED = Counter("orbitask_rate_limited_total", "Requests refused by a rate limit", ["limit"])
+ATTACHMENT_BYTES = Counter("orbitask_attachment_bytes_total", "Attachment bytes accepted and served", ["direction"])
+ATTACHMENT_READS = Counter(
+    "orbitask_attachment_reads_total", "Attachment reads by where the bytes came from (local, origin, unavailable)",
+    ["source"],
+)
+ATTACHMENT_REPLICATED = Counter("orbitask_attachment_replicated_total", "Files copied from another region's storage")
+ATTACHMENT_REPLICATION_FAILURES = Counter(
+    "orbitask_attachment_replication_failures_total", "Replication attempts that failed (retried on the next pass)"
+)
+ATTACHMENT_GC_DELETED = Counter("orbitask_attachment_gc_deleted_total", "Files deleted by garbage collection")
 REDIS_FAILURES = Counter(
     "orbitask_redis_failures_total", "Redis calls that failed and were answered fail-open", ["op"]
 )

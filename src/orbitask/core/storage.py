@@ -16,12 +16,15 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from anyio import to_thread
 
 from orbitask.config import StorageLocation
+
+if TYPE_CHECKING:
+    from orbitask.core.cdn import CloudFrontUrls
 
 CHUNK = 256 * 1024
 S3_PART_BYTES = 8 * 1024 * 1024
@@ -351,13 +354,20 @@ class Storages:
     local: Storage
     peers: dict[str, Storage]
     spool_dir: Path
+    cdn: CloudFrontUrls | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> Storages:
         """Build every configured storage (the settings' own region is never a peer)."""
         peers = {name: open_storage(loc) for name, loc in settings.storage_regions.items() if name != settings.region}
+        cdn = None
+        if settings.cloudfront_url:
+            from orbitask.core.cdn import CloudFrontUrls
+
+            cdn = CloudFrontUrls(settings.cloudfront_url, settings.cloudfront_key_id,
+                                 settings.cloudfront_private_key.get_secret_value().encode())
         return cls(settings.region, open_storage(settings.local_storage), peers,
-                   (settings.data_dir / "tmp").resolve())
+                   (settings.data_dir / "tmp").resolve(), cdn)
 
     def of_region(self, region: str) -> Storage | None:
         """The storage of `region` (this one's or a peer's), None when unknown."""

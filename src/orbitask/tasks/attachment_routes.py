@@ -104,7 +104,7 @@ async def delete_attachment(attachment_id: uuid.UUID, actor: CurrentActor, uow: 
 
 @router.get("/attachments/{attachment_id}/content", response_class=Response,
             responses={200: {"description": "the file"}, 206: {"description": "the requested byte range"},
-                       307: {"description": "with presigned downloads: the storage's URL"},
+                       307: {"description": "with presigned downloads or CloudFront: a signed URL"},
                        416: {"description": "the range is outside the file"}})
 async def download_attachment(
     attachment_id: uuid.UUID, request: Request, actor: CurrentActor, rt: RuntimeDep,
@@ -114,7 +114,7 @@ async def download_attachment(
     row = await _load(rt, actor, attachment_id)
     inline = is_inline(row.content_type) and not download
     ctype = served_type(row.content_type)
-    if rt.settings.storage_presigned_downloads:
+    if rt.settings.storage_presigned_downloads or rt.files.cdn is not None:
         url = await attachments.download_url(rt.files, row, expires_s=rt.settings.storage_url_ttl_seconds,
                                              inline=inline, content_type=ctype)
         if url is not None:

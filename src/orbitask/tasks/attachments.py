@@ -8,6 +8,7 @@ crash is an orphan that garbage collection (tasks/replication.py) removes after 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 
@@ -19,8 +20,9 @@ from orbitask.auth.policy import Actor, require_board
 from orbitask.core.db import utcnow
 from orbitask.core.errors import DomainError, NotFound, ServiceUnavailable
 from orbitask.core.ids import new_id
+from orbitask.core.observability import ATTACHMENT_BYTES, ATTACHMENT_READS
 from orbitask.core.pagination import decode_cursor, page_of
-from orbitask.core.storage import ObjectMissing, Storage, Storages
+from orbitask.core.storage import ObjectMissing, Storage, Storages, content_disposition
 from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
 from orbitask.tasks.files import Staged
@@ -140,7 +142,9 @@ async def store_and_record(
         if staged.thumbnail is not None:
             written.append(thumbnail_key(attachment_id))
             await storage.put_bytes(thumbnail_key(attachment_id), staged.thumbnail, content_type="image/webp")
-        return await create_attachment(uow, actor, card_id, staged, attachment_id=attachment_id, quota=quota)
+        out = await create_attachment(uow, actor, card_id, staged, attachment_id=attachment_id, quota=quota)
+        ATTACHMENT_BYTES.labels("accepted").inc(staged.size)
+        return out
     except BaseException:
         if file_stored:
             written.append(object_key(attachment_id))
@@ -227,6 +231,12 @@ async def _primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     return rest()
 
 
+async def _counted(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        ATTACHMENT_BYTES.labels("served").inc(len(chunk))
+        yield chunk
+
+
 async def open_object(
     storages: Storages, row: Attachment, key: str, start: int = 0, length: int | None = None
 ) -> AsyncIterator[bytes]:
@@ -241,13 +251,16 @@ async def open_object(
         sources.append(origin)
     for storage in sources:
         try:
-            return await _primed(storage.read(key, start, length))
+            body = await _primed(storage.read(key, start, length))
+            ATTACHMENT_READS.labels("local" if storage is storages.local else "origin").inc()
+            return _counted(body)
         except ObjectMissing:
             continue
         except Exception as exc:  # an unreachable peer or bucket: try the next, then answer 503
             log.warning(
                 "storage_read_failed", storage=storage.label, error_type=type(exc).__name__)
             continue
+    ATTACHMENT_READS.labels("unavailable").inc()
     raise AttachmentUnavailable(
         "The file is not readable right now (its region's storage has not answered); retry shortly.",
         retry_after=5,
@@ -257,7 +270,10 @@ async def open_object(
 async def download_url(
     storages: Storages, row: Attachment, *, expires_s: int, inline: bool, content_type: str
 ) -> str | None:
-    """A presigned GET on the storage that has the file (local first, then the origin region's)."""
+    """A signed CloudFront URL when the local bucket has the file, else a presigned GET on the storage that has it."""
+    if storages.cdn is not None and await storages.local.stat(row.storage_key) is not None:
+        return storages.cdn.url(row.storage_key, expires_at=utcnow() + dt.timedelta(seconds=expires_s),
+                                content_type=content_type, disposition=content_disposition(row.filename, inline=inline))
     origin = storages.of_region(row.region)
     for storage in (storages.local, origin):
         if storage is None:

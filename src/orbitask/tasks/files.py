@@ -171,6 +171,16 @@ class _StagingSink:
         await to_thread.run_sync(self.file.close)
 
 
+def _parse(step: Any, *args: Any) -> None:
+    """Run a parser step; python-multipart's own errors become a 422 naming the problem."""
+    try:
+        step(*args)
+    except DomainError:
+        raise
+    except Exception as exc:
+        raise InvalidInput(f"The multipart body is malformed: {exc}") from None
+
+
 async def stage_multipart(
     content_type: str, body: AsyncIterator[bytes], *, spool_dir: Path, limit: int
 ) -> Staged:
@@ -229,15 +239,10 @@ async def stage_multipart(
     })
     try:
         async for chunk in body:
-            try:
-                parser.write(chunk)
-            except DomainError:
-                raise
-            except Exception as exc:  # python-multipart's parse errors
-                raise InvalidInput(f"The multipart body is malformed: {exc}") from None
+            _parse(parser.write, chunk)
             if sink.pending_bytes >= FLUSH_BYTES:
                 await sink.flush()
-        parser.finalize()
+        _parse(parser.finalize)
         await sink.close()
         if not state["done"]:
             raise InvalidInput("The multipart body ended early (no closing boundary): the upload was cut off.")

@@ -22,6 +22,11 @@ from sqlalchemy import delete, or_, select
 
 from orbitask.core.db import Database, utcnow
 from orbitask.core.events import Event
+from orbitask.core.observability import (
+    ATTACHMENT_GC_DELETED,
+    ATTACHMENT_REPLICATED,
+    ATTACHMENT_REPLICATION_FAILURES,
+)
 from orbitask.core.storage import ObjectInfo, Storage, Storages, copy_object
 from orbitask.tasks.attachments import KEY_PREFIX, attachment_id_of, object_key, thumbnail_key
 from orbitask.tasks.models import Attachment
@@ -55,6 +60,7 @@ async def replicate_attachment(storages: Storages, attachment: AttachmentRead) -
             await storages.local.delete(key)
             raise ReplicationError(f"{key}: the copy does not match the recorded SHA-256/size")
         copied += 1
+        ATTACHMENT_REPLICATED.inc()
     return copied
 
 
@@ -94,6 +100,7 @@ class Replicator:
             try:
                 copied += await replicate_attachment(self.storages, attachment)
             except Exception as exc:
+                ATTACHMENT_REPLICATION_FAILURES.inc()
                 log.warning("replication_failed", attachment_id=str(attachment.id), origin=attachment.region,
                             error_type=type(exc).__name__, error=str(exc)[:200])
                 return copied
@@ -116,6 +123,7 @@ class Replicator:
                 try:
                     copied += await replicate_attachment(self.storages, _read_of(row))
                 except Exception as exc:
+                    ATTACHMENT_REPLICATION_FAILURES.inc()
                     log.warning("replication_failed", attachment_id=str(row.id), origin=row.region,
                                 error_type=type(exc).__name__, error=str(exc)[:200])
             if len(rows) < BATCH:
@@ -187,6 +195,7 @@ async def collect_garbage(
         await _drop_orphans(db, storage, batch, cutoff, report)
     if progress:
         progress(report)
+    ATTACHMENT_GC_DELETED.inc(report.objects_deleted)
     log.info("attachment_gc", rows_purged=report.rows_purged, objects_deleted=report.objects_deleted,
              bytes_freed=report.bytes_freed)
     return report
