@@ -17,6 +17,7 @@ from orbitask.auth.deps import RuntimeDep, idempotency_scope
 from orbitask.config import Settings
 from orbitask.core.errors import install_error_handlers
 from orbitask.core.idempotency import IdempotencyMiddleware
+from orbitask.core.jobs import Worker
 from orbitask.core.middleware import RequestContextMiddleware
 from orbitask.core.observability import INFO, configure_logging
 from orbitask.core.ratelimit import ApiRateLimitMiddleware
@@ -69,10 +70,16 @@ async def readyz(rt: RuntimeDep) -> Response:
 def _service_routers() -> dict[str, APIRouter]:
     from orbitask.auth.routes import router as auth_router
     from orbitask.boards.routes import router as boards_router
+    from orbitask.notifications.routes import router as notifications_router
+    from orbitask.notifications.webhook_routes import router as webhooks_router
     from orbitask.realtime.routes import router as realtime_router
     from orbitask.tasks.routes import router as tasks_router
 
-    return {"auth": auth_router, "boards": boards_router, "tasks": tasks_router, "realtime": realtime_router}
+    notifications = APIRouter()
+    notifications.include_router(notifications_router)
+    notifications.include_router(webhooks_router)
+    return {"auth": auth_router, "boards": boards_router, "tasks": tasks_router, "realtime": realtime_router,
+            "notifications": notifications}
 
 
 def start_realtime(runtime: Runtime, hub: Hub, presence: BoardPresence | None = None) -> list[asyncio.Task[None]]:
@@ -103,9 +110,14 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         tasks: list[asyncio.Task[None]] = []
         if "realtime" in mounted:
             tasks = start_realtime(runtime, application.state.hub, application.state.presence)
+        worker = Worker(runtime) if settings.jobs_in_serve else None
+        if worker is not None:  # the embedded default: notifications without a second command
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop(SHUTDOWN_GRACE_S)
             tasks += application.state.presence.pending
             for task in tasks:
                 task.cancel()

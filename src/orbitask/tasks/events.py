@@ -92,3 +92,15 @@ class CommentUpdated(DomainEvent):
 class CommentDeleted(DomainEvent):
     comment_id: uuid.UUID
     card_id: uuid.UUID
+
+
+@event_type("card.watcher_added")
+class CardWatcherAdded(DomainEvent):
+    card_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+@event_type("card.watcher_removed")
+class CardWatcherRemoved(DomainEvent):
+    card_id: uuid.UUID
+    user_id: uuid.UUID
