@@ -34,6 +34,7 @@ log = structlog.get_logger("orbitask.consumers")
 GAP_HOLD_S = 0.5
 LATE_WINDOW_S = 60.0
 BATCH = 200
+START_WINDOW = dt.timedelta(hours=1)
 
 Handler = Callable[[AsyncSession, list[Event]], Awaitable[None]]
 
@@ -65,7 +66,7 @@ class EventConsumer:
         self.name = name
         self.handle = handle
         self.batch = batch
-        self.from_start = from_start  # a new consumer starts at the head of the log unless told otherwise
+        self.from_start = from_start  # a new consumer starts an hour back (see _start_point) unless told otherwise
         self.gap_hold_s = gap_hold_s
         self.late_window_s = late_window_s
         self._gap_since: float | None = None
@@ -75,7 +76,7 @@ class EventConsumer:
             row = await session.get(ConsumerCursor, self.name)
             if row is not None:
                 return row
-            head = 0 if self.from_start else int(await session.scalar(select(func.coalesce(func.max(Event.seq), 0))))
+            head = 0 if self.from_start else await self._start_point(session)
         try:
             async with self.db.write_transaction() as session:
                 session.add(ConsumerCursor(name=self.name, seq=head, version=0, skipped={}, updated_at=utcnow()))
@@ -85,6 +86,19 @@ class EventConsumer:
             row = await session.get(ConsumerCursor, self.name)
         assert row is not None
         return row
+
+    async def _start_point(self, session: AsyncSession) -> int:
+        """Where a new consumer starts: before the events of the last START_WINDOW, else at the head.
+
+        Not at the head: events written between a deployment's migration and its first worker
+        would be missed. Not at the beginning: an old database would flood people with history.
+        """
+        recent = await session.scalar(
+            select(func.min(Event.seq)).where(Event.created_at >= utcnow() - START_WINDOW)
+        )
+        if recent is not None:
+            return int(recent) - 1
+        return int(await session.scalar(select(func.coalesce(func.max(Event.seq), 0))) or 0)
 
     async def step(self) -> int:
         """Handle what is ready; returns how many events were handled."""
