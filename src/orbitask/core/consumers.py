@@ -35,6 +35,7 @@ GAP_HOLD_S = 0.5
 LATE_WINDOW_S = 60.0
 BATCH = 200
 START_WINDOW = dt.timedelta(hours=1)
+MAX_REMEMBERED_GAP = 1000
 
 Handler = Callable[[AsyncSession, list[Event]], Awaitable[None]]
 
@@ -121,8 +122,9 @@ class EventConsumer:
                 self._gap_since = self._gap_since or time.monotonic()
                 if time.monotonic() - self._gap_since < self.gap_hold_s:
                     break  # a lower sequence may still commit: wait a moment
-                for missing in range(cursor + 1, event.seq):
-                    skipped[missing] = now
+                if event.seq - cursor <= MAX_REMEMBERED_GAP:  # wider: not transactions in flight
+                    for missing in range(cursor + 1, event.seq):
+                        skipped[missing] = now
                 log.info("consumer_gap_skipped", consumer=self.name, first=cursor + 1, last=event.seq - 1)
             self._gap_since = None
             ready.append(event)
@@ -134,6 +136,12 @@ class EventConsumer:
             return 0
         try:
             async with self.db.write_transaction() as session:
+                # lock the cursor first: a second process waits here, then sees it moved and backs off
+                version = await session.scalar(
+                    select(ConsumerCursor.version).where(ConsumerCursor.name == self.name).with_for_update()
+                )
+                if version != state.version:
+                    raise CursorMoved(self.name)
                 if ready:
                     await self.handle(session, ready)
                 moved = await session.execute(
