@@ -42,8 +42,8 @@ class Jobs:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         # a fresh database per test: start from the first event
-        self.notifications = notifications_consumer(rt, from_start=True, gap_hold_s=0.05)
-        self.webhooks = webhooks_consumer(rt, from_start=True, gap_hold_s=0.05)
+        self.notifications = notifications_consumer(rt, start="beginning", gap_hold_s=0.05)
+        self.webhooks = webhooks_consumer(rt, start="beginning", gap_hold_s=0.05)
         self.client = delivery.http_client(rt.settings)
 
     async def events(self) -> int:

@@ -52,7 +52,7 @@ async def test_restart_mid_stream_neither_loses_nor_duplicates(api: Api, app: An
     alice = await _mentions(api, 30)
     handler = NotificationConsumer(rt.settings)
 
-    first = EventConsumer(rt.db, "notifications", handler, batch=7, from_start=True)
+    first = EventConsumer(rt.db, "notifications", handler, batch=7, start="beginning")
     for _ in range(2):
         assert await first.step() == 7  # part of the stream, committed
     partial, _ = await _counts(rt.db, alice.id)
@@ -85,7 +85,7 @@ async def test_restart_mid_stream_neither_loses_nor_duplicates(api: Api, app: An
 async def test_two_processes_racing_apply_each_batch_once(api: Api, app: Any) -> None:
     rt = app.state.runtime
     alice = await _mentions(api, 24)
-    one, two = (EventConsumer(rt.db, "notifications", NotificationConsumer(rt.settings), batch=5, from_start=True)
+    one, two = (EventConsumer(rt.db, "notifications", NotificationConsumer(rt.settings), batch=5, start="beginning")
                 for _ in range(2))
     await asyncio.gather(one.drain(), two.drain())  # as if both believed they held the lease
     await one.drain()
@@ -107,7 +107,7 @@ async def test_sequence_gaps_are_waited_for_and_late_commits_handled(api: Api, a
     head = await _head(db)
     async with db.read_session() as session:
         existing = list((await session.execute(select(Event.seq).order_by(Event.seq))).scalars())
-    consumer = EventConsumer(db, "probe", record, from_start=True, gap_hold_s=0.2)
+    consumer = EventConsumer(db, "probe", record, start="beginning", gap_hold_s=0.2)
     assert await consumer.drain() == len(existing)  # (sequences need not start at 1: MariaDB keeps counting)
     async with db.write_transaction() as session:  # seq head+2 commits first; head+1 is still in flight
         session.add(_row(head + 2))
@@ -129,6 +129,7 @@ async def test_a_lease_has_one_holder_and_moves_when_released(app: Any) -> None:
     assert await first.hold() and not await second.hold()
     assert await first.hold()  # renewing
     await first.release()
+    second._next_try = 0.0  # (it would ask again within a few seconds by itself)
     assert await second.hold() and not await first.hold()
     short = DbLease(db, "job:short", ttl_s=0.05)
     other = DbLease(db, "job:short", ttl_s=0.05)

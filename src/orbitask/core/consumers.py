@@ -18,7 +18,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from sqlalchemy import BigInteger, String, func, select, update
@@ -60,15 +60,17 @@ class EventConsumer:
     """Feeds committed events, in sequence order and each once, to `handle`."""
 
     def __init__(
-        self, db: Database, name: str, handle: Handler, *, batch: int = BATCH, from_start: bool = False,
-        gap_hold_s: float = GAP_HOLD_S, late_window_s: float = LATE_WINDOW_S,
+        self, db: Database, name: str, handle: Handler, *, batch: int = BATCH,
+        start: Literal["recent", "head", "beginning"] = "recent",
+        gap_hold_s: float = GAP_HOLD_S, late_window_s: float = LATE_WINDOW_S, types: set[str] | None = None,
     ) -> None:
         self.db = db
         self.name = name
         self.handle = handle
         self.batch = batch
-        self.from_start = from_start  # a new consumer starts an hour back (see _start_point) unless told otherwise
+        self.start = start  # where a consumer that has no cursor yet begins (see _start_point)
         self.gap_hold_s = gap_hold_s
+        self.types = types  # the event types `handle` wants (None: all); the others only move the cursor
         self.late_window_s = late_window_s
         self._gap_since: float | None = None
 
@@ -77,7 +79,7 @@ class EventConsumer:
             row = await session.get(ConsumerCursor, self.name)
             if row is not None:
                 return row
-            head = 0 if self.from_start else await self._start_point(session)
+            head = await self._start_point(session)
         try:
             async with self.db.write_transaction() as session:
                 session.add(ConsumerCursor(name=self.name, seq=head, version=0, skipped={}, updated_at=utcnow()))
@@ -89,12 +91,14 @@ class EventConsumer:
         return row
 
     async def _start_point(self, session: AsyncSession) -> int:
-        """Where a new consumer starts: before the events of the last START_WINDOW, else at the head.
+        """Where a new consumer starts: by default before the events of the last START_WINDOW, else at the head.
 
         Not at the head: events written between a deployment's migration and its first worker
         would be missed. Not at the beginning: an old database would flood people with history.
         """
-        recent = await session.scalar(
+        if self.start == "beginning":
+            return 0
+        recent = None if self.start == "head" else await session.scalar(
             select(func.min(Event.seq)).where(Event.created_at >= utcnow() - START_WINDOW)
         )
         if recent is not None:
@@ -106,29 +110,36 @@ class EventConsumer:
         state = await self._state()
         skipped = {int(k): float(v) for k, v in (state.skipped or {}).items()}
         async with self.db.read_session(on_writer=True) as session:
-            rows = list((await session.execute(
-                select(Event).where(Event.seq > state.seq).order_by(Event.seq).limit(self.batch)
-            )).scalars())
-            late = list((await session.execute(
-                select(Event).where(Event.seq.in_(list(skipped))).order_by(Event.seq)
-            )).scalars()) if skipped else []
+            # sequence numbers and types only: the payloads of events this consumer ignores stay unread
+            rows = (await session.execute(
+                select(Event.seq, Event.type).where(Event.seq > state.seq).order_by(Event.seq).limit(self.batch)
+            )).all()
+            late = (await session.execute(
+                select(Event.seq, Event.type).where(Event.seq.in_(list(skipped))).order_by(Event.seq)
+            )).all() if skipped else []
         now = time.time()
         ready = list(late)
-        for seq in [e.seq for e in late]:
+        for seq, _ in late:
             skipped.pop(seq)
         cursor = state.seq
-        for event in rows:
-            if event.seq != cursor + 1:
+        for seq, type_ in rows:
+            if seq != cursor + 1:
                 self._gap_since = self._gap_since or time.monotonic()
                 if time.monotonic() - self._gap_since < self.gap_hold_s:
                     break  # a lower sequence may still commit: wait a moment
-                if event.seq - cursor <= MAX_REMEMBERED_GAP:  # wider: not transactions in flight
-                    for missing in range(cursor + 1, event.seq):
+                if seq - cursor <= MAX_REMEMBERED_GAP:  # wider: not transactions in flight
+                    for missing in range(cursor + 1, seq):
                         skipped[missing] = now
-                log.info("consumer_gap_skipped", consumer=self.name, first=cursor + 1, last=event.seq - 1)
+                log.info("consumer_gap_skipped", consumer=self.name, first=cursor + 1, last=seq - 1)
             self._gap_since = None
-            ready.append(event)
-            cursor = event.seq
+            ready.append((seq, type_))
+            cursor = seq
+        wanted = [seq for seq, type_ in ready if self.types is None or type_ in self.types]
+        events: list[Event] = []
+        if wanted:
+            async with self.db.read_session(on_writer=True) as session:
+                found = {e.seq: e for e in (await session.execute(select(Event).where(Event.seq.in_(wanted)))).scalars()}
+            events = [found[seq] for seq in wanted]
         expired = [seq for seq, t in skipped.items() if now - t >= self.late_window_s]
         for seq in expired:
             del skipped[seq]
@@ -142,8 +153,8 @@ class EventConsumer:
                 )
                 if version != state.version:
                     raise CursorMoved(self.name)
-                if ready:
-                    await self.handle(session, ready)
+                if events:
+                    await self.handle(session, events)
                 moved = await session.execute(
                     update(ConsumerCursor)
                     .where(ConsumerCursor.name == self.name, ConsumerCursor.version == state.version)

@@ -68,11 +68,20 @@ def outbox_row(
     board_id: uuid.UUID | None = None, board_version: int | None = None, card_id: uuid.UUID | None = None,
 ) -> Event:
     """The `event` row for a domain event (add it to the session of the transaction it belongs to)."""
-    return Event(
-        id=new_id(), workspace_id=workspace_id, board_id=board_id, board_version=board_version, card_id=card_id,
-        type=event.type, actor_id=actor_id, payload=event.model_dump(mode="json"), region=region,
-        created_at=utcnow(),
-    )
+    return Event(**outbox_values(event, region=region, actor_id=actor_id, workspace_id=workspace_id,
+                                 board_id=board_id, board_version=board_version, card_id=card_id))
+
+
+def outbox_values(
+    event: DomainEvent, *, region: str, actor_id: uuid.UUID | None = None, workspace_id: uuid.UUID | None = None,
+    board_id: uuid.UUID | None = None, board_version: int | None = None, card_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """The column values of an `event` row, for bulk inserts (`insert(Event)` with a list of them)."""
+    return {
+        "id": new_id(), "workspace_id": workspace_id, "board_id": board_id, "board_version": board_version,
+        "card_id": card_id, "type": event.type, "actor_id": actor_id, "payload": event.model_dump(mode="json"),
+        "region": region, "created_at": utcnow(),
+    }
 
 
 class EventRead(BaseModel):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from orbitask.core.db import Base, Database, UTCDateTime, utcnow
 
 log = structlog.get_logger("orbitask.leases")
+MAX_RETRY_S = 2.0
 
 
 class LeaseRow(Base):
@@ -30,8 +31,9 @@ class DbLease:
     """A row with an expiry, taken when free or expired and renewed by its holder.
 
     Renewals are written every third of the TTL, not on every `hold()`, so a job polling
-    many times a second costs one small write every few seconds. A holder that stops
-    renewing (crashed, partitioned) loses the lease after `ttl_s`.
+    many times a second costs one small write every few seconds; processes that do not hold
+    it ask again every third of the TTL (at most every 2 s). A holder that stops renewing
+    (crashed, partitioned) loses the lease after `ttl_s`.
     """
 
     def __init__(self, db: Database, name: str, ttl_s: float = 15.0) -> None:
@@ -40,18 +42,22 @@ class DbLease:
         self.ttl_s = ttl_s
         self.owner = uuid.uuid4().hex
         self._valid_until = 0.0  # monotonic time until which we trust our hold without asking
+        self._next_try = 0.0  # while another process holds it, when to ask again
 
     async def hold(self) -> bool:
         """Take or renew the lease; True while this process holds it."""
         now_mono = time.monotonic()
         if now_mono < self._valid_until:
             return True
+        if now_mono < self._next_try:
+            return False  # someone else holds it: ask again later, not on every poll
         try:
             held = await self._claim()
         except Exception as exc:
             log.warning("lease_unavailable", lease=self.name, error=type(exc).__name__)
             held = False
         self._valid_until = now_mono + self.ttl_s / 3 if held else 0.0
+        self._next_try = 0.0 if held else now_mono + min(self.ttl_s / 3, MAX_RETRY_S)
         return held
 
     async def _claim(self) -> bool:

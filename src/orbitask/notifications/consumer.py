@@ -17,18 +17,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth import service as auth_service
 from orbitask.boards import service as boards
 from orbitask.config import Settings
 from orbitask.core.db import utcnow
-from orbitask.core.events import Event, outbox_row
+from orbitask.core.events import Event, outbox_values
 from orbitask.core.ids import new_id
 from orbitask.notifications import email, events
 from orbitask.notifications.models import Notification
 from orbitask.notifications.schemas import NotificationRead
-from orbitask.notifications.service import board_watcher_ids, preference_table, unread_count, user_settings
+from orbitask.notifications.service import board_watcher_ids, preference_table, unread_counts, user_settings
 from orbitask.tasks import watching
 from orbitask.tasks.schemas import CardRead
 
@@ -147,7 +148,7 @@ class NotificationConsumer:
         chosen = await user_settings(session, user_ids)
         access: dict[tuple[uuid.UUID, uuid.UUID], bool] = {}
         mail = self.settings.smtp_host is not None
-        announced: dict[uuid.UUID, list[Notification]] = {}
+        notes: list[Notification] = []
         for plan in plans:
             board_id = plan.card.board_id if plan.card else uuid.UUID(plan.event.payload["board_id"])
             board = board_rows.get(board_id)
@@ -167,7 +168,7 @@ class NotificationConsumer:
                 url=f"{self.settings.public_url}/boards/{board_id}?card={card_id}", in_app=in_app,
                 email_status=None, created_at=utcnow(), read_at=None,
             )
-            session.add(note)
+            notes.append(note)
             if by_mail and mail:
                 if chosen[plan.user_id].email_digest == "off":
                     note.email_status = "queued"
@@ -175,14 +176,23 @@ class NotificationConsumer:
                                              name=users[plan.user_id].name)
                 else:
                     note.email_status = "digest"
-            if in_app:
-                announced.setdefault(plan.user_id, []).append(note)
-        await session.flush()
-        for user_id, notes in announced.items():
-            count = await unread_count(session, user_id)
-            for note in notes:
-                session.add(outbox_row(
-                    events.NotificationCreated(user_id=user_id, notification=NotificationRead.model_validate(note),
-                                               unread_count=count),
-                    region=self.settings.region, actor_id=note.actor_id, workspace_id=note.workspace_id,
-                ))
+        if not notes:
+            return
+        # bulk inserts (no ORM bookkeeping, no RETURNING): a batch writes thousands of rows
+        await session.execute(insert(Notification), [_values(n) for n in notes])
+        counts = await unread_counts(session, list({n.user_id for n in notes if n.in_app}))
+        announcements = [
+            outbox_values(
+                events.NotificationCreated(user_id=n.user_id, notification=NotificationRead.model_validate(n),
+                                           unread_count=counts.get(n.user_id, 0)),
+                region=self.settings.region, actor_id=n.actor_id, workspace_id=n.workspace_id,
+            )
+            for n in notes if n.in_app
+        ]
+        if announcements:
+            await session.execute(insert(Event), announcements)
+
+
+def _values(row: Any) -> dict[str, Any]:
+    """Column values of an ORM object, for a bulk insert."""
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns}

@@ -9,7 +9,7 @@ from orbitask.core.consumers import EventConsumer
 from orbitask.core.db import utcnow
 from orbitask.core.jobs import Step, register_job
 from orbitask.notifications import delivery, email, reminders, webhooks
-from orbitask.notifications.consumer import NotificationConsumer
+from orbitask.notifications.consumer import HANDLED, NotificationConsumer
 
 if TYPE_CHECKING:
     from orbitask.core.runtime import Runtime
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def notifications_consumer(rt: Runtime, **options: Any) -> EventConsumer:
     """The consumer writing in-app notifications and queueing their e-mails."""
-    return EventConsumer(rt.db, "notifications", NotificationConsumer(rt.settings), **options)
+    return EventConsumer(rt.db, "notifications", NotificationConsumer(rt.settings), types=set(HANDLED), **options)
 
 
 def webhooks_consumer(rt: Runtime, **options: Any) -> EventConsumer:

@@ -40,6 +40,18 @@ async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:
     ) or 0)
 
 
+async def unread_counts(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Unread counts of several users in one query (users with none are left out)."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(
+        select(Notification.user_id, func.count()).where(
+            Notification.user_id.in_(user_ids), Notification.in_app.is_(True), Notification.read_at.is_(None)
+        ).group_by(Notification.user_id)
+    )
+    return {user_id: int(n) for user_id, n in rows.all()}
+
+
 async def list_notifications(
     session: AsyncSession, actor: Actor, *, unread_only: bool, cursor: str | None, limit: int
 ) -> tuple[list[NotificationRead], str | None, int]:
