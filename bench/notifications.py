@@ -1,6 +1,6 @@
 """Notification consumer benchmark: 10,000 events through the `notifications` consumer.
 
-    .venv/bin/python bench/notifications.py [--events 10000] [--rate 400] [--poll 0.2]
+    .venv/bin/python bench/notifications.py [--events 10000] [--rate 100] [--poll 0.2]
                                             [--backend sqlite|mariadb|postgresql | --database-url URL]
                                             [--json bench/results/notifications-<backend>.json]
 
@@ -201,7 +201,7 @@ async def live(rt: Any, world: dict[str, Any], events: int, rate: float, poll: f
                 await asyncio.sleep(poll)
 
     started = time.perf_counter()
-    await asyncio.wait_for(asyncio.gather(produce(), consume()), timeout=events / rate * 5 + 60)
+    await asyncio.wait_for(asyncio.gather(produce(), consume()), timeout=events / rate * 3 + 120)
     elapsed = time.perf_counter() - started
     ms = [v * 1000 for v in latencies]
     return {"phase": "live", "events": events, "rate": rate, "poll_s": poll, "seconds": round(elapsed, 2),
@@ -216,7 +216,9 @@ async def notifications(rt: Any) -> int:
 
 
 async def run(args: argparse.Namespace, url: str | None) -> list[dict[str, Any]]:
-    data_dir = Path(tempfile.mkdtemp(prefix="orbitask-bench-notify-"))
+    scratch = ROOT / "bench" / "results"  # (gitignored) not /tmp: a shared machine's /tmp gets swept
+    scratch.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="notifications-data-", dir=scratch))
     try:
         settings = make_settings(data_dir, log_level="ERROR", **({"database_url": url} if url else {}))
         upgrade(settings.writer_url)
@@ -225,7 +227,11 @@ async def run(args: argparse.Namespace, url: str | None) -> list[dict[str, Any]]
             rt = app.state.runtime
             world = await seed(app)
             console.print(f"seeded {USERS} users, {CARDS} cards; writing {args.events} events per phase")
-            return [await backlog(rt, world, args.events), await live(rt, world, args.events, args.rate, args.poll)]
+            results = [await backlog(rt, world, args.events)]
+            console.print(results[-1])
+            results.append(await live(rt, world, args.events, args.rate, args.poll))
+            console.print(results[-1])
+            return results
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -233,7 +239,7 @@ async def run(args: argparse.Namespace, url: str | None) -> list[dict[str, Any]]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=400.0, help="events per second in the live phase")
+    parser.add_argument("--rate", type=float, default=100.0, help="events per second in the live phase")
     parser.add_argument("--poll", type=float, default=0.2, help="idle poll interval (ORBITASK_WORKER_POLL_INTERVAL_SECONDS)")
     parser.add_argument("--backend", choices=["sqlite", "mariadb", "postgresql"], default="sqlite")
     parser.add_argument("--database-url", default=None)

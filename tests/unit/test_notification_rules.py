@@ -87,3 +87,10 @@ def test_jobs_register_once_and_are_found_in_service_packages() -> None:
         register_job("notifications")(lambda rt: None)
     settings = Settings(smtp_host=None)
     assert jobs["reminders"].interval(settings) == settings.reminder_interval_seconds
+
+
+def test_worker_refuses_unknown_jobs_by_name() -> None:
+    from orbitask.core.jobs import Worker
+
+    with pytest.raises(ValueError, match=r"unknown jobs \['nope'\]; choose from .*'notifications'"):
+        Worker(None, only=["notifications", "nope"])  # type: ignore[arg-type]
