@@ -13,6 +13,7 @@ from orbitask.core.consumers import ConsumerCursor, EventConsumer
 from orbitask.core.db import utcnow
 from orbitask.core.events import Event
 from orbitask.core.ids import new_id
+from orbitask.core.jobs import JOBS, Worker, register_job
 from orbitask.core.leases import DbLease
 from orbitask.notifications.consumer import NotificationConsumer
 from orbitask.notifications.models import Notification
@@ -140,3 +141,35 @@ async def test_a_lease_has_one_holder_and_moves_when_released(app: Any) -> None:
         await asyncio.sleep(0.01)
     else:
         raise AssertionError("an expired lease was not taken over")
+
+
+async def test_worker_runs_writer_only_jobs_in_the_writer_region_only(app: Any) -> None:
+    rt = app.state.runtime
+    ran = {"everywhere": 0, "writer": 0}
+
+    def counting(name: str) -> Any:
+        async def step() -> int:
+            ran[name] += 1
+            return 0
+        return step
+
+    register_job("test-everywhere", interval=lambda s: 0.01, writer_only=False)(lambda rt: counting("everywhere"))
+    register_job("test-writer", interval=lambda s: 0.01)(lambda rt: counting("writer"))
+    try:
+        for writer in (False, True):
+            rt.is_writer = lambda writer=writer: writer
+            worker = Worker(rt, only=["test-everywhere", "test-writer"])
+            worker.start()
+            try:
+                for _ in range(500):  # bounded poll
+                    if ran["everywhere"] >= 3 and (ran["writer"] >= 3 or not writer):
+                        break
+                    await asyncio.sleep(0.01)
+            finally:
+                await worker.stop()
+            assert ran["everywhere"] >= 3
+            assert (ran["writer"] >= 3) if writer else ran["writer"] == 0
+    finally:
+        JOBS.pop("test-everywhere")
+        JOBS.pop("test-writer")
+        rt.is_writer = lambda: True

@@ -96,8 +96,9 @@ class EventConsumer:
         Not at the head: events written between a deployment's migration and its first worker
         would be missed. Not at the beginning: an old database would flood people with history.
         """
-        if self.start == "beginning":
-            return 0
+        if self.start == "beginning":  # before the oldest event (sequences need not start at 1)
+            oldest = await session.scalar(select(func.min(Event.seq)))
+            return int(oldest) - 1 if oldest is not None else 0
         recent = None if self.start == "head" else await session.scalar(
             select(func.min(Event.seq)).where(Event.created_at >= utcnow() - START_WINDOW)
         )

@@ -14,7 +14,8 @@ Services register jobs in an `orbitask/<service>/jobs.py` module, found and impo
 
 Each job runs under its own database lease, so however many processes run the worker
 (`orbitask worker`, or `orbitask serve` in the embedded default), one runs each job at a
-time; and only where `runtime.is_writer()` says this node is in the writer region.
+time; and only where `runtime.is_writer()` says this node is in the writer region, unless
+it is registered with `writer_only=False` (then one per region).
 """
 
 from __future__ import annotations
@@ -49,18 +50,21 @@ class JobSpec:
     name: str
     build: Callable[[Runtime], Step | None]
     interval: Callable[[Settings], float]
+    writer_only: bool = True  # False: runs in every region (one process per region), e.g. replicating files
 
 
 JOBS: dict[str, JobSpec] = {}
 
 
-def register_job(name: str, *, interval: Callable[[Settings], float] | None = None):  # noqa: ANN201 - decorator
+def register_job(  # noqa: ANN201 - decorator
+    name: str, *, interval: Callable[[Settings], float] | None = None, writer_only: bool = True
+):
     """Register a job factory under `name` (default interval: the worker poll interval)."""
 
     def add(build: Callable[[Runtime], Step | None]) -> Callable[[Runtime], Step | None]:
         if name in JOBS:
             raise ValueError(f"job {name!r} registered twice")
-        JOBS[name] = JobSpec(name, build, interval or (lambda s: s.worker_poll_interval_seconds))
+        JOBS[name] = JobSpec(name, build, interval or (lambda s: s.worker_poll_interval_seconds), writer_only)
         return build
 
     return add
@@ -86,14 +90,18 @@ class Worker:
         if unknown:
             raise ValueError(f"unknown jobs {unknown}; choose from {sorted(specs)}")
         self.steps: dict[str, tuple[Step, float]] = {}
+        self.leases: dict[str, DbLease] = {}
+        self.writer_only: dict[str, bool] = {}
         for name, spec in sorted(specs.items()):
             if only and name not in only:
                 continue
             step = spec.build(runtime)
             if step is not None:
                 self.steps[name] = (step, spec.interval(runtime.settings))
-        self.leases = {name: DbLease(runtime.db, f"job:{name}", runtime.settings.worker_lease_seconds)
-                       for name in self.steps}
+                self.writer_only[name] = spec.writer_only
+                # one holder per deployment, or per region for jobs every region runs
+                lease = f"job:{name}" if spec.writer_only else f"job:{runtime.settings.region}:{name}"
+                self.leases[name] = DbLease(runtime.db, lease, runtime.settings.worker_lease_seconds)
         self.tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> list[asyncio.Task[None]]:
@@ -109,7 +117,7 @@ class Worker:
             while True:
                 done = 0
                 try:
-                    if self.runtime.is_writer() and await lease.hold():
+                    if (self.runtime.is_writer() or not self.writer_only[name]) and await lease.hold():
                         done = await step()
                     failures = 0
                 except asyncio.CancelledError:
