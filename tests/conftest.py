@@ -47,6 +47,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "env": "test", "data_dir": data_dir, "secret_key": TEST_SECRET,
         "argon2_time_cost": 1, "argon2_memory_cost": 64, "log_json": False, "log_level": "WARNING",
+        "worker_in_serve": "off",  # tests run background jobs explicitly (tests/notifications)
     }
     values.update(overrides)
     return Settings(**values)

@@ -20,6 +20,7 @@ from orbitask.auth.deps import RuntimeDep, idempotency_scope
 from orbitask.config import Settings
 from orbitask.core.errors import install_error_handlers
 from orbitask.core.idempotency import IdempotencyMiddleware
+from orbitask.core.jobs import Worker
 from orbitask.core.middleware import LargeTransfers, RequestContextMiddleware
 from orbitask.core.observability import INFO, configure_logging
 from orbitask.core.ratelimit import ApiRateLimitMiddleware
@@ -78,13 +79,18 @@ async def readyz(rt: RuntimeDep) -> Response:
 def _service_routers() -> dict[str, list[APIRouter]]:
     from orbitask.auth.routes import router as auth_router
     from orbitask.boards.routes import router as boards_router
+    from orbitask.notifications.routes import router as notifications_router
+    from orbitask.notifications.webhook_routes import router as webhooks_router
     from orbitask.realtime.routes import router as realtime_router
     from orbitask.tasks.routes import router as tasks_router
     from orbitask.transfer.routes import router as transfer_router
 
+    notifications = APIRouter()
+    notifications.include_router(notifications_router)
+    notifications.include_router(webhooks_router)
     # imports, exports and calendar feeds read and write cards: they come with the tasks service
     return {"auth": [auth_router], "boards": [boards_router], "tasks": [tasks_router, transfer_router],
-            "realtime": [realtime_router]}
+            "realtime": [realtime_router], "notifications": [notifications]}
 
 
 def start_realtime(runtime: Runtime, hub: Hub, presence: BoardPresence | None = None) -> list[asyncio.Task[None]]:
@@ -117,9 +123,14 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
             tasks = start_realtime(runtime, application.state.hub, application.state.presence)
         if application.state.regions.multi_region:
             tasks.append(asyncio.create_task(application.state.regions.watch(), name="topology"))
+        worker = Worker(runtime) if settings.jobs_in_serve else None
+        if worker is not None:  # the embedded default: notifications without a second command
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop(SHUTDOWN_GRACE_S)
             tasks += application.state.presence.pending
             for task in tasks:
                 task.cancel()
@@ -142,6 +153,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     )
     app.state.runtime = runtime
     app.state.regions = RegionMap(settings, runtime.db)
+    runtime.is_writer = lambda: app.state.regions.is_writer  # jobs with side effects run in the writer region
     app.state.forward_client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.forward_timeout_seconds, connect=FORWARD_CONNECT_S),
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=60),

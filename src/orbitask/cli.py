@@ -1,4 +1,4 @@
-"""`orbitask` command line: serve, db, demo, config, import, export."""
+"""`orbitask` command line: serve, worker, db, demo, config, import, export, lab, failover."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Orbitask: multi-region task management.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
-worker_app = typer.Typer(help="Background work: attachment replication and garbage collection.",
-                         no_args_is_help=True)
+worker_app = typer.Typer(help="Background work: the job runner (bare `orbitask worker`), attachment replication "
+                         "and garbage collection.")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(import_app, name="import")
@@ -84,6 +84,48 @@ def serve(
         workers=settings.workers, log_level="warning", access_log=False, proxy_headers=False,
         ws_per_message_deflate=settings.ws_compression,
     )
+
+
+@worker_app.callback(invoke_without_command=True)
+def worker(
+    ctx: typer.Context,
+    jobs: Annotated[str | None, typer.Option(help="comma-separated subset of the jobs (default: all)")] = None,
+    migrate: Annotated[bool, typer.Option(help="apply migrations first (default for SQLite)")] = True,
+) -> None:
+    """Run the background jobs (notifications, e-mail, webhooks, reminders, ...) until stopped (Ctrl-C, SIGTERM)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import signal
+
+    from orbitask.core.jobs import Worker
+    from orbitask.core.observability import configure_logging
+    from orbitask.core.runtime import Runtime
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if migrate and settings.writer_url.startswith("sqlite"):
+        _migrate(settings)
+    only = [j.strip() for j in jobs.split(",") if j.strip()] if jobs else None
+
+    async def main() -> None:
+        runtime = Runtime.from_settings(settings)
+        try:
+            try:
+                runner = Worker(runtime, only=only)
+            except ValueError as exc:
+                console.print(f"[red]{exc}[/red]")
+                raise typer.Exit(2) from None
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            console.print(f"Orbitask worker running {', '.join(runner.steps) or 'no jobs'}; Ctrl-C stops it.")
+            await runner.run_until(stop)
+            console.print("Worker stopped.")
+        finally:
+            await runtime.close()
+
+    asyncio.run(main())
 
 
 @db_app.command("upgrade")

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-ALL_SERVICES = ("auth", "boards", "tasks", "realtime")
+ALL_SERVICES = ("auth", "boards", "tasks", "realtime", "notifications")
 SECRETS_MANAGER_ARN = "arn:aws:secretsmanager:"
 SECRET_FILE = "secret.key"
 MIN_SECRET_LENGTH = 32
@@ -141,6 +141,28 @@ class Settings(BaseSettings):
     attachment_gc_grace_seconds: int = Field(
         86400, ge=0, description="age before deleted or orphaned attachment files are collected"
     )
+    public_url: str = Field("http://127.0.0.1:8000", description="base URL of the web app, for links in e-mails")
+    worker_in_serve: Literal["auto", "on", "off"] = Field(
+        "auto", description="run the background jobs inside `orbitask serve` (auto: when the database is SQLite)"
+    )
+    worker_poll_interval_seconds: float = Field(0.2, gt=0, le=60, description="how often idle consumers poll")
+    worker_lease_seconds: float = Field(15, ge=1, le=600, description="job lease lifetime; a dead holder's jobs move")
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail; unset: no e-mail is sent")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port")
+    smtp_username: str | None = Field(None, description="SMTP user name")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_security: Literal["none", "starttls", "tls"] = Field("none", description="SMTP transport security")
+    smtp_timeout_seconds: float = Field(10, gt=0, le=300, description="bound on one SMTP conversation")
+    email_from: str = Field("Orbitask <noreply@localhost>", description="From: of e-mails")
+    email_max_attempts: int = Field(8, ge=1, le=50, description="sending attempts before an e-mail is given up")
+    webhook_timeout_seconds: float = Field(10, gt=0, le=120, description="bound on one webhook request")
+    webhook_max_attempts: int = Field(8, ge=1, le=50, description="delivery attempts before the dead-letter state")
+    webhook_backoff_seconds: float = Field(10, gt=0, description="first retry delay; doubles per attempt, jittered")
+    webhook_backoff_max_seconds: float = Field(3600, gt=0, description="longest delay between two attempts")
+    webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        [], description="CIDRs webhooks may target although private/loopback (comma-separated)"
+    )
+    reminder_interval_seconds: float = Field(60, gt=0, le=3600, description="how often due dates are checked")
 
     @field_validator("services", mode="before")
     @classmethod
@@ -157,6 +179,32 @@ class Settings(BaseSettings):
         if isinstance(value, list) and "*" in value:
             raise ValueError("ORBITASK_CORS_ORIGINS cannot be '*': the API uses cookies; list the origins")
         return value
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IP network (e.g. 10.0.0.0/8 or 127.0.0.1)") from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("public_url must start with http:// or https://")
+        return value.rstrip("/")
 
     @field_validator("services")
     @classmethod
@@ -230,6 +278,13 @@ class Settings(BaseSettings):
     def reader_url(self) -> str:
         """The reader DSN (the writer when no replica is configured)."""
         return self.database_reader_url or self.writer_url
+
+    @property
+    def jobs_in_serve(self) -> bool:
+        """Whether `orbitask serve` processes run the background jobs too."""
+        if self.worker_in_serve == "auto":
+            return self.writer_url.startswith("sqlite")
+        return self.worker_in_serve == "on"
 
     @property
     def secure_cookies(self) -> bool:

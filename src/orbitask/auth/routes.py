@@ -197,10 +197,13 @@ async def create_invitation(
 ) -> InvitationRead:
     """An invitation link (shown once)."""
     withhold_from_replay()
+    mail = rt.settings.smtp_host is not None
     inv, raw = await workspaces.create_invitation(
-        uow, actor, workspace_id, cmd, ttl_seconds=rt.settings.invitation_ttl_seconds
+        uow, actor, workspace_id, cmd, ttl_seconds=rt.settings.invitation_ttl_seconds,
+        email_link=f"{rt.settings.public_url}/invite/" if mail else None,
     )
     out = InvitationRead.model_validate(inv)
+    out.emailed = mail and inv.email is not None
     out.token = raw
     out.url = str(request.base_url) + f"invite/{raw}"
     return out

@@ -124,6 +124,7 @@ class InvitationRead(Output):
     expires_at: dt.datetime
     token: str | None = Field(None, description="present only in the create response")
     url: str | None = None
+    emailed: bool = Field(False, description="the link was e-mailed to `email` (when the server sends e-mail)")
 
 
 class InvitationAccepted(Output):

@@ -233,9 +233,13 @@ async def remove_member(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, 
 
 @command
 async def create_invitation(
-    uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, cmd: InvitationCreate, *, ttl_seconds: int
+    uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, cmd: InvitationCreate, *, ttl_seconds: int,
+    email_link: str | None = None,
 ) -> tuple[Invitation, str]:
-    """An invitation link; the token is returned once."""
+    """An invitation link; the token is returned once, and e-mailed to `cmd.email` when `email_link` is given.
+
+    `email_link` is the public URL the token is appended to (None: this server sends no e-mail).
+    """
     raw = random_token()
     now = utcnow()
     ttl = dt.timedelta(days=cmd.expires_in_days) if cmd.expires_in_days else dt.timedelta(seconds=ttl_seconds)
@@ -249,6 +253,16 @@ async def create_invitation(
             created_by=actor.user_id, created_at=now, expires_at=now + ttl,
         )
         uow.session.add(inv)
+        await uow.session.flush()
+        if inv.email and email_link:
+            from orbitask.notifications import email  # a service call; imported here to avoid an import cycle
+
+            inviter, ws = await uow.session.get(User, actor.user_id), await uow.session.get(Workspace, workspace_id)
+            email.queue_invitation(
+                uow.session, to=inv.email, inviter=inviter.name if inviter else "Someone",
+                workspace=ws.name if ws else "a workspace", role=inv.role, url=email_link + raw,
+                expires_at=inv.expires_at, invitation_id=inv.id,
+            )
         await uow.commit()
     return inv, raw
 

@@ -296,3 +296,11 @@ async def list_events(
         .limit(limit)
     )
     return [EventRead.model_validate(e) for e in rows.scalars()], board.version
+
+
+async def boards_by_id(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, Board]:
+    """Boards by id (for services that check each recipient's access with `role_on_board`)."""
+    if not ids:
+        return {}
+    rows = await session.execute(select(Board).where(Board.id.in_(set(ids))))
+    return {b.id: b for b in rows.scalars()}

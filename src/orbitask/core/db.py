@@ -37,7 +37,7 @@ class Base(DeclarativeBase):
     """Declarative base with an explicit constraint naming convention."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {uuid.UUID: sa_types.Uuid(), dict[str, Any]: JSON()}
+    type_annotation_map = {uuid.UUID: sa_types.Uuid(), dict[str, Any]: JSON(), list[str]: JSON(), list[int]: JSON()}
 
 
 class UTCDateTime(sa_types.TypeDecorator[dt.datetime]):

@@ -11,6 +11,7 @@ from sqlalchemy import BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orbitask.core.db import Base, UTCDateTime, id_default, utcnow
+from orbitask.core.ids import new_id
 
 
 class Event(Base):
@@ -60,6 +61,27 @@ def event_type(name: str):  # noqa: ANN201 - decorator
         return cls
 
     return register
+
+
+def outbox_row(
+    event: DomainEvent, *, region: str, actor_id: uuid.UUID | None = None, workspace_id: uuid.UUID | None = None,
+    board_id: uuid.UUID | None = None, board_version: int | None = None, card_id: uuid.UUID | None = None,
+) -> Event:
+    """The `event` row for a domain event (add it to the session of the transaction it belongs to)."""
+    return Event(**outbox_values(event, region=region, actor_id=actor_id, workspace_id=workspace_id,
+                                 board_id=board_id, board_version=board_version, card_id=card_id))
+
+
+def outbox_values(
+    event: DomainEvent, *, region: str, actor_id: uuid.UUID | None = None, workspace_id: uuid.UUID | None = None,
+    board_id: uuid.UUID | None = None, board_version: int | None = None, card_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """The column values of an `event` row, for bulk inserts (`insert(Event)` with a list of them)."""
+    return {
+        "id": new_id(), "workspace_id": workspace_id, "board_id": board_id, "board_version": board_version,
+        "card_id": card_id, "type": event.type, "actor_id": actor_id, "payload": event.model_dump(mode="json"),
+        "region": region, "created_at": utcnow(),
+    }
 
 
 class EventRead(BaseModel):

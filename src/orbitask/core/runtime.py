@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ class Runtime:
     revocations: Revocations = field(default_factory=MemoryRevocations)
     presence: Presence = field(default_factory=MemoryPresence)
     storages: Storages | None = None
+    # whether this node is in the writer region: jobs with side effects run only there
+    is_writer: Callable[[], bool] = lambda: True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:

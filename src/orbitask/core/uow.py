@@ -17,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.core import context
 from orbitask.core.db import Database, utcnow
-from orbitask.core.events import DomainEvent, Event
+from orbitask.core.events import DomainEvent, Event, outbox_row
 from orbitask.core.idempotency import IdempotencyRecord
-from orbitask.core.ids import new_id
 from orbitask.core.observability import DB_RETRIES
 from orbitask.core.tokens import ConsistencyToken
 
@@ -92,17 +91,9 @@ class UnitOfWork:
             board.version += 1
             version = board.version
             workspace_id = board.workspace_id
-        row = Event(
-            id=new_id(),
-            workspace_id=workspace_id,
-            board_id=board.id if board is not None else None,
-            board_version=version,
-            card_id=card_id,
-            type=event.type,
-            actor_id=self.actor_id,
-            payload=event.model_dump(mode="json"),
-            region=self.region,
-            created_at=utcnow(),
+        row = outbox_row(
+            event, region=self.region, actor_id=self.actor_id, workspace_id=workspace_id,
+            board_id=board.id if board is not None else None, board_version=version, card_id=card_id,
         )
         self.session.add(row)
         self.events.append(row)

@@ -7,10 +7,16 @@ Protocol (JSON text frames, each with a `type`):
                     {"type": "resync", "board_id", "version", "reason"}   {"type": "unsubscribed", "board_id", "reason"}
                     {"type": "error", "code", "message", "board_id"?}   {"type": "ping"}   {"type": "pong"}
                     {"type": "batch", "messages": [message, ...]}
+                    {"type": "notification", "notification": {...}, "unread_count": N}
+                    {"type": "notifications_read", "ids": [...], "all": bool, "read": bool, "unread_count": N}
 Per board, events arrive in board_version order without gaps or repeats; a client that is
 told `resync` reloads the board snapshot. When several messages are queued for a socket at
 once (a replay, or a busy server), they go out as one `batch` frame holding them in order:
 one write instead of many. Clients handle a batch as its messages, one after another.
+
+Notifications: every socket receives its user's `notification` messages (a new in-app
+notification, with the new unread count) and `notifications_read` (marked read or unread
+elsewhere, e.g. in another tab), without subscribing; see docs/notifications.md.
 
 Presence: subscribing to a board also marks the user as viewing it, until the socket
 unsubscribes, loses access or disconnects (or stops answering: entries expire after
@@ -180,6 +186,10 @@ class Connection:
                 self.send({"type": "unsubscribed", "board_id": str(board_id), "reason": "access_revoked"})
                 await self._leave(board_id)
 
+    def notify(self, frame: str) -> None:
+        """A message addressed to this user (called by the hub)."""
+        self.send_frame(frame)
+
     def show_presence(self, board_id: uuid.UUID, users: list[str], frame: str | None = None) -> None:
         """Who is on a subscribed board now (called by the hub); repeats are skipped."""
         state = self.boards.get(board_id)
@@ -324,6 +334,7 @@ class Connection:
         """Run until the client leaves or the server closes the connection."""
         writer = asyncio.create_task(self._writer())
         heartbeat = asyncio.create_task(self._heartbeat())
+        self.hub.add_user(self)
         try:
             while self.closing is None:
                 receive = asyncio.create_task(self.ws.receive())
@@ -344,6 +355,7 @@ class Connection:
         except (WebSocketDisconnect, RuntimeError, TimeoutError):
             pass
         finally:
+            self.hub.remove_user(self)
             boards = list(self.boards)
             for board_id in boards:
                 self._drop(board_id)

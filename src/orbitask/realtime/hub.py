@@ -14,6 +14,9 @@ ACCESS_EVENTS = {
     "workspace.member_removed", "workspace.member_updated", "workspace.deleted",
 }
 
+# events addressed to one user (payload `user_id`), sent to that user's sockets as these message types
+USER_MESSAGES = {"notification.created": "notification", "notification.read": "notifications_read"}
+
 
 def event_frame(event_json: bytes) -> str:
     """The `event` message around an event already encoded as JSON."""
@@ -46,6 +49,10 @@ class Subscriber(Protocol):
         """Tell the connection who is on a subscribed board now; `frame` is the encoded message."""
         ...
 
+    def notify(self, frame: str) -> None:
+        """Queue a message addressed to the connection's user (a notification)."""
+        ...
+
 
 class Hub:
     """board id -> subscribers in this process."""
@@ -53,6 +60,19 @@ class Hub:
     def __init__(self) -> None:
         self.boards: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)
         self.workspaces: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)  # workspace -> boards watched here
+        self.users: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)  # user -> their sockets here
+
+    def add_user(self, subscriber: Subscriber) -> None:
+        """Route messages addressed to the subscriber's user to it (every socket, from connect)."""
+        self.users[subscriber.user_id].add(subscriber)
+
+    def remove_user(self, subscriber: Subscriber) -> None:
+        """Stop routing the user's messages to this socket."""
+        subs = self.users.get(subscriber.user_id)
+        if subs is not None:
+            subs.discard(subscriber)
+            if not subs:
+                del self.users[subscriber.user_id]
 
     def add(self, board_id: uuid.UUID, workspace_id: uuid.UUID, subscriber: Subscriber) -> None:
         """Start routing the board's events to `subscriber`."""
@@ -85,6 +105,9 @@ class Hub:
     async def dispatch(self, message: bytes) -> None:
         """Route one event from the bus; the frame sent to sockets is built once, from the bus bytes."""
         event = orjson.loads(message)
+        if event["type"] in USER_MESSAGES:
+            self._to_user(event)
+            return
         board_id = uuid.UUID(event["board_id"]) if event.get("board_id") else None
         if board_id is not None:
             subs = self.boards.get(board_id)
@@ -94,6 +117,14 @@ class Hub:
                     sub.offer(board_id, event, frame)
         if event["type"] in ACCESS_EVENTS:
             self._access_changed(event, board_id)
+
+    def _to_user(self, event: dict[str, Any]) -> None:
+        payload = dict(event.get("payload") or {})
+        subs = self.users.get(uuid.UUID(payload.pop("user_id")))
+        if subs:
+            frame = orjson.dumps({"type": USER_MESSAGES[event["type"]], **payload}).decode()
+            for sub in list(subs):
+                sub.notify(frame)
 
     def reconnected(self) -> None:
         """The bus (re)subscribed: events published meanwhile were lost for us; sockets fill from the log."""

@@ -105,3 +105,15 @@ class AttachmentDeleted(DomainEvent):
     card_id: uuid.UUID
     filename: str
     cover_cleared: bool = False
+
+
+@event_type("card.watcher_added")
+class CardWatcherAdded(DomainEvent):
+    card_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+@event_type("card.watcher_removed")
+class CardWatcherRemoved(DomainEvent):
+    card_id: uuid.UUID
+    user_id: uuid.UUID

@@ -12,7 +12,7 @@ from orbitask.auth.deps import CurrentActor, ReadSession, Uow
 from orbitask.core.db import repeatable_read
 from orbitask.core.events import EventRead
 from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from orbitask.tasks import attachment_routes, checklists, comments, service
+from orbitask.tasks import attachment_routes, checklists, comments, service, watching
 from orbitask.tasks.schemas import (
     CardCreate,
     CardDetail,
@@ -108,6 +108,18 @@ async def add_assignee(card_id: uuid.UUID, user_id: uuid.UUID, actor: CurrentAct
 async def remove_assignee(card_id: uuid.UUID, user_id: uuid.UUID, actor: CurrentActor, uow: Uow) -> CardRead:
     """Unassign a user."""
     return await service.set_assignee(uow, actor, card_id, user_id, on=False)
+
+
+@router.put("/cards/{card_id}/watch", response_model=CardRead)
+async def watch_card(card_id: uuid.UUID, actor: CurrentActor, uow: Uow) -> CardRead:
+    """Watch a card: be notified of its comments and changes."""
+    return await watching.set_watching(uow, actor, card_id, on=True)
+
+
+@router.delete("/cards/{card_id}/watch", response_model=CardRead)
+async def unwatch_card(card_id: uuid.UUID, actor: CurrentActor, uow: Uow) -> CardRead:
+    """Stop watching a card."""
+    return await watching.set_watching(uow, actor, card_id, on=False)
 
 
 @router.post("/cards/{card_id}/labels/{label_id}", response_model=CardRead)

@@ -1,0 +1,182 @@
+"""Consumers of the `event` log: a cursor per consumer in the database, each event handled once.
+
+A consumer's `handle` runs in the same write transaction that moves its cursor, so what
+it writes (notifications, e-mails to send, webhook deliveries) and the cursor commit
+together: a worker killed mid-stream resumes after the last committed batch, losing and
+repeating nothing. The cursor row carries a version; the update is conditional on it,
+so two processes that both believe they hold the lease cannot both apply a batch.
+
+Sequence numbers can commit out of order on server databases. As in the relay, the
+consumer holds the line at a gap for a bounded time, then moves on and remembers the
+skipped numbers (in the cursor row, so a restart keeps them) for a while, handling each
+one if it commits late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy import BigInteger, String, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orbitask.core.db import Base, Database, UTCDateTime, utcnow
+from orbitask.core.events import Event
+
+log = structlog.get_logger("orbitask.consumers")
+
+GAP_HOLD_S = 0.5
+LATE_WINDOW_S = 60.0
+BATCH = 200
+START_WINDOW = dt.timedelta(hours=1)
+MAX_REMEMBERED_GAP = 1000
+
+Handler = Callable[[AsyncSession, list[Event]], Awaitable[None]]
+
+
+class ConsumerCursor(Base):
+    """Where a consumer stands in the event log."""
+
+    __tablename__ = "consumer_cursor"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    skipped: Mapped[dict[str, Any]]  # seq (as text) -> epoch seconds when it was skipped
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CursorMoved(Exception):
+    """Another process moved the cursor: this batch was rolled back."""
+
+
+class EventConsumer:
+    """Feeds committed events, in sequence order and each once, to `handle`."""
+
+    def __init__(
+        self, db: Database, name: str, handle: Handler, *, batch: int = BATCH,
+        start: Literal["recent", "head", "beginning"] = "recent",
+        gap_hold_s: float = GAP_HOLD_S, late_window_s: float = LATE_WINDOW_S, types: set[str] | None = None,
+    ) -> None:
+        self.db = db
+        self.name = name
+        self.handle = handle
+        self.batch = batch
+        self.start = start  # where a consumer that has no cursor yet begins (see _start_point)
+        self.gap_hold_s = gap_hold_s
+        self.types = types  # the event types `handle` wants (None: all); the others only move the cursor
+        self.late_window_s = late_window_s
+        self._gap_since: float | None = None
+
+    async def _state(self) -> ConsumerCursor:
+        async with self.db.read_session(on_writer=True) as session:
+            row = await session.get(ConsumerCursor, self.name)
+            if row is not None:
+                return row
+            head = await self._start_point(session)
+        try:
+            async with self.db.write_transaction() as session:
+                session.add(ConsumerCursor(name=self.name, seq=head, version=0, skipped={}, updated_at=utcnow()))
+        except IntegrityError:
+            pass  # another process created it
+        async with self.db.read_session(on_writer=True) as session:
+            row = await session.get(ConsumerCursor, self.name)
+        assert row is not None
+        return row
+
+    async def _start_point(self, session: AsyncSession) -> int:
+        """Where a new consumer starts: by default before the events of the last START_WINDOW, else at the head.
+
+        Not at the head: events written between a deployment's migration and its first worker
+        would be missed. Not at the beginning: an old database would flood people with history.
+        """
+        if self.start == "beginning":  # before the oldest event (sequences need not start at 1)
+            oldest = await session.scalar(select(func.min(Event.seq)))
+            return int(oldest) - 1 if oldest is not None else 0
+        recent = None if self.start == "head" else await session.scalar(
+            select(func.min(Event.seq)).where(Event.created_at >= utcnow() - START_WINDOW)
+        )
+        if recent is not None:
+            return int(recent) - 1
+        return int(await session.scalar(select(func.coalesce(func.max(Event.seq), 0))) or 0)
+
+    async def step(self) -> int:
+        """Handle what is ready; returns how many events were handled."""
+        state = await self._state()
+        skipped = {int(k): float(v) for k, v in (state.skipped or {}).items()}
+        async with self.db.read_session(on_writer=True) as session:
+            # sequence numbers and types only: the payloads of events this consumer ignores stay unread
+            rows = (await session.execute(
+                select(Event.seq, Event.type).where(Event.seq > state.seq).order_by(Event.seq).limit(self.batch)
+            )).all()
+            late = (await session.execute(
+                select(Event.seq, Event.type).where(Event.seq.in_(list(skipped))).order_by(Event.seq)
+            )).all() if skipped else []
+        now = time.time()
+        ready = list(late)
+        for seq, _ in late:
+            skipped.pop(seq)
+        cursor = state.seq
+        for seq, type_ in rows:
+            if seq != cursor + 1:
+                self._gap_since = self._gap_since or time.monotonic()
+                if time.monotonic() - self._gap_since < self.gap_hold_s:
+                    break  # a lower sequence may still commit: wait a moment
+                if seq - cursor <= MAX_REMEMBERED_GAP:  # wider: not transactions in flight
+                    for missing in range(cursor + 1, seq):
+                        skipped[missing] = now
+                log.info("consumer_gap_skipped", consumer=self.name, first=cursor + 1, last=seq - 1)
+            self._gap_since = None
+            ready.append((seq, type_))
+            cursor = seq
+        wanted = [seq for seq, type_ in ready if self.types is None or type_ in self.types]
+        events: list[Event] = []
+        if wanted:
+            async with self.db.read_session(on_writer=True) as session:
+                found = {e.seq: e for e in (await session.execute(select(Event).where(Event.seq.in_(wanted)))).scalars()}
+            events = [found[seq] for seq in wanted]
+        expired = [seq for seq, t in skipped.items() if now - t >= self.late_window_s]
+        for seq in expired:
+            del skipped[seq]
+        if not ready and not expired:
+            return 0
+        try:
+            async with self.db.write_transaction() as session:
+                # lock the cursor first: a second process waits here, then sees it moved and backs off
+                version = await session.scalar(
+                    select(ConsumerCursor.version).where(ConsumerCursor.name == self.name).with_for_update()
+                )
+                if version != state.version:
+                    raise CursorMoved(self.name)
+                if events:
+                    await self.handle(session, events)
+                moved = await session.execute(
+                    update(ConsumerCursor)
+                    .where(ConsumerCursor.name == self.name, ConsumerCursor.version == state.version)
+                    .values(seq=cursor, version=state.version + 1, updated_at=utcnow(),
+                            skipped={str(k): v for k, v in skipped.items()})
+                )
+                if moved.rowcount != 1:
+                    raise CursorMoved(self.name)
+        except CursorMoved:
+            log.warning("consumer_cursor_moved", consumer=self.name)
+            return 0
+        return len(ready)
+
+    async def drain(self, limit: int = 10_000) -> int:
+        """Step until the log is handled up to its head (bounded); returns how many events were handled."""
+        total = 0
+        for _ in range(limit):
+            handled = await self.step()
+            total += handled
+            if not handled:
+                if self._gap_since is None:
+                    return total
+                await asyncio.sleep(0.01)  # holding at a gap, for at most gap_hold_s
+        return total
