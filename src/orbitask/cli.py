@@ -1,9 +1,10 @@
-"""`orbitask` command line: serve, db, demo, config."""
+"""`orbitask` command line: serve, db, demo, config, lab, failover."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,12 +13,15 @@ from rich.console import Console
 from rich.table import Table
 
 from orbitask.config import ALL_SERVICES, Settings
+from orbitask.lab.cli import DEFAULT_DIR as LAB_DIR
+from orbitask.lab.cli import lab_app
 
 app = typer.Typer(help="Orbitask: multi-region task management.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(lab_app, name="lab")
 console = Console(stderr=True)
 
 
@@ -128,6 +132,18 @@ def demo(
         out.print(f"Workspace [bold]{result.workspace_name}[/bold] with {result.boards} boards, {result.cards} cards.")
     else:
         out.print("That password does not open the demo accounts; sign in with the one used when they were seeded.")
+
+
+@app.command("failover")
+def failover_cmd(
+    to: Annotated[str | None, typer.Option(help="region to promote (default: the most advanced replica)")] = None,
+    planned: Annotated[bool, typer.Option("--planned", help="switchover: fence, wait for the target, promote")] = False,
+    lab_dir: Annotated[Path, typer.Option("--lab-dir", help="the lab to act on")] = LAB_DIR,
+) -> None:
+    """Fail over the writer region (the lab's MariaDB GTID replication); --planned loses nothing."""
+    from orbitask.lab.cli import _do_failover
+
+    _do_failover(lab_dir, to, planned)
 
 
 if __name__ == "__main__":
