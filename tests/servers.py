@@ -24,9 +24,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def orbitask_server(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+def orbitask_server(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[str]:
     """Run `orbitask serve` until the block ends; yields its base URL once /readyz answers."""
-    port = free_port()
+    port = port or free_port()
     environ = {
         **os.environ,
         "ORBITASK_DATA_DIR": str(data_dir),

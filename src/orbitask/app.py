@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import structlog
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -24,9 +25,12 @@ from orbitask.core.runtime import Runtime
 from orbitask.realtime.hub import Hub
 from orbitask.realtime.presence import BoardPresence
 from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
+from orbitask.regions.forwarding import ForwardingMiddleware, HopSigner, forward_key
+from orbitask.regions.topology import RegionMap
 
 API_PREFIX = "/api/v1"
 SHUTDOWN_GRACE_S = 5.0
+FORWARD_CONNECT_S = 3.0
 log = structlog.get_logger("orbitask.app")
 # health checks and metrics scrapes are never rate limited
 RATE_LIMIT_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics", f"{API_PREFIX}/healthz", f"{API_PREFIX}/readyz"})
@@ -103,6 +107,8 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         tasks: list[asyncio.Task[None]] = []
         if "realtime" in mounted:
             tasks = start_realtime(runtime, application.state.hub, application.state.presence)
+        if application.state.regions.multi_region:
+            tasks.append(asyncio.create_task(application.state.regions.watch(), name="topology"))
         try:
             yield
         finally:
@@ -112,6 +118,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
             # bounded: a background task stuck on a dead connection must not hold up shutdown
             if tasks:
                 await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
+            await application.state.forward_client.aclose()
             try:
                 await asyncio.wait_for(runtime.close(), SHUTDOWN_GRACE_S)
             except TimeoutError:
@@ -126,6 +133,11 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.regions = RegionMap(settings, runtime.db)
+    app.state.forward_client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.forward_timeout_seconds, connect=FORWARD_CONNECT_S),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=60),
+    )
     app.state.hub = Hub()
     app.state.presence = BoardPresence(runtime.presence, runtime.bus, runtime.presence_channel, app.state.hub)
     app.state.services = list(mounted)
@@ -150,6 +162,10 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         ApiRateLimitMiddleware, limiter=runtime.limiter, identify=idempotency_scope(runtime),
         per_credentials=settings.rate_limit_api_per_minute, per_ip=settings.rate_limit_api_ip_per_minute,
         exempt=RATE_LIMIT_EXEMPT,
+    )
+    app.add_middleware(  # just inside the request context: a write for another region leaves before any local work
+        ForwardingMiddleware, regions=app.state.regions, signer=HopSigner(forward_key(settings.hop_secret)),
+        client=app.state.forward_client,
     )
     app.add_middleware(
         RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes,

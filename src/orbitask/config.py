@@ -140,6 +140,11 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
         return path.read_text().strip()
 
+    @property
+    def hop_secret(self) -> str:
+        """The secret behind the region-to-region hop's signatures."""
+        return self.forward_secret.get_secret_value() if self.forward_secret else self.signing_key
+
     def shown(self) -> dict[str, object]:
         """Settings for display, secrets masked."""
         out: dict[str, object] = {}

@@ -30,6 +30,16 @@ REDIS_FAILURES = Counter(
 )
 PRESENCE_CHANGES = Counter("orbitask_presence_changes_total", "Board presence changes announced on the bus")
 INFO = Gauge("orbitask_info", "Build and region", ["version", "region"])
+FORWARDED = Counter(
+    "orbitask_forwarded_requests_total", "Writes this node forwarded to the writer region", ["target", "outcome"]
+)
+FORWARD_LATENCY = Histogram(
+    "orbitask_forward_seconds", "Time to forward a write to the writer region and get its answer", ["target"]
+)
+FORWARD_RECEIVED = Counter(
+    "orbitask_forward_received_total", "Forwarded writes this node accepted from other regions", ["origin"]
+)
+WRITER_EPOCH = Gauge("orbitask_topology_epoch", "Topology epoch this node has seen")
 
 _SECRET_KEYS = {"password", "token", "refresh_token", "access_token", "authorization", "secret", "cookie"}
 
