@@ -146,6 +146,6 @@ def drill(
     finally:
         if started_here:
             control.down(lab_dir)
-    Console().print(render(result))
+    Console(width=max(Console().width, 150)).print(render(result))
     if json_out is not None:
         json_out.write_text(json.dumps(result, indent=2))

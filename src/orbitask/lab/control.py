@@ -72,7 +72,9 @@ def node_env(state: LabState, region: str) -> dict[str, str]:
         "ORBITASK_REGIONS": json.dumps(regions),
         "ORBITASK_WRITER_REGION": REGIONS[0],
         "ORBITASK_DATABASE_URL": own,
-        "ORBITASK_DATABASE_READER_URL": own,
+        # Same server, its own pool: a reader distinct from the writer makes token reads wait for the
+        # replica (core/reads.py waits only when the two differ), which a non-writer region needs.
+        "ORBITASK_DATABASE_READER_URL": own + "?charset=utf8mb4",
         "ORBITASK_REDIS_URL": redis_of(state, region).url,
         "ORBITASK_SECRET_KEY": state.secret_key,
         "ORBITASK_FORWARD_SECRET": state.forward_secret,
