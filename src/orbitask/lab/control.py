@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -134,11 +135,15 @@ def bootstrap(state: LabState, progress: Callable[[str], None] = lambda _msg: No
     """Servers, replication, schema, API nodes and entry points (the WAN links must be up already)."""
     from orbitask.core.migrate import upgrade
 
-    for region in REGIONS:
-        progress(f"MariaDB and Redis in {region}")
+    progress("MariaDB and Redis in every region")
+
+    def servers(region: str) -> None:
         start_db(state, region)
         state.regions[region].redis_pid = redis_of(state, region).start().pid
-        state.save()
+
+    with ThreadPoolExecutor(len(REGIONS)) as pool:  # mariadb-install-db dominates start-up: run them side by side
+        list(pool.map(servers, REGIONS))
+    state.save()
     lab = cluster(state)
     writer = state.writer
     failover.promote(lab, writer)

@@ -30,6 +30,7 @@ from orbitask.lab.workload import (
     Client,
     Listener,
     Samples,
+    WriteLog,
     board_with_list,
     card_ids,
     metric,
@@ -47,6 +48,7 @@ PROBES_PER_LOCATION = 20
 REALTIME_BUDGET_S = 0.150
 FAILOVER_WAIT_S = 60.0
 SETTLE_S = 5.0
+WRITERS_PER_LOCATION = 2
 
 
 def run_drill(lab_dir, *, pairs: int = 2000, crash: bool = True, console: Console | None = None) -> dict[str, Any]:  # noqa: ANN001
@@ -166,21 +168,24 @@ async def _one_hop_phase(state: LabState, clients: dict[str, Client], locations:
 
 
 async def _load(clients: dict[str, Client], boards: dict[str, tuple[str, str]], stop: asyncio.Event
-                ) -> tuple[list[asyncio.Task[None]], dict[str, list], dict[str, list]]:
-    acked: dict[str, list] = {loc: [] for loc in clients}
-    failures: dict[str, list] = {loc: [] for loc in clients}
-    tasks = [asyncio.create_task(write_until(client.fork(), boards[loc][1], stop, acked[loc], failures[loc]))
-             for loc, client in clients.items() for _ in range(2)]
-    return tasks, acked, failures
+                ) -> tuple[list[asyncio.Task[None]], dict[str, WriteLog]]:
+    logs = {loc: WriteLog() for loc in clients}
+    tasks = [asyncio.create_task(write_until(client.fork(), boards[loc][1], stop, logs[loc]))
+             for loc, client in clients.items() for _ in range(WRITERS_PER_LOCATION)]
+    return tasks, logs
 
 
-async def _lost(clients: dict[str, Client], boards: dict[str, tuple[str, str]], acked: dict[str, list]) -> int:
+async def _lost(clients: dict[str, Client], boards: dict[str, tuple[str, str]], logs: dict[str, WriteLog]) -> int:
     """Acknowledged writes that are not there (read through each location's entry point, with its token)."""
     missing = 0
     for loc, client in clients.items():
         present = await card_ids(client, boards[loc][0])
-        missing += len({card for card, _ in acked[loc]} - present)
+        missing += len({card for card, _, _ in logs[loc].acked} - present)
     return missing
+
+
+def _failures(logs: dict[str, WriteLog]) -> dict[str, dict[str, int]]:
+    return {loc: log.reasons() for loc, log in logs.items()}
 
 
 async def _failover_phase(lab_dir, clients: dict[str, Client], console: Console) -> dict[str, Any]:  # noqa: ANN001
@@ -188,7 +193,7 @@ async def _failover_phase(lab_dir, clients: dict[str, Client], console: Console)
     old = state.writer
     boards = {loc: await board_with_list(client, f"Failover {loc}") for loc, client in clients.items()}
     stop = asyncio.Event()
-    tasks, acked, failures = await _load(clients, boards, stop)
+    tasks, logs = await _load(clients, boards, stop)
     await asyncio.sleep(2)  # a steady write load before the crash (workload shape, not synchronisation)
     console.log(f"SIGKILL of {old}'s MariaDB and API node")
     killed = time.monotonic()
@@ -204,31 +209,24 @@ async def _failover_phase(lab_dir, clients: dict[str, Client], console: Console)
         raise RuntimeError(f"no failover within {FAILOVER_WAIT_S:.0f} s")
     console.log(f"{state.writer} promoted after {promoted - killed:.1f} s; waiting for writes everywhere")
     while time.monotonic() < deadline and not all(
-            any(t > max([killed, *failures[loc]]) for _, t in acked[loc]) for loc in clients):
+            any(started > max([killed, *(f[0] for f in log.failed)]) for _, started, _ in log.acked)
+            for log in logs.values()):
         await asyncio.sleep(0.1)  # until each location's writes succeed again, bounded
     await asyncio.sleep(SETTLE_S)  # keep writing a while on the new writer
     stop.set()
     await asyncio.gather(*tasks)
-    rto = {loc: round(_recovered(acked[loc], failures[loc], killed), 2) for loc in clients}
+    rto = {loc: round(log.recovered_after(killed), 2) for loc, log in logs.items()}
     new = state.writer
     promotion_state = failover.variable(control.server(state, new), "gtid_binlog_state")
     split = await _split_brain(lab_dir, old, new, clients, promotion_state, console)
     history = LabState.load(lab_dir).history
     return {
         "old_writer": old, "new_writer": new, "detected_and_promoted_s": round(promoted - killed, 2),
-        "rto_s": max(rto.values()), "rto_s_per_location": rto, "acknowledged": sum(len(v) for v in acked.values()),
-        "lost": await _lost(clients, boards, acked), "split_brain": split,
+        "rto_s": max(rto.values()), "rto_s_per_location": rto,
+        "acknowledged": sum(len(log.acked) for log in logs.values()), "failed_attempts": _failures(logs),
+        "lost": await _lost(clients, boards, logs), "split_brain": split,
         "errant_on_rejoin": [h.get("errant") for h in history if h.get("kind") == "rejoin"][-1:],
     }
-
-
-def _recovered(acked: list[tuple[str, float]], failures: list[float], killed: float) -> float:
-    """Seconds from the crash until writes succeeded again (0 when none failed)."""
-    relevant = [t for t in failures if t >= killed]
-    if not relevant:
-        return 0.0
-    last = max(relevant)
-    return min((t for _, t in acked if t > last), default=last) - killed
 
 
 async def _split_brain(lab_dir, old: str, new: str, clients: dict[str, Client], promotion_state: str,  # noqa: ANN001
@@ -273,7 +271,7 @@ def _app_write_refused(state: LabState, region: str) -> bool:
 async def _switchover_phase(lab_dir, clients: dict[str, Client], back_to: str, console: Console) -> dict[str, Any]:  # noqa: ANN001
     boards = {loc: await board_with_list(client, f"Switchover {loc}") for loc, client in clients.items()}
     stop = asyncio.Event()
-    tasks, acked, failures = await _load(clients, boards, stop)
+    tasks, logs = await _load(clients, boards, stop)
     await asyncio.sleep(2)  # a steady write load before the switchover (workload shape)
     console.log(f"Planned switchover back to {back_to}")
     started = time.monotonic()
@@ -281,11 +279,11 @@ async def _switchover_phase(lab_dir, clients: dict[str, Client], back_to: str, c
     await asyncio.sleep(SETTLE_S)  # keep writing a while on the new writer
     stop.set()
     await asyncio.gather(*tasks)
-    gap = max((t - started for t in sum(failures.values(), []) if t >= started), default=0.0)
     return {
         "to": back_to, "controller_s": round(result.seconds, 2) if result else None,
-        "writes_failing_for_s": round(gap, 2), "acknowledged": sum(len(v) for v in acked.values()),
-        "lost": await _lost(clients, boards, acked),
+        "writes_failing_for_s": round(max(log.recovered_after(started) for log in logs.values()), 2),
+        "acknowledged": sum(len(log.acked) for log in logs.values()), "failed_attempts": _failures(logs),
+        "lost": await _lost(clients, boards, logs),
     }
 
 

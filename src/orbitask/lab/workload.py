@@ -159,21 +159,52 @@ class Listener:
                         await ws.send('{"type":"pong"}')
 
 
-async def write_until(client: Client, list_id: str, stop: asyncio.Event, acked: list[tuple[str, float]],
-                      failures: list[float]) -> None:
-    """Keep creating cards (each with its own Idempotency-Key, retried as is) until `stop`; record the acked ones."""
+@dataclass
+class WriteLog:
+    """A steady writer's outcomes: (card id, started, ended) when acknowledged, (started, ended, why) when not."""
+
+    acked: list[tuple[str, float, float]] = field(default_factory=list)
+    failed: list[tuple[float, float, str]] = field(default_factory=list)
+
+    def recovered_after(self, moment: float) -> float:
+        """Seconds from `moment` until writes succeeded again: the first acknowledged write started after the
+        last failed one started (0 when none failed)."""
+        failures = [started for started, _, _ in self.failed if started >= moment]
+        if not failures:
+            return 0.0
+        last = max(failures)
+        return min((ended for _, started, ended in self.acked if started > last), default=last) - moment
+
+    def reasons(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _, _, why in self.failed:
+            out[why] = out.get(why, 0) + 1
+        return out
+
+
+def _problem(r: httpx.Response) -> str:
+    """'503 writer-unavailable' for a problem+json answer, '503' for anything else (e.g. HAProxy's own page)."""
+    if r.headers.get("content-type", "").startswith("application/problem+json"):
+        return f"{r.status_code} {r.json().get('type', '').rsplit('/', 1)[-1]}"
+    return str(r.status_code)
+
+
+async def write_until(client: Client, list_id: str, stop: asyncio.Event, log: WriteLog) -> None:
+    """Keep creating cards (each with its own Idempotency-Key, retried as is) until `stop`; log every outcome."""
     while not stop.is_set():
         key = uuid.uuid4().hex
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 r, _ = await client.call("POST", f"/lists/{list_id}/cards", json={"title": f"fo {key[:8]}"},
                                          headers={"Idempotency-Key": key})
-            except httpx.HTTPError:
-                r = None
+                why = "" if r.status_code == 201 else _problem(r)
+            except httpx.HTTPError as exc:
+                r, why = None, type(exc).__name__
             if r is not None and r.status_code == 201:
-                acked.append((r.json()["id"], time.monotonic()))
+                log.acked.append((r.json()["id"], started, time.monotonic()))
                 break
-            failures.append(time.monotonic())
+            log.failed.append((started, time.monotonic(), why))
             await asyncio.sleep(0.05)  # back off a little before retrying the same key
 
 

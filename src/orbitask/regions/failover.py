@@ -188,13 +188,15 @@ def promote(cluster: Cluster, region: str) -> None:
 
 
 def record_writer(cluster: Cluster, region: str) -> int:
-    """Semi-sync primary side on, then SET_WRITER_SQL on the new primary; returns the new epoch."""
+    """SET_WRITER_SQL on the new primary, then its semi-sync primary side on; returns the new epoch."""
     if not _REGION_NAME.match(region):
         raise FailoverError(f"not a region name: {region!r}")
     node = cluster.nodes[region]
-    if cluster.semi_sync:
-        node.sql("SET GLOBAL rpl_semi_sync_master_enabled=ON")
-    node.sql(SET_WRITER_SQL.replace("%s", f"'{region}'") + ";", database=cluster.database)
+    # The row goes first, asynchronously: with semi-sync already on it would wait for a replica that is
+    # still connecting over the WAN, and every node keeps failing writes meanwhile. Semi-sync comes on
+    # in the same session right after, before any node can have read the row (they poll every second).
+    semi = "; SET GLOBAL rpl_semi_sync_master_enabled=ON" if cluster.semi_sync else ""
+    node.sql(SET_WRITER_SQL.replace("%s", f"'{region}'") + semi + ";", database=cluster.database)
     return int(node.sql("SELECT epoch FROM topology WHERE id = 1", database=cluster.database).strip())
 
 
