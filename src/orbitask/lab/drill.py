@@ -185,7 +185,8 @@ async def _lost(clients: dict[str, Client], boards: dict[str, tuple[str, str]], 
 
 
 def _failures(logs: dict[str, WriteLog]) -> dict[str, dict[str, int]]:
-    return {loc: log.reasons() for loc, log in logs.items()}
+    return {loc: {**log.reasons(), **({"abandoned keys": log.abandoned} if log.abandoned else {})}
+            for loc, log in logs.items()}
 
 
 async def _failover_phase(lab_dir, clients: dict[str, Client], console: Console) -> dict[str, Any]:  # noqa: ANN001

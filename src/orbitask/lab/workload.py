@@ -21,6 +21,9 @@ import orjson
 TOKEN = "X-Orbitask-Token"
 PASSWORD = "drill-password-123"
 TIMEOUT_S = 30.0
+# A key whose command committed on a writer that crashed before storing the answer stays "in progress" on the
+# new writer (core/idempotency.py) until RESPONSE_LOST_AFTER; a client that waited this long writes anew.
+ABANDON_KEY_S = 2.0
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -165,6 +168,7 @@ class WriteLog:
 
     acked: list[tuple[str, float, float]] = field(default_factory=list)
     failed: list[tuple[float, float, str]] = field(default_factory=list)
+    abandoned: int = 0  # keys given up while the writer still reported them in progress
 
     def recovered_after(self, moment: float) -> float:
         """Seconds from `moment` until writes succeeded again: the first acknowledged write started after the
@@ -193,6 +197,7 @@ async def write_until(client: Client, list_id: str, stop: asyncio.Event, log: Wr
     """Keep creating cards (each with its own Idempotency-Key, retried as is) until `stop`; log every outcome."""
     while not stop.is_set():
         key = uuid.uuid4().hex
+        first = time.monotonic()
         while not stop.is_set():
             started = time.monotonic()
             try:
@@ -205,6 +210,11 @@ async def write_until(client: Client, list_id: str, stop: asyncio.Event, log: Wr
                 log.acked.append((r.json()["id"], started, time.monotonic()))
                 break
             log.failed.append((started, time.monotonic(), why))
+            if why.endswith("idempotency-response-lost"):
+                break  # applied, but the answer died with the old writer: the user reloads, like a browser would
+            if why.endswith("idempotency-in-progress") and time.monotonic() - first > ABANDON_KEY_S:
+                log.abandoned += 1  # outcome unknown (it may have committed just before the crash): write anew
+                break
             await asyncio.sleep(0.05)  # back off a little before retrying the same key
 
 
