@@ -122,6 +122,7 @@ def drill(
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results here")] = None,
     wan_scale: Annotated[float | None, typer.Option(help="start a lab at this WAN scale if none runs")] = None,
     pairs: Annotated[int, typer.Option(min=1, help="write-then-read pairs (all locations together)")] = 2000,
+    clients: Annotated[int, typer.Option(min=1, max=32, help="concurrent clients per location")] = 2,
     failover_drill: Annotated[bool, typer.Option("--failover/--no-failover", help="crash the writer too")] = True,
 ) -> None:
     """Workload from a client per location, RYW checker, realtime latency, then crash the writer and switch back."""
@@ -140,7 +141,7 @@ def drill(
                        progress=lambda step: spinner.update(f"Starting: {step}"))
         started_here = True
     try:
-        result = run_drill(lab_dir, pairs=pairs, crash=failover_drill, console=console)
+        result = run_drill(lab_dir, pairs=pairs, crash=failover_drill, console=console, clients=clients)
     except Exception as exc:
         _fail(exc)
     finally:

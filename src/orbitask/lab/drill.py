@@ -42,7 +42,7 @@ from orbitask.lab.workload import (
 )
 from orbitask.regions import failover
 
-WORKERS_PER_LOCATION = 4
+CLIENTS_PER_LOCATION = 2
 READS_PER_WORKER = 40
 PROBES_PER_LOCATION = 20
 REALTIME_BUDGET_S = 0.150
@@ -51,20 +51,22 @@ SETTLE_S = 5.0
 WRITERS_PER_LOCATION = 2
 
 
-def run_drill(lab_dir, *, pairs: int = 2000, crash: bool = True, console: Console | None = None) -> dict[str, Any]:  # noqa: ANN001
+def run_drill(lab_dir, *, pairs: int = 2000, crash: bool = True, console: Console | None = None,  # noqa: ANN001
+              clients: int = CLIENTS_PER_LOCATION) -> dict[str, Any]:
     """Run every phase against the running lab; returns the results (also what --json writes)."""
-    return asyncio.run(_drill(lab_dir, pairs, crash, console or Console(stderr=True)))
+    return asyncio.run(_drill(lab_dir, pairs, crash, console or Console(stderr=True), clients))
 
 
 def ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-async def _drill(lab_dir, pairs: int, crash: bool, console: Console) -> dict[str, Any]:  # noqa: ANN001
+async def _drill(lab_dir, pairs: int, crash: bool, console: Console,  # noqa: ANN001
+                 clients_per_location: int) -> dict[str, Any]:
     state = LabState.load(lab_dir)
     writer = state.writer
     result: dict[str, Any] = {"wan_scale": state.wan_scale, "semi_sync": state.semi_sync, "writer": writer,
-                              "pairs_requested": pairs}
+                              "pairs_requested": pairs, "clients_per_location": clients_per_location}
     console.log("Signing up a user in every location")
     clients = {loc: await sign_up(loc, state.entry_url(loc)) for loc in REGIONS}
     try:
@@ -81,7 +83,8 @@ async def _drill(lab_dir, pairs: int, crash: bool, console: Console) -> dict[str
             listeners.append(Listener(loc, state.entry_url(loc), ticket, shared_board))
         socket_tasks = [asyncio.create_task(listener.run()) for listener in listeners]
         await asyncio.wait_for(asyncio.gather(*(lst.subscribed.wait() for lst in listeners)), 30)
-        result["locations"] = await _latency_phase(state, clients, pairs, shared_list, listeners, console)
+        result["locations"] = await _latency_phase(state, clients, pairs, shared_list, listeners, console,
+                                                   clients_per_location)
         for task in socket_tasks:
             task.cancel()
         result["one_hop"] = await _one_hop_phase(state, clients, result["locations"])
@@ -95,13 +98,13 @@ async def _drill(lab_dir, pairs: int, crash: bool, console: Console) -> dict[str
 
 
 async def _latency_phase(state: LabState, clients: dict[str, Client], pairs: int, shared_list: str,
-                         listeners: list[Listener], console: Console) -> dict[str, Any]:
-    per_worker = math.ceil(pairs / (len(REGIONS) * WORKERS_PER_LOCATION))
-    console.log(f"Write-then-read: {per_worker * WORKERS_PER_LOCATION} pairs per location, "
-                f"{WORKERS_PER_LOCATION} clients each; realtime probes on a shared board")
+                         listeners: list[Listener], console: Console, clients_per_location: int) -> dict[str, Any]:
+    per_worker = math.ceil(pairs / (len(REGIONS) * clients_per_location))
+    console.log(f"Write-then-read: {per_worker * clients_per_location} pairs per location, "
+                f"{clients_per_location} clients each; realtime probes on a shared board")
     samples = {loc: Samples() for loc in REGIONS}
     boards = {loc: await board_with_list(client, f"Drill {loc}") for loc, client in clients.items()}
-    forks = {loc: [client.fork() for _ in range(WORKERS_PER_LOCATION)] for loc, client in clients.items()}
+    forks = {loc: [client.fork() for _ in range(clients_per_location)] for loc, client in clients.items()}
     before = await _received(state)
 
     async def probes(client: Client) -> None:

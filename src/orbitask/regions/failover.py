@@ -11,8 +11,9 @@ Unplanned failover (the writer is gone):
   2. promote the most advanced one (ties: the caller's preference order): let its SQL thread
      apply what it already received, STOP SLAVE, RESET SLAVE ALL, read_only=OFF;
   3. repoint the other replicas at it (MASTER_USE_GTID=slave_pos, through their WAN links);
-  4. switch its semi-sync primary side on and write SET_WRITER_SQL there: the epoch bumps and
-     the row replicates, so every API node follows the new writer within a second;
+  4. once a replica is connected to it, switch its semi-sync primary side on and write
+     SET_WRITER_SQL there: the epoch bumps and the row replicates, so every API node follows
+     the new writer within a second;
   5. fence the old writer (read_only=ON) when it answers, and rejoin it (see `rejoin`).
 With semi-sync (AFTER_SYNC) a commit is acknowledged to the client only after a replica has
 it in its relay log, so the most advanced replica holds every acknowledged write.
@@ -42,6 +43,7 @@ from orbitask.regions.topology import SET_WRITER_SQL
 log = structlog.get_logger("orbitask.failover")
 
 APPLY_TIMEOUT_S = 30
+CONNECT_TIMEOUT_S = 10
 _REGION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -188,16 +190,31 @@ def promote(cluster: Cluster, region: str) -> None:
 
 
 def record_writer(cluster: Cluster, region: str) -> int:
-    """SET_WRITER_SQL on the new primary, then its semi-sync primary side on; returns the new epoch."""
+    """Semi-sync primary side on, then SET_WRITER_SQL on the new primary; returns the new epoch."""
     if not _REGION_NAME.match(region):
         raise FailoverError(f"not a region name: {region!r}")
     node = cluster.nodes[region]
-    # The row goes first, asynchronously: with semi-sync already on it would wait for a replica that is
-    # still connecting over the WAN, and every node keeps failing writes meanwhile. Semi-sync comes on
-    # in the same session right after, before any node can have read the row (they poll every second).
-    semi = "; SET GLOBAL rpl_semi_sync_master_enabled=ON" if cluster.semi_sync else ""
-    node.sql(SET_WRITER_SQL.replace("%s", f"'{region}'") + semi + ";", database=cluster.database)
+    semi = "SET GLOBAL rpl_semi_sync_master_enabled=ON;" if cluster.semi_sync else ""
+    node.sql(semi + SET_WRITER_SQL.replace("%s", f"'{region}'") + ";", database=cluster.database)
     return int(node.sql("SELECT epoch FROM topology WHERE id = 1", database=cluster.database).strip())
+
+
+def wait_connected(cluster: Cluster, replicas: Iterable[str], timeout: float = CONNECT_TIMEOUT_S) -> bool:
+    """Block (bounded) until one of `replicas` has its IO thread connected to its primary.
+
+    Semi-sync is switched on only then: a commit on a primary with no semi-sync replica yet waits
+    rpl_semi_sync_master_timeout before falling back, and every write would stall that long.
+    """
+    replicas = list(replicas)
+    deadline = time.monotonic() + timeout
+    while replicas:
+        for region in replicas:
+            if slave_status(cluster.nodes[region]).get("Slave_IO_Running") == "Yes":
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)  # a replica connecting over the WAN; bounded by the deadline
+    return False
 
 
 def _reachable(node: Node) -> bool:
@@ -232,9 +249,11 @@ def unplanned_failover(cluster: Cluster, old_writer: str, *, to: str | None = No
         log.warning("failover_apply_incomplete", region=new, position=positions[new])
     promote(cluster, new)
     log.info("failover_promoted", region=new, position=positions[new])
-    for other in replicas:
-        if other != new:
-            replicate(cluster, other, new)
+    followers = [other for other in replicas if other != new]
+    for other in followers:
+        replicate(cluster, other, new)
+    if cluster.semi_sync:
+        wait_connected(cluster, followers)
     epoch = record_writer(cluster, new)
     result = FailoverResult("failover", old_writer, new, epoch, positions)
     old = cluster.nodes[old_writer]
@@ -290,6 +309,8 @@ def switchover(cluster: Cluster, old_writer: str, to: str, *, timeout: float = A
             result.rejoined.append(other)
         else:
             result.pending_rejoin.append(other)
+    if cluster.semi_sync:
+        wait_connected(cluster, result.rejoined)
     result.epoch = record_writer(cluster, to)
     result.seconds = time.monotonic() - started
     log.info("switchover_done", old=old_writer, new=to, epoch=result.epoch, seconds=round(result.seconds, 2))
