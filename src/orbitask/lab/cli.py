@@ -136,6 +136,7 @@ def drill(
         running = False
     started_here = False
     if not running or (wan_scale is not None and wan_scale != state.wan_scale):
+        control.down(lab_dir)  # a lab at another WAN scale makes way for this one
         with console.status("Starting the lab") as spinner:
             control.up(lab_dir, 1.0 if wan_scale is None else wan_scale, True,
                        progress=lambda step: spinner.update(f"Starting: {step}"))
