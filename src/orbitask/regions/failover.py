@@ -264,6 +264,8 @@ def unplanned_failover(cluster: Cluster, old_writer: str, *, to: str | None = No
         result.rejoined.append(old_writer)
     else:
         result.pending_rejoin.append(old_writer)
+    # a replica that was down too still points at the old writer: repoint it when it returns
+    result.pending_rejoin += [r for r in cluster.nodes if r not in replicas and r != old_writer]
     result.seconds = time.monotonic() - started
     log.info("failover_done", old=old_writer, new=new, epoch=epoch, seconds=round(result.seconds, 2))
     return result
