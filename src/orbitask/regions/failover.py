@@ -11,12 +11,20 @@ Unplanned failover (the writer is gone):
   2. promote the most advanced one (ties: the caller's preference order): let its SQL thread
      apply what it already received, STOP SLAVE, RESET SLAVE ALL, read_only=OFF;
   3. repoint the other replicas at it (MASTER_USE_GTID=slave_pos, through their WAN links);
-  4. once a replica is connected to it, switch its semi-sync primary side on and write
-     SET_WRITER_SQL there: the epoch bumps and the row replicates, so every API node follows
-     the new writer within a second;
+  4. write SET_WRITER_SQL there: the epoch bumps and the row replicates, so every API node
+     follows the new writer within a second; then, once a replica is connected to it, switch
+     its semi-sync primary side on (see "The semi-sync gap" below);
   5. fence the old writer (read_only=ON) when it answers, and rejoin it (see `rejoin`).
 With semi-sync (AFTER_SYNC) a commit is acknowledged to the client only after a replica has
 it in its relay log, so the most advanced replica holds every acknowledged write.
+
+The semi-sync gap: a replica repointed over a long link needs a dozen round trips of MariaDB's
+replica handshake before it is connected (about 4 s over 238 ms). Waiting for it before
+recording the new writer would keep every write failing that long; switching semi-sync on
+before it is connected would stall each commit for rpl_semi_sync_master_timeout. So writes
+resume at once and are acknowledged without a replica's copy until the first replica is
+connected; a second crash within those seconds could lose them (documented in
+docs/multi-region.md).
 
 Planned switchover: fence the writer, wait (MASTER_GTID_WAIT) until the target applied the
 writer's whole binlog, promote, repoint everyone including the old writer: nothing is lost.
@@ -89,6 +97,7 @@ class FailoverResult:
     rejoined: list[str] = field(default_factory=list)
     pending_rejoin: list[str] = field(default_factory=list)
     errant: dict[str, str] = field(default_factory=dict)
+    semi_sync: bool = False  # whether the new primary waits for a replica's acknowledgement again
     seconds: float = 0.0
 
 
@@ -190,13 +199,24 @@ def promote(cluster: Cluster, region: str) -> None:
 
 
 def record_writer(cluster: Cluster, region: str) -> int:
-    """Semi-sync primary side on, then SET_WRITER_SQL on the new primary; returns the new epoch."""
+    """SET_WRITER_SQL on the new primary (the epoch bumps, the row replicates); returns the new epoch."""
     if not _REGION_NAME.match(region):
         raise FailoverError(f"not a region name: {region!r}")
     node = cluster.nodes[region]
-    semi = "SET GLOBAL rpl_semi_sync_master_enabled=ON;" if cluster.semi_sync else ""
-    node.sql(semi + SET_WRITER_SQL.replace("%s", f"'{region}'") + ";", database=cluster.database)
+    node.sql(SET_WRITER_SQL.replace("%s", f"'{region}'") + ";", database=cluster.database)
     return int(node.sql("SELECT epoch FROM topology WHERE id = 1", database=cluster.database).strip())
+
+
+def semi_sync_on(cluster: Cluster, primary: str, replicas: Iterable[str]) -> bool:
+    """Switch the new primary's semi-sync side on once a replica is connected to it; False if none came."""
+    if not cluster.semi_sync:
+        return False
+    connected = wait_connected(cluster, replicas)
+    if connected:
+        cluster.nodes[primary].sql("SET GLOBAL rpl_semi_sync_master_enabled=ON")
+    else:
+        log.warning("semi_sync_off_no_replica", primary=primary)
+    return connected
 
 
 def wait_connected(cluster: Cluster, replicas: Iterable[str], timeout: float = CONNECT_TIMEOUT_S) -> bool:
@@ -252,10 +272,9 @@ def unplanned_failover(cluster: Cluster, old_writer: str, *, to: str | None = No
     followers = [other for other in replicas if other != new]
     for other in followers:
         replicate(cluster, other, new)
-    if cluster.semi_sync:
-        wait_connected(cluster, followers)
     epoch = record_writer(cluster, new)
     result = FailoverResult("failover", old_writer, new, epoch, positions)
+    result.semi_sync = semi_sync_on(cluster, new, followers)
     old = cluster.nodes[old_writer]
     if _reachable(old):  # alive but unhealthy (or partitioned from us only): fence it, then rejoin
         fence(old)
@@ -311,9 +330,8 @@ def switchover(cluster: Cluster, old_writer: str, to: str, *, timeout: float = A
             result.rejoined.append(other)
         else:
             result.pending_rejoin.append(other)
-    if cluster.semi_sync:
-        wait_connected(cluster, result.rejoined)
     result.epoch = record_writer(cluster, to)
+    result.semi_sync = semi_sync_on(cluster, to, result.rejoined)
     result.seconds = time.monotonic() - started
     log.info("switchover_done", old=old_writer, new=to, epoch=result.epoch, seconds=round(result.seconds, 2))
     return result
