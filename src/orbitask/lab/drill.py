@@ -43,7 +43,7 @@ from orbitask.lab.workload import (
 from orbitask.regions import failover
 
 CLIENTS_PER_LOCATION = 2
-READS_PER_WORKER = 40
+READS_PER_WORKER = 200
 PROBES_PER_LOCATION = 20
 REALTIME_BUDGET_S = 0.150
 FAILOVER_WAIT_S = 60.0
@@ -211,7 +211,7 @@ async def _failover_phase(lab_dir, clients: dict[str, Client], console: Console)
         stop.set()
         await asyncio.gather(*tasks)
         raise RuntimeError(f"no failover within {FAILOVER_WAIT_S:.0f} s")
-    console.log(f"{state.writer} promoted after {promoted - killed:.1f} s; waiting for writes everywhere")
+    console.log(f"{state.writer} is the writer; failover complete after {promoted - killed:.1f} s; waiting for writes everywhere")
     while time.monotonic() < deadline and not all(
             any(started > max([killed, *(f[0] for f in log.failed)]) for _, started, _ in log.acked)
             for log in logs.values()):
@@ -225,7 +225,7 @@ async def _failover_phase(lab_dir, clients: dict[str, Client], console: Console)
     split = await _split_brain(lab_dir, old, new, clients, promotion_state, console)
     history = LabState.load(lab_dir).history
     return {
-        "old_writer": old, "new_writer": new, "detected_and_promoted_s": round(promoted - killed, 2),
+        "old_writer": old, "new_writer": new, "failover_complete_s": round(promoted - killed, 2),
         "rto_s": max(rto.values()), "rto_s_per_location": rto,
         "acknowledged": sum(len(log.acked) for log in logs.values()), "failed_attempts": _failures(logs),
         "lost": await _lost(clients, boards, logs), "split_brain": split,
@@ -310,7 +310,7 @@ def render(result: dict[str, Any]) -> Group:
         fo, so = result["failover"], result["switchover"]
         sb = fo["split_brain"]
         parts.append(
-            f"Failover {fo['old_writer']} -> {fo['new_writer']}: promoted after {fo['detected_and_promoted_s']} s, "
+            f"Failover {fo['old_writer']} -> {fo['new_writer']}: failover complete after {fo['failover_complete_s']} s, "
             f"RTO {fo['rto_s']} s {fo['rto_s_per_location']}, RPO {fo['lost']} lost of {fo['acknowledged']} "
             f"acknowledged. Split brain: old writer's DB refused an app write: {sb['old_writer_db_refused_app_write']}, "
             f"its API forwarded to {sb['old_writer_api_forwarded_to']}, transactions it originated after the "
