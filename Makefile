@@ -35,6 +35,7 @@ test: $(STAMP) servers
 
 bench: $(STAMP)
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/attachments.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -20,10 +20,13 @@ from orbitask.config import Settings
 from orbitask.core.migrate import upgrade
 from tests.dbservers import USER as DB_USER
 from tests.dbservers import MariaDB, PostgreSQL
+from tests.s3server import MotoServer
 
 TEST_SECRET = "test-secret-" + "x" * 40
 PROBLEM_BASE = "https://orbitask.dev/problems/"
 PASSWORD = "correct horse battery"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TRELLO_FIXTURE = FIXTURES / "trello_board.json"
 
 
 def assert_problem(r: Any, status: int, type_: str | None = None) -> dict[str, Any]:
@@ -84,6 +87,18 @@ def postgresql_server() -> Iterator[PostgreSQL]:
     """A PostgreSQL cluster for this test process."""
     base = Path(tempfile.mkdtemp(prefix="orbitask-pg-"))
     server = PostgreSQL(base).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """An S3-compatible server (moto in server mode) for this test process; each test makes its own bucket."""
+    base = Path(tempfile.mkdtemp(prefix="orbitask-moto-"))
+    server = MotoServer(base).start()
     try:
         yield server
     finally:

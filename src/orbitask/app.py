@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 
 from orbitask import __version__
@@ -18,19 +20,22 @@ from orbitask.auth.deps import RuntimeDep, idempotency_scope
 from orbitask.config import Settings
 from orbitask.core.errors import install_error_handlers
 from orbitask.core.idempotency import IdempotencyMiddleware
-from orbitask.core.middleware import RequestContextMiddleware
+from orbitask.core.middleware import LargeTransfers, RequestContextMiddleware
 from orbitask.core.observability import INFO, configure_logging
 from orbitask.core.ratelimit import ApiRateLimitMiddleware
 from orbitask.core.runtime import Runtime
+from orbitask.core.security import SecurityHeadersMiddleware
 from orbitask.realtime.hub import Hub
 from orbitask.realtime.presence import BoardPresence
 from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
 from orbitask.regions.forwarding import ForwardingMiddleware, HopSigner, forward_key
 from orbitask.regions.topology import RegionMap
+from orbitask.tasks.attachment_routes import LARGE_TRANSFER, MULTIPART_OVERHEAD
 
 API_PREFIX = "/api/v1"
 SHUTDOWN_GRACE_S = 5.0
 FORWARD_CONNECT_S = 3.0
+IMPORTS = re.compile(rf"^{API_PREFIX}/imports/")
 log = structlog.get_logger("orbitask.app")
 # health checks and metrics scrapes are never rate limited
 RATE_LIMIT_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics", f"{API_PREFIX}/healthz", f"{API_PREFIX}/readyz"})
@@ -70,13 +75,16 @@ async def readyz(rt: RuntimeDep) -> Response:
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ok else 503)
 
 
-def _service_routers() -> dict[str, APIRouter]:
+def _service_routers() -> dict[str, list[APIRouter]]:
     from orbitask.auth.routes import router as auth_router
     from orbitask.boards.routes import router as boards_router
     from orbitask.realtime.routes import router as realtime_router
     from orbitask.tasks.routes import router as tasks_router
+    from orbitask.transfer.routes import router as transfer_router
 
-    return {"auth": auth_router, "boards": boards_router, "tasks": tasks_router, "realtime": realtime_router}
+    # imports, exports and calendar feeds read and write cards: they come with the tasks service
+    return {"auth": [auth_router], "boards": [boards_router], "tasks": [tasks_router, transfer_router],
+            "realtime": [realtime_router]}
 
 
 def start_realtime(runtime: Runtime, hub: Hub, presence: BoardPresence | None = None) -> list[asyncio.Task[None]]:
@@ -146,7 +154,8 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app.include_router(ops, include_in_schema=False)  # /healthz and /readyz for load balancers
     routers = _service_routers()
     for name in mounted:
-        app.include_router(routers[name], prefix=API_PREFIX)
+        for router in routers[name]:
+            app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -156,7 +165,8 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app.add_middleware(
         IdempotencyMiddleware, db=runtime.db, identify=idempotency_scope(runtime),
         ttl_seconds=settings.idempotency_ttl_seconds, max_body=settings.max_body_bytes,
-        exclude_prefixes=(f"{API_PREFIX}/auth/",),
+        # imports: bodies too large to buffer, and re-importing the same file is idempotent by itself
+        exclude_prefixes=(f"{API_PREFIX}/auth/", f"{API_PREFIX}/imports/"), unbuffered=LARGE_TRANSFER,
     )
     app.add_middleware(  # inside the request context (request id, metrics), before any database work
         ApiRateLimitMiddleware, limiter=runtime.limiter, identify=idempotency_scope(runtime),
@@ -167,10 +177,25 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         ForwardingMiddleware, regions=app.state.regions, signer=HopSigner(forward_key(settings.hop_secret)),
         client=app.state.forward_client,
     )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-CSRF-Token", "X-Orbitask-Token",
+                           "X-Request-Id"],
+            expose_headers=["X-Orbitask-Token", "X-Request-Id", "Retry-After", "Idempotent-Replayed"],
+            max_age=600,
+        )
     app.add_middleware(
         RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes,
         timeout=settings.request_timeout_seconds,
+        large=(
+            LargeTransfers(LARGE_TRANSFER, settings.attachment_max_bytes + MULTIPART_OVERHEAD,
+                           settings.attachment_upload_timeout_seconds),
+            LargeTransfers(IMPORTS, settings.import_max_bytes, settings.import_timeout_seconds),
+        ),
     )
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer carries them, errors included
     return app
 
 

@@ -1,11 +1,11 @@
-"""`orbitask` command line: serve, db, demo, config, lab, failover."""
+"""`orbitask` command line: serve, db, demo, config, import, export, worker, lab, failover."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -15,13 +15,32 @@ from rich.table import Table
 from orbitask.config import ALL_SERVICES, Settings
 from orbitask.lab.cli import DEFAULT_DIR as LAB_DIR
 from orbitask.lab.cli import lab_app
+from orbitask.transfer.cli import (
+    AsOpt,
+    FileArg,
+    FormatOpt,
+    OutputOpt,
+    WorkspaceOpt,
+    export_app,
+    import_app,
+    run_export,
+    run_import,
+)
+
+if TYPE_CHECKING:
+    from orbitask.tasks.replication import GcReport
 
 app = typer.Typer(help="Orbitask: multi-region task management.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+worker_app = typer.Typer(help="Background work: attachment replication and garbage collection.",
+                         no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(lab_app, name="lab")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+app.add_typer(worker_app, name="worker")
 console = Console(stderr=True)
 
 
@@ -105,6 +124,48 @@ def config_show() -> None:
     Console().print(table)
 
 
+@import_app.command("trello")
+def import_trello(file: FileArg, workspace: WorkspaceOpt, as_user: AsOpt = None) -> None:
+    """Import a Trello board export (board menu > Print, export and share > Export as JSON)."""
+    settings = _settings()
+    _migrate_sqlite(settings)
+    run_import(settings, "trello", file, workspace, as_user)
+
+
+@import_app.command("orbitask")
+def import_orbitask(file: FileArg, workspace: WorkspaceOpt, as_user: AsOpt = None) -> None:
+    """Import an Orbitask board or workspace export (`orbitask export ...`)."""
+    settings = _settings()
+    _migrate_sqlite(settings)
+    run_import(settings, "orbitask", file, workspace, as_user)
+
+
+@export_app.command("board")
+def export_board(board_id: str, format: FormatOpt = "json", output: OutputOpt = None,  # noqa: A002
+                 as_user: AsOpt = None) -> None:
+    """Export one board: JSON that `orbitask import orbitask` reads back, or its cards as CSV."""
+    run_export(_settings(), "board", board_id, _format(format), output, as_user)
+
+
+@export_app.command("workspace")
+def export_workspace(workspace: str, format: FormatOpt = "json", output: OutputOpt = None,  # noqa: A002
+                     as_user: AsOpt = None) -> None:
+    """Export every board of a workspace (by id or exact name) that the acting user can see."""
+    run_export(_settings(), "workspace", workspace, _format(format), output, as_user)
+
+
+def _format(value: str) -> str:
+    if value not in ("json", "csv"):
+        console.print(f"[red]Unknown format {value!r}[/red]: use json or csv.")
+        raise typer.Exit(2)
+    return value
+
+
+def _migrate_sqlite(settings: Settings) -> None:
+    if settings.writer_url.startswith("sqlite"):
+        _migrate(settings)
+
+
 @app.command()
 def demo(
     password: Annotated[str, typer.Option(help="password of the demo users")] = "orbitask-demo",
@@ -144,6 +205,114 @@ def failover_cmd(
     from orbitask.lab.cli import _do_failover
 
     _do_failover(lab_dir, to, planned)
+
+
+def _gc_line(r: GcReport) -> str:
+    return (f"{r.objects_seen} files scanned, {r.objects_deleted} deleted "
+            f"({r.bytes_freed / 1048576:.1f} MiB), {r.rows_purged} attachment rows purged")
+
+
+@worker_app.command("gc")
+def worker_gc(
+    grace: Annotated[int | None, typer.Option(help="seconds; default ORBITASK_ATTACHMENT_GC_GRACE_SECONDS")] = None,
+    purge_rows: Annotated[bool, typer.Option(help="also delete the rows (writer region only)")] = True,
+) -> None:
+    """Delete files of attachments deleted, or never recorded, longer ago than the grace period."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from orbitask.core.db import Database
+    from orbitask.core.observability import configure_logging
+    from orbitask.core.storage import Storages
+    from orbitask.tasks.replication import collect_garbage
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def run() -> GcReport:
+        db = Database(settings.writer_url, settings.reader_url)
+        storages = Storages.from_settings(settings)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console) as progress:
+                task = progress.add_task("collecting attachment garbage")
+                return await collect_garbage(
+                    db, storages.local, grace_s=settings.attachment_gc_grace_seconds if grace is None else grace,
+                    purge_rows=purge_rows, progress=lambda r: progress.update(task, description=_gc_line(r)),
+                )
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    Console().print(f"[green]Done:[/green] {_gc_line(report)}.")
+
+
+@worker_app.command("replicate")
+def worker_replicate(
+    all_: Annotated[bool, typer.Option("--all", help="check every attachment from other regions, not just new events")]
+    = False,
+) -> None:
+    """Copy attachments uploaded in other regions into this region's storage, once."""
+    from orbitask.core.db import Database
+    from orbitask.core.storage import Storages
+    from orbitask.tasks.replication import Replicator
+
+    settings = _settings()
+
+    async def run() -> int:
+        db = Database(settings.writer_url, settings.reader_url)
+        replicator = Replicator(db, Storages.from_settings(settings), _cursor_path(settings))
+        try:
+            return await (replicator.reconcile() if all_ else replicator.run_once())
+        finally:
+            await db.dispose()
+
+    Console().print(f"[green]Copied {asyncio.run(run())} file(s)[/green] into {settings.region}'s storage.")
+
+
+def _cursor_path(settings: Settings) -> Path:
+    return settings.data_dir / f"replication-{settings.region}.cursor"
+
+
+@worker_app.command("run")
+def worker_run(
+    interval: Annotated[float, typer.Option(help="seconds between replication passes")] = 2.0,
+    gc_every: Annotated[float, typer.Option(help="seconds between garbage collections (0: never)")] = 3600.0,
+    purge_rows: Annotated[bool, typer.Option(help="GC also deletes rows (writer region only)")] = True,
+) -> None:
+    """Run until stopped: replicate new attachments from other regions, collect garbage periodically."""
+    from orbitask.core.db import Database
+    from orbitask.core.observability import configure_logging
+    from orbitask.core.storage import Storages
+    from orbitask.tasks.replication import Replicator, collect_garbage
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def run() -> None:
+        db = Database(settings.writer_url, settings.reader_url)
+        storages = Storages.from_settings(settings)
+        replicator = Replicator(db, storages, _cursor_path(settings))
+        loop = asyncio.get_running_loop()
+        next_gc = loop.time() + gc_every if gc_every > 0 else float("inf")
+        try:
+            if storages.peers:
+                await replicator.reconcile()
+            while True:
+                if storages.peers:
+                    await replicator.run_once()
+                if loop.time() >= next_gc:
+                    await collect_garbage(db, storages.local, grace_s=settings.attachment_gc_grace_seconds,
+                                          purge_rows=purge_rows)
+                    next_gc = loop.time() + gc_every
+                await asyncio.sleep(interval)
+        finally:
+            await db.dispose()
+
+    console.print(f"Orbitask worker for region {settings.region}: replication every {interval:g} s, "
+                  f"garbage collection every {gc_every:g} s")
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ALL_SERVICES = ("auth", "boards", "tasks", "realtime")
+SECRETS_MANAGER_ARN = "arn:aws:secretsmanager:"
 SECRET_FILE = "secret.key"
 MIN_SECRET_LENGTH = 32
 
@@ -24,6 +26,26 @@ class RegionConfig(BaseModel):
     reader_url: str | None = Field(None, description="its replica's DSN (used by the failover controller)")
     redis_url: str | None = Field(None, description="its Redis")
     storage: str | None = Field(None, description="its object storage (bucket or directory)")
+
+
+class StorageLocation(BaseModel):
+    """Where one region keeps attachment files: a local directory or an S3 bucket."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["local", "s3"] = "local"
+    dir: Path | None = Field(None, description="local backend: the directory")
+    bucket: str | None = Field(None, description="s3 backend: the bucket")
+    region: str | None = Field(None, description="s3 backend: the bucket's AWS region")
+    endpoint_url: str | None = Field(None, description="s3 backend: an S3-compatible endpoint")
+
+    @model_validator(mode="after")
+    def _complete(self) -> StorageLocation:
+        if self.backend == "local" and self.dir is None:
+            raise ValueError("a local storage location needs `dir`")
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("an s3 storage location needs `bucket`")
+        return self
 
 
 class Settings(BaseSettings):
@@ -46,12 +68,18 @@ class Settings(BaseSettings):
     forward_secret: SecretStr | None = Field(
         None, description="HMAC key for the region-to-region hop; default: derived from the secret key"
     )
+    secrets_endpoint_url: str | None = Field(
+        None, description="Secrets Manager endpoint for ARN settings (default: AWS's for the ARN's region)"
+    )
     forward_timeout_seconds: float = Field(30, ge=1, le=300, description="bound on one forwarded write")
     redis_url: str | None = Field(
         None, description="Redis for the bus, relay lease, cache, rate limits, revocations, presence; unset: in-process"
     )
     services: Annotated[list[str], NoDecode] = Field(  # NoDecode: the env value is "auth,boards", not JSON
         list(ALL_SERVICES), description="services whose routes this process mounts"
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins (comma-separated) allowed to call the API from browsers"
     )
     host: str = Field("127.0.0.1", description="address `orbitask serve` binds")
     port: int = Field(8000, description="port `orbitask serve` binds")
@@ -80,12 +108,49 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(
         30, ge=1, description="bound on one HTTP request; past it the request is cancelled and answers 503"
     )
+    import_max_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="largest import file accepted by the API")
+    import_timeout_seconds: float = Field(
+        900, ge=1, le=86400, description="bound on one import request (upload, parse and write)"
+    )
+    storage_backend: Literal["local", "s3"] = Field("local", description="where attachment files are kept")
+    storage_dir: Path | None = Field(None, description="local backend directory; default: <data_dir>/files")
+    s3_bucket: str | None = Field(None, description="s3 backend: the bucket of this region")
+    s3_region: str | None = Field(None, description="s3 backend: the bucket's AWS region")
+    s3_endpoint_url: str | None = Field(None, description="s3 backend: an S3-compatible endpoint (MinIO, moto...)")
+    storage_presigned_downloads: bool = Field(
+        False, description="s3 backend: downloads redirect to a presigned GET URL instead of streaming"
+    )
+    storage_url_ttl_seconds: int = Field(
+        300, ge=10, le=7 * 86400, description="lifetime of presigned download URLs and upload tickets"
+    )
+    storage_regions: dict[str, StorageLocation] = Field(
+        default_factory=dict, description="other regions' storage (JSON), for replication and download fallback"
+    )
+    attachment_max_bytes: int = Field(25 * 1024 * 1024, ge=1, description="largest attachment file")
+    attachment_workspace_quota_mb: int = Field(
+        10240, ge=0, description="attachment bytes one workspace may keep, in MiB (0: unlimited)"
+    )
+    attachment_upload_timeout_seconds: float = Field(
+        900, ge=1, description="bound on one attachment upload or download request"
+    )
+    attachment_gc_grace_seconds: int = Field(
+        86400, ge=0, description="age before deleted or orphaned attachment files are collected"
+    )
 
     @field_validator("services", mode="before")
     @classmethod
     def _split_services(cls, value: object) -> object:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and "*" in value:
+            raise ValueError("ORBITASK_CORS_ORIGINS cannot be '*': the API uses cookies; list the origins")
         return value
 
     @field_validator("services")
@@ -97,6 +162,38 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("at least one service must be mounted")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_sources(cls, data: object) -> object:
+        """Any setting may come from a file (`ORBITASK_<NAME>_FILE`) or an AWS Secrets Manager ARN."""
+        if not isinstance(data, dict):
+            return data
+        for name in cls.model_fields:
+            path = os.environ.get(f"ORBITASK_{name.upper()}_FILE")
+            if path and name not in data:
+                data[name] = _read_secret_file(name, path)
+            value = data.get(name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(value, str) and value.startswith(SECRETS_MANAGER_ARN):
+                data[name] = resolve_secret_arn(value)
+        return data
+
+    @model_validator(mode="after")
+    def _storage_complete(self) -> Settings:
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("ORBITASK_S3_BUCKET must be set when ORBITASK_STORAGE_BACKEND=s3")
+        return self
+
+    @property
+    def local_storage(self) -> StorageLocation:
+        """This region's attachment storage."""
+        if self.storage_backend == "s3":
+            return StorageLocation(
+                backend="s3", bucket=self.s3_bucket, region=self.s3_region, endpoint_url=self.s3_endpoint_url
+            )
+        return StorageLocation(backend="local", dir=(self.storage_dir or self.data_dir / "files").resolve())
 
     @model_validator(mode="after")
     def _production_needs_real_secret(self) -> Settings:
@@ -156,6 +253,36 @@ class Settings(BaseSettings):
                 value = _mask_dsn(value)
             out[name] = value
         return out
+
+
+def _read_secret_file(name: str, path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"ORBITASK_{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
+
+
+def resolve_secret_arn(arn: str) -> str:
+    """The current value of a Secrets Manager secret (its region is taken from the ARN).
+
+    A JSON secret may be narrowed to one key with a `#key` suffix, as ECS does:
+    `arn:aws:secretsmanager:eu-west-1:123:secret:orbitask-db#password`.
+    """
+    import json
+
+    import boto3
+
+    arn, _, key = arn.partition("#")
+    parts = arn.split(":")
+    if len(parts) < 7:
+        raise ValueError(f"not a Secrets Manager ARN: {arn[:80]}")
+    client = boto3.client("secretsmanager", region_name=parts[3],
+                          endpoint_url=os.environ.get("ORBITASK_SECRETS_ENDPOINT_URL") or None)
+    try:
+        value = client.get_secret_value(SecretId=arn)["SecretString"]
+    except Exception as exc:  # the message names the secret, never its value
+        raise ValueError(f"cannot read secret {arn}: {type(exc).__name__}") from None
+    return str(json.loads(value)[key]) if key else value
 
 
 def _mask_dsn(dsn: str) -> str:

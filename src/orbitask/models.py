@@ -7,5 +7,6 @@ from orbitask.core.events import Event  # noqa: F401
 from orbitask.core.idempotency import IdempotencyRecord  # noqa: F401
 from orbitask.regions import models as region_models  # noqa: F401
 from orbitask.tasks import models as task_models  # noqa: F401
+from orbitask.transfer import models as transfer_models  # noqa: F401
 
 metadata = Base.metadata

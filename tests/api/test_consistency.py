@@ -16,7 +16,7 @@ from orbitask.app import create_app
 from orbitask.core.events import REGISTRY, Event
 from orbitask.core.observability import READ_FALLBACK
 from orbitask.core.tokens import ConsistencyToken
-from tests.conftest import Api, make_settings
+from tests.conftest import TRELLO_FIXTURE, Api, make_settings
 
 
 def _replicate(src: Any, dst: Any) -> None:
@@ -64,6 +64,9 @@ async def test_every_event_type_is_emitted_with_its_schema(api: Api, app: Any) -
     comment = await api.ok(owner, "POST", f"/cards/{cid}/comments", json={"body": "hi"})
     await api.ok(owner, "PATCH", f"/comments/{comment['id']}", json={"body": "hello"})
     await api.ok(owner, "DELETE", f"/comments/{comment['id']}")
+    await api.ok(owner, "POST", f"/imports/trello?workspace_id={ws}", content=TRELLO_FIXTURE.read_bytes())
+    attachment = await api.ok(owner, "POST", f"/cards/{cid}/attachments", files={"file": ("a.txt", b"hello")})
+    await api.ok(owner, "DELETE", f"/attachments/{attachment['id']}")
     await api.ok(owner, "DELETE", f"/cards/{cid}")
     await api.ok(owner, "DELETE", f"/labels/{label['id']}")
     await api.ok(owner, "DELETE", f"/lists/{spare['id']}")

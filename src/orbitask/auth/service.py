@@ -238,3 +238,28 @@ async def revoke_api_token(uow: UnitOfWork, actor: Actor, token_id: uuid.UUID) -
         if row.revoked_at is None:
             row.revoked_at = utcnow()
         await uow.commit()
+
+
+PLACEHOLDER_DOMAIN = "placeholder.orbitask.invalid"  # .invalid: no one can register or receive mail there
+
+
+async def create_placeholder_user(uow: UnitOfWork, name: str) -> uuid.UUID:
+    """An inactive account that stands for a named person who has not joined (it can never sign in)."""
+    user = User(email=f"{uuid.uuid4().hex}@{PLACEHOLDER_DOMAIN}", name=name, password_hash="!", is_active=False,
+                created_at=utcnow())
+    uow.session.add(user)
+    await uow.session.flush()
+    return user.id
+
+
+async def profiles(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str, bool]]:
+    """(name, e-mail, can sign in) of users by id, for imports and exports."""
+    if not ids:
+        return {}
+    rows = await session.execute(select(User.id, User.name, User.email, User.is_active).where(User.id.in_(set(ids))))
+    return {uid: (name, email, active) for uid, name, email, active in rows.all()}
+
+
+async def user_id_by_email(session: AsyncSession, email: str) -> uuid.UUID | None:
+    """An active user's id by e-mail address (any case)."""
+    return await session.scalar(select(User.id).where(User.email == email.lower(), User.is_active.is_(True)))

@@ -287,3 +287,21 @@ async def accept_invitation(uow: UnitOfWork, actor: Actor, raw: str) -> tuple[Wo
         await uow.commit()
     return _read(ws, role), role
 
+
+
+async def find_workspaces(session: AsyncSession, ref: str) -> list[tuple[uuid.UUID, str]]:
+    """Workspaces whose id or exact name is `ref` (for operators' command-line tools)."""
+    try:
+        stmt = select(Workspace.id, Workspace.name).where(Workspace.id == uuid.UUID(ref))
+    except ValueError:
+        stmt = select(Workspace.id, Workspace.name).where(Workspace.name == ref)
+    return [(i, n) for i, n in (await session.execute(stmt.order_by(Workspace.id))).all()]
+
+
+async def first_owner(session: AsyncSession, workspace_id: uuid.UUID) -> uuid.UUID | None:
+    """The workspace's longest-standing owner (who command-line imports and exports act as by default)."""
+    return await session.scalar(
+        select(WorkspaceMember.user_id)
+        .where(WorkspaceMember.workspace_id == workspace_id, WorkspaceMember.role == "owner")
+        .order_by(WorkspaceMember.created_at, WorkspaceMember.user_id).limit(1)
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -70,9 +71,11 @@ class IdempotencyMiddleware:
 
     def __init__(
         self, app: ASGIApp, *, db: Database, identify: Identify, ttl_seconds: int, max_body: int,
-        exclude_prefixes: tuple[str, ...] = (),
+        exclude_prefixes: tuple[str, ...] = (), unbuffered: re.Pattern[str] | None = None,
     ) -> None:
         self.app = app
+        # File uploads are never buffered in memory to hash them: the key is not honoured there (documented).
+        self.unbuffered = unbuffered
         # Responses on these paths carry secrets (session tokens): never stored, key ignored.
         self.exclude_prefixes = exclude_prefixes
         self.db = db
@@ -81,7 +84,10 @@ class IdempotencyMiddleware:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith(self.exclude_prefixes):
+        if (
+            scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith(self.exclude_prefixes)
+            or (self.unbuffered is not None and self.unbuffered.match(scope["path"]))
+        ):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +28,15 @@ _REQUEST_ID = b"x-request-id"
 log = structlog.get_logger("orbitask.http")
 
 
+@dataclass(frozen=True, slots=True)
+class LargeTransfers:
+    """Paths that move files: their own body limit and deadline."""
+
+    paths: re.Pattern[str]
+    max_body: int
+    timeout: float
+
+
 class RequestContextMiddleware:
     """Outermost middleware: sets up per-request state, adds the response headers, bounds the request's time.
 
@@ -32,17 +44,29 @@ class RequestContextMiddleware:
     lookup runs before the app's own exception handlers) into a 503 instead of a 500.
     """
 
-    def __init__(self, app: ASGIApp, *, region: str, max_body: int, timeout: float = 30.0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, region: str, max_body: int, timeout: float = 30.0,
+        large: Sequence[LargeTransfers] = (),
+    ) -> None:
         self.app = app
         self.region = region
         self.max_body = max_body
         self.timeout = timeout
+        # paths that move files (attachments, imports) stream them to disk: their own limit and deadline
+        self.large = tuple(large)
+
+    def _limits(self, path: str) -> tuple[int, float]:
+        for transfer in self.large:
+            if transfer.paths.match(path):
+                return transfer.max_body, transfer.timeout
+        return self.max_body, self.timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        max_body, timeout = self._limits(scope["path"])
         state, reset = context.begin()
         request_id = uuid.uuid4().hex
         length = None
@@ -70,13 +94,13 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            if length is not None and (not length.isdigit() or int(length) > max_body):
                 await problem(
                     413, "payload-too-large", "Request body too large",
-                    f"The request body exceeds {self.max_body} bytes.",
+                    f"The request body exceeds {max_body} bytes.",
                 )(scope, receive, send_with_headers)
                 return
-            deadline = asyncio.timeout(self.timeout)
+            deadline = asyncio.timeout(timeout)
             task = asyncio.current_task()
             forced = False
 
@@ -86,11 +110,11 @@ class RequestContextMiddleware:
                     forced = True
                     task.cancel()
 
-            hard_stop = asyncio.get_running_loop().call_later(self.timeout + CLEANUP_GRACE_S, force_cancel)
+            hard_stop = asyncio.get_running_loop().call_later(timeout + CLEANUP_GRACE_S, force_cancel)
             try:
                 try:
                     async with deadline:
-                        await self.app(scope, _limited(receive, self.max_body), send_with_headers)
+                        await self.app(scope, _limited(receive, max_body), send_with_headers)
                 finally:
                     hard_stop.cancel()
                     if forced and task is not None:
@@ -98,10 +122,10 @@ class RequestContextMiddleware:
             except asyncio.CancelledError:
                 if not forced:
                     raise
-                await self._timed_out(scope, receive, send_with_headers, response_started, forced=True)
+                await self._timed_out(scope, receive, send_with_headers, response_started, timeout, forced=True)
             except Exception as exc:
                 if isinstance(exc, TimeoutError) and deadline.expired():
-                    await self._timed_out(scope, receive, send_with_headers, response_started, forced=False)
+                    await self._timed_out(scope, receive, send_with_headers, response_started, timeout, forced=False)
                     return
                 if response_started or not is_unavailable(exc):
                     raise
@@ -118,12 +142,14 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
             context.end(reset)
 
-    async def _timed_out(self, scope: Scope, receive: Receive, send: Send, started: bool, *, forced: bool) -> None:
+    async def _timed_out(
+        self, scope: Scope, receive: Receive, send: Send, started: bool, timeout: float, *, forced: bool
+    ) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
-        log.warning("request_timeout", method=scope["method"], route=route, timeout_s=self.timeout,
+        log.warning("request_timeout", method=scope["method"], route=route, timeout_s=timeout,
                     response_started=started, cleanup_interrupted=forced)
         if not started:  # once the response has started it is too late for a status: cut it off
-            await request_timed_out(self.timeout)(scope, receive, send)
+            await request_timed_out(timeout)(scope, receive, send)
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

@@ -15,6 +15,7 @@ from orbitask.core.failopen import RedisGuard
 from orbitask.core.presence import MemoryPresence, Presence, RedisPresence
 from orbitask.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from orbitask.core.revocation import MemoryRevocations, RedisRevocations, Revocations
+from orbitask.core.storage import Storages
 from orbitask.core.uow import UnitOfWork
 
 # Redis calls are retried once (a pooled connection may be stale after a Redis restart), quickly:
@@ -36,6 +37,7 @@ class Runtime:
     limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
     revocations: Revocations = field(default_factory=MemoryRevocations)
     presence: Presence = field(default_factory=MemoryPresence)
+    storages: Storages | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -46,6 +48,7 @@ class Runtime:
             db=Database(settings.writer_url, settings.reader_url),
             passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_cost),
             tokens=AccessTokens(settings.signing_key, settings.access_token_ttl_seconds),
+            storages=Storages.from_settings(settings),
         )
         if not settings.redis_url:
             return cls(**common, cache=local, bus=InProcessBus(),
@@ -87,6 +90,12 @@ class Runtime:
         await self.db.dispose()
         if self.redis is not None:
             await self.redis.aclose()
+
+    @property
+    def files(self) -> Storages:
+        """Attachment storages (always built by `from_settings`)."""
+        assert self.storages is not None
+        return self.storages
 
     def uow(self, actor_id: uuid.UUID | None = None) -> UnitOfWork:
         """A new unit of work acting for `actor_id`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from orbitask.core.events import DomainEvent, event_type
-from orbitask.tasks.schemas import CardRead, ChecklistItemRead, ChecklistRead, CommentRead
+from orbitask.tasks.schemas import AttachmentRead, CardRead, ChecklistItemRead, ChecklistRead, CommentRead
 
 
 @event_type("card.created")
@@ -92,3 +92,16 @@ class CommentUpdated(DomainEvent):
 class CommentDeleted(DomainEvent):
     comment_id: uuid.UUID
     card_id: uuid.UUID
+
+
+@event_type("attachment.created")
+class AttachmentCreated(DomainEvent):
+    attachment: AttachmentRead
+
+
+@event_type("attachment.deleted")
+class AttachmentDeleted(DomainEvent):
+    attachment_id: uuid.UUID
+    card_id: uuid.UUID
+    filename: str
+    cover_cleared: bool = False

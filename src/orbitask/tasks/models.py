@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orbitask.core.db import Base, UTCDateTime, id_default, long_text, position_type, utcnow
@@ -33,6 +33,9 @@ class Card(Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # no foreign key: attachment rows point at cards, and a cycle would complicate every migration;
+    # the service clears it when the attachment goes
+    cover_attachment_id: Mapped[uuid.UUID | None]
 
 
 class CardAssignee(Base):
@@ -104,3 +107,45 @@ class CommentMention(Base):
 
     comment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("comment.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+
+
+class CardLink(Base):
+    """A link attached to a card (a URL and its name); one may be the card's cover."""
+
+    __tablename__ = "card_link"
+    __table_args__ = (Index("ix_card_link_card", "card_id", "position"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=id_default)
+    card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    name: Mapped[str] = mapped_column(String(256), default="")
+    position: Mapped[str] = mapped_column(position_type())
+    is_cover: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Attachment(Base):
+    """A file on a card; its bytes live in object storage under `storage_key`."""
+
+    __tablename__ = "attachment"
+    __table_args__ = (
+        Index("ix_attachment_card", "card_id", "id"),
+        Index("ix_attachment_workspace", "workspace_id", "deleted_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=id_default)
+    card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card.id", ondelete="CASCADE"))
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    uploader_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(127))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(255))
+    thumbnail_key: Mapped[str | None] = mapped_column(String(255))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    region: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    deleted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))

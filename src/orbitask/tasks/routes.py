@@ -12,7 +12,7 @@ from orbitask.auth.deps import CurrentActor, ReadSession, Uow
 from orbitask.core.db import repeatable_read
 from orbitask.core.events import EventRead
 from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from orbitask.tasks import checklists, comments, service
+from orbitask.tasks import attachment_routes, checklists, comments, service
 from orbitask.tasks.schemas import (
     CardCreate,
     CardDetail,
@@ -43,11 +43,12 @@ async def create_card(list_id: uuid.UUID, cmd: CardCreate, actor: CurrentActor, 
 
 @router.get("/cards/{card_id}", response_model=CardDetail)
 async def get_card(card_id: uuid.UUID, actor: CurrentActor, session: ReadSession) -> CardDetail:
-    """A card with its checklists."""
+    """A card with its checklists and links."""
     async with repeatable_read(session):
         card = await service.get_card(session, actor, card_id)
         found = await checklists.card_checklists(session, card_id)
-    return CardDetail(**card.model_dump(), checklists=found)
+        links = await service.card_links(session, card_id)
+    return CardDetail(**card.model_dump(), checklists=found, links=links)
 
 
 @router.patch("/cards/{card_id}", response_model=CardRead)
@@ -184,3 +185,6 @@ async def card_activity(
     return await comments.card_activity(session, actor, card_id, limit=limit)
 
 
+
+
+router.include_router(attachment_routes.router)

@@ -46,6 +46,7 @@ class CardUpdate(Input):
     due_at: AwareDatetime | None = None
     completed: bool | None = None
     archived: bool | None = None
+    cover_attachment_id: uuid.UUID | None = Field(None, description="an image attachment of the card; null: no cover")
 
     @model_validator(mode="after")
     def _valid(self) -> CardUpdate:
@@ -84,6 +85,8 @@ class CardRead(Output):
     checklist_total: int = 0
     checklist_done: int = 0
     comment_count: int = 0
+    cover_attachment_id: uuid.UUID | None = None
+    attachment_count: int = 0
 
 
 class CardPage(Output):
@@ -155,5 +158,54 @@ class CommentPage(Output):
     next_cursor: str | None
 
 
+class CardLinkRead(Output):
+    id: uuid.UUID
+    card_id: uuid.UUID
+    url: str
+    name: str
+    position: str
+    is_cover: bool
+
+
 class CardDetail(CardRead):
     checklists: list[ChecklistRead] = []
+    links: list[CardLinkRead] = []
+
+
+class AttachmentRead(Output):
+    id: uuid.UUID
+    card_id: uuid.UUID
+    filename: str
+    content_type: str = Field(description="sniffed from the file's bytes, not taken from the client")
+    size: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    has_thumbnail: bool = False
+    uploader_id: uuid.UUID | None
+    region: str = Field(description="the region the file was uploaded in")
+    created_at: dt.datetime
+    content_url: str = ""
+    thumbnail_url: str | None = None
+
+
+class AttachmentPage(Output):
+    items: list[AttachmentRead]
+    next_cursor: str | None
+
+
+class UploadStart(Input):
+    filename: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    size: int = Field(ge=1, description="the file's size in bytes")
+
+
+class UploadTicket(Output):
+    attachment_id: uuid.UUID
+    url: str = Field(description="POST the form here: the fields first, then the file as `file`")
+    fields: dict[str, str]
+    ticket: str = Field(description="send back to .../uploads/complete once the storage accepted the file")
+    expires_at: dt.datetime
+
+
+class UploadComplete(Input):
+    ticket: Annotated[str, StringConstraints(min_length=1, max_length=4096)]

@@ -19,8 +19,17 @@ from orbitask.core.errors import InvalidInput, NotFound
 from orbitask.core.pagination import decode_cursor, encode_cursor, page_of
 from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
-from orbitask.tasks.models import Card, CardAssignee, CardLabel, CardWatcher, ChecklistItem, Comment
-from orbitask.tasks.schemas import CardCreate, CardMove, CardRead, CardUpdate
+from orbitask.tasks.models import (
+    Attachment,
+    Card,
+    CardAssignee,
+    CardLabel,
+    CardLink,
+    CardWatcher,
+    ChecklistItem,
+    Comment,
+)
+from orbitask.tasks.schemas import CardCreate, CardLinkRead, CardMove, CardRead, CardUpdate
 
 
 async def card_board_id(session: AsyncSession, card_id: uuid.UUID) -> uuid.UUID | None:
@@ -71,14 +80,16 @@ async def card_reads(session: AsyncSession, cards: list[Card]) -> list[CardRead]
         .where(ChecklistItem.card_id.in_(ids)).group_by(ChecklistItem.card_id),
         select(literal_column("'m'"), Comment.card_id, func.count(), literal_column("0"))
         .where(Comment.card_id.in_(ids), Comment.deleted_at.is_(None)).group_by(Comment.card_id),
+        select(literal_column("'f'"), Attachment.card_id, func.count(), literal_column("0"))
+        .where(Attachment.card_id.in_(ids), Attachment.deleted_at.is_(None)).group_by(Attachment.card_id),
     )
     checklist: dict[uuid.UUID, tuple[int, int]] = {}
-    comments: dict[uuid.UUID, int] = {}
+    counted: dict[str, dict[uuid.UUID, int]] = {"m": {}, "f": {}}
     for kind, card_id, n, done in (await session.execute(counts)).all():
         if kind == "c":
             checklist[card_id] = (int(n), int(done or 0))
         else:
-            comments[card_id] = int(n)
+            counted[kind][card_id] = int(n)
     out = []
     for card in cards:
         read = CardRead.model_validate(card)
@@ -86,7 +97,8 @@ async def card_reads(session: AsyncSession, cards: list[Card]) -> list[CardRead]
         read.label_ids = sorted(related["l"][card.id])
         read.watcher_ids = sorted(related["w"][card.id])
         read.checklist_total, read.checklist_done = checklist.get(card.id, (0, 0))
-        read.comment_count = comments.get(card.id, 0)
+        read.comment_count = counted["m"].get(card.id, 0)
+        read.attachment_count = counted["f"].get(card.id, 0)
         out.append(read)
     return out
 
@@ -104,6 +116,15 @@ async def _require_board_user(session: AsyncSession, board: Any, user_id: uuid.U
 async def _require_board_label(session: AsyncSession, board: Any, label_id: uuid.UUID) -> None:
     if await board_lists.label_board_id(session, label_id) != board.id:
         raise InvalidInput(f"label_ids: {label_id} is not a label on this board")
+
+
+async def _require_cover(session: AsyncSession, card: Card, attachment_id: uuid.UUID) -> None:
+    """A cover must be a live image attachment (with a preview) of the same card."""
+    row = await session.get(Attachment, attachment_id)
+    if row is None or row.card_id != card.id or row.deleted_at is not None:
+        raise InvalidInput("cover_attachment_id: not an attachment of this card")
+    if row.thumbnail_key is None:
+        raise InvalidInput("cover_attachment_id: only an image attachment (one with a preview) can be a cover")
 
 
 @command
@@ -140,6 +161,14 @@ async def create_card(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: Ca
     return out
 
 
+async def card_links(session: AsyncSession, card_id: uuid.UUID) -> list[CardLinkRead]:
+    """A card's links (imported attachments), in order; the cover is flagged."""
+    rows = await session.execute(
+        select(CardLink).where(CardLink.card_id == card_id).order_by(CardLink.position, CardLink.id)
+    )
+    return [CardLinkRead.model_validate(r) for r in rows.scalars()]
+
+
 async def get_card(session: AsyncSession, actor: Actor, card_id: uuid.UUID) -> CardRead:
     """A card the caller can see."""
     _, card, _ = await readable_card(session, actor, card_id)
@@ -152,6 +181,8 @@ async def update_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: Ca
     changes = cmd.model_dump(exclude_unset=True)
     async with uow:
         board, card = await locked_card(uow, actor, card_id, "board.write")
+        if changes.get("cover_attachment_id") is not None:
+            await _require_cover(uow.session, card, changes["cover_attachment_id"])
         for field, value in changes.items():
             setattr(card, field, value)
         if card.start_at is not None and card.due_at is not None and card.start_at > card.due_at:
