@@ -10,6 +10,7 @@ writes once it was replaced. Figures (latencies, RTO) are the drill's job, not t
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ def lab() -> Iterator[Path]:
     finally:
         subprocess.run([sys.executable, "-m", "orbitask.cli", "lab", "down", "--dir", str(lab_dir)],
                        capture_output=True, timeout=120)
+        shutil.rmtree(lab_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
