@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test demo bench clean lint servers
 
-# Debian packages the test suite starts for real (MariaDB, PostgreSQL, Redis); installed when missing.
+# Debian packages the test suite starts for real (MariaDB, PostgreSQL, Redis, HAProxy); installed when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
@@ -24,9 +24,10 @@ demo: $(STAMP)
 servers:
 	@{ command -v mariadbd >/dev/null 2>&1 || test -x /usr/sbin/mariadbd; } \
 	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-	  && { command -v redis-server >/dev/null 2>&1 || test -x /usr/bin/redis-server; } || { \
-	  echo "Installing mariadb-server, postgresql and redis-server from Debian (the tests start them on 127.0.0.1)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mariadb-server postgresql redis-server; }
+	  && { command -v redis-server >/dev/null 2>&1 || test -x /usr/bin/redis-server; } \
+	  && { command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy; } || { \
+	  echo "Installing mariadb-server, postgresql, redis-server and haproxy from Debian (the tests start them on 127.0.0.1)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mariadb-server postgresql redis-server haproxy; }
 
 test: $(STAMP) servers
 	$(BIN)/ruff check src tests bench

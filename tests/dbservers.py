@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orbitask.lab.mariadb import MissingServer as LabMissingServer
+from orbitask.lab.mariadb import install_datadir, server_args
 from tests.servers import free_port
 
 START_TIMEOUT_S = 60.0
@@ -61,34 +63,15 @@ class MariaDB:
         return str(self.base / "mysqld.sock")
 
     def start(self) -> MariaDB:
-        """Initialise the data directory (first time) and start the server."""
-        mariadbd = _need(shutil.which("mariadbd") or "/usr/sbin/mariadbd", "mariadbd")
+        """Initialise the data directory (first time) and start the server (the lab's command line)."""
+        try:
+            args = server_args(self.base, self.port, self.server_id, binlog=self.binlog)
+        except LabMissingServer as exc:
+            raise MissingServer(str(exc)) from None
         datadir = self.base / "data"
         if not datadir.exists():
             self.base.mkdir(parents=True, exist_ok=True)
-            install = _need(shutil.which("mariadb-install-db"), "mariadb-install-db")
-            for attempt in range(3):  # seen failing once in a while on a loaded machine; a retry succeeds
-                done = subprocess.run(
-                    [install, "--no-defaults", f"--datadir={datadir}", "--user=root", "--skip-test-db",
-                     "--auth-root-authentication-method=normal"],
-                    capture_output=True, text=True,
-                )
-                if done.returncode == 0:
-                    break
-                shutil.rmtree(datadir, ignore_errors=True)
-            else:
-                raise RuntimeError(f"mariadb-install-db failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
-        args = [
-            mariadbd, "--no-defaults", f"--datadir={datadir}", f"--socket={self.socket}", f"--port={self.port}",
-            "--bind-address=127.0.0.1", "--user=root", f"--server-id={self.server_id}", "--skip-name-resolve",
-            f"--pid-file={self.base / 'mysqld.pid'}", "--innodb-buffer-pool-size=64M",
-            "--innodb-flush-log-at-trx-commit=2", "--character-set-server=utf8mb4",
-            "--collation-server=utf8mb4_unicode_ci", "--max-connections=500", "--gtid-strict-mode=ON",
-            f"--log-error={self.base / 'error.log'}",
-        ]
-        if self.binlog:
-            args += [f"--log-bin={self.base / 'binlog'}", "--binlog-format=ROW", "--log-slave-updates=ON",
-                     "--sync-binlog=0"]
+            install_datadir(datadir)
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait(self._alive, f"mariadbd on port {self.port}", self.proc, self.base / "error.log")
         self.sql(  # not binlogged: a replica's own GTIDs would break strict GTID replication

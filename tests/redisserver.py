@@ -6,8 +6,6 @@ was replaced. `kill()` is a crash (SIGKILL); `restart()` brings it back on the s
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -15,22 +13,15 @@ from pathlib import Path
 
 import redis
 
+from orbitask.lab.redis import MissingRedis as LabMissingRedis
+from orbitask.lab.redis import redis_args
 from tests.servers import free_port
 
 START_TIMEOUT_S = 30.0
-INSTALL_HINT = "install it with `apt-get install -y redis-server` (`make test` does this for you)"
 
 
 class MissingRedis(RuntimeError):
     """redis-server is not installed."""
-
-
-def redis_binary() -> str:
-    """Path of redis-server, or a clear error saying how to install it."""
-    path = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not os.path.exists(path):
-        raise MissingRedis(f"redis-server is not installed: {INSTALL_HINT}")
-    return path
 
 
 @dataclass
@@ -52,14 +43,13 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         """Start the server and wait (bounded) until it answers PING."""
-        binary = redis_binary()
+        try:
+            args = redis_args(self.base, self.port)
+        except LabMissingRedis as exc:
+            raise MissingRedis(str(exc)) from None
         if self.proc is not None:
             raise RuntimeError("redis-server is already running")
         self.base.mkdir(parents=True, exist_ok=True)
-        args = [
-            binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-            "--dir", str(self.base), "--daemonize", "no", "--logfile", str(self.log), "--maxclients", "10000",
-        ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT_S
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1, socket_connect_timeout=1)

@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from orbitask.config import ALL_SERVICES, Settings
+from orbitask.lab.cli import DEFAULT_DIR as LAB_DIR
+from orbitask.lab.cli import lab_app
 from orbitask.transfer.cli import (
     AsOpt,
     FileArg,
@@ -35,6 +37,7 @@ worker_app = typer.Typer(help="Background work: the job runner (bare `orbitask w
                          "and garbage collection.")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(lab_app, name="lab")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(worker_app, name="worker")
@@ -232,6 +235,18 @@ def demo(
         out.print(f"Workspace [bold]{result.workspace_name}[/bold] with {result.boards} boards, {result.cards} cards.")
     else:
         out.print("That password does not open the demo accounts; sign in with the one used when they were seeded.")
+
+
+@app.command("failover")
+def failover_cmd(
+    to: Annotated[str | None, typer.Option(help="region to promote (default: the most advanced replica)")] = None,
+    planned: Annotated[bool, typer.Option("--planned", help="switchover: fence, wait for the target, promote")] = False,
+    lab_dir: Annotated[Path, typer.Option("--lab-dir", help="the lab to act on")] = LAB_DIR,
+) -> None:
+    """Fail over the writer region (the lab's MariaDB GTID replication); --planned loses nothing."""
+    from orbitask.lab.cli import _do_failover
+
+    _do_failover(lab_dir, to, planned)
 
 
 def _gc_line(r: GcReport) -> str:

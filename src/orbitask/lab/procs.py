@@ -1,0 +1,85 @@
+"""Detached child processes the lab starts, tracked by PID so other invocations can stop them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> int:
+    """Start `args` in its own session (it outlives the starter), output to `log`; returns the PID."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
+    return proc.pid
+
+
+def alive(pid: int | None) -> bool:
+    """Whether `pid` runs (a zombie is dead); reaps it when it is our child."""
+    if not pid:
+        return False
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float, pid: int | None = None,
+               log: Path | None = None) -> None:
+    """Poll `check` (bounded by `timeout`); fail early when `pid` died, quoting the end of `log`."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if pid is not None and not alive(pid):
+            tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+            raise RuntimeError(f"{what} exited during start-up: {tail}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start within {timeout:.0f} s")
+        time.sleep(0.1)  # polling a starting process, bounded by the deadline
+
+
+def kill(pid: int | None) -> None:
+    """SIGKILL `pid` (a crash) and wait, bounded, until it is gone."""
+    _signal_and_wait(pid, signal.SIGKILL, 10.0)
+
+
+def stop(pid: int | None, grace: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds."""
+    if not _signal_and_wait(pid, signal.SIGTERM, grace):
+        kill(pid)
+
+
+def _signal_and_wait(pid: int | None, sig: int, timeout: float) -> bool:
+    if not alive(pid):
+        return True
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)  # type: ignore[arg-type]
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)  # signals are asynchronous; bounded by the deadline
+    return True
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on `port`."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False

@@ -1,0 +1,109 @@
+"""The three-region lab end to end, at a small WAN scale: `orbitask lab up`, `drill`, `status`, `down`.
+
+One drill covers the issue's invariants: no read-your-writes violation, one hop per forwarded
+write (the writer counts exactly one arrival per write sent from each other region, and no
+transaction originates in a reader region's database), no acknowledged write lost across a
+crash of the writer with semi-sync nor across the switchover back, and the old writer refusing
+writes once it was replaced. Figures (latencies, RTO) are the drill's job, not the test's.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orbitask.lab.state import REGIONS
+
+WAN_SCALE = "0.05"
+PAIRS = 300
+
+
+def orbitask(*args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "orbitask.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, f"orbitask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Path]:
+    lab_dir = Path(tempfile.mkdtemp(prefix="orbitask-lab-"))
+    try:
+        orbitask("lab", "up", "--dir", str(lab_dir), "--wan-scale", WAN_SCALE)
+        yield lab_dir
+    finally:
+        subprocess.run([sys.executable, "-m", "orbitask.cli", "lab", "down", "--dir", str(lab_dir)],
+                       capture_output=True, timeout=120)
+        shutil.rmtree(lab_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def drill(lab: Path) -> dict[str, Any]:
+    out = lab / "drill.json"
+    orbitask("lab", "drill", "--dir", str(lab), "--pairs", str(PAIRS), "--json", str(out), timeout=600)
+    return json.loads(out.read_text())
+
+
+def test_status_shows_one_writer_and_replicating_readers(lab: Path) -> None:
+    info = json.loads(orbitask("lab", "status", "--dir", str(lab), "--json").stdout)
+    assert info["status"] == "ready" and info["supervisor"]
+    writers = [r for r, row in info["regions"].items() if row["read_only"] is False]
+    assert writers == [info["writer"]]
+    for region, row in info["regions"].items():
+        assert row["db"] and row["redis"] and row["api"], (region, row)
+        if region != info["writer"]:
+            assert row["replicating"] == "Yes/Yes", (region, row)
+
+
+def test_no_read_your_writes_violation(drill: dict[str, Any]) -> None:
+    rows = drill["locations"]
+    assert sum(row["ryw_pairs"] for row in rows.values()) >= PAIRS
+    assert {loc: row["ryw_violations"] for loc, row in rows.items()} == dict.fromkeys(REGIONS, 0)
+    assert {loc: row["errors"] for loc, row in rows.items()} == dict.fromkeys(REGIONS, 0), rows
+
+
+def test_forwarded_writes_take_exactly_one_hop(drill: dict[str, Any]) -> None:
+    hop = drill["one_hop"]
+    assert hop["hops_per_write"] == {r: 1.0 for r in REGIONS if r != drill["writer"]}
+    assert hop["transactions_from_reader_regions"] == {r: 0 for r in REGIONS if r != drill["writer"]}
+
+
+def test_events_reach_sockets_in_every_region(drill: dict[str, Any]) -> None:
+    for loc, row in drill["locations"].items():
+        assert row["realtime_events"] >= 3 * 20, (loc, row)  # every probe from every location arrived
+
+
+def test_a_crashed_writer_loses_no_acknowledged_write(drill: dict[str, Any]) -> None:
+    fo = drill["failover"]
+    assert fo["new_writer"] != fo["old_writer"]
+    assert fo["acknowledged"] > 0 and fo["lost"] == 0
+
+
+def test_the_old_writer_never_accepts_a_write_after_the_promotion(drill: dict[str, Any]) -> None:
+    split = drill["failover"]["split_brain"]
+    assert split["old_writer_db_refused_app_write"] is True
+    assert split["old_writer_api_status"] == 201
+    assert split["old_writer_api_forwarded_to"] == drill["failover"]["new_writer"]
+    assert split["transactions_from_old_writer_after_promotion"] == 0
+
+
+def test_the_switchover_back_loses_nothing(drill: dict[str, Any]) -> None:
+    so = drill["switchover"]
+    assert so["to"] == drill["writer"]
+    assert so["acknowledged"] > 0 and so["lost"] == 0
+
+
+def test_down_stops_everything_and_can_be_repeated(lab: Path, drill: dict[str, Any]) -> None:
+    assert "Lab stopped" in orbitask("lab", "down", "--dir", str(lab)).stdout
+    assert "Nothing was running" in orbitask("lab", "down", "--dir", str(lab)).stdout
+    info = json.loads(orbitask("lab", "status", "--dir", str(lab), "--json").stdout)
+    assert info["status"] == "stopped"
+    assert not any(row[k] for row in info["regions"].values() for k in ("db", "redis", "api"))
