@@ -1,0 +1,1 @@
+"""Regions: topology, write forwarding, replica waits, failover."""
