@@ -34,7 +34,7 @@ servers:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs; }
 
 test: $(STAMP) servers
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench deploy
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
