@@ -281,7 +281,7 @@ def test_rds_global_cluster_events_invoke_the_failover_lambda(synth: Synthesised
 def test_a_budget_mails_on_actual_and_forecast_spend(synth: Synthesised) -> None:
     (budget,) = resources(synth, "global", "AWS::Budgets::Budget").values()
     props = budget["Properties"]
-    assert props["Budget"]["BudgetLimit"] == {"Amount": 1400, "Unit": "USD"}
+    assert props["Budget"]["BudgetLimit"] == {"Amount": 2000, "Unit": "USD"}
     kinds = {n["Notification"]["NotificationType"] for n in props["NotificationsWithSubscribers"]}
     assert kinds == {"ACTUAL", "FORECASTED"}
 
@@ -301,6 +301,7 @@ def test_ecr_replicates_and_the_pipeline_tests_builds_and_deploys_regions_in_ord
     assert [order[d] for d in deploys] == sorted(order[d] for d in deploys)
     assert len({order[d] for d in deploys}) == len(deploys)  # one after another, never two at once
     assert order["BuildImage"] < order["Migrate"] < order[deploys[0]] < order[deploys[-1]] < order["MigrateAfterDeploy"]
+    assert order["MigrateAfterDeploy"] < order["PublishWeb"] and "publish-web.sh" in build_specs
 
 
 def test_cfn_lint_reports_no_errors_on_any_template(synth: Synthesised) -> None:

@@ -165,3 +165,12 @@ def test_hadolint_passes() -> None:
     result = subprocess.run([hadolint, "--no-color", str(DOCKER / "Dockerfile")], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_pipeline_scripts_pass_shellcheck() -> None:
+    shellcheck = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is in the [aws] extra: .venv/bin/pip install -e '.[dev,aws]' (make test does this)"
+    scripts = sorted((ROOT / "deploy" / "aws" / "scripts").glob("*.sh"))
+    assert {s.name for s in scripts} == {"push-image.sh", "migrate.sh", "publish-web.sh"}
+    result = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -96,6 +96,11 @@ class DeployConfig:
             for r in self.regions
         ], separators=(",", ":"))
 
+    @property
+    def web_bucket_name(self) -> str:
+        """The bucket CloudFront serves the web app from (us-east-1)."""
+        return f"{self.name}-web-{self.account}"
+
     def bucket_name(self, region: str) -> str:
         """The attachments bucket of REGION (fixed, so every region can name every other's as a replica)."""
         return f"{self.name}-files-{self.account}-{region}"

@@ -124,4 +124,19 @@ class DeliveryStack(cdk.Stack):
         # the second run applies them on a first deployment, when the migration task did not exist yet
         pre_migrate = migrate("Migrate")
         pre_migrate.add_step_dependency(build)
-        self.pipeline.add_stage(self.stage, pre=[build, pre_migrate], post=[migrate("MigrateAfterDeploy")])
+        publish = pipelines.CodeBuildStep(
+            "PublishWeb", input=source, env={"ORBITASK_GLOBAL_STACK": self.stage.global_stack.stack_name},
+            commands=[f"bash {DEPLOY_DIR}/scripts/publish-web.sh"],
+            role_policy_statements=[
+                iam.PolicyStatement(actions=["cloudformation:DescribeStacks"], resources=[
+                    f"arn:aws:cloudformation:us-east-1:{cfg.account}:stack/{self.stage.global_stack.stack_name}/*"]),
+                iam.PolicyStatement(actions=["s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                                    resources=[f"arn:aws:s3:::{cfg.web_bucket_name}",
+                                               f"arn:aws:s3:::{cfg.web_bucket_name}/*"]),
+                iam.PolicyStatement(actions=["cloudfront:CreateInvalidation"],
+                                    resources=[f"arn:aws:cloudfront::{cfg.account}:distribution/*"]),
+            ],
+        )
+        after = migrate("MigrateAfterDeploy")
+        publish.add_step_dependency(after)
+        self.pipeline.add_stage(self.stage, pre=[build, pre_migrate], post=[after, publish])

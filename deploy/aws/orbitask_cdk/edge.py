@@ -92,7 +92,7 @@ class GlobalStack(cdk.Stack):
     def cdn(self, cfg: DeployConfig, zone: route53.IHostedZone) -> cloudfront.Distribution:
         """CloudFront: the web bundle from S3, /api/* to the latency-routed API, /files/* from the writer's bucket."""
         web = s3.Bucket(
-            self, "Web", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True, versioned=True,
+            self, "Web", bucket_name=cfg.web_bucket_name, encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True, versioned=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=cdk.RemovalPolicy.RETAIN,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         )
