@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address `orbitask serve` binds")
     port: int = Field(8000, description="port `orbitask serve` binds")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    forwarded_allow_ips: str | None = Field(
+        None, description="proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For/-Proto are believed"
+    )
     access_token_ttl_seconds: int = Field(900, ge=30, description="lifetime of JWT access tokens")
     refresh_token_ttl_seconds: int = Field(30 * 86400, ge=60, description="lifetime of refresh tokens")
     invitation_ttl_seconds: int = Field(7 * 86400, ge=60, description="lifetime of invitation links")

@@ -113,6 +113,21 @@ def test_the_alb_routes_paths_to_services_and_websockets_to_realtime(synth: Synt
 
 
 @pytest.mark.parametrize("region", REGIONS)
+def test_the_app_environment_names_the_region_its_peers_and_no_secret(synth: Synthesised, region: str) -> None:
+    task = next(t for t in resources(synth, region, "AWS::ECS::TaskDefinition").values()
+                if t["Properties"]["Family"] == "orbitask-tasks")
+    app = task["Properties"]["ContainerDefinitions"][0]
+    env = {e["Name"]: e["Value"] for e in app["Environment"]}
+    assert env["ORBITASK_ENV"] == "production" and env["ORBITASK_REGION"] == region
+    peers = json.loads(env["ORBITASK_REGIONS"])
+    assert [p["name"] for p in peers] == list(REGIONS)
+    assert all(p["internal_url"] == f"https://{p['name']}.api.orbitask.example.com" for p in peers)
+    assert env["ORBITASK_FORWARDED_ALLOW_IPS"] == {"Fn::GetAtt": ["Vpc8378EB38", "CidrBlock"]}
+    assert "Files" in text(env["ORBITASK_S3_BUCKET"]) and env["ORBITASK_S3_REGION"] == region
+    assert not {"ORBITASK_SECRET_KEY", "ORBITASK_DATABASE_PASSWORD", "ORBITASK_FORWARD_SECRET"} & set(env)
+
+
+@pytest.mark.parametrize("region", REGIONS)
 def test_redis_is_encrypted_and_multi_az(synth: Synthesised, region: str) -> None:
     template(synth, region).has_resource_properties("AWS::ElastiCache::ReplicationGroup", {
         "Engine": "redis", "EngineVersion": "7.1", "NumCacheClusters": 2, "MultiAZEnabled": True,

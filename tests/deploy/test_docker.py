@@ -121,6 +121,7 @@ def test_compose_runs_one_region_with_its_servers() -> None:
     assert services["mariadb"]["image"] == "mariadb:10.11"
     assert services["redis"]["image"].startswith("redis:7")
     assert services["minio"]["image"].startswith("minio/minio:")
+    assert [name for name, s in services.items() if "ports" in s] == ["gateway"]  # one way in, through nginx
     # the API waits for migrations, and migrations for a healthy database
     assert services["auth"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert services["migrate"]["depends_on"] == {"mariadb": {"condition": "service_healthy"}}

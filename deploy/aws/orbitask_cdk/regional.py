@@ -77,6 +77,7 @@ class RegionalStack(cdk.Stack):
         environment = {
             "ORBITASK_ENV": "production", "ORBITASK_REGION": region, "ORBITASK_REGIONS": cfg.regions_json(),
             "ORBITASK_HOST": "0.0.0.0", "ORBITASK_PORT": str(services.APP_PORT),
+            "ORBITASK_FORWARDED_ALLOW_IPS": vpc.vpc_cidr_block,  # the ALB's addresses: client IPs for rate limits
             "ORBITASK_DATABASE_URL": dsn.format(host=db.writer_host),
             "ORBITASK_DATABASE_READER_URL": dsn.format(host=db.reader_host),
             "ORBITASK_REDIS_URL": cache.url, "ORBITASK_S3_BUCKET": files.bucket_name, "ORBITASK_S3_REGION": region,
