@@ -235,16 +235,18 @@ def test_the_waf_has_the_managed_rule_groups_and_a_rate_rule(synth: Synthesised,
 def test_secrets_are_replicated_to_every_other_region(synth: Synthesised) -> None:
     secrets = resources(synth, PRIMARY, "AWS::SecretsManager::Secret")
     names = sorted(s["Properties"]["Name"] for s in secrets.values())
-    assert names == ["orbitask/db", "orbitask/forward-secret", "orbitask/secret-key", "orbitask/smtp-password"]
+    assert names == ["orbitask/db", "orbitask/forward-secret", "orbitask/secret-key", "orbitask/smtp"]
     for secret in secrets.values():
         assert [r["Region"] for r in secret["Properties"]["ReplicaRegions"]] == list(SECONDARIES)
     for region in REGIONS:
         task = next(iter(resources(synth, region, "AWS::ECS::TaskDefinition").values()))
         injected = {s["Name"]: text(s["ValueFrom"]) for s in task["Properties"]["ContainerDefinitions"][0]["Secrets"]}
-        assert set(injected) == {"ORBITASK_SECRET_KEY", "ORBITASK_FORWARD_SECRET", "ORBITASK_SMTP_PASSWORD",
-                                 "ORBITASK_DATABASE_PASSWORD"}
-        assert injected["ORBITASK_DATABASE_PASSWORD"].endswith(':password::"]]}') or "password::" in \
-            injected["ORBITASK_DATABASE_PASSWORD"]
+        assert set(injected) == {"ORBITASK_SECRET_KEY", "ORBITASK_FORWARD_SECRET", "ORBITASK_SMTP_USERNAME",
+                                 "ORBITASK_SMTP_PASSWORD", "ORBITASK_DATABASE_PASSWORD"}
+        if region != PRIMARY:  # the primary's own secrets are referenced directly, the replicas by name
+            assert "secret:orbitask/db:password::" in injected["ORBITASK_DATABASE_PASSWORD"]
+        assert injected["ORBITASK_DATABASE_PASSWORD"].endswith(':password::"]]}')
+        assert injected["ORBITASK_SMTP_USERNAME"].endswith(':username::"]]}')
 
 
 @pytest.mark.parametrize("region", REGIONS)

@@ -115,7 +115,7 @@ def test_the_cli_parse_check_catches_a_wrong_command() -> None:
 def test_compose_runs_one_region_with_its_servers() -> None:
     services = compose()["services"]
     commands = {name: s.get("command") for name, s in services.items()}
-    for name in ("auth", "boards", "tasks", "realtime"):
+    for name in ("auth", "boards", "tasks", "realtime", "notifications"):
         assert commands[name] == ["serve", "--services", name]
     assert commands["worker"] == ["worker"] and commands["migrate"] == ["db", "upgrade"]
     assert services["mariadb"]["image"] == "mariadb:10.11"
@@ -125,7 +125,7 @@ def test_compose_runs_one_region_with_its_servers() -> None:
     # the API waits for migrations, and migrations for a healthy database
     assert services["auth"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert services["migrate"]["depends_on"] == {"mariadb": {"condition": "service_healthy"}}
-    for name in ("auth", "boards", "tasks", "realtime", "worker", "migrate"):
+    for name in ("auth", "boards", "tasks", "realtime", "notifications", "worker", "migrate"):
         env = services[name]["environment"]
         assert services[name]["read_only"] is True and services[name]["user"] == "10001:10001"
         assert env["ORBITASK_ENV"] == "production" and env["ORBITASK_DATABASE_URL"].startswith("mysql+asyncmy://")
@@ -137,7 +137,7 @@ def test_compose_runs_one_region_with_its_servers() -> None:
 def test_the_gateway_routes_only_to_compose_services() -> None:
     conf = (DOCKER / "nginx.conf").read_text()
     upstreams = set(re.findall(r"proxy_pass http://([a-z]+):8000;", conf))
-    assert upstreams == {"auth", "boards", "tasks", "realtime"}
+    assert upstreams == {"auth", "boards", "tasks", "realtime", "notifications"}
     assert upstreams <= set(compose()["services"])
     assert "location = /api/v1/ws { proxy_pass http://realtime:8000; }" in conf
     assert "proxy_set_header Upgrade $http_upgrade;" in conf  # WebSockets

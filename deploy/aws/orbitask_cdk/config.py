@@ -60,6 +60,8 @@ class DeployConfig:
     db_readers: int = 1  # per region, besides the primary region's writer
     redis_node_type: str = "cache.t4g.small"
     smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
     tracing: bool = True  # an OpenTelemetry collector sidecar sends traces to X-Ray
     services: dict[str, ServiceSize] = field(default_factory=dict)
     # CloudFront signed URLs for /files/* (attachments); unset: no /files behaviour, the app presigns S3 URLs

@@ -11,7 +11,17 @@ from constructs import Construct
 from . import data, ops, services
 from .config import DeployConfig
 
-APP_SECRETS = ("secret-key", "forward-secret", "smtp-password")
+# Secrets Manager secret (under <name>/) -> the ORBITASK_* variables it fills, with the JSON field of each
+APP_SECRETS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "secret-key": (("ORBITASK_SECRET_KEY", None),),
+    "forward-secret": (("ORBITASK_FORWARD_SECRET", None),),
+    "smtp": (("ORBITASK_SMTP_USERNAME", "username"), ("ORBITASK_SMTP_PASSWORD", "password")),
+}
+# the SMTP credentials are set by hand after the first deployment (docs/deploy-aws.md); a placeholder until then
+GENERATED = {
+    "smtp": sm.SecretStringGenerator(secret_string_template='{"username": "set-me"}', generate_string_key="password",
+                                     exclude_punctuation=True),
+}
 ENDPOINTS = {
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
     "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
@@ -58,8 +68,9 @@ class RegionalStack(cdk.Stack):
             for name in APP_SECRETS:
                 app_secrets[name] = sm.Secret(
                     self, f"App-{name}", secret_name=f"{cfg.name}/{name}",
-                    description=f"ORBITASK_{name.upper().replace('-', '_')}; replicated to every region",
-                    generate_secret_string=sm.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+                    description=f"{', '.join(v for v, _ in APP_SECRETS[name])}; replicated to every region",
+                    generate_secret_string=GENERATED.get(name) or sm.SecretStringGenerator(
+                        password_length=64, exclude_punctuation=True),
                     replica_regions=[sm.ReplicaRegion(region=r) for r in cfg.secondaries],
                 )
             db = data.primary_database(self, cfg, vpc, key)
@@ -81,9 +92,11 @@ class RegionalStack(cdk.Stack):
             "ORBITASK_DATABASE_URL": dsn.format(host=db.writer_host),
             "ORBITASK_DATABASE_READER_URL": dsn.format(host=db.reader_host),
             "ORBITASK_REDIS_URL": cache.url, "ORBITASK_S3_BUCKET": files.bucket_name, "ORBITASK_S3_REGION": region,
-            "ORBITASK_SMTP_HOST": cfg.smtp_host, "ORBITASK_DATA_DIR": "/tmp/orbitask",
+            "ORBITASK_STORAGE_BACKEND": "s3",  # S3 replicates the files between regions (the bucket's rules)
+            "ORBITASK_SMTP_HOST": cfg.smtp_host, "ORBITASK_SMTP_PORT": str(cfg.smtp_port),
+            "ORBITASK_SMTP_SECURITY": cfg.smtp_security, "ORBITASK_DATA_DIR": "/tmp/orbitask",
         }
-        secrets = {f"ORBITASK_{n.upper().replace('-', '_')}": (secret, None) for n, secret in app_secrets.items()}
+        secrets = {var: (app_secrets[n], field) for n, fills in APP_SECRETS.items() for var, field in fills}
         secrets["ORBITASK_DATABASE_PASSWORD"] = (db.secret, "password")
         rt = services.AppRuntime(
             environment={**environment, **({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}

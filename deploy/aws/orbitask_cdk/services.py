@@ -32,7 +32,7 @@ OTEL_IMAGE = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
 # ALB rules in priority order (at most 5 patterns a rule); the boards service takes everything else
 PATH_RULES: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (10, "realtime", (f"{API}/ws", f"{API}/ws/*")),
-    (20, "notifications", (f"{API}/notifications", f"{API}/notifications/*", f"{API}/me/notifications*",
+    (20, "notifications", (f"{API}/notifications", f"{API}/notifications/*", f"{API}/boards/*/watch",
                            f"{API}/webhooks*", f"{API}/workspaces/*/webhooks*")),
     (30, "tasks", (f"{API}/cards", f"{API}/cards/*", f"{API}/lists/*/cards", f"{API}/boards/*/cards",
                    f"{API}/me/tasks")),
