@@ -84,7 +84,8 @@ def serve(
     )
     uvicorn.run(
         "orbitask.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-        workers=settings.workers, log_level="warning", access_log=False, proxy_headers=False,
+        workers=settings.workers, log_level="warning", access_log=False,
+        proxy_headers=settings.forwarded_allow_ips is not None, forwarded_allow_ips=settings.forwarded_allow_ips,
         ws_per_message_deflate=settings.ws_compression,
     )
 

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".orbitask"), description="SQLite database, generated secret, local files")
     database_url: str | None = Field(None, description="writer DSN; default: SQLite in data_dir")
     database_reader_url: str | None = Field(None, description="reader (replica) DSN; default: the writer")
+    database_password: SecretStr | None = Field(
+        None, description="password for database URLs that carry none (e.g. injected from a secrets manager)"
+    )
     secret_key: SecretStr | None = Field(None, description="signs access tokens; generated locally if unset")
     region: str = Field("local", description="name of this region, recorded on every event")
     regions: list[RegionConfig] = Field(
@@ -84,6 +87,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address `orbitask serve` binds")
     port: int = Field(8000, description="port `orbitask serve` binds")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    forwarded_allow_ips: str | None = Field(
+        None, description="proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For/-Proto are believed"
+    )
     access_token_ttl_seconds: int = Field(900, ge=30, description="lifetime of JWT access tokens")
     refresh_token_ttl_seconds: int = Field(30 * 86400, ge=60, description="lifetime of refresh tokens")
     invitation_ttl_seconds: int = Field(7 * 86400, ge=60, description="lifetime of invitation links")
@@ -271,13 +277,24 @@ class Settings(BaseSettings):
     def writer_url(self) -> str:
         """The writer DSN (SQLite file in the data dir by default)."""
         if self.database_url:
-            return self.database_url
+            return self._with_password(self.database_url)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'orbitask.db').resolve()}"
 
     @property
     def reader_url(self) -> str:
         """The reader DSN (the writer when no replica is configured)."""
-        return self.database_reader_url or self.writer_url
+        return self._with_password(self.database_reader_url) if self.database_reader_url else self.writer_url
+
+    def _with_password(self, dsn: str) -> str:
+        """DSN with ORBITASK_DATABASE_PASSWORD filled in when the DSN has no password of its own."""
+        if self.database_password is None:
+            return dsn
+        from sqlalchemy.engine import make_url
+
+        url = make_url(dsn)
+        if url.password:
+            return dsn
+        return url.set(password=self.database_password.get_secret_value()).render_as_string(hide_password=False)
 
     @property
     def jobs_in_serve(self) -> bool:

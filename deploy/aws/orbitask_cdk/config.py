@@ -1,0 +1,159 @@
+"""The deployment's config file (YAML): account, domains, regions (the first is the writer), sizes."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
+HTTP_SERVICES = ("auth", "boards", "tasks", "notifications", "realtime")
+ALL_SERVICES = (*HTTP_SERVICES, "worker")
+
+
+class ConfigError(ValueError):
+    """The config file is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class ServiceSize:
+    """Fargate size and scaling of one service."""
+
+    cpu: int = 512
+    memory: int = 1024
+    min_tasks: int = 2
+    max_tasks: int = 6
+
+
+# one worker per region: its consumers keep cursors in the database and act only in the writer region
+DEFAULT_SIZES = {"worker": ServiceSize(cpu=512, memory=1024, min_tasks=1, max_tasks=1)}
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """Everything the CDK app reads from the config file."""
+
+    name: str
+    account: str
+    regions: tuple[str, ...]  # the first is the primary (writer) region
+    domain: str  # CloudFront: the web app, /api and /files
+    api_domain: str  # Route 53 latency records; each region also answers at <region>.<api_domain>
+    hosted_zone_id: str
+    hosted_zone_name: str
+    alarm_email: str
+    monthly_budget_usd: int
+    source_repository: str  # owner/name of the repository the pipeline builds
+    source_branch: str
+    source_connection_arn: str  # a CodeStar connection to the repository host
+    image_tag: str = "latest"
+    # false for a first deployment: a bucket can only replicate to buckets that exist (docs/deploy-aws.md)
+    replicate_attachments: bool = True
+    auto_failover: bool = False  # promote a secondary automatically when the writer region's health check fails
+    azs: int = 2
+    nat_gateways: int = 1
+    db_instance_class: str = "db.r6g.large"
+    db_readers: int = 1  # per region, besides the primary region's writer
+    redis_node_type: str = "cache.t4g.small"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    tracing: bool = True  # an OpenTelemetry collector sidecar sends traces to X-Ray
+    services: dict[str, ServiceSize] = field(default_factory=dict)
+    # CloudFront signed URLs for /files/* (attachments); unset: no /files behaviour, the app presigns S3 URLs
+    attachments_public_key_file: str = ""
+    attachments_public_key_pem: str = ""
+
+    @property
+    def primary(self) -> str:
+        """The region whose Aurora cluster is the writer when first deployed."""
+        return self.regions[0]
+
+    @property
+    def secondaries(self) -> tuple[str, ...]:
+        """Every region but the primary."""
+        return self.regions[1:]
+
+    @property
+    def global_cluster_id(self) -> str:
+        """The Aurora global database's identifier (what `orbitask failover --aws` names)."""
+        return f"{self.name}-global"
+
+    def size(self, service: str) -> ServiceSize:
+        """The configured size of SERVICE (defaults when not configured)."""
+        return self.services.get(service, DEFAULT_SIZES.get(service, ServiceSize()))
+
+    def regional_fqdn(self, region: str) -> str:
+        """The name one region's load balancer answers at."""
+        return f"{region}.{self.api_domain}"
+
+    def regions_json(self) -> str:
+        """ORBITASK_REGIONS: every region's name, public URL and internal (forwarding) URL."""
+        return json.dumps([
+            {"name": r, "public_url": f"https://{self.regional_fqdn(r)}", "internal_url": f"https://{self.regional_fqdn(r)}"}
+            for r in self.regions
+        ], separators=(",", ":"))
+
+    @property
+    def web_bucket_name(self) -> str:
+        """The bucket CloudFront serves the web app from (us-east-1)."""
+        return f"{self.name}-web-{self.account}"
+
+    def bucket_name(self, region: str) -> str:
+        """The attachments bucket of REGION (fixed, so every region can name every other's as a replica)."""
+        return f"{self.name}-files-{self.account}-{region}"
+
+
+def load(path: str | Path, **overrides: Any) -> DeployConfig:
+    """Read and validate the config file at PATH."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    key_file = raw.get("attachments_public_key_file")
+    if key_file:
+        key_path = Path(path).parent / key_file
+        try:
+            raw["attachments_public_key_pem"] = key_path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"attachments_public_key_file: cannot read {key_path}: {exc}") from exc
+    return parse(raw)
+
+
+def parse(raw: dict[str, Any]) -> DeployConfig:
+    """Validate a config mapping."""
+    raw = dict(raw)
+    known = set(DeployConfig.__dataclass_fields__)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"unknown config keys {unknown}")
+    source = raw.get("source_repository", "")
+    missing = [k for k in ("name", "account", "regions", "domain", "api_domain", "hosted_zone_id",
+                           "hosted_zone_name", "alarm_email", "monthly_budget_usd", "source_repository",
+                           "source_branch", "source_connection_arn") if raw.get(k) in (None, "", [])]
+    if missing:
+        raise ConfigError(f"missing config keys {missing}")
+    if not NAME_RE.match(str(raw["name"])):
+        raise ConfigError("name: 2-21 lowercase letters, digits or dashes, starting with a letter")
+    if not re.fullmatch(r"\d{12}", str(raw["account"])):
+        raise ConfigError("account: a 12-digit AWS account id (quote it in YAML)")
+    regions = tuple(raw["regions"])
+    bad = [r for r in regions if not REGION_RE.match(str(r))]
+    if bad or len(set(regions)) != len(regions):
+        raise ConfigError(f"regions: distinct AWS region codes, the writer first; bad: {bad or 'duplicates'}")
+    if "/" not in source:
+        raise ConfigError("source_repository: owner/name")
+    services = raw.pop("services", None) or {}
+    sizes = {}
+    for svc, size in services.items():
+        if svc not in ALL_SERVICES:
+            raise ConfigError(f"services: unknown service {svc!r}; choose from {list(ALL_SERVICES)}")
+        sizes[svc] = ServiceSize(**size)
+    return DeployConfig(**{**raw, "account": str(raw["account"]), "regions": regions, "services": sizes})

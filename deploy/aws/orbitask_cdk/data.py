@@ -1,0 +1,192 @@
+"""One region's data: the KMS multi-region key, the attachments bucket, ElastiCache Redis, the Aurora cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as sm
+from constructs import Construct
+
+from .config import DeployConfig
+
+AURORA_VERSION = rds.AuroraMysqlEngineVersion.VER_3_09_0
+DB_NAME = "orbitask"
+DB_USER = "orbitask"
+DB_PORT = 3306
+# characters a DSN would need escaped: keep them out of the generated password
+DB_PASSWORD_EXCLUDE = " %+~`#$&*()|[]{}:;<>?!'/@\"\\,="
+ISOLATED = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+PRIVATE = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+
+
+def key_arn_in(key_arn: str, region: str) -> str:
+    """The ARN of a multi-region key's replica in REGION: same key id, another region."""
+    parts = cdk.Arn.split(key_arn, cdk.ArnFormat.SLASH_RESOURCE_NAME)
+    return cdk.Arn.format(cdk.ArnComponents(
+        partition=parts.partition, service="kms", region=region, account=parts.account, resource="key",
+        resource_name=parts.resource_name, arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+    ))
+
+
+def key_policy(account: str) -> iam.PolicyDocument:
+    """Admin through IAM in this account; CloudFront may decrypt attachments it serves with origin access control."""
+    return iam.PolicyDocument(statements=[
+        iam.PolicyStatement(
+            sid="AccountAdministersThroughIam", principals=[iam.AccountRootPrincipal()], actions=["kms:*"],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="CloudFrontReadsAttachments", principals=[iam.ServicePrincipal("cloudfront.amazonaws.com")],
+            actions=["kms:Decrypt"], resources=["*"],
+            conditions={"ArnLike": {"AWS:SourceArn": f"arn:aws:cloudfront::{account}:distribution/*"}},
+        ),
+    ])
+
+
+def primary_key(scope: Construct, cfg: DeployConfig) -> kms.Key:
+    """The multi-region KMS key (primary) that encrypts Aurora, S3, Redis and the image repository."""
+    key = kms.Key(
+        scope, "Key", alias=f"alias/{cfg.name}", enable_key_rotation=True, policy=key_policy(cfg.account),
+        description=f"{cfg.name}: data at rest (multi-region primary)", removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+    key.node.default_child.add_property_override("MultiRegion", True)
+    return key
+
+
+def replica_key(scope: Construct, cfg: DeployConfig, primary_arn: str) -> kms.IKey:
+    """This region's replica of the multi-region key."""
+    replica = kms.CfnReplicaKey(
+        scope, "Key", primary_key_arn=primary_arn, key_policy=key_policy(cfg.account),
+        description=f"{cfg.name}: data at rest (multi-region replica)",
+    )
+    replica.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+    kms.CfnAlias(scope, "KeyAlias", alias_name=f"alias/{cfg.name}", target_key_id=replica.attr_key_id)
+    return kms.Key.from_key_arn(scope, "KeyRef", replica.attr_arn)
+
+
+def attachments_bucket(scope: Construct, cfg: DeployConfig, region: str, key: kms.IKey, key_arn: str,
+                       *, replicate: bool) -> s3.Bucket:
+    """Versioned, KMS-encrypted attachments bucket replicating to every other region's bucket."""
+    rules = []
+    if replicate:
+        for priority, other in enumerate(r for r in cfg.regions if r != region):
+            rules.append(s3.ReplicationRule(
+                id=f"to-{other}", priority=priority, destination=s3.Bucket.from_bucket_attributes(
+                    scope, f"Replica-{other}", bucket_name=cfg.bucket_name(other), region=other,
+                ),
+                kms_key=kms.Key.from_key_arn(scope, f"ReplicaKey-{other}", key_arn_in(key_arn, other)),
+                sse_kms_encrypted_objects=True, delete_marker_replication=True, filter=s3.Filter(prefix=""),
+            ))
+    bucket = s3.Bucket(
+        scope, "Files", bucket_name=cfg.bucket_name(region), versioned=True, encryption=s3.BucketEncryption.KMS,
+        encryption_key=key, bucket_key_enabled=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True, object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        removal_policy=cdk.RemovalPolicy.RETAIN, replication_rules=rules or None,
+        lifecycle_rules=[s3.LifecycleRule(
+            noncurrent_version_expiration=cdk.Duration.days(90), abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
+        )],
+    )
+    bucket.add_to_resource_policy(iam.PolicyStatement(
+        sid="CloudFrontReadsThroughOriginAccessControl", principals=[iam.ServicePrincipal("cloudfront.amazonaws.com")],
+        actions=["s3:GetObject"], resources=[bucket.arn_for_objects("*")],
+        conditions={"ArnLike": {"AWS:SourceArn": f"arn:aws:cloudfront::{cfg.account}:distribution/*"}},
+    ))
+    return bucket
+
+
+@dataclass
+class Redis:
+    """The region's Redis: its URL and the security group clients must be allowed through."""
+
+    url: str
+    security_group: ec2.SecurityGroup
+
+
+def redis(scope: Construct, cfg: DeployConfig, vpc: ec2.IVpc, key: kms.IKey) -> Redis:
+    """ElastiCache Redis 7: two nodes in two AZs, automatic failover, TLS and encryption at rest."""
+    sg = ec2.SecurityGroup(scope, "RedisSg", vpc=vpc, description="ElastiCache Redis", allow_all_outbound=False)
+    subnets = elasticache.CfnSubnetGroup(
+        scope, "RedisSubnets", description=f"{cfg.name} Redis", subnet_ids=vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids,
+    )
+    group = elasticache.CfnReplicationGroup(
+        scope, "Redis", replication_group_description=f"{cfg.name} bus, cache, rate limits, presence",
+        engine="redis", engine_version="7.1", cache_node_type=cfg.redis_node_type, num_cache_clusters=2,
+        automatic_failover_enabled=True, multi_az_enabled=True, transit_encryption_enabled=True,
+        at_rest_encryption_enabled=True, kms_key_id=key.key_arn, cache_subnet_group_name=subnets.ref,
+        security_group_ids=[sg.security_group_id], snapshot_retention_limit=1,
+    )
+    url = f"rediss://{group.attr_primary_end_point_address}:{group.attr_primary_end_point_port}/0"
+    return Redis(url=url, security_group=sg)
+
+
+@dataclass
+class Database:
+    """The region's Aurora cluster: endpoints, its security group, the credentials secret."""
+
+    writer_host: str
+    reader_host: str
+    cluster_id: str
+    security_group: ec2.SecurityGroup
+    secret: sm.ISecret
+
+
+def primary_database(scope: Construct, cfg: DeployConfig, vpc: ec2.IVpc, key: kms.IKey) -> Database:
+    """The writer cluster and the global database around it; credentials replicated to every region."""
+    sg = ec2.SecurityGroup(scope, "DbSg", vpc=vpc, description="Aurora MySQL", allow_all_outbound=False)
+    instance_type = ec2.InstanceType(cfg.db_instance_class.removeprefix("db."))
+    cluster = rds.DatabaseCluster(
+        scope, "Db", engine=rds.DatabaseClusterEngine.aurora_mysql(version=AURORA_VERSION),
+        cluster_identifier=f"{cfg.name}-{cfg.primary}", default_database_name=DB_NAME,
+        credentials=rds.Credentials.from_generated_secret(
+            DB_USER, secret_name=f"{cfg.name}/db", exclude_characters=DB_PASSWORD_EXCLUDE,
+            replica_regions=[sm.ReplicaRegion(region=r) for r in cfg.secondaries],
+        ),
+        writer=rds.ClusterInstance.provisioned("Writer", instance_type=instance_type),
+        readers=[rds.ClusterInstance.provisioned(f"Reader{i + 1}", instance_type=instance_type)
+                 for i in range(cfg.db_readers)],
+        vpc=vpc, vpc_subnets=ISOLATED, security_groups=[sg], port=DB_PORT,
+        storage_encrypted=True, storage_encryption_key=key, deletion_protection=True,
+        backup=rds.BackupProps(retention=cdk.Duration.days(14)), removal_policy=cdk.RemovalPolicy.SNAPSHOT,
+        cloudwatch_logs_exports=["error", "slowquery"], monitoring_interval=cdk.Duration.seconds(60),
+    )
+    rds.CfnGlobalCluster(
+        scope, "GlobalDb", global_cluster_identifier=cfg.global_cluster_id,
+        source_db_cluster_identifier=cluster.cluster_arn, deletion_protection=True,
+    )
+    return Database(
+        writer_host=cluster.cluster_endpoint.hostname, reader_host=cluster.cluster_read_endpoint.hostname,
+        cluster_id=cluster.cluster_identifier, security_group=sg, secret=cluster.secret,
+    )
+
+
+def secondary_database(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, key_arn: str) -> Database:
+    """A secondary cluster of the global database: read-only until a switchover or failover promotes it."""
+    sg = ec2.SecurityGroup(scope, "DbSg", vpc=vpc, description="Aurora MySQL", allow_all_outbound=False)
+    subnets = rds.SubnetGroup(scope, "DbSubnets", vpc=vpc, vpc_subnets=ISOLATED, description=f"{cfg.name} Aurora")
+    cluster = rds.CfnDBCluster(
+        scope, "Db", engine="aurora-mysql", engine_version=AURORA_VERSION.aurora_mysql_full_version,
+        db_cluster_identifier=f"{cfg.name}-{region}", global_cluster_identifier=cfg.global_cluster_id,
+        db_subnet_group_name=subnets.subnet_group_name, vpc_security_group_ids=[sg.security_group_id],
+        port=DB_PORT, storage_encrypted=True, kms_key_id=key_arn, deletion_protection=True,
+        backup_retention_period=14, enable_cloudwatch_logs_exports=["error", "slowquery"],
+    )
+    cluster.apply_removal_policy(cdk.RemovalPolicy.SNAPSHOT)
+    for i in range(max(cfg.db_readers, 1)):
+        rds.CfnDBInstance(
+            scope, f"DbInstance{i + 1}", engine="aurora-mysql", db_cluster_identifier=cluster.ref,
+            db_instance_class=cfg.db_instance_class, db_subnet_group_name=subnets.subnet_group_name,
+            publicly_accessible=False,
+        )
+    return Database(
+        writer_host=cluster.attr_endpoint_address, reader_host=cluster.attr_read_endpoint_address,
+        cluster_id=cluster.ref, security_group=sg,
+        secret=sm.Secret.from_secret_name_v2(scope, "DbSecret", f"{cfg.name}/db"),  # the primary's replica
+    )
+

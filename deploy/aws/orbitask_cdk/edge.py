@@ -1,0 +1,148 @@
+"""The global stack (us-east-1): CloudFront with WAF, Route 53 latency routing with health checks, the budget."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_budgets as budgets
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as targets
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subs
+from constructs import Construct
+
+from . import waf
+from .config import DeployConfig
+from .ops import GLOBAL_REGION
+
+# /files/<key> on the app's domain serves the attachments bucket's object <key>
+STRIP_FILES_PREFIX = (
+    "function handler(event) { var r = event.request; r.uri = r.uri.replace(/^\\/files/, ''); return r; }"
+)
+
+
+class GlobalStack(cdk.Stack):
+    """What exists once: the CDN and its WAF, DNS routing across regions, region health alarms, the budget."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, cfg: DeployConfig,
+                 synthesizer: cdk.IStackSynthesizer | None = None) -> None:
+        super().__init__(scope, construct_id, env=cdk.Environment(account=cfg.account, region=GLOBAL_REGION),
+                         description="Orbitask: CloudFront, WAF, Route 53, budget", synthesizer=synthesizer)
+        zone = route53.HostedZone.from_hosted_zone_attributes(
+            self, "Zone", hosted_zone_id=cfg.hosted_zone_id, zone_name=cfg.hosted_zone_name,
+        )
+        self.health_topic = sns.Topic(self, "RegionHealth", topic_name=f"{cfg.name}-region-health", enforce_ssl=True)
+        self.health_topic.add_subscription(subs.EmailSubscription(cfg.alarm_email))
+        self.health_checks = {}
+        for region in cfg.regions:
+            self.health_checks[region] = self.region_routing(cfg, zone, region)
+        for region in cfg.secondaries:  # the failover Lambda there decides whether it is the one to promote
+            sns.CfnSubscription(
+                self, f"Failover-{region}", topic_arn=self.health_topic.topic_arn, protocol="lambda",
+                endpoint=f"arn:aws:lambda:{region}:{cfg.account}:function:{cfg.name}-failover-{region}",
+            )
+        self.distribution = self.cdn(cfg, zone)
+        budgets.CfnBudget(self, "Budget", budget=budgets.CfnBudget.BudgetDataProperty(
+            budget_name=f"{cfg.name}-monthly", budget_type="COST", time_unit="MONTHLY",
+            budget_limit=budgets.CfnBudget.SpendProperty(amount=cfg.monthly_budget_usd, unit="USD"),
+        ), notifications_with_subscribers=[
+            budgets.CfnBudget.NotificationWithSubscribersProperty(
+                notification=budgets.CfnBudget.NotificationProperty(
+                    notification_type=kind, comparison_operator="GREATER_THAN", threshold=threshold,
+                    threshold_type="PERCENTAGE",
+                ),
+                subscribers=[budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=cfg.alarm_email)],
+            ) for kind, threshold in (("ACTUAL", 80), ("FORECASTED", 100))
+        ])
+
+    def region_routing(self, cfg: DeployConfig, zone: route53.IHostedZone, region: str) -> route53.CfnHealthCheck:
+        """A health check on the region's /readyz, its latency record, and an alarm when it fails."""
+        check = route53.CfnHealthCheck(self, f"Health-{region}", health_check_config=(
+            route53.CfnHealthCheck.HealthCheckConfigProperty(
+                type="HTTPS", fully_qualified_domain_name=cfg.regional_fqdn(region), port=443,
+                resource_path="/readyz", request_interval=10, failure_threshold=3, measure_latency=True,
+                enable_sni=True,
+            )), health_check_tags=[route53.CfnHealthCheck.HealthCheckTagProperty(key="Name", value=f"{cfg.name}-{region}")],
+        )
+        # the nearest healthy region answers; an unhealthy one drops out until its check passes again
+        route53.CfnRecordSet(
+            self, f"Latency-{region}", hosted_zone_id=zone.hosted_zone_id, name=f"{cfg.api_domain}.", type="CNAME",
+            ttl="60", resource_records=[cfg.regional_fqdn(region)], set_identifier=region, region=region,
+            health_check_id=check.attr_health_check_id,
+        )
+        alarm = cw.Metric(
+            namespace="AWS/Route53", metric_name="HealthCheckStatus",
+            dimensions_map={"HealthCheckId": check.attr_health_check_id}, statistic="Minimum",
+            period=cdk.Duration.minutes(1),
+        ).create_alarm(
+            self, f"RegionDown-{region}", alarm_name=f"{cfg.name}-region-down-{region}", threshold=1,
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD, evaluation_periods=3,
+            treat_missing_data=cw.TreatMissingData.BREACHING,
+            alarm_description=f"{region} fails its Route 53 health check (/readyz)",
+        )
+        alarm.add_alarm_action(cw_actions.SnsAction(self.health_topic))
+        alarm.add_ok_action(cw_actions.SnsAction(self.health_topic))
+        return check
+
+    def cdn(self, cfg: DeployConfig, zone: route53.IHostedZone) -> cloudfront.Distribution:
+        """CloudFront: the web bundle from S3, /api/* to the latency-routed API, /files/* from the writer's bucket."""
+        web = s3.Bucket(
+            self, "Web", bucket_name=cfg.web_bucket_name, encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True, versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=cdk.RemovalPolicy.RETAIN,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        )
+        api = cloudfront.BehaviorOptions(
+            origin=origins.HttpOrigin(cfg.api_domain, protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+                                      read_timeout=cdk.Duration.seconds(60)),
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+            cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,  # also carries WebSocket upgrades through
+            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        )
+        extra = {"/api/*": api}
+        if cfg.attachments_public_key_pem:
+            files = s3.Bucket.from_bucket_attributes(
+                self, "Files", bucket_name=cfg.bucket_name(cfg.primary), region=cfg.primary,
+            )
+            key = cloudfront.PublicKey(self, "FilesKey", encoded_key=cfg.attachments_public_key_pem,
+                                       comment="verifies signed attachment URLs")
+            extra["/files/*"] = cloudfront.BehaviorOptions(
+                origin=origins.S3BucketOrigin.with_origin_access_control(files),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+                trusted_key_groups=[cloudfront.KeyGroup(self, "FilesKeys", items=[key])],
+                cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+                function_associations=[cloudfront.FunctionAssociation(
+                    event_type=cloudfront.FunctionEventType.VIEWER_REQUEST,
+                    function=cloudfront.Function(self, "StripFiles", code=cloudfront.FunctionCode.from_inline(
+                        STRIP_FILES_PREFIX), runtime=cloudfront.FunctionRuntime.JS_2_0),
+                )],
+            )
+        cert = acm.Certificate(self, "Cert", domain_name=cfg.domain, validation=acm.CertificateValidation.from_dns(zone))
+        acl = waf.web_acl(self, "Waf", f"{cfg.name}-cdn", cloudfront=True)
+        dist = cloudfront.Distribution(
+            self, "Cdn", domain_names=[cfg.domain], certificate=cert, web_acl_id=acl.attr_arn,
+            default_root_object="index.html", http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origins.S3BucketOrigin.with_origin_access_control(web),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+            ),
+            additional_behaviors=extra,
+            # the web app routes in the browser: unknown paths get the app, which shows its own 404
+            error_responses=[cloudfront.ErrorResponse(http_status=404, response_http_status=200,
+                                                      response_page_path="/index.html")],
+        )
+        route53.ARecord(self, "AppName", zone=zone, record_name=cfg.domain,
+                        target=route53.RecordTarget.from_alias(targets.CloudFrontTarget(dist)))
+        route53.AaaaRecord(self, "AppName6", zone=zone, record_name=cfg.domain,
+                           target=route53.RecordTarget.from_alias(targets.CloudFrontTarget(dist)))
+        self.web_bucket = web
+        cdk.CfnOutput(self, "WebBucket", value=web.bucket_name)
+        cdk.CfnOutput(self, "DistributionId", value=dist.distribution_id)
+        return dist

@@ -1,0 +1,116 @@
+"""The stack of one region: network, data, compute and operations."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_secretsmanager as sm
+from constructs import Construct
+
+from . import data, ops, services
+from .config import DeployConfig
+
+# Secrets Manager secret (under <name>/) -> the ORBITASK_* variables it fills, with the JSON field of each
+APP_SECRETS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "secret-key": (("ORBITASK_SECRET_KEY", None),),
+    "forward-secret": (("ORBITASK_FORWARD_SECRET", None),),
+    "smtp": (("ORBITASK_SMTP_USERNAME", "username"), ("ORBITASK_SMTP_PASSWORD", "password")),
+}
+# the SMTP credentials are set by hand after the first deployment (docs/deploy-aws.md); a placeholder until then
+GENERATED = {
+    "smtp": sm.SecretStringGenerator(secret_string_template='{"username": "set-me"}', generate_string_key="password",
+                                     exclude_punctuation=True),
+}
+ENDPOINTS = {
+    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
+    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+    "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+}
+
+
+def network(scope: Construct, cfg: DeployConfig, region: str) -> ec2.Vpc:
+    """A VPC: public subnets (ALB, NAT), private ones (tasks), isolated ones (Aurora), VPC endpoints."""
+    index = cfg.regions.index(region)
+    vpc = ec2.Vpc(
+        scope, "Vpc", ip_addresses=ec2.IpAddresses.cidr(f"10.{10 + 10 * index}.0.0/16"),
+        availability_zones=[f"{region}{letter}" for letter in "abcdef"[: cfg.azs]], nat_gateways=cfg.nat_gateways,
+        subnet_configuration=[
+            ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+            ec2.SubnetConfiguration(name="app", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20),
+            ec2.SubnetConfiguration(name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
+        ],
+    )
+    vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+    private = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+    for name, service in ENDPOINTS.items():
+        vpc.add_interface_endpoint(name, service=service, private_dns_enabled=True, subnets=private)
+    return vpc
+
+
+class RegionalStack(cdk.Stack):
+    """Everything Orbitask runs in one region; the primary also owns the global database, key and secrets."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, cfg: DeployConfig, region: str,
+                 primary: RegionalStack | None = None,
+                 synthesizer: cdk.IStackSynthesizer | None = None) -> None:
+        super().__init__(
+            scope, construct_id, env=cdk.Environment(account=cfg.account, region=region),
+            cross_region_references=True, description=f"Orbitask in {region}", synthesizer=synthesizer,
+        )
+        self.cfg, self.region_name = cfg, region
+        vpc = network(self, cfg, region)
+        if primary is None:
+            key = data.primary_key(self, cfg)
+            self.key_arn = key.key_arn
+            app_secrets: dict[str, sm.ISecret] = {}
+            for name in APP_SECRETS:
+                app_secrets[name] = sm.Secret(
+                    self, f"App-{name}", secret_name=f"{cfg.name}/{name}",
+                    description=f"{', '.join(v for v, _ in APP_SECRETS[name])}; replicated to every region",
+                    generate_secret_string=GENERATED.get(name) or sm.SecretStringGenerator(
+                        password_length=64, exclude_punctuation=True),
+                    replica_regions=[sm.ReplicaRegion(region=r) for r in cfg.secondaries],
+                )
+            db = data.primary_database(self, cfg, vpc, key)
+        else:
+            key = data.replica_key(self, cfg, primary.key_arn)
+            db = data.secondary_database(self, cfg, region, vpc, key.key_arn)
+            app_secrets = {n: sm.Secret.from_secret_name_v2(self, f"Secret-{n}", f"{cfg.name}/{n}") for n in APP_SECRETS}
+            self.add_stack_dependency(primary, "the global database, key and secrets are made in the primary region")
+        files = data.attachments_bucket(self, cfg, region, key, key.key_arn, replicate=cfg.replicate_attachments)
+        cache = data.redis(self, cfg, vpc, key)
+        app_sg = ec2.SecurityGroup(self, "AppSg", vpc=vpc, description="Orbitask tasks and the failover Lambda")
+        db.security_group.add_ingress_rule(app_sg, ec2.Port.tcp(data.DB_PORT), "Orbitask to Aurora")
+        cache.security_group.add_ingress_rule(app_sg, ec2.Port.tcp(6379), "Orbitask to Redis")
+        dsn = f"mysql+asyncmy://{data.DB_USER}@{{host}}:{data.DB_PORT}/{data.DB_NAME}"
+        environment = {
+            "ORBITASK_ENV": "production", "ORBITASK_REGION": region, "ORBITASK_REGIONS": cfg.regions_json(),
+            "ORBITASK_HOST": "0.0.0.0", "ORBITASK_PORT": str(services.APP_PORT),
+            "ORBITASK_FORWARDED_ALLOW_IPS": vpc.vpc_cidr_block,  # the ALB's addresses: client IPs for rate limits
+            "ORBITASK_DATABASE_URL": dsn.format(host=db.writer_host),
+            "ORBITASK_DATABASE_READER_URL": dsn.format(host=db.reader_host),
+            "ORBITASK_REDIS_URL": cache.url, "ORBITASK_S3_BUCKET": files.bucket_name, "ORBITASK_S3_REGION": region,
+            "ORBITASK_STORAGE_BACKEND": "s3",  # S3 replicates the files between regions (the bucket's rules)
+            "ORBITASK_SMTP_HOST": cfg.smtp_host, "ORBITASK_SMTP_PORT": str(cfg.smtp_port),
+            "ORBITASK_SMTP_SECURITY": cfg.smtp_security, "ORBITASK_DATA_DIR": "/tmp/orbitask",
+        }
+        secrets = {var: (app_secrets[n], field) for n, fills in APP_SECRETS.items() for var, field in fills}
+        secrets["ORBITASK_DATABASE_PASSWORD"] = (db.secret, "password")
+        rt = services.AppRuntime(
+            environment={**environment, **({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}
+                                           if cfg.tracing else {})},
+            secrets={env: services.ecs.Secret.from_secrets_manager(s, f) for env, (s, f) in secrets.items()},
+            security_group=app_sg, files=files, tracing=cfg.tracing,
+        )
+        zone = route53.HostedZone.from_hosted_zone_attributes(
+            self, "Zone", hosted_zone_id=cfg.hosted_zone_id, zone_name=cfg.hosted_zone_name,
+        )
+        self.compute = services.compute(self, cfg, region, vpc, rt, zone)
+        topic = ops.alarm_topic(self, cfg)
+        ops.alarms(self, cfg, region, self.compute.alb, db.cluster_id, topic)
+        self.failover = ops.failover_lambda(self, cfg, region, vpc, app_sg, environment, secrets, topic)
+        self.files = files
+        cdk.CfnOutput(self, "LoadBalancer", value=self.compute.alb.load_balancer_dns_name)
+        cdk.CfnOutput(self, "RegionalUrl", value=f"https://{cfg.regional_fqdn(region)}")

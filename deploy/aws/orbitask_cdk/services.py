@@ -1,0 +1,185 @@
+"""One region's compute: an ECS cluster, one Fargate service per Orbitask service, an ALB with path rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import aws_cdk as cdk
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as targets
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from . import waf
+from .config import ALL_SERVICES, HTTP_SERVICES, DeployConfig
+
+APP_PORT = 8000
+APP_USER = "10001:10001"  # the image's non-root user (deploy/docker/Dockerfile)
+API = "/api/v1"
+HEALTH_CMD = ["CMD", "python", "-c",
+              "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
+OTEL_IMAGE = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
+# ALB rules in priority order (at most 5 patterns a rule); the boards service takes everything else
+PATH_RULES: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (10, "realtime", (f"{API}/ws", f"{API}/ws/*")),
+    (20, "notifications", (f"{API}/notifications", f"{API}/notifications/*", f"{API}/boards/*/watch",
+                           f"{API}/webhooks*", f"{API}/workspaces/*/webhooks*")),
+    (30, "tasks", (f"{API}/cards", f"{API}/cards/*", f"{API}/lists/*/cards", f"{API}/boards/*/cards",
+                   f"{API}/me/tasks")),
+    (31, "tasks", (f"{API}/comments/*", f"{API}/checklists/*", f"{API}/checklist-items/*", f"{API}/attachments/*")),
+    (40, "boards", (f"{API}/workspaces/*/boards",)),
+    (50, "auth", (f"{API}/auth/*", f"{API}/me", f"{API}/me/api-tokens*", f"{API}/workspaces", f"{API}/workspaces/*")),
+    (51, "auth", (f"{API}/invitations/*",)),
+)
+DEFAULT_SERVICE = "boards"
+# services whose task role may read and write the attachments bucket
+FILE_USERS = frozenset({"tasks", "worker"})
+
+
+def command(service: str) -> list[str]:
+    """The container command (after the `orbitask` entrypoint) that runs SERVICE."""
+    if service == "worker":
+        return ["worker"]
+    return ["serve", "--services", service]
+
+
+@dataclass
+class AppRuntime:
+    """What every Orbitask container of the region gets: environment, secrets, network, files."""
+
+    environment: dict[str, str]
+    secrets: Mapping[str, ecs.Secret]
+    security_group: ec2.SecurityGroup
+    files: s3.IBucket
+    tracing: bool
+
+
+@dataclass
+class Compute:
+    """The region's cluster, services and load balancer."""
+
+    cluster: ecs.Cluster
+    alb: elbv2.ApplicationLoadBalancer
+    services: dict[str, ecs.FargateService] = field(default_factory=dict)
+    target_groups: dict[str, elbv2.ApplicationTargetGroup] = field(default_factory=dict)
+
+
+def task_definition(scope: Construct, cfg: DeployConfig, rt: AppRuntime, repo: ecr.IRepository, name: str,
+                    cmd: list[str], *, http: bool, cpu: int, memory: int) -> ecs.FargateTaskDefinition:
+    """A task: the app container, non-root with a read-only root filesystem, and the tracing sidecar."""
+    task = ecs.FargateTaskDefinition(
+        scope, f"{name}Task", family=f"{cfg.name}-{name}", cpu=cpu, memory_limit_mib=memory,
+        runtime_platform=ecs.RuntimePlatform(
+            cpu_architecture=ecs.CpuArchitecture.X86_64, operating_system_family=ecs.OperatingSystemFamily.LINUX,
+        ),
+    )
+    log_group = logs.LogGroup(scope, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH,
+                              removal_policy=cdk.RemovalPolicy.DESTROY)
+    env = {**rt.environment, **({"OTEL_SERVICE_NAME": f"orbitask-{name}"} if rt.tracing else {})}
+    app = task.add_container(
+        "app", image=ecs.ContainerImage.from_ecr_repository(repo, tag=cfg.image_tag), command=cmd,
+        environment=env, secrets=dict(rt.secrets), user=APP_USER, readonly_root_filesystem=True,
+        logging=ecs.LogDrivers.aws_logs(stream_prefix=name, log_group=log_group),
+        port_mappings=[ecs.PortMapping(container_port=APP_PORT)] if http else None,
+        health_check=ecs.HealthCheck(command=HEALTH_CMD, start_period=cdk.Duration.seconds(30)) if http else None,
+        stop_timeout=cdk.Duration.seconds(30),
+    )
+    task.add_volume(name="tmp")  # the one writable place: Fargate task storage, gone with the task
+    app.add_mount_points(ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False))
+    if rt.tracing:
+        task.add_container(
+            "otel", image=ecs.ContainerImage.from_registry(OTEL_IMAGE), essential=False,
+            command=["--config=/etc/ecs/ecs-xray.yaml"], readonly_root_filesystem=True,
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=f"{name}-otel", log_group=log_group),
+        )
+        task.task_role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"],  # X-Ray has no resources
+        ))
+    return task
+
+
+def compute(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, rt: AppRuntime,
+            zone: route53.IHostedZone) -> Compute:
+    """The ECS cluster, every service, the ALB (HTTPS, path rules, WebSockets) and the region's DNS name."""
+    cluster = ecs.Cluster(scope, "Cluster", vpc=vpc, cluster_name=cfg.name,
+                          container_insights_v2=ecs.ContainerInsights.ENABLED)
+    repo = ecr.Repository.from_repository_name(scope, "Repo", cfg.name)  # replicated here from the primary
+    alb_sg = ec2.SecurityGroup(scope, "AlbSg", vpc=vpc, description="Orbitask load balancer")
+    alb_sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS")
+    alb_sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(80), "HTTP, redirected to HTTPS")
+    rt.security_group.add_ingress_rule(alb_sg, ec2.Port.tcp(APP_PORT), "from the load balancer")
+    alb = elbv2.ApplicationLoadBalancer(
+        scope, "Alb", vpc=vpc, internet_facing=True, security_group=alb_sg, drop_invalid_header_fields=True,
+        idle_timeout=cdk.Duration.seconds(300),  # WebSockets: heartbeats every 20 s keep them well inside this
+        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+    )
+    regional_name = cfg.regional_fqdn(region)
+    cert = acm.Certificate(
+        scope, "Cert", domain_name=regional_name, subject_alternative_names=[cfg.api_domain],
+        validation=acm.CertificateValidation.from_dns(zone),
+    )
+    out = Compute(cluster=cluster, alb=alb)
+    for service in ALL_SERVICES:
+        http = service in HTTP_SERVICES
+        size = cfg.size(service)
+        task = task_definition(scope, cfg, rt, repo, service, command(service), http=http, cpu=size.cpu,
+                               memory=size.memory)
+        if service in FILE_USERS:
+            rt.files.grant_read_write(task.task_role)
+        svc = ecs.FargateService(
+            scope, f"{service}Service", cluster=cluster, task_definition=task, service_name=f"{cfg.name}-{service}",
+            desired_count=size.min_tasks, security_groups=[rt.security_group],
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            min_healthy_percent=100, max_healthy_percent=200,
+            health_check_grace_period=cdk.Duration.seconds(60) if http else None,
+        )
+        if size.max_tasks > size.min_tasks:
+            svc.auto_scale_task_count(min_capacity=size.min_tasks, max_capacity=size.max_tasks) \
+                .scale_on_cpu_utilization("Cpu", target_utilization_percent=60)
+        out.services[service] = svc
+        if http:
+            tg = elbv2.ApplicationTargetGroup(
+                scope, f"{service}Targets", vpc=vpc, port=APP_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
+                target_type=elbv2.TargetType.IP, targets=[svc],
+                deregistration_delay=cdk.Duration.seconds(60 if service == "realtime" else 20),
+                health_check=elbv2.HealthCheck(path="/healthz", healthy_http_codes="200",
+                                               interval=cdk.Duration.seconds(15)),
+            )
+            out.target_groups[service] = tg
+    https = alb.add_listener(
+        "Https", port=443, certificates=[cert], ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+        default_action=elbv2.ListenerAction.forward([out.target_groups[DEFAULT_SERVICE]]),
+    )
+    for priority, service, patterns in PATH_RULES:
+        https.add_action(
+            f"{service}{priority}", priority=priority, conditions=[elbv2.ListenerCondition.path_patterns(list(patterns))],
+            action=elbv2.ListenerAction.forward([out.target_groups[service]]),
+        )
+    alb.add_redirect(source_port=80, target_port=443)
+    acl = waf.web_acl(scope, "Waf", f"{cfg.name}-{region}", cloudfront=False)  # API clients reach the ALB directly
+    wafv2.CfnWebACLAssociation(scope, "WafOnAlb", resource_arn=alb.load_balancer_arn, web_acl_arn=acl.attr_arn)
+    route53.ARecord(scope, "RegionalName", zone=zone, record_name=regional_name,
+                    target=route53.RecordTarget.from_alias(targets.LoadBalancerTarget(alb)))
+    migrate_task = task_definition(scope, cfg, rt, repo, "migrate", ["db", "upgrade"], http=False, cpu=512,
+                                   memory=1024)
+    ssm.StringParameter(
+        scope, "MigrateParams", parameter_name=f"/{cfg.name}/migrate",
+        description="what deploy/aws/scripts/migrate.sh needs to run `orbitask db upgrade` in this region",
+        string_value=cdk.Stack.of(scope).to_json_string({
+            "cluster": cluster.cluster_name, "family": migrate_task.family,
+            "subnets": vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids,
+            "security_group": rt.security_group.security_group_id,
+        }),
+    )
+    return out

@@ -1,0 +1,79 @@
+"""Synthesise the CDK app under deploy/aws once, for a three-region config (the shipped example)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY_AWS = ROOT / "deploy" / "aws"
+EXAMPLE_CONFIG = DEPLOY_AWS / "regions.example.yaml"
+# jsii prints a banner when the machine's Node is older than it likes; synthesis works the same
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+
+
+def require_toolchain() -> None:
+    """Fail with how to install what CDK synthesis needs, when it is missing."""
+    if shutil.which("node") is None:
+        raise RuntimeError("CDK synthesis runs on Node.js: `apt-get install nodejs` (make test does this)")
+    try:
+        import aws_cdk  # noqa: F401
+        import cfnlint  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(f"{exc}: install the [aws] extra, `.venv/bin/pip install -e '.[dev,aws]'` "
+                           "(make test does this)") from exc
+
+
+def import_app() -> Any:
+    """The orbitask_cdk package from deploy/aws."""
+    if str(DEPLOY_AWS) not in sys.path:
+        sys.path.insert(0, str(DEPLOY_AWS))
+    import orbitask_cdk
+
+    return orbitask_cdk
+
+
+def write_config(tmp: Path) -> Path:
+    """The example config with a CloudFront public key for signed attachment URLs (made with openssl)."""
+    private, public = tmp / "files.key", tmp / "files.pub.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(private), "2048"], check=True, capture_output=True)
+    subprocess.run(["openssl", "rsa", "-in", str(private), "-pubout", "-out", str(public)], check=True,
+                   capture_output=True)
+    config = tmp / "regions.yaml"
+    config.write_text(EXAMPLE_CONFIG.read_text() + "attachments_public_key_file: files.pub.pem\n")
+    return config
+
+
+@dataclass
+class Synthesised:
+    """The synthesised app: config, output directory, and each stack's template as a dict."""
+
+    cfg: Any
+    outdir: Path
+    templates: dict[str, dict[str, Any]]  # "delivery", "global", and each region
+
+    def template_files(self) -> list[Path]:
+        """Every CloudFormation template written (nested stage assemblies included)."""
+        return sorted(self.outdir.rglob("*.template.json"))
+
+
+def synthesise(tmp: Path) -> Synthesised:
+    """Build the app from the example config and synthesise it through the Python API (no cdk CLI)."""
+    require_toolchain()
+    app_pkg = import_app()
+    cfg = app_pkg.load(write_config(tmp), image_tag="test-tag")
+    app, delivery = app_pkg.build(cfg, tmp / "cdk.out")
+    assembly = app.synth()
+    stage = delivery.stage.synth()
+    templates = {"delivery": assembly.get_stack_artifact(delivery.artifact_id).template,
+                 "global": stage.get_stack_artifact(delivery.stage.global_stack.artifact_id).template}
+    for region, stack in delivery.stage.regionals.items():
+        templates[region] = stage.get_stack_artifact(stack.artifact_id).template
+    return Synthesised(cfg=cfg, outdir=tmp / "cdk.out", templates=templates)
