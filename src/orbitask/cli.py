@@ -243,11 +243,45 @@ def failover_cmd(
     to: Annotated[str | None, typer.Option(help="region to promote (default: the most advanced replica)")] = None,
     planned: Annotated[bool, typer.Option("--planned", help="switchover: fence, wait for the target, promote")] = False,
     lab_dir: Annotated[Path, typer.Option("--lab-dir", help="the lab to act on")] = LAB_DIR,
+    aws: Annotated[bool, typer.Option("--aws", help="AWS: RDS global database switchover/failover, then topology")] = False,
+    global_cluster: Annotated[str | None, typer.Option(help="--aws: the Aurora global database identifier")] = None,
 ) -> None:
-    """Fail over the writer region (the lab's MariaDB GTID replication); --planned loses nothing."""
-    from orbitask.lab.cli import _do_failover
+    """Fail over the writer region: the lab's MariaDB GTID replication, or with --aws an Aurora global database.
 
-    _do_failover(lab_dir, to, planned)
+    --planned loses nothing (a switchover); without it an AWS failover allows data loss, as RDS names it.
+    """
+    if not aws:
+        from orbitask.lab.cli import _do_failover
+
+        _do_failover(lab_dir, to, planned)
+        return
+    if not to or not global_cluster:
+        console.print("[red]--aws needs --to REGION and --global-cluster ID[/red]")
+        raise typer.Exit(2)
+    from orbitask.core.db import Database
+    from orbitask.regions.aws import aws_failover
+    from orbitask.regions.topology import set_writer
+
+    settings = _settings()
+    target: str = to
+    cluster: str = global_cluster
+
+    async def run() -> None:
+        # the topology row is written on the new writer: this process must run with that region's settings
+        db = Database(settings.writer_url, settings.reader_url)
+        try:
+            result = await aws_failover(cluster, target, planned, lambda region: set_writer(db, region),
+                                        progress=lambda line, at: console.print(f"{at:6.0f} s  {line}"))
+        finally:
+            await db.dispose()
+        console.print(f"[green]{target} writes now[/green] (epoch {result.epoch}, {result.elapsed_s:.0f} s, "
+                      f"{result.polls} checks)")
+
+    try:
+        asyncio.run(run())
+    except (RuntimeError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
 
 
 def _gc_line(r: GcReport) -> str:

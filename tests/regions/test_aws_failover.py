@@ -176,3 +176,47 @@ async def test_a_refusal_from_rds_names_the_operation(rds: tuple[Any, Stubber]) 
     with pytest.raises(AwsFailoverError, match="RDS refused the switchover.*not in sync"):
         await aws_failover(GLOBAL, "eu-west-1", True, topology, client)
     assert topology.calls == []
+
+
+def test_the_failover_command_drives_aws_and_records_the_new_writer(
+    tmp_path: Any, template_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`orbitask failover --aws`: the RDS operation for the target, then the topology row on this region's database."""
+    import asyncio
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from orbitask import cli
+    from orbitask.core.db import Database
+    from orbitask.regions import aws
+    from orbitask.regions.topology import read_writer
+
+    shutil.copy(template_db, tmp_path / "orbitask.db")
+    monkeypatch.setenv("ORBITASK_DATA_DIR", str(tmp_path))
+    calls: list[tuple[str, str, bool]] = []
+
+    async def fake(global_cluster_id: str, target_region: str, planned: bool, update_topology: Any,
+                   **_: Any) -> Any:
+        calls.append((global_cluster_id, target_region, planned))
+        epoch = await update_topology(target_region)  # what the real one does once RDS reports the new writer
+        return type("R", (), {"epoch": epoch, "elapsed_s": 1.0, "polls": 1})()
+
+    monkeypatch.setattr(aws, "aws_failover", fake)
+    runner = CliRunner()
+    refused = runner.invoke(cli.app, ["failover", "--aws", "--to", "eu-west-1"])
+    assert refused.exit_code == 2 and "--global-cluster" in refused.output
+    done = runner.invoke(cli.app, ["failover", "--aws", "--to", "eu-west-1", "--global-cluster", "orbitask",
+                                   "--planned"])
+    assert done.exit_code == 0, done.output
+    assert calls == [("orbitask", "eu-west-1", True)]
+
+    async def writer() -> Any:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'orbitask.db'}")
+        try:
+            return await read_writer(db, "nobody")
+        finally:
+            await db.dispose()
+
+    view = asyncio.run(writer())
+    assert (view.region, view.epoch) == ("eu-west-1", 1)
