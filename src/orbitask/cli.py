@@ -15,22 +15,13 @@ from rich.table import Table
 from orbitask.config import ALL_SERVICES, Settings
 from orbitask.lab.cli import DEFAULT_DIR as LAB_DIR
 from orbitask.lab.cli import lab_app
-from orbitask.transfer.cli import (
-    AsOpt,
-    FileArg,
-    FormatOpt,
-    OutputOpt,
-    WorkspaceOpt,
-    export_app,
-    import_app,
-    run_export,
-    run_import,
-)
 
 if TYPE_CHECKING:
     from orbitask.tasks.replication import GcReport
 
 app = typer.Typer(help="Orbitask: multi-region task management.", no_args_is_help=True, add_completion=False)
+import_app = typer.Typer(help="Import boards from Trello or Orbitask exports.", no_args_is_help=True)
+export_app = typer.Typer(help="Export boards as Orbitask JSON or CSV.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 worker_app = typer.Typer(help="Background work: the job runner (bare `orbitask worker`), attachment replication "
@@ -167,9 +158,18 @@ def config_show() -> None:
     Console().print(table)
 
 
+FileArg = Annotated[Path, typer.Argument(help="the export file", dir_okay=False)]
+WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="workspace id or exact name")]
+AsOpt = Annotated[str | None, typer.Option("--as", help="act as this user (e-mail); default: the workspace's owner")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="json (re-importable) or csv (cards)")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="file to write; default: standard output")]
+
+
 @import_app.command("trello")
 def import_trello(file: FileArg, workspace: WorkspaceOpt, as_user: AsOpt = None) -> None:
     """Import a Trello board export (board menu > Print, export and share > Export as JSON)."""
+    from orbitask.transfer.cli import run_import
+
     settings = _settings()
     _migrate_sqlite(settings)
     run_import(settings, "trello", file, workspace, as_user)
@@ -178,6 +178,8 @@ def import_trello(file: FileArg, workspace: WorkspaceOpt, as_user: AsOpt = None)
 @import_app.command("orbitask")
 def import_orbitask(file: FileArg, workspace: WorkspaceOpt, as_user: AsOpt = None) -> None:
     """Import an Orbitask board or workspace export (`orbitask export ...`)."""
+    from orbitask.transfer.cli import run_import
+
     settings = _settings()
     _migrate_sqlite(settings)
     run_import(settings, "orbitask", file, workspace, as_user)
@@ -187,6 +189,8 @@ def import_orbitask(file: FileArg, workspace: WorkspaceOpt, as_user: AsOpt = Non
 def export_board(board_id: str, format: FormatOpt = "json", output: OutputOpt = None,  # noqa: A002
                  as_user: AsOpt = None) -> None:
     """Export one board: JSON that `orbitask import orbitask` reads back, or its cards as CSV."""
+    from orbitask.transfer.cli import run_export
+
     run_export(_settings(), "board", board_id, _format(format), output, as_user)
 
 
@@ -194,6 +198,8 @@ def export_board(board_id: str, format: FormatOpt = "json", output: OutputOpt = 
 def export_workspace(workspace: str, format: FormatOpt = "json", output: OutputOpt = None,  # noqa: A002
                      as_user: AsOpt = None) -> None:
     """Export every board of a workspace (by id or exact name) that the acting user can see."""
+    from orbitask.transfer.cli import run_export
+
     run_export(_settings(), "workspace", workspace, _format(format), output, as_user)
 
 

@@ -35,6 +35,7 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
             for cl in c["checklists"]]
         cards.append({
             **c, "id": name("card", c["id"]), "board_id": names[c["board_id"]], "list_id": names[c["list_id"]],
+            "created_by": person(c["created_by"]),
             "assignee_ids": sorted(map(person, c["assignee_ids"])), "watcher_ids": sorted(map(person, c["watcher_ids"])),
             "label_ids": sorted(names[x] for x in c["label_ids"]), "checklists": checklists,
             "comments": [{**m, "id": name("comment", m["id"]), "author_id": person(m["author_id"]),
@@ -67,6 +68,7 @@ async def rich_board(api: Api) -> tuple[User, User, dict[str, Any]]:
     checklist = await api.ok(alice, "POST", f"/cards/{card['id']}/checklists", json={"title": "Steps"})
     await api.ok(alice, "POST", f"/checklists/{checklist['id']}/items",
                  json={"text": "Sign off", "assignee_id": str(grace.id), "due_at": "2031-01-01T00:00:00Z"})
+    await api.card(grace, lst["id"], "Grace's own card")  # created_by someone other than the importer
     await api.ok(alice, "PATCH", f"/lists/{lst['id']}", json={"archived": True})
     return alice, grace, board
 
@@ -88,9 +90,9 @@ async def test_export_then_import_into_another_workspace_gives_an_identical_boar
     assert r.status_code == 201, r.text
     [copy] = r.json()["boards"]
     assert copy["created"] is True and copy["id"] != board["id"]
-    assert copy["counts"]["card"] == 5 and copy["counts"]["comment"] == 4
+    assert copy["counts"]["card"] == 6 and copy["counts"]["comment"] == 4
     after = await row_counts(app)
-    assert after["card"] - before["card"] == 5 and after["placeholder"] - before["placeholder"] == 3  # Ada, Linus, Former Member
+    assert after["card"] - before["card"] == 6 and after["placeholder"] - before["placeholder"] == 3  # Ada, Linus, Former Member
 
     copied = await api.ok(alice, "GET", f"/boards/{copy['id']}/export")
     assert copied["boards"][0]["id"] == copy["id"]
@@ -99,6 +101,7 @@ async def test_export_then_import_into_another_workspace_gives_an_identical_boar
     members = {m["name"]: m for m in copied["members"]}
     assert members["Linus Placeholder"]["placeholder"] is True and members["Linus Placeholder"]["email"] is None
     assert members["Grace H."]["id"] == str(grace.id)
+    assert next(c["created_by"] for c in copied["cards"] if c["title"] == "Grace's own card") == str(grace.id)
 
     # importing the same export again updates that copy instead of making another
     again = (await import_native(api, alice, json.dumps(original).encode(), other["id"])).json()["boards"][0]
@@ -142,7 +145,7 @@ async def test_csv_export_quotes_cells_and_defuses_formulas(
     assert r.headers["content-type"].startswith("text/csv")
     assert r.content.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"), newline="")))
-    assert len(rows) == 8
+    assert len(rows) == 9
     by_title = {row["title"]: row for row in rows}
     tricky = by_title["Check =SUM(A1)"]
     assert tricky["title"] == "Check =SUM(A1)"  # only a leading = is a formula
@@ -157,7 +160,7 @@ async def test_csv_export_quotes_cells_and_defuses_formulas(
                                      "https://www.figma.com/file/abc/mood"]
 
     r = await api.call(alice, "GET", f"/workspaces/{alice.workspace_id}/export?format=csv", expect=200)
-    assert len(list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"), newline="")))) == 8
+    assert len(list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"), newline="")))) == 9
 
 
 async def test_exports_need_access(api: Api) -> None:

@@ -1,4 +1,4 @@
-"""`orbitask import ...` and `orbitask export ...`: run against the database directly, with progress bars."""
+"""What `orbitask import ...` and `orbitask export ...` run: against the database directly, with progress bars."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import typer
 from rich.console import Console
@@ -26,8 +26,6 @@ from orbitask.core.errors import DomainError
 from orbitask.core.uow import UnitOfWork
 from orbitask.transfer import export, service
 
-import_app = typer.Typer(help="Import boards from Trello or Orbitask exports.", no_args_is_help=True)
-export_app = typer.Typer(help="Export boards as Orbitask JSON or CSV.", no_args_is_help=True)
 console = Console(stderr=True)
 
 
@@ -149,9 +147,3 @@ async def _write(body: AsyncIterator[bytes], output: Path | None) -> None:
                 out.write(chunk)
         partial.replace(output)  # never a half-written file under the real name
 
-
-FileArg = Annotated[Path, typer.Argument(help="the export file", dir_okay=False)]
-WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="workspace id or exact name")]
-AsOpt = Annotated[str | None, typer.Option("--as", help="act as this user (e-mail); default: the workspace's owner")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="json (re-importable) or csv (cards)")]
-OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="file to write; default: standard output")]

@@ -81,7 +81,8 @@ async def export_json(db: Database, workspace: dict[str, Any] | None, board_ids:
                     people.update(i["assignee_id"] for c in card["checklists"] for i in c["items"] if i["assignee_id"])
                     people.update(m["author_id"] for m in card["comments"] if m["author_id"])
                     people.update(u for m in card["comments"] for u in m["mentions"])
-                    card.pop("created_by")
+                    if card["created_by"] is not None:
+                        people.add(card["created_by"])
                     card.pop("updated_at")
                     yield (b"" if first else b",") + _json({"board_id": board.id, **card})
                     first = False

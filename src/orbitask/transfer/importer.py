@@ -210,6 +210,8 @@ class _BoardWriter:
             "position": pos.next(parent, data.get("position")), "start_at": _time(data.get("start_at")),
             "due_at": _time(data.get("due_at")), "completed": bool(data.get("completed")),
             "archived": bool(data.get("archived")),
+            # who made the card in the source, when known and resolved; else whoever imports it
+            "created_by": self.members.get(data.get("creator") or "", self.uow.actor_id),
         }
         if data.get("created_at"):
             row["created_at"] = _time(data["created_at"])

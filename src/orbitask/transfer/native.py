@@ -122,6 +122,7 @@ class CardDoc(_Row):
     completed: bool = False
     archived: bool = False
     created_at: AwareDatetime | None = None
+    created_by: uuid.UUID | None = None
     assignee_ids: list[uuid.UUID] = []
     watcher_ids: list[uuid.UUID] = []
     label_ids: list[uuid.UUID] = []
@@ -174,6 +175,7 @@ def _stage_card(spool: Spool, card: CardDoc) -> None:
         "title": card.title, "description": card.description, "position": card.position,
         "start_at": _when(card.start_at), "due_at": _when(card.due_at), "completed": card.completed,
         "archived": card.archived, "created_at": _when(card.created_at), "assignees": _ids(card.assignee_ids),
+        "creator": str(card.created_by) if card.created_by else None,
         "watchers": _ids(card.watcher_ids), "labels": _ids(card.label_ids),
     }, parent=str(card.list_id), sort=card.position)
     for checklist in card.checklists:
