@@ -19,7 +19,7 @@ from orbitask.core import ordering
 from orbitask.core.errors import Forbidden
 from orbitask.core.uow import UnitOfWork
 from orbitask.tasks import bulk as tasks_bulk
-from orbitask.transfer import events
+from orbitask.transfer import events, trello
 from orbitask.transfer.models import ImportMapping, Placeholder
 from orbitask.transfer.spool import Spool
 from orbitask.transfer.stream import ImportRejected, Progress
@@ -186,7 +186,9 @@ class _BoardWriter:
                  if d["user"] in self.members}
         roles.pop(self.uow.actor_id, None)  # the importer keeps the admin role the import gave them
         await boards_bulk.set_roles(session, self.board_id, roles)
-        people = list(self.members.values())
+        # Trello's members are the board's members: its placeholders become viewers. Orbitask exports list
+        # the board's explicit members (placeholders included) themselves, so their roles are the answer.
+        people = list(self.members.values()) if self.source == trello.SOURCE else []
         if people:
             placeholders = set((await session.execute(
                 select(Placeholder.user_id).where(Placeholder.user_id.in_(people))
