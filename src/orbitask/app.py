@@ -24,6 +24,7 @@ from orbitask.core.runtime import Runtime
 from orbitask.realtime.hub import Hub
 from orbitask.realtime.presence import BoardPresence
 from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
+from orbitask.web.static import WebApp
 
 API_PREFIX = "/api/v1"
 SHUTDOWN_GRACE_S = 5.0
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.mount("/", WebApp(settings.web_dir), name="web")  # last: every API route wins
     INFO.labels(__version__, settings.region).set(1)
     app.add_middleware(
         IdempotencyMiddleware, db=runtime.db, identify=idempotency_scope(runtime),
