@@ -5,6 +5,7 @@ import { AuthPage } from "./auth/AuthPage";
 import { SessionProvider, useSession } from "./auth/session";
 import { BoardList } from "./boards/BoardList";
 import { BoardView } from "./boards/BoardView";
+import { prefetchBoard } from "./boards/useBoard";
 import { MyTasks } from "./tasks/MyTasks";
 import { Loading, Failed } from "./ui/states";
 import { ToastProvider } from "./ui/toast";
@@ -34,6 +35,9 @@ function GuestOnly({ children }: { children: ReactNode }) {
   if (loading) return <Loading what="Orbitask" />;
   return user ? <Navigate to="/" replace /> : <>{children}</>;
 }
+
+const boardPath = /^\/b\/([0-9a-f-]{36})(\/|$)/.exec(window.location.pathname);
+if (boardPath) prefetchBoard(boardPath[1]);
 
 const signedIn = (el: ReactNode) => <RequireUser>{el}</RequireUser>;
 

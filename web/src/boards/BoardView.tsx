@@ -4,7 +4,7 @@ import {
   type Announcements, type CollisionDetection, type DragEndEvent, type KeyboardCoordinateGetter, type DragOverEvent, type DragStartEvent,
 } from "@dnd-kit/core";
 import { SortableContext, arrayMove, horizontalListSortingStrategy, sortableKeyboardCoordinates } from "@dnd-kit/sortable";
-import { useCallback, useMemo, useState, type FormEvent } from "react";
+import { useCallback, useMemo, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import type { BoardMember, Card, Label } from "../api/client";
 import { useSession } from "../auth/session";
@@ -73,7 +73,10 @@ export function BoardView() {
   const cardsById = useMemo(() => new Map<string, Card>((data?.cards ?? []).map((c) => [c.id, c])), [data?.cards]);
   const filtering = isFiltering(filters);
   const canEdit = !!data && EDIT_ROLES.has(data.role);
-  const open = useCallback((id: string) => navigate({ pathname: `/b/${boardId}/c/${id}`, search: query.toString() }), [navigate, boardId, query]);
+  // stable across renders, so opening a card does not re-render every card tile
+  const search = useRef("");
+  search.current = query.toString();
+  const open = useCallback((id: string) => navigate({ pathname: `/b/${boardId}/c/${id}`, search: search.current }), [navigate, boardId]);
 
   // during a drag the columns come from the drag state, so a card can visit other lists before it lands
   const shown = useMemo(() => {
@@ -114,6 +117,7 @@ export function BoardView() {
       onDragCancel: ({ active }) => `Moving ${name(active.id)} was cancelled.`,
     };
   }, [cardsById, cols]);
+  const accessibility = useMemo(() => ({ announcements }), [announcements]);
 
   function onDragStart(e: DragStartEvent) {
     if (e.active.data.current?.type === "card") setDrag(cols.map((c) => ({ listId: c.list.id, cardIds: c.cards.map((x) => x.id) })));
@@ -198,7 +202,7 @@ export function BoardView() {
       </div>
       <FilterBar filters={filters} onChange={setFilters} labels={data.labels} members={data.members} />
       {filtering && <p className="filter-note">Filtered view: clear the filters to drag cards.</p>}
-      <DndContext accessibility={{ announcements }} sensors={sensors} collisionDetection={collisions} onDragStart={onDragStart} onDragOver={onDragOver} onDragEnd={onDragEnd} onDragCancel={() => setDrag(null)}>
+      <DndContext accessibility={accessibility} sensors={sensors} collisionDetection={collisions} onDragStart={onDragStart} onDragOver={onDragOver} onDragEnd={onDragEnd} onDragCancel={() => setDrag(null)}>
         <SortableContext items={cols.map((c) => `list:${c.list.id}`)} strategy={horizontalListSortingStrategy}>
           <div className="board" data-testid="board">
             {shown.map(({ list, cards, total }) => (

@@ -10,8 +10,11 @@ import { isTemporary } from "./ordering";
 
 const DUE_TEXT = { done: "Done", overdue: "Overdue", soon: "Due soon", later: "Due" } as const;
 
+// one formatter for every badge: toLocaleDateString builds a new one per call, which adds up on big boards
+const dueFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+
 export function formatDue(iso: string): string {
-  return new Date(iso).toLocaleDateString(undefined, { month: "short", day: "numeric" });
+  return dueFormat.format(new Date(iso));
 }
 
 interface Props {
@@ -28,7 +31,6 @@ export const CardTile = memo(function CardTile({ card, labels, people, open, dis
     data: { type: "card", listId: card.list_id },
     disabled: disabled || isTemporary(card.id),
   });
-  const due = dueState(card);
   const pending = isTemporary(card.id);
   return (
     <li
@@ -47,6 +49,17 @@ export const CardTile = memo(function CardTile({ card, labels, people, open, dis
         else listeners?.onKeyDown?.(e);
       }}
     >
+      <CardFace card={card} labels={labels} people={people} />
+    </li>
+  );
+});
+
+// The tile's content, memoised apart from the drag wrapper: every pointer press re-renders all
+// sortable wrappers (dnd-kit's context changes), and this keeps that cheap on big boards.
+const CardFace = memo(function CardFace({ card, labels, people }: Pick<Props, "card" | "labels" | "people">) {
+  const due = dueState(card);
+  return (
+    <>
       {card.label_ids && card.label_ids.length > 0 && (
         <div className="card-labels">
           {card.label_ids.map((id) => {
@@ -73,6 +86,6 @@ export const CardTile = memo(function CardTile({ card, labels, people, open, dis
           return <Avatar key={id} id={id} name={p?.user.name ?? "?"} />;
         })}
       </div>
-    </li>
+    </>
   );
 });

@@ -2,11 +2,31 @@
 import { useDroppable } from "@dnd-kit/core";
 import { SortableContext, useSortable, verticalListSortingStrategy } from "@dnd-kit/sortable";
 import { CSS } from "@dnd-kit/utilities";
-import { useState, type FormEvent } from "react";
+import { memo, useEffect, useRef, useState, type FormEvent } from "react";
 import type { BoardMember, Card, Label, List } from "../api/client";
 import type { BoardActions } from "./useBoard";
 import { CardTile } from "./CardTile";
 import { isTemporary } from "./ordering";
+
+/** Cards mounted per list at first; more as the list is scrolled (big boards stay quick to open). */
+export const PAGE = 25;
+
+/** "Show more": pressed by hand, or by itself when scrolled into view. */
+function MoreCards({ count, more }: { count: number; more: () => void }) {
+  const ref = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || typeof IntersectionObserver === "undefined") return;
+    const io = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && more(), { rootMargin: "200px" });
+    io.observe(el);
+    return () => io.disconnect();
+  }, [more]);
+  return (
+    <li className="more-cards">
+      <button ref={ref} className="link" onClick={more}>Show {Math.min(count, PAGE)} more of {count}</button>
+    </li>
+  );
+}
 
 interface Props {
   list: List;
@@ -20,13 +40,15 @@ interface Props {
   hiddenCount: number;
 }
 
-export function Column({ list, cards, labels, people, actions, open, canEdit, dragDisabled, hiddenCount }: Props) {
+export const Column = memo(function Column({ list, cards, labels, people, actions, open, canEdit, dragDisabled, hiddenCount }: Props) {
   const pending = isTemporary(list.id); // being created: cards can be added once the server has it
   const sortable = useSortable({ id: `list:${list.id}`, data: { type: "list" }, disabled: !canEdit || pending });
   const drop = useDroppable({ id: `col:${list.id}`, data: { type: "column", listId: list.id } });
   const [adding, setAdding] = useState(false);
   const [title, setTitle] = useState("");
   const [renaming, setRenaming] = useState(false);
+  const [limit, setLimit] = useState(PAGE);
+  const visible = cards.length > limit ? cards.slice(0, limit) : cards;
   const [name, setName] = useState(list.name);
 
   function add(e: FormEvent) {
@@ -82,11 +104,12 @@ export function Column({ list, cards, labels, people, actions, open, canEdit, dr
           </button>
         )}
       </header>
-      <SortableContext items={cards.map((c) => `card:${c.id}`)} strategy={verticalListSortingStrategy}>
+      <SortableContext items={visible.map((c) => `card:${c.id}`)} strategy={verticalListSortingStrategy}>
         <ol ref={drop.setNodeRef} className={`cards${drop.isOver ? " over" : ""}`}>
-          {cards.map((card) => (
+          {visible.map((card) => (
             <CardTile key={card.id} card={card} labels={labels} people={people} open={open} disabled={dragDisabled} />
           ))}
+          {visible.length < cards.length && <MoreCards count={cards.length - visible.length} more={() => setLimit(limit + PAGE)} />}
           {cards.length === 0 && <li className="cards-empty">{hiddenCount ? `${hiddenCount} hidden by filters` : "No cards"}</li>}
         </ol>
       </SortableContext>
@@ -115,4 +138,4 @@ export function Column({ list, cards, labels, people, actions, open, canEdit, dr
         ))}
     </section>
   );
-}
+});

@@ -21,6 +21,19 @@ export interface BoardActions {
   reload(): Promise<boolean>;
 }
 
+const prefetched = new Map<string, ReturnType<typeof fetchSnapshot>>();
+
+function fetchSnapshot(boardId: string) {
+  return api.GET("/api/v1/boards/{board_id}", { params: { path: { board_id: boardId } } });
+}
+
+/** Start loading a board before the app has even checked the session (a board URL opened directly). */
+export function prefetchBoard(boardId: string): void {
+  const p = fetchSnapshot(boardId);
+  p.catch(() => undefined);
+  prefetched.set(boardId, p);
+}
+
 type CardPatch = { title?: string; description?: string; due_at?: string | null; start_at?: string | null; completed?: boolean; archived?: boolean };
 
 export function useBoard(boardId: string) {
@@ -37,7 +50,15 @@ export function useBoard(boardId: string) {
 
   const reload = useCallback(async (): Promise<boolean> => {
     try {
-      const snap = (await unwrap(api.GET("/api/v1/boards/{board_id}", { params: { path: { board_id: boardId } } }))) as BoardSnapshot;
+      const early = prefetched.get(boardId);
+      prefetched.delete(boardId);
+      let snap: BoardSnapshot;
+      try {
+        snap = (await unwrap(early ?? fetchSnapshot(boardId))) as BoardSnapshot;
+      } catch (err) {
+        if (!early) throw err;
+        snap = (await unwrap(fetchSnapshot(boardId))) as BoardSnapshot; // the early one ran before sign-in
+      }
       dispatch({ type: "snapshot", snapshot: snap });
       // the live connection subscribes from this version even before React re-renders
       stateRef.current = { ...stateRef.current, data: stateRef.current.data ?? fromSnapshot(snap) };
