@@ -79,7 +79,11 @@ const CardFace = memo(function CardFace({ card, labels, people }: Pick<Props, "c
             ☑ {card.checklist_done}/{card.checklist_total}
           </span>
         )}
-        {(card.comment_count ?? 0) > 0 && <span className="badge" title="Comments">💬 {card.comment_count}</span>}
+        {(card.comment_count ?? 0) > 0 && (
+          <span className="badge" title="Comments">
+            <svg className="icon-svg" viewBox="0 0 16 16" aria-hidden="true"><path d="M2 3h12v8H6l-3 3v-3H2z" /></svg> {card.comment_count}
+          </span>
+        )}
         <span className="spacer" />
         {(card.assignee_ids ?? []).map((id) => {
           const p = people.get(id);

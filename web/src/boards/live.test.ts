@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { LiveBoard, backoff, type LiveHandlers } from "./live";
 
 class FakeSocket {
@@ -75,5 +75,22 @@ describe("live connection", () => {
     expect(h.got.resyncs).toBe(1);
     h.live.stop();
     expect(h.timers).toHaveLength(0);
+  });
+
+  it("reconnects on the browser's own timer (not only an injected one)", () => {
+    vi.useFakeTimers();
+    try {
+      const sockets: FakeSocket[] = [];
+      const handlers: LiveHandlers = { version: () => 1, events: () => {}, presence: () => {}, resync: () => {}, status: () => {} };
+      const live = new LiveBoard("b", handlers, () => { const s = new FakeSocket(); sockets.push(s); return s as never; }, "ws://x/api/v1/ws");
+      live.start();
+      sockets[0].openNow();
+      sockets[0].close();
+      vi.advanceTimersByTime(backoff(0));
+      expect(sockets).toHaveLength(2);
+      live.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -43,7 +43,7 @@ export class LiveBoard {
     private readonly handlers: LiveHandlers,
     private readonly open: (url: string) => SocketLike = (url) => new WebSocket(url),
     private readonly url: string = socketUrl(window.location),
-    private readonly schedule: (fn: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout,
+    private readonly schedule: (fn: () => void, ms: number) => ReturnType<typeof setTimeout> = (fn, ms) => setTimeout(fn, ms),
   ) {}
 
   start(): void {
