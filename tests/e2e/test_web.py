@@ -195,6 +195,13 @@ def test_two_users_see_each_others_changes_live(new_tab) -> None:
     expect(card(ann, "From Bob", "Done")).to_be_visible(timeout=LIVE_MS)
 
     card(ann, "From Bob").click()
+    # typing in the open dialog while others change the board: focus and text stay put
+    comment_box = ann.page.get_by_role("dialog").get_by_label("Comment", exact=True)
+    comment_box.press_sequentially("Half a thou")
+    add_card(bob, "Todo", "Another from Bob")
+    expect(card(ann, "Another from Bob", "Todo")).to_be_attached(timeout=LIVE_MS)
+    expect(comment_box).to_be_focused()
+    expect(comment_box).to_have_value("Half a thou")
     ann.page.get_by_role("dialog").get_by_label("Title", exact=True).fill("Renamed by Ann")
     ann.page.get_by_role("dialog").get_by_label("Title", exact=True).press("Enter")
     expect(card(bob, "Renamed by Ann", "Done")).to_be_visible(timeout=LIVE_MS)

@@ -4,11 +4,10 @@ import {
   type Announcements, type CollisionDetection, type DragEndEvent, type KeyboardCoordinateGetter, type DragOverEvent, type DragStartEvent,
 } from "@dnd-kit/core";
 import { SortableContext, arrayMove, horizontalListSortingStrategy, sortableKeyboardCoordinates } from "@dnd-kit/sortable";
-import { useCallback, useMemo, useRef, useState, type FormEvent } from "react";
+import { Suspense, lazy, useCallback, useMemo, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import type { BoardMember, Card, Label } from "../api/client";
 import { useSession } from "../auth/session";
-import { CardDialog } from "../cards/CardDialog";
 import { Avatar } from "../ui/avatar";
 import { Layout } from "../ui/Layout";
 import { Empty, Failed, Loading, colorProps } from "../ui/states";
@@ -17,6 +16,9 @@ import { FilterBar } from "./FilterBar";
 import { filtersFromQuery, filtersToQuery, isFiltering, matches, type Filters } from "./filters";
 import { columns } from "./state";
 import { useBoard } from "./useBoard";
+
+// the dialog (with the markdown renderer and sanitiser) loads on first use: the board opens sooner
+const CardDialog = lazy(() => import("../cards/CardDialog").then((m) => ({ default: m.CardDialog })));
 
 type Cols = { listId: string; cardIds: string[] }[];
 
@@ -221,6 +223,7 @@ export function BoardView() {
         </SortableContext>
       </DndContext>
       {cardId && (
+        <Suspense fallback={<div className="modal-backdrop"><div className="modal"><Loading what="the card" /></div></div>}>
         <CardDialog
           key={cardId}
           cardId={cardId}
@@ -230,6 +233,7 @@ export function BoardView() {
           canEdit={canEdit}
           close={() => navigate({ pathname: `/b/${boardId}`, search: query.toString() })}
         />
+        </Suspense>
       )}
     </Layout>
   );

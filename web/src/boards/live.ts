@@ -10,6 +10,8 @@ export interface LiveHandlers {
   /** The server cannot replay what we missed: reload the snapshot. */
   resync(): void;
   status(status: LiveStatus): void;
+  /** The server refused the socket (policy close, e.g. an expired session): renew the session. */
+  refused?(): void;
 }
 
 export type LiveStatus = "connecting" | "live" | "offline";
@@ -81,8 +83,9 @@ export class LiveBoard {
     socket.onopen = () => this.subscribe();
     socket.onmessage = (ev) => this.receive(String(ev.data));
     socket.onerror = () => socket.close();
-    socket.onclose = () => {
+    socket.onclose = (ev) => {
       if (this.socket !== socket) return;
+      if (ev?.code === 1008) this.handlers.refused?.();
       this.socket = null;
       this.handlers.status("offline");
       if (this.stopped) return;

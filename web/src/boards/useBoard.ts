@@ -82,6 +82,7 @@ export function useBoard(boardId: string) {
         presence: (users) => dispatch({ type: "presence", users }),
         resync: () => dispatch({ type: "stale" }),
         status: setStatus,
+        refused: () => void api.GET("/api/v1/me"), // a 401 there refreshes the session cookie (api/http.ts)
       });
       liveRef.current = live;
       live.start();

@@ -48,16 +48,19 @@ export function CardDialog({ cardId, board, boardCard, actions, canEdit, close }
 
   useEffect(() => setTitle(card?.title ?? ""), [card?.title]);
 
+  // focus moves into the dialog once and back where it was on close; live re-renders must not move it
+  const closeRef = useRef(close);
+  closeRef.current = close;
   useEffect(() => {
     const prev = document.activeElement as HTMLElement | null;
     dialog.current?.focus();
-    const onKey = (e: KeyboardEvent) => e.key === "Escape" && !e.defaultPrevented && close();
+    const onKey = (e: KeyboardEvent) => e.key === "Escape" && !e.defaultPrevented && closeRef.current();
     window.addEventListener("keydown", onKey);
     return () => {
       window.removeEventListener("keydown", onKey);
       prev?.focus?.();
     };
-  }, [close]);
+  }, []);
 
   const call = async <T,>(p: Promise<T>, what: string): Promise<T | null> => {
     try {
