@@ -32,6 +32,7 @@ from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
 from orbitask.regions.forwarding import ForwardingMiddleware, HopSigner, forward_key
 from orbitask.regions.topology import RegionMap
 from orbitask.tasks.attachment_routes import LARGE_TRANSFER, MULTIPART_OVERHEAD
+from orbitask.web.static import WebApp
 
 API_PREFIX = "/api/v1"
 SHUTDOWN_GRACE_S = 5.0
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.mount("/", WebApp(settings.web_dir), name="web")  # last: every API route wins
     INFO.labels(__version__, settings.region).set(1)
     app.add_middleware(
         IdempotencyMiddleware, db=runtime.db, identify=idempotency_scope(runtime),

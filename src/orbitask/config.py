@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="log level")
     log_json: bool = Field(True, description="JSON logs (false: console format)")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest accepted JSON request body")
+    web_dir: Path | None = Field(
+        None, description="built web app served at /; default: web/dist of the source checkout"
+    )
     request_timeout_seconds: float = Field(
         30, ge=1, description="bound on one HTTP request; past it the request is cancelled and answers 503"
     )

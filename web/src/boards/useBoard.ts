@@ -1,0 +1,198 @@
+// A board screen's data: snapshot, live events, and user actions as optimistic operations.
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
+import { api, unwrap, type BoardSnapshot, type Card, type List } from "../api/client";
+import { newId } from "../api/http";
+import { useToast } from "../ui/toast";
+import { LiveBoard, type LiveStatus } from "./live";
+import { byPosition, placeAt } from "./ordering";
+import { fromSnapshot, initialState, reducer, view, type BoardData, type Op } from "./state";
+
+export interface BoardActions {
+  createCard(listId: string, title: string): Promise<void>;
+  updateCard(cardId: string, patch: Partial<Card>, what?: string): Promise<boolean>;
+  moveCard(cardId: string, listId: string, index: number): Promise<void>;
+  deleteCard(cardId: string): Promise<void>;
+  createList(name: string): Promise<void>;
+  renameList(listId: string, name: string): Promise<void>;
+  archiveList(listId: string): Promise<void>;
+  moveList(listId: string, index: number): Promise<void>;
+  /** Apply a card the server returned (label, assignee and checklist calls answer with it). */
+  upsertCards(cards: Card[]): void;
+  reload(): Promise<boolean>;
+}
+
+const prefetched = new Map<string, ReturnType<typeof fetchSnapshot>>();
+
+function fetchSnapshot(boardId: string) {
+  return api.GET("/api/v1/boards/{board_id}", { params: { path: { board_id: boardId } } });
+}
+
+/** Start loading a board before the app has even checked the session (a board URL opened directly). */
+export function prefetchBoard(boardId: string): void {
+  const p = fetchSnapshot(boardId);
+  p.catch(() => undefined);
+  prefetched.set(boardId, p);
+}
+
+type CardPatch = { title?: string; description?: string; due_at?: string | null; start_at?: string | null; completed?: boolean; archived?: boolean };
+
+export function useBoard(boardId: string) {
+  const [state, dispatch] = useReducer(reducer, initialState);
+  const [error, setError] = useState<{ message: string; status: number } | null>(null);
+  const [status, setStatus] = useState<LiveStatus>("connecting");
+  const toast = useToast();
+  const stateRef = useRef(state);
+  stateRef.current = state;
+  const liveRef = useRef<LiveBoard | null>(null);
+  const data = useMemo(() => view(state), [state]);
+  const dataRef = useRef<BoardData | null>(data);
+  dataRef.current = data;
+
+  const reload = useCallback(async (): Promise<boolean> => {
+    try {
+      const early = prefetched.get(boardId);
+      prefetched.delete(boardId);
+      let snap: BoardSnapshot;
+      try {
+        snap = (await unwrap(early ?? fetchSnapshot(boardId))) as BoardSnapshot;
+      } catch (err) {
+        if (!early) throw err;
+        snap = (await unwrap(fetchSnapshot(boardId))) as BoardSnapshot; // the early one ran before sign-in
+      }
+      dispatch({ type: "snapshot", snapshot: snap });
+      // the live connection subscribes from this version even before React re-renders
+      stateRef.current = { ...stateRef.current, data: stateRef.current.data ?? fromSnapshot(snap) };
+      setError(null);
+      return true;
+    } catch (err) {
+      const e = err as Error & { status?: number };
+      if (!stateRef.current.data || e.status === 404) setError({ message: e.message, status: e.status ?? 0 });
+      return false;
+    }
+  }, [boardId]);
+
+  // first load, then the live connection from the snapshot's version
+  useEffect(() => {
+    let cancelled = false;
+    void reload().then((ok) => {
+      if (cancelled || !ok) return;
+      const live = new LiveBoard(boardId, {
+        version: () => stateRef.current.data?.version ?? 0,
+        events: (events) => dispatch({ type: "events", events }),
+        presence: (users) => dispatch({ type: "presence", users }),
+        resync: () => dispatch({ type: "stale" }),
+        status: setStatus,
+        refused: () => void api.GET("/api/v1/me"), // a 401 there refreshes the session cookie (api/http.ts)
+      });
+      liveRef.current = live;
+      live.start();
+    });
+    return () => {
+      cancelled = true;
+      liveRef.current?.stop();
+      liveRef.current = null;
+    };
+  }, [boardId, reload]);
+
+  // a gap or a change events cannot describe: reload the snapshot, then catch up from it
+  useEffect(() => {
+    if (state.stale) void reload().then(() => liveRef.current?.resubscribe());
+  }, [state.stale, reload]);
+
+  useEffect(() => {
+    for (const cardId of state.refetch) {
+      unwrap(api.GET("/api/v1/cards/{card_id}", { params: { path: { card_id: cardId } } }))
+        .then((card) => dispatch({ type: "cards", cards: [card] }))
+        .catch(() => dispatch({ type: "cards", cards: [] }));
+    }
+  }, [state.refetch]);
+
+  /** Show `op` now; confirm with what the server returns, or undo it and say so. */
+  const run = useCallback(
+    async <T>(op: Op, call: () => Promise<T>, what: string, confirm: (out: T) => { cards?: Card[]; lists?: List[]; removedCards?: string[] }) => {
+      dispatch({ type: "optimistic", op });
+      try {
+        const out = await call();
+        dispatch({ type: "confirm", opId: op.opId, ...confirm(out) });
+        return true;
+      } catch (err) {
+        dispatch({ type: "rollback", opId: op.opId });
+        toast.error(`Could not ${what}: ${(err as Error).message} The change was undone.`);
+        return false;
+      }
+    },
+    [toast],
+  );
+
+  const actions: BoardActions = useMemo(() => {
+    const cardsOf = (listId: string, except?: string) =>
+      (dataRef.current?.cards ?? []).filter((c) => c.list_id === listId && c.id !== except).sort(byPosition);
+    const listsExcept = (except?: string) => (dataRef.current?.lists ?? []).filter((l) => l.id !== except).sort(byPosition);
+    return {
+      async createCard(listId, title) {
+        const siblings = cardsOf(listId);
+        const place = placeAt(siblings, siblings.length);
+        const opId = `tmp-${newId()}`;
+        const now = new Date().toISOString();
+        const temp: Card = {
+          id: opId, board_id: boardId, list_id: listId, title, description: "", position: place.position, start_at: null,
+          due_at: null, completed: false, archived: false, created_by: null, created_at: now, updated_at: now,
+          assignee_ids: [], label_ids: [], watcher_ids: [], checklist_total: 0, checklist_done: 0, comment_count: 0,
+        };
+        await run({ kind: "card.create", opId, card: temp },
+          () => unwrap(api.POST("/api/v1/lists/{list_id}/cards", { params: { path: { list_id: listId } }, body: { title, after_id: place.afterId } })),
+          `add “${title}”`, (card) => ({ cards: [card] }));
+      },
+      async updateCard(cardId, patch, what = "save the card") {
+        const body = patch as CardPatch;
+        return run({ kind: "card.update", opId: newId(), cardId, patch },
+          () => unwrap(api.PATCH("/api/v1/cards/{card_id}", { params: { path: { card_id: cardId } }, body })),
+          what, (card) => ({ cards: [card] }));
+      },
+      async moveCard(cardId, listId, index) {
+        const place = placeAt(cardsOf(listId, cardId), index);
+        await run({ kind: "card.move", opId: newId(), cardId, listId, position: place.position },
+          () => unwrap(api.POST("/api/v1/cards/{card_id}/move", {
+            params: { path: { card_id: cardId } }, body: { list_id: listId, after_id: place.afterId, before_id: place.beforeId },
+          })),
+          "move the card", (card) => ({ cards: [card] }));
+      },
+      async deleteCard(cardId) {
+        await run({ kind: "card.delete", opId: newId(), cardId },
+          () => unwrap(api.DELETE("/api/v1/cards/{card_id}", { params: { path: { card_id: cardId } } })),
+          "delete the card", () => ({ removedCards: [cardId] }));
+      },
+      async createList(name) {
+        const lists = listsExcept();
+        const place = placeAt(lists, lists.length);
+        const opId = `tmp-${newId()}`;
+        const now = new Date().toISOString();
+        await run({ kind: "list.create", opId, list: { id: opId, board_id: boardId, name, position: place.position, archived: false, created_at: now, updated_at: now } },
+          () => unwrap(api.POST("/api/v1/boards/{board_id}/lists", { params: { path: { board_id: boardId } }, body: { name, after_id: place.afterId } })),
+          `add the list “${name}”`, (list) => ({ lists: [list] }));
+      },
+      async renameList(listId, name) {
+        await run({ kind: "list.update", opId: newId(), listId, patch: { name } },
+          () => unwrap(api.PATCH("/api/v1/lists/{list_id}", { params: { path: { list_id: listId } }, body: { name } })),
+          "rename the list", (list) => ({ lists: [list] }));
+      },
+      async archiveList(listId) {
+        await run({ kind: "list.update", opId: newId(), listId, patch: { archived: true } },
+          () => unwrap(api.PATCH("/api/v1/lists/{list_id}", { params: { path: { list_id: listId } }, body: { archived: true } })),
+          "archive the list", (list) => ({ lists: [list] }));
+      },
+      async moveList(listId, index) {
+        const place = placeAt(listsExcept(listId), index);
+        await run({ kind: "list.move", opId: newId(), listId, position: place.position },
+          () => unwrap(api.POST("/api/v1/lists/{list_id}/move", { params: { path: { list_id: listId } }, body: { after_id: place.afterId, before_id: place.beforeId } })),
+          "move the list", (list) => ({ lists: [list] }));
+      },
+      upsertCards(cards) {
+        dispatch({ type: "cards", cards });
+      },
+      reload,
+    };
+  }, [boardId, run, reload]);
+
+  return { data, state, error, status, actions };
+}
