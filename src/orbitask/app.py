@@ -113,6 +113,8 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
+        log.info("orbitask_started", version=__version__, region=settings.region, services=mounted,
+                 settings=settings.shown())
         if "realtime" in mounted:
             tasks = start_realtime(runtime, application.state.hub, application.state.presence)
         if application.state.regions.multi_region:

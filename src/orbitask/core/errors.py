@@ -204,5 +204,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled_error", path=request.url.path)
+        log.exception("unhandled_error", method=request.method,
+                      route=getattr(request.scope.get("route"), "path", "unmatched"))
         return problem(500, "internal", "Internal error", "Something went wrong on our side; it has been logged.")

@@ -139,6 +139,9 @@ class RequestContextMiddleware:
             REQUEST_LATENCY.labels(scope["method"], template, str(status)).observe(elapsed)
             if status >= 500:
                 log.warning("request_failed", method=scope["method"], route=template, status=status)
+            else:  # the route template, never the raw path: some paths are credentials (invitations, feeds)
+                log.info("request", method=scope["method"], route=template, status=status,
+                         duration_ms=round(elapsed * 1000, 1))
             structlog.contextvars.clear_contextvars()
             context.end(reset)
 
