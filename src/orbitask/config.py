@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="writer DSN; default: SQLite in data_dir")
     database_reader_url: str | None = Field(None, description="reader (replica) DSN; default: the writer")
     secret_key: SecretStr | None = Field(None, description="signs access tokens; generated locally if unset")
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="retired signing keys (comma-separated): tokens they signed stay valid until they expire",
+    )
     region: str = Field("local", description="name of this region, recorded on every event")
     regions: list[RegionConfig] = Field(
         default_factory=list, description="every region (JSON list); empty: a single region that writes locally"
@@ -153,6 +157,15 @@ class Settings(BaseSettings):
             raise ValueError("ORBITASK_CORS_ORIGINS cannot be '*': the API uses cookies; list the origins")
         return value
 
+    @field_validator("previous_secret_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("services")
     @classmethod
     def _known_services(cls, value: list[str]) -> list[str]:
@@ -236,6 +249,11 @@ class Settings(BaseSettings):
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+    @property
+    def previous_signing_keys(self) -> list[str]:
+        """Retired signing keys, still accepted when verifying tokens."""
+        return [k.get_secret_value() for k in self.previous_secret_keys]
 
     @property
     def hop_secret(self) -> str:
