@@ -76,6 +76,7 @@ async def readyz(rt: RuntimeDep) -> Response:
 
 
 def _service_routers() -> dict[str, list[APIRouter]]:
+    from orbitask.audit.routes import router as audit_router
     from orbitask.auth.routes import router as auth_router
     from orbitask.boards.routes import router as boards_router
     from orbitask.realtime.routes import router as realtime_router
@@ -83,7 +84,7 @@ def _service_routers() -> dict[str, list[APIRouter]]:
     from orbitask.transfer.routes import router as transfer_router
 
     # imports, exports and calendar feeds read and write cards: they come with the tasks service
-    return {"auth": [auth_router], "boards": [boards_router], "tasks": [tasks_router, transfer_router],
+    return {"auth": [auth_router, audit_router], "boards": [boards_router], "tasks": [tasks_router, transfer_router],
             "realtime": [realtime_router]}
 
 

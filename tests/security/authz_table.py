@@ -102,7 +102,7 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("DELETE", f"{A}/workspaces/{{workspace_id}}/members/{{user_id}}"): Entry(
         WS_ADMIN(member=OK), path={"user_id": "member_id"}, note="the member themself may leave"),
     ("POST", f"{A}/workspaces/{{workspace_id}}/invitations"): Entry(WS_ADMIN, json={"role": "member"}),
-    # AUDIT("GET", f"{A}/workspaces/{{workspace_id}}/audit"): Entry(WS_ADMIN),
+    ("GET", f"{A}/workspaces/{{workspace_id}}/audit"): Entry(WS_ADMIN),
     ("POST", f"{A}/workspaces/{{workspace_id}}/boards"): Entry(WS_CREATE, json={"name": "New board"}),
     ("GET", f"{A}/workspaces/{{workspace_id}}/boards"): Entry(WS_READ),
     ("GET", f"{A}/workspaces/{{workspace_id}}/export"): Entry(WS_READ, note="only the boards the caller can see"),

@@ -21,6 +21,7 @@ WORKSPACE_ACTIONS: dict[str, str] = {
     "workspace.update": "admin",
     "member.manage": "admin",
     "invitation.create": "admin",
+    "audit.read": "admin",
     "workspace.delete": "owner",
 }
 BOARD_ACTIONS: dict[str, str] = {

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from orbitask.core import context
 from orbitask.core.errors import PayloadTooLarge, is_unavailable, problem, request_timed_out, unavailable
 from orbitask.core.observability import REQUEST_LATENCY
+from orbitask.core.ratelimit import client_ip
 from orbitask.core.tokens import HEADER as TOKEN_HEADER
 from orbitask.core.tokens import ConsistencyToken
 
@@ -78,6 +79,7 @@ class RequestContextMiddleware:
             elif key == b"content-length":
                 length = value
         structlog.contextvars.bind_contextvars(request_id=request_id, region=self.region)
+        state.extra.update(request_id=request_id, region=self.region, client_ip=client_ip(scope))
         status = 500
         response_started = False
 
