@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     rate_limit_signup_per_minute: int = Field(20, ge=0, description="sign-ups per client address (0: off)")
     rate_limit_api_per_minute: int = Field(1200, ge=0, description="requests per user or API token (0: off)")
     rate_limit_api_ip_per_minute: int = Field(3000, ge=0, description="requests per client address (0: off)")
+    login_backoff_after: int = Field(
+        5, ge=0, description="failed sign-ins in a row before an account must wait between attempts (0: off)"
+    )
+    login_backoff_seconds: float = Field(2, gt=0, description="first wait; doubles with each further failure")
+    login_backoff_max_seconds: float = Field(900, gt=0, description="longest wait between sign-in attempts")
     presence_ttl_seconds: int = Field(60, ge=30, le=3600, description="how long a socket stays present unrefreshed")
     ws_compression: bool = Field(False, description="permessage-deflate on WebSockets (costs CPU per frame)")
     cookie_secure: bool | None = Field(None, description="Secure flag on cookies; default: on in production")

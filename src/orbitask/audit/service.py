@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from typing import Any
 
@@ -46,6 +47,33 @@ async def record_alone(db: Database, action: str, **fields: Any) -> None:
     """An entry in a transaction of its own: for events with no change to ride on (failed sign-ins, exports)."""
     async with db.write_transaction() as session:
         record(session, action, **fields)
+
+
+async def login_backoff(session: AsyncSession, user_id: uuid.UUID, now: dt.datetime, *, after: int,
+                        base_s: float, cap_s: float) -> int:
+    """Seconds this account must wait before its next sign-in attempt (0: none).
+
+    After `after` failures in a row (since the last success), each further failure doubles the wait:
+    base, 2 x base, 4 x base... up to `cap_s`. Counted from the audit log, so every process and
+    region agrees; attempts refused during a wait are not counted (they cannot extend it).
+    """
+    if after <= 0:
+        return 0
+    recent = (await session.execute(
+        select(AuditEntry.action, AuditEntry.at)
+        .where(AuditEntry.actor_id == user_id, AuditEntry.action.in_(("login.failed", "login.succeeded")))
+        .order_by(AuditEntry.id.desc()).limit(after + 16)
+    )).all()
+    streak = 0
+    for action, _ in recent:
+        if action != "login.failed":
+            break
+        streak += 1
+    if streak < after:
+        return 0
+    wait = min(cap_s, base_s * 2 ** (streak - after))
+    remaining = (recent[0].at + dt.timedelta(seconds=wait) - now).total_seconds()
+    return max(0, math.ceil(remaining))
 
 
 async def list_entries(

@@ -19,7 +19,7 @@ from orbitask.auth.schemas import ApiTokenCreate, LoginIn, RegisterIn, UserBrief
 from orbitask.auth.security import API_TOKEN_PREFIX, digest, new_api_token, random_token
 from orbitask.auth.workspaces import add_workspace_with_owner
 from orbitask.core.db import utcnow
-from orbitask.core.errors import Conflict, NotFound, Unauthorized
+from orbitask.core.errors import Conflict, NotFound, RateLimited, Unauthorized
 from orbitask.core.runtime import Runtime
 from orbitask.core.uow import UnitOfWork, command
 
@@ -103,6 +103,13 @@ async def login(uow: UnitOfWork, rt: Runtime, cmd: LoginIn) -> IssuedSession:
     # Verify outside the write transaction: hashing is slow and must not hold the writer.
     async with rt.db.read_session(on_writer=True) as session:
         user = await session.scalar(select(User).where(User.email == cmd.email.lower()))
+        if user is not None:
+            s = rt.settings
+            wait = await audit.login_backoff(session, user.id, utcnow(), after=s.login_backoff_after,
+                                             base_s=s.login_backoff_seconds, cap_s=s.login_backoff_max_seconds)
+            if wait:
+                raise RateLimited(f"Too many failed sign-ins for this account; retry in {wait} s.",
+                                  retry_after=wait, limit="login_backoff")
     ok = await rt.passwords.verify(user.password_hash if user else None, cmd.password)
     if user is None or not ok or not user.is_active:
         await audit.record_alone(rt.db, "login.failed", actor_id=user.id if user else None, target_type="user",
