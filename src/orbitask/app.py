@@ -191,6 +191,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         )
     app.add_middleware(
         RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes,
+        max_header_bytes=settings.http_max_header_bytes,
         timeout=settings.request_timeout_seconds,
         large=(
             LargeTransfers(LARGE_TRANSFER, settings.attachment_max_bytes + MULTIPART_OVERHEAD,

@@ -83,6 +83,12 @@ def serve(
         "orbitask.app:app_from_env", factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level="warning", access_log=False, proxy_headers=False,
         ws_per_message_deflate=settings.ws_compression,
+        # slow or hostile clients: idle keep-alive connections close, header blocks are bounded,
+        # and past a number of concurrent connections new requests get 503 instead of queueing
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        limit_concurrency=settings.http_max_concurrency or None,
+        timeout_graceful_shutdown=settings.http_graceful_shutdown_seconds,
     )
 
 

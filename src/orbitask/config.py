@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address `orbitask serve` binds")
     port: int = Field(8000, description="port `orbitask serve` binds")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    http_keep_alive_seconds: int = Field(5, ge=1, le=300, description="idle keep-alive connections close after this")
+    http_max_header_bytes: int = Field(
+        16 * 1024, ge=4096, le=1024 * 1024, description="largest request line plus headers accepted (431 past it)"
+    )
+    http_max_concurrency: int = Field(
+        0, ge=0, description="connections and tasks per worker before new requests answer 503 (0: unlimited)"
+    )
+    http_graceful_shutdown_seconds: int = Field(
+        30, ge=1, le=600, description="on shutdown, how long open requests may finish"
+    )
     access_token_ttl_seconds: int = Field(900, ge=30, description="lifetime of JWT access tokens")
     refresh_token_ttl_seconds: int = Field(30 * 86400, ge=60, description="lifetime of refresh tokens")
     invitation_ttl_seconds: int = Field(7 * 86400, ge=60, description="lifetime of invitation links")

@@ -47,9 +47,10 @@ class RequestContextMiddleware:
 
     def __init__(
         self, app: ASGIApp, *, region: str, max_body: int, timeout: float = 30.0,
-        large: Sequence[LargeTransfers] = (),
+        large: Sequence[LargeTransfers] = (), max_header_bytes: int = 16 * 1024,
     ) -> None:
         self.app = app
+        self.max_header_bytes = max_header_bytes
         self.region = region
         self.max_body = max_body
         self.timeout = timeout
@@ -71,7 +72,9 @@ class RequestContextMiddleware:
         state, reset = context.begin()
         request_id = uuid.uuid4().hex
         length = None
+        header_bytes = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
         for key, value in scope["headers"]:
+            header_bytes += len(key) + len(value) + 4
             if key == _TOKEN:
                 state.read_token = ConsistencyToken.decode(value.decode("latin-1"))
             elif key == _REQUEST_ID and 0 < len(value) <= 64 and value.isascii():
@@ -96,6 +99,12 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            if header_bytes > self.max_header_bytes:  # the server may not bound them (httptools does not)
+                await problem(
+                    431, "headers-too-large", "Request header fields too large",
+                    f"The request line and headers exceed {self.max_header_bytes} bytes.",
+                )(scope, receive, send_with_headers)
+                return
             if length is not None and (not length.isdigit() or int(length) > max_body):
                 await problem(
                     413, "payload-too-large", "Request body too large",
