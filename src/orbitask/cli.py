@@ -169,6 +169,27 @@ def _migrate_sqlite(settings: Settings) -> None:
         _migrate(settings)
 
 
+@app.command("backup")
+def backup_cmd(
+    output: Annotated[Path, typer.Option("--output", "-o", help="the archive to write (.tar.gz)")],
+    workspace: Annotated[str | None, typer.Option(help="back up this workspace (its id) only")] = None,
+) -> None:
+    """Write a consistent archive of all data (or one workspace) and its attachment files."""
+    from orbitask.backup.cli import run_backup
+
+    run_backup(_settings(), output, workspace)
+
+
+@app.command("restore")
+def restore_cmd(archive: Annotated[Path, typer.Argument(help="an archive written by `orbitask backup`")]) -> None:
+    """Load a backup into an empty, migrated database (refuses one that holds data)."""
+    from orbitask.backup.cli import run_restore
+
+    settings = _settings()
+    _migrate_sqlite(settings)
+    run_restore(settings, archive)
+
+
 @app.command()
 def demo(
     password: Annotated[str, typer.Option(help="password of the demo users")] = "orbitask-demo",
