@@ -9,6 +9,8 @@ import sys
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
+from orbitask.core.tracing import add_trace_ids
+
 REQUEST_LATENCY = Histogram(
     "orbitask_http_request_seconds", "HTTP request latency", ["method", "route", "status"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
@@ -40,6 +42,9 @@ FORWARD_LATENCY = Histogram(
 FORWARD_RECEIVED = Counter(
     "orbitask_forward_received_total", "Forwarded writes this node accepted from other regions", ["origin"]
 )
+DB_POOL = Gauge("orbitask_db_pool_connections", "Database pool connections by engine and state",
+                ["engine", "state"])
+REPLICA_LAG_EVENTS = Gauge("orbitask_replica_lag_events", "Events the reader (replica) is behind the writer")
 WRITER_EPOCH = Gauge("orbitask_topology_epoch", "Topology epoch this node has seen")
 
 # keys whose value is never logged, whatever a caller passes (matched as substrings: api_token, set-cookie...)
@@ -99,6 +104,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            add_trace_ids,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _drop_secrets,  # after the traceback is rendered: it may quote a DSN or a token
