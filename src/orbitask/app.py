@@ -6,6 +6,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import httpx
 import structlog
@@ -18,14 +19,15 @@ from starlette.responses import JSONResponse, Response
 from orbitask import __version__
 from orbitask.auth.deps import RuntimeDep, idempotency_scope
 from orbitask.config import Settings
-from orbitask.core.errors import install_error_handlers
+from orbitask.core.errors import document_problems, install_error_handlers
 from orbitask.core.idempotency import IdempotencyMiddleware
 from orbitask.core.jobs import Worker
 from orbitask.core.middleware import LargeTransfers, RequestContextMiddleware
-from orbitask.core.observability import INFO, configure_logging
+from orbitask.core.observability import DB_POOL, INFO, REPLICA_LAG_EVENTS, configure_logging
 from orbitask.core.ratelimit import ApiRateLimitMiddleware
 from orbitask.core.runtime import Runtime
 from orbitask.core.security import SecurityHeadersMiddleware
+from orbitask.core.tracing import configure_tracing
 from orbitask.realtime.hub import Hub
 from orbitask.realtime.presence import BoardPresence
 from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
@@ -33,6 +35,9 @@ from orbitask.regions.forwarding import ForwardingMiddleware, HopSigner, forward
 from orbitask.regions.topology import RegionMap
 from orbitask.tasks.attachment_routes import LARGE_TRANSFER, MULTIPART_OVERHEAD
 from orbitask.web.static import WebApp
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 API_PREFIX = "/api/v1"
 SHUTDOWN_GRACE_S = 5.0
@@ -77,7 +82,29 @@ async def readyz(rt: RuntimeDep) -> Response:
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ok else 503)
 
 
+async def sample_database(runtime: Runtime) -> None:
+    """Pool gauges, and how many events the replica is behind the writer (bounded: a scrape never hangs)."""
+    db = runtime.db
+    for name, engine in (("writer", db.writer), ("reader", db.reader)):
+        pool = engine.pool
+        for state in ("checkedout", "checkedin", "overflow", "size"):
+            if callable(getattr(pool, state, None)):
+                DB_POOL.labels(name, state).set(getattr(pool, state)())
+    if db.reader is db.writer:
+        return
+    try:
+        async with asyncio.timeout(REDIS_PING_TIMEOUT_S):
+            heads = []
+            for engine in (db.writer, db.reader):
+                async with engine.connect() as conn:
+                    heads.append(await conn.scalar(text("SELECT COALESCE(MAX(seq), 0) FROM event")) or 0)
+        REPLICA_LAG_EVENTS.set(max(0, heads[0] - heads[1]))
+    except Exception as exc:  # the scrape still answers; the gauge keeps its last value
+        log.warning("replica_lag_unavailable", error=type(exc).__name__)
+
+
 def _service_routers() -> dict[str, list[APIRouter]]:
+    from orbitask.audit.routes import router as audit_router
     from orbitask.auth.routes import router as auth_router
     from orbitask.boards.routes import router as boards_router
     from orbitask.notifications.routes import router as notifications_router
@@ -90,7 +117,7 @@ def _service_routers() -> dict[str, list[APIRouter]]:
     notifications.include_router(notifications_router)
     notifications.include_router(webhooks_router)
     # imports, exports and calendar feeds read and write cards: they come with the tasks service
-    return {"auth": [auth_router], "boards": [boards_router], "tasks": [tasks_router, transfer_router],
+    return {"auth": [auth_router, audit_router], "boards": [boards_router], "tasks": [tasks_router, transfer_router],
             "realtime": [realtime_router], "notifications": [notifications]}
 
 
@@ -110,8 +137,12 @@ def start_realtime(runtime: Runtime, hub: Hub, presence: BoardPresence | None = 
     return tasks
 
 
-def create_app(settings: Settings | None = None, *, services: list[str] | None = None) -> FastAPI:
-    """Build the app for `settings`, mounting only `services` (default: the settings' list)."""
+def create_app(settings: Settings | None = None, *, services: list[str] | None = None,
+               span_exporter: SpanExporter | None = None) -> FastAPI:
+    """Build the app for `settings`, mounting only `services` (default: the settings' list).
+
+    Traces go to OTEL_EXPORTER_OTLP_ENDPOINT when it is set, or to `span_exporter` (tests).
+    """
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
     runtime = Runtime.from_settings(settings)
@@ -120,6 +151,8 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
+        log.info("orbitask_started", version=__version__, region=settings.region, services=mounted,
+                 settings=settings.shown())
         if "realtime" in mounted:
             tasks = start_realtime(runtime, application.state.hub, application.state.presence)
         if application.state.regions.multi_region:
@@ -163,6 +196,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app.state.presence = BoardPresence(runtime.presence, runtime.bus, runtime.presence_channel, app.state.hub)
     app.state.services = list(mounted)
     install_error_handlers(app)
+    document_problems(app)
     app.include_router(ops, prefix=API_PREFIX)
     app.include_router(ops, include_in_schema=False)  # /healthz and /readyz for load balancers
     routers = _service_routers()
@@ -172,6 +206,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
+        await sample_database(runtime)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.mount("/", WebApp(settings.web_dir), name="web")  # last: every API route wins
@@ -202,6 +237,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         )
     app.add_middleware(
         RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes,
+        max_header_bytes=settings.http_max_header_bytes,
         timeout=settings.request_timeout_seconds,
         large=(
             LargeTransfers(LARGE_TRANSFER, settings.attachment_max_bytes + MULTIPART_OVERHEAD,
@@ -210,6 +246,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         ),
     )
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer carries them, errors included
+    configure_tracing(app, runtime, span_exporter)  # wraps everything: the request span is the root
     return app
 
 

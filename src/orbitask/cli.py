@@ -78,6 +78,12 @@ def serve(
         workers=settings.workers, log_level="warning", access_log=False,
         proxy_headers=settings.forwarded_allow_ips is not None, forwarded_allow_ips=settings.forwarded_allow_ips,
         ws_per_message_deflate=settings.ws_compression,
+        # slow or hostile clients: idle keep-alive connections close, header blocks are bounded,
+        # and past a number of concurrent connections new requests get 503 instead of queueing
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        limit_concurrency=settings.http_max_concurrency or None,
+        timeout_graceful_shutdown=settings.http_graceful_shutdown_seconds,
     )
 
 
@@ -213,6 +219,27 @@ def _format(value: str) -> str:
 def _migrate_sqlite(settings: Settings) -> None:
     if settings.writer_url.startswith("sqlite"):
         _migrate(settings)
+
+
+@app.command("backup")
+def backup_cmd(
+    output: Annotated[Path, typer.Option("--output", "-o", help="the archive to write (.tar.gz)")],
+    workspace: Annotated[str | None, typer.Option(help="back up this workspace (its id) only")] = None,
+) -> None:
+    """Write a consistent archive of all data (or one workspace) and its attachment files."""
+    from orbitask.backup.cli import run_backup
+
+    run_backup(_settings(), output, workspace)
+
+
+@app.command("restore")
+def restore_cmd(archive: Annotated[Path, typer.Argument(help="an archive written by `orbitask backup`")]) -> None:
+    """Load a backup into an empty, migrated database (refuses one that holds data)."""
+    from orbitask.backup.cli import run_restore
+
+    settings = _settings()
+    _migrate_sqlite(settings)
+    run_restore(settings, archive)
 
 
 @app.command()

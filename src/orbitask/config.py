@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         None, description="password for database URLs that carry none (e.g. injected from a secrets manager)"
     )
     secret_key: SecretStr | None = Field(None, description="signs access tokens; generated locally if unset")
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="retired signing keys (comma-separated): tokens they signed stay valid until they expire",
+    )
     region: str = Field("local", description="name of this region, recorded on every event")
     regions: list[RegionConfig] = Field(
         default_factory=list, description="every region (JSON list); empty: a single region that writes locally"
@@ -90,6 +94,16 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str | None = Field(
         None, description="proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For/-Proto are believed"
     )
+    http_keep_alive_seconds: int = Field(5, ge=1, le=300, description="idle keep-alive connections close after this")
+    http_max_header_bytes: int = Field(
+        16 * 1024, ge=4096, le=1024 * 1024, description="largest request line plus headers accepted (431 past it)"
+    )
+    http_max_concurrency: int = Field(
+        0, ge=0, description="connections and tasks per worker before new requests answer 503 (0: unlimited)"
+    )
+    http_graceful_shutdown_seconds: int = Field(
+        30, ge=1, le=600, description="on shutdown, how long open requests may finish"
+    )
     access_token_ttl_seconds: int = Field(900, ge=30, description="lifetime of JWT access tokens")
     refresh_token_ttl_seconds: int = Field(30 * 86400, ge=60, description="lifetime of refresh tokens")
     invitation_ttl_seconds: int = Field(7 * 86400, ge=60, description="lifetime of invitation links")
@@ -103,6 +117,11 @@ class Settings(BaseSettings):
     rate_limit_signup_per_minute: int = Field(20, ge=0, description="sign-ups per client address (0: off)")
     rate_limit_api_per_minute: int = Field(1200, ge=0, description="requests per user or API token (0: off)")
     rate_limit_api_ip_per_minute: int = Field(3000, ge=0, description="requests per client address (0: off)")
+    login_backoff_after: int = Field(
+        5, ge=0, description="failed sign-ins in a row before an account must wait between attempts (0: off)"
+    )
+    login_backoff_seconds: float = Field(2, gt=0, description="first wait; doubles with each further failure")
+    login_backoff_max_seconds: float = Field(900, gt=0, description="longest wait between sign-in attempts")
     presence_ttl_seconds: int = Field(60, ge=30, le=3600, description="how long a socket stays present unrefreshed")
     ws_compression: bool = Field(False, description="permessage-deflate on WebSockets (costs CPU per frame)")
     cookie_secure: bool | None = Field(None, description="Secure flag on cookies; default: on in production")
@@ -192,6 +211,15 @@ class Settings(BaseSettings):
     @field_validator("webhook_allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("previous_secret_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -327,6 +355,11 @@ class Settings(BaseSettings):
     def multi_region(self) -> bool:
         """Whether other regions are configured (then this region's database may be a replica)."""
         return any(r.name != self.region for r in self.regions)
+
+    @property
+    def previous_signing_keys(self) -> list[str]:
+        """Retired signing keys, still accepted when verifying tokens."""
+        return [k.get_secret_value() for k in self.previous_secret_keys]
 
     @property
     def hop_secret(self) -> str:

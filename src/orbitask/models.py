@@ -1,5 +1,6 @@
 """Every table, imported in one place for migrations and tests."""
 
+from orbitask.audit import models as audit_models  # noqa: F401
 from orbitask.auth import models as auth_models  # noqa: F401
 from orbitask.boards import models as board_models  # noqa: F401
 from orbitask.core import consumers as consumer_models  # noqa: F401

@@ -169,7 +169,8 @@ async def test_api_is_limited_per_client_address(limited: Callable[..., Any]) ->
 
 
 async def test_limits_of_zero_are_off(limited: Callable[..., Any]) -> None:
-    async with limited(rate_limit_login_per_minute=0, rate_limit_api_per_minute=0, rate_limit_api_ip_per_minute=0) as env:
+    async with limited(rate_limit_login_per_minute=0, rate_limit_api_per_minute=0, rate_limit_api_ip_per_minute=0,
+                       login_backoff_after=0) as env:
         a = env.ip("10.0.0.1")
         assert (await register(a, "ann@example.com")).status_code == 201
         for _ in range(25):

@@ -107,3 +107,32 @@ async def test_websocket_compression_follows_the_setting(tmp_path: Path, setting
             await ws.send('{"type": "ping"}')
             assert '"pong"' in await ws.recv()
     assert ("permessage-deflate" in accepted) is (setting == "true")
+
+
+
+def _raw(url: str, request: bytes, *, read_timeout: float = 10.0) -> tuple[bytes, bool]:
+    """Send raw bytes; read until the server closes (True) or stays silent for `read_timeout` (False)."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=read_timeout) as sock:
+        sock.sendall(request)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            return b"".join(chunks), False
+        except ConnectionResetError:
+            pass
+        return b"".join(chunks), True
+
+
+async def test_serve_bounds_headers_and_idle_connections(tmp_path: Path) -> None:
+    env = {"ORBITASK_HTTP_MAX_HEADER_BYTES": "8192", "ORBITASK_HTTP_KEEP_ALIVE_SECONDS": "1"}
+    with orbitask_server(tmp_path, env=env) as url:
+        fine, closed = _raw(url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 4000 + b"\r\n\r\n")
+        assert fine.startswith(b"HTTP/1.1 200")
+        assert closed, "the idle keep-alive connection should have been closed by the server"
+        huge, _ = _raw(url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n")
+        assert huge.startswith(b"HTTP/1.1 431") and b"headers-too-large" in huge, huge[:300]

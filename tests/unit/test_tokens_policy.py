@@ -90,3 +90,37 @@ def test_every_setting_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     missing = [name for name in Settings.model_fields if f"`ORBITASK_{name.upper()}`" not in doc]
     assert missing == [], f"document these settings in docs/configuration.md: {missing}"
+
+
+def test_signing_key_rotates_without_signing_anyone_out() -> None:
+    import jwt as pyjwt
+
+    from orbitask.auth.security import AccessTokens, key_id
+    from orbitask.core.errors import Unauthorized
+
+    old_key, new_key = "old-" + "o" * 40, "new-" + "n" * 40
+    user = uuid.uuid4()
+    before = AccessTokens(old_key, 900).issue(user)
+    assert pyjwt.get_unverified_header(before)["kid"] == key_id(old_key) != key_id(new_key)
+
+    rotated = AccessTokens(new_key, 900, previous=[old_key])
+    assert rotated.verify(before)["sub"] == user  # signed before the rotation: still valid
+    after = rotated.issue(user)
+    assert pyjwt.get_unverified_header(after)["kid"] == key_id(new_key)
+    assert rotated.verify(after)["sub"] == user
+
+    retired = AccessTokens(new_key, 900)  # the old key dropped once its tokens have expired
+    with pytest.raises(Unauthorized):
+        retired.verify(before)
+    # a token claiming a known kid but signed with another key is still refused
+    forged = pyjwt.encode({"sub": str(user), "iat": 0, "exp": 2**40, "typ": "access"}, "x" * 40,
+                          algorithm="HS256", headers={"kid": key_id(new_key)})
+    with pytest.raises(Unauthorized):
+        rotated.verify(forged)
+
+
+def test_previous_secret_keys_come_from_a_comma_separated_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORBITASK_PREVIOUS_SECRET_KEYS", "a" * 40 + ", " + "b" * 40)
+    settings = Settings(secret_key="c" * 40)
+    assert settings.previous_signing_keys == ["a" * 40, "b" * 40]
+    assert "a" * 40 not in str(settings.shown())

@@ -22,6 +22,7 @@ WORKSPACE_ACTIONS: dict[str, str] = {
     "member.manage": "admin",
     "invitation.create": "admin",
     "webhook.manage": "admin",
+    "audit.read": "admin",
     "workspace.delete": "owner",
 }
 BOARD_ACTIONS: dict[str, str] = {

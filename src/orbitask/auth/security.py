@@ -16,7 +16,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from orbitask.core.errors import Unauthorized
 
 JWT_ALGORITHM = "HS256"
-KEY_ID = "k1"
 API_TOKEN_PREFIX = "ot_"
 
 
@@ -43,11 +42,18 @@ class Passwords:
         return await to_thread.run_sync(check)
 
 
-class AccessTokens:
-    """Short-lived signed JWTs."""
+def key_id(secret: str) -> str:
+    """A key's public id: changes with the key, reveals nothing about it."""
+    return hashlib.sha256(b"orbitask-kid:" + secret.encode()).hexdigest()[:12]
 
-    def __init__(self, secret: str, ttl_seconds: int) -> None:
+
+class AccessTokens:
+    """Short-lived signed JWTs. Signed with the current key; verified with it or any previous key (rotation)."""
+
+    def __init__(self, secret: str, ttl_seconds: int, previous: list[str] | tuple[str, ...] = ()) -> None:
         self._secret = secret
+        self._kid = key_id(secret)
+        self._keys = {key_id(k): k for k in (*previous, secret)}
         self.ttl = ttl_seconds
 
     def issue(
@@ -67,13 +73,16 @@ class AccessTokens:
             claims["csrf"] = csrf
         if family:
             claims["fam"] = str(family)
-        return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM, headers={"kid": KEY_ID})
+        return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM, headers={"kid": self._kid})
 
     def verify(self, token: str, typ: str = "access") -> dict[str, Any]:
         """The claims of a valid token; Unauthorized with a reason otherwise."""
         try:
+            key = self._keys.get(jwt.get_unverified_header(token).get("kid", ""))
+            if key is None:  # signed with a key this node does not hold (retired, or never ours)
+                raise jwt.InvalidTokenError("unknown key id")
             claims = jwt.decode(
-                token, self._secret, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "sub", "iat"]}
+                token, key, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "sub", "iat"]}
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("The access token has expired; refresh it.") from exc

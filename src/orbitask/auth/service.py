@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orbitask.audit import service as audit
 from orbitask.auth import events
 from orbitask.auth.models import ApiToken, RefreshToken, User
 from orbitask.auth.policy import Actor
@@ -18,7 +19,7 @@ from orbitask.auth.schemas import ApiTokenCreate, LoginIn, RegisterIn, UserBrief
 from orbitask.auth.security import API_TOKEN_PREFIX, digest, new_api_token, random_token
 from orbitask.auth.workspaces import add_workspace_with_owner
 from orbitask.core.db import utcnow
-from orbitask.core.errors import Conflict, NotFound, Unauthorized
+from orbitask.core.errors import Conflict, NotFound, RateLimited, Unauthorized
 from orbitask.core.runtime import Runtime
 from orbitask.core.uow import UnitOfWork, command
 
@@ -102,11 +103,24 @@ async def login(uow: UnitOfWork, rt: Runtime, cmd: LoginIn) -> IssuedSession:
     # Verify outside the write transaction: hashing is slow and must not hold the writer.
     async with rt.db.read_session(on_writer=True) as session:
         user = await session.scalar(select(User).where(User.email == cmd.email.lower()))
+        if user is not None:
+            s = rt.settings
+            wait = await audit.login_backoff(session, user.id, utcnow(), after=s.login_backoff_after,
+                                             base_s=s.login_backoff_seconds, cap_s=s.login_backoff_max_seconds)
+            if wait:
+                raise RateLimited(f"Too many failed sign-ins for this account; retry in {wait} s.",
+                                  retry_after=wait, limit="login_backoff")
     ok = await rt.passwords.verify(user.password_hash if user else None, cmd.password)
     if user is None or not ok or not user.is_active:
+        await audit.record_alone(rt.db, "login.failed", actor_id=user.id if user else None, target_type="user",
+                                 target_id=user.id if user else None, email=cmd.email.lower(),
+                                 reason="unknown e-mail" if user is None else "wrong password" if not ok
+                                 else "deactivated")
         raise Unauthorized(BAD_CREDENTIALS)
     async with uow:
         issued = _issue(uow, rt, user, cookie=cmd.session == "cookie")
+        audit.record(uow.session, "login.succeeded", actor_id=user.id, target_type="user", target_id=user.id,
+                     session_kind=cmd.session)
         await uow.commit()
     return issued
 
@@ -127,6 +141,8 @@ async def refresh(uow: UnitOfWork, rt: Runtime, raw: str) -> IssuedSession:
                 .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
+            audit.record(uow.session, "session.reuse_detected", actor_id=row.user_id, target_type="session",
+                         target_id=row.family_id)
             await uow.commit()
             await _revoke_family_access(rt, row.family_id)
             raise Unauthorized(
@@ -216,6 +232,9 @@ async def create_api_token(uow: UnitOfWork, actor: Actor, cmd: ApiTokenCreate) -
             created_at=now, expires_at=expires,
         )
         uow.session.add(row)
+        await uow.session.flush()
+        audit.record(uow.session, "api_token.created", actor_id=actor.user_id, target_type="api_token",
+                     target_id=row.id, name=cmd.name, prefix=prefix, expires_at=expires.isoformat() if expires else None)
         await uow.commit()
     return row, raw
 
@@ -237,6 +256,8 @@ async def revoke_api_token(uow: UnitOfWork, actor: Actor, token_id: uuid.UUID) -
             raise NotFound("No such API token.")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
+            audit.record(uow.session, "api_token.revoked", actor_id=actor.user_id, target_type="api_token",
+                         target_id=row.id, name=row.name, prefix=row.prefix)
         await uow.commit()
 
 

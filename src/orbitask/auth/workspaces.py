@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import Subquery, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orbitask.audit import service as audit
 from orbitask.auth import events, policy
 from orbitask.auth.models import Invitation, User, Workspace, WorkspaceMember
 from orbitask.auth.policy import Actor
@@ -162,6 +163,8 @@ async def delete_workspace(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUI
             raise NotFound("No such workspace.")
         await uow.session.delete(ws)
         uow.emit(events.WorkspaceDeleted(workspace_id=workspace_id), workspace_id=workspace_id)
+        audit.record(uow.session, "workspace.deleted", actor_id=actor.user_id, workspace_id=workspace_id,
+                     target_type="workspace", target_id=workspace_id, name=ws.name)
         await uow.commit()
 
 
@@ -205,6 +208,8 @@ async def update_member(
             raise Forbidden("Only an owner can grant or remove ownership.")
         if member.role == "owner" and cmd.role != "owner" and await _owner_count(uow.session, workspace_id) <= 1:
             raise Conflict("A workspace needs at least one owner; make someone else owner first.")
+        audit.record(uow.session, "member.role_changed", actor_id=actor.user_id, workspace_id=workspace_id,
+                     target_type="user", target_id=user_id, old=member.role, new=cmd.role)
         member.role = cmd.role
         await _members_changed(uow.session, workspace_id)
         uow.emit(events.WorkspaceMemberUpdated(workspace_id=workspace_id, user_id=user_id, role=cmd.role),
@@ -226,6 +231,8 @@ async def remove_member(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, 
         if member.role == "owner" and await _owner_count(uow.session, workspace_id) <= 1:
             raise Conflict("A workspace needs at least one owner; make someone else owner first.")
         await uow.session.delete(member)
+        audit.record(uow.session, "member.removed", actor_id=actor.user_id, workspace_id=workspace_id,
+                     target_type="user", target_id=user_id, role=member.role, left=user_id == actor.user_id)
         await _members_changed(uow.session, workspace_id)
         uow.emit(events.WorkspaceMemberRemoved(workspace_id=workspace_id, user_id=user_id), workspace_id=workspace_id)
         await uow.commit()
@@ -254,6 +261,9 @@ async def create_invitation(
         )
         uow.session.add(inv)
         await uow.session.flush()
+        audit.record(uow.session, "invitation.created", actor_id=actor.user_id, workspace_id=workspace_id,
+                     target_type="invitation", target_id=inv.id, role=cmd.role, email=inv.email,
+                     max_uses=cmd.max_uses, expires_at=inv.expires_at.isoformat())
         if inv.email and email_link:
             from orbitask.notifications import email  # a service call; imported here to avoid an import cycle
 
@@ -286,9 +296,14 @@ async def accept_invitation(uow: UnitOfWork, actor: Actor, raw: str) -> tuple[Wo
             await ensure_member(uow, inv.workspace_id, actor.user_id, inv.role)
             inv.uses += 1
             role = inv.role
+            audit.record(uow.session, "member.joined", actor_id=actor.user_id, workspace_id=inv.workspace_id,
+                         target_type="user", target_id=actor.user_id, role=role, invitation_id=inv.id)
         elif policy.WORKSPACE_RANK[inv.role] > policy.WORKSPACE_RANK[current]:
             member = await uow.session.get(WorkspaceMember, (inv.workspace_id, actor.user_id))
             assert member is not None
+            audit.record(uow.session, "member.role_changed", actor_id=actor.user_id, workspace_id=inv.workspace_id,
+                         target_type="user", target_id=actor.user_id, old=member.role, new=inv.role,
+                         invitation_id=inv.id)
             member.role = role = inv.role
             inv.uses += 1
             await _members_changed(uow.session, inv.workspace_id)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orbitask.audit import service as audit
 from orbitask.auth import policy, workspaces
 from orbitask.auth import service as auth_service
 from orbitask.auth.policy import Actor, BoardAccess
@@ -186,6 +187,10 @@ async def update_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: 
     action = "board.admin" if ADMIN_FIELDS & changes.keys() else "board.write"
     async with uow:
         board = await lock_board(uow, actor, board_id, action)
+        if "visibility" in changes and changes["visibility"] != board.visibility:
+            audit.record(uow.session, "board.visibility_changed", actor_id=actor.user_id,
+                         workspace_id=board.workspace_id, target_type="board", target_id=board.id,
+                         old=board.visibility, new=changes["visibility"])
         for field, value in changes.items():
             setattr(board, field, value)
         board.updated_at = utcnow()
@@ -201,6 +206,8 @@ async def delete_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID) -> No
     async with uow:
         board = await lock_board(uow, actor, board_id, "board.admin")
         uow.emit(events.BoardDeleted(board_id=board.id), board=board)
+        audit.record(uow.session, "board.deleted", actor_id=actor.user_id, workspace_id=board.workspace_id,
+                     target_type="board", target_id=board.id, name=board.name)
         await uow.session.delete(board)
         await uow.commit()
 
@@ -237,7 +244,9 @@ async def add_member(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: Bo
         if member is None:
             uow.session.add(BoardMember(board_id=board.id, user_id=cmd.user_id, role=cmd.role, created_at=utcnow()))
             uow.emit(events.BoardMemberAdded(board_id=board.id, user_id=cmd.user_id, role=cmd.role), board=board)
+            _audit_member(uow, actor, board, "board.member_added", cmd.user_id, role=cmd.role)
         elif member.role != cmd.role:
+            _audit_member(uow, actor, board, "board.member_role_changed", cmd.user_id, old=member.role, new=cmd.role)
             member.role = cmd.role
             uow.emit(events.BoardMemberUpdated(board_id=board.id, user_id=cmd.user_id, role=cmd.role), board=board)
         await uow.session.flush()
@@ -256,6 +265,7 @@ async def update_member(
         member = await uow.session.get(BoardMember, (board.id, user_id))
         if member is None:
             raise NotFound("That user is not an explicit member of this board.")
+        _audit_member(uow, actor, board, "board.member_role_changed", user_id, old=member.role, new=cmd.role)
         member.role = cmd.role
         uow.emit(events.BoardMemberUpdated(board_id=board.id, user_id=user_id, role=cmd.role), board=board)
         await uow.session.flush()
@@ -275,7 +285,14 @@ async def remove_member(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, user
             raise NotFound("That user is not an explicit member of this board.")
         await uow.session.delete(member)
         uow.emit(events.BoardMemberRemoved(board_id=board.id, user_id=user_id), board=board)
+        _audit_member(uow, actor, board, "board.member_removed", user_id, role=member.role,
+                      left=user_id == actor.user_id)
         await uow.commit()
+
+
+def _audit_member(uow: UnitOfWork, actor: Actor, board: Board, action: str, user_id: uuid.UUID, **detail: object) -> None:
+    audit.record(uow.session, action, actor_id=actor.user_id, workspace_id=board.workspace_id, target_type="user",
+                 target_id=user_id, board_id=board.id, **detail)
 
 
 async def _member_read(session: AsyncSession, board: Board, user_id: uuid.UUID) -> BoardMemberRead:

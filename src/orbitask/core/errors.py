@@ -204,5 +204,39 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled_error", path=request.url.path)
+        log.exception("unhandled_error", method=request.method,
+                      route=getattr(request.scope.get("route"), "path", "unmatched"))
         return problem(500, "internal", "Internal error", "Something went wrong on our side; it has been logged.")
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem", "type": "object", "required": ["type", "title", "status", "detail"],
+    "description": "RFC 9457 problem details; `type` is stable, `detail` is for people. Some carry more fields "
+                   "(`errors` for invalid input, `retry_after` for rate limits).",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI schema say what the API answers on errors: problem+json, for any 4xx."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        problem_ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status in [s for s in responses if s.startswith("4")]:
+                    del responses[status]
+                responses["4XX"] = {"description": "The request was refused (problem+json)", "content": problem_ref}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

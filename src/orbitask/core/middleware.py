@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from orbitask.core import context
 from orbitask.core.errors import PayloadTooLarge, is_unavailable, problem, request_timed_out, unavailable
 from orbitask.core.observability import REQUEST_LATENCY
+from orbitask.core.ratelimit import client_ip
 from orbitask.core.tokens import HEADER as TOKEN_HEADER
 from orbitask.core.tokens import ConsistencyToken
 
@@ -46,9 +47,10 @@ class RequestContextMiddleware:
 
     def __init__(
         self, app: ASGIApp, *, region: str, max_body: int, timeout: float = 30.0,
-        large: Sequence[LargeTransfers] = (),
+        large: Sequence[LargeTransfers] = (), max_header_bytes: int = 16 * 1024,
     ) -> None:
         self.app = app
+        self.max_header_bytes = max_header_bytes
         self.region = region
         self.max_body = max_body
         self.timeout = timeout
@@ -70,7 +72,9 @@ class RequestContextMiddleware:
         state, reset = context.begin()
         request_id = uuid.uuid4().hex
         length = None
+        header_bytes = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
         for key, value in scope["headers"]:
+            header_bytes += len(key) + len(value) + 4
             if key == _TOKEN:
                 state.read_token = ConsistencyToken.decode(value.decode("latin-1"))
             elif key == _REQUEST_ID and 0 < len(value) <= 64 and value.isascii():
@@ -78,6 +82,7 @@ class RequestContextMiddleware:
             elif key == b"content-length":
                 length = value
         structlog.contextvars.bind_contextvars(request_id=request_id, region=self.region)
+        state.extra.update(request_id=request_id, region=self.region, client_ip=client_ip(scope))
         status = 500
         response_started = False
 
@@ -94,6 +99,12 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            if header_bytes > self.max_header_bytes:  # the server may not bound them (httptools does not)
+                await problem(
+                    431, "headers-too-large", "Request header fields too large",
+                    f"The request line and headers exceed {self.max_header_bytes} bytes.",
+                )(scope, receive, send_with_headers)
+                return
             if length is not None and (not length.isdigit() or int(length) > max_body):
                 await problem(
                     413, "payload-too-large", "Request body too large",
@@ -139,6 +150,9 @@ class RequestContextMiddleware:
             REQUEST_LATENCY.labels(scope["method"], template, str(status)).observe(elapsed)
             if status >= 500:
                 log.warning("request_failed", method=scope["method"], route=template, status=status)
+            else:  # the route template, never the raw path: some paths are credentials (invitations, feeds)
+                log.info("request", method=scope["method"], route=template, status=status,
+                         duration_ms=round(elapsed * 1000, 1))
             structlog.contextvars.clear_contextvars()
             context.end(reset)
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
+
+from orbitask.core.tracing import add_trace_ids
 
 REQUEST_LATENCY = Histogram(
     "orbitask_http_request_seconds", "HTTP request latency", ["method", "route", "status"],
@@ -49,16 +52,56 @@ FORWARD_LATENCY = Histogram(
 FORWARD_RECEIVED = Counter(
     "orbitask_forward_received_total", "Forwarded writes this node accepted from other regions", ["origin"]
 )
+DB_POOL = Gauge("orbitask_db_pool_connections", "Database pool connections by engine and state",
+                ["engine", "state"])
+REPLICA_LAG_EVENTS = Gauge("orbitask_replica_lag_events", "Events the reader (replica) is behind the writer")
 WRITER_EPOCH = Gauge("orbitask_topology_epoch", "Topology epoch this node has seen")
 
-_SECRET_KEYS = {"password", "token", "refresh_token", "access_token", "authorization", "secret", "cookie"}
+# keys whose value is never logged, whatever a caller passes (matched as substrings: api_token, set-cookie...)
+_SECRET_KEY_PARTS = ("password", "passwd", "token", "secret", "authorization", "cookie", "ticket", "api_key", "dsn")
+# secrets that can hide inside a logged string: DSN passwords, JWTs, API tokens, bearer credentials,
+# and the capability URLs whose path is the credential (invitations, calendar feeds, socket tickets)
+_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s]+@"), r"\1***@"),
+    (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]+"), "***"),
+    (re.compile(r"\bot_[0-9a-f]{8}_[\w-]+"), "ot_***"),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+"), r"\1 ***"),
+    (re.compile(r"(/invitations/|/calendar/)[^/\s?\"'.]+"), r"\1***"),
+    (re.compile(r"(?i)([?&](?:ticket|token|access_token|signature|x-amz-signature)=)[^&\s\"']+"), r"\1***"),
+)
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return any(part in lowered for part in _SECRET_KEY_PARTS)
+
+
+def redact(text: str) -> str:
+    """`text` with any secret it carries masked."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _scrub(value: object) -> object:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: "***" if isinstance(k, str) and _is_secret_key(k) else _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(repr(value))  # what the JSON renderer would write, scrubbed (a model may hold a DSN)
 
 
 def _drop_secrets(_: object, __: str, event_dict: dict[str, object]) -> dict[str, object]:
-    """Never let a secret reach a log line, whatever a caller passes."""
+    """Never let a secret reach a log line: by key, and by shape inside any string (tracebacks included)."""
     for key in list(event_dict):
-        if key.lower() in _SECRET_KEYS:
+        if _is_secret_key(key):
             event_dict[key] = "***"
+        else:
+            event_dict[key] = _scrub(event_dict[key])
     return event_dict
 
 
@@ -71,9 +114,10 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            add_trace_ids,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _drop_secrets,
             structlog.processors.format_exc_info,
+            _drop_secrets,  # after the traceback is rendered: it may quote a DSN or a token
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orbitask.audit import service as audit
 from orbitask.auth import service as auth_service
 from orbitask.auth import workspaces
 from orbitask.auth.policy import Actor
@@ -44,6 +45,20 @@ async def boards_to_export(
         ids.extend(b.id for b in page)
         if cursor is None:
             return {"id": str(ws.id), "name": ws.name, "description": ws.description}, ids
+
+
+async def audit_export(db: Database, session: AsyncSession, actor: Actor, fmt: str, *,
+                       board_id: uuid.UUID | None = None, workspace_id: uuid.UUID | None = None,
+                       boards_exported: int = 1) -> None:
+    """Record who took a copy of what (the audit log keeps exports apart from activity)."""
+    if board_id is not None:
+        board, _ = await boards.readable_board(session, actor, board_id)
+        await audit.record_alone(db, "export.board", actor_id=actor.user_id, workspace_id=board.workspace_id,
+                                 target_type="board", target_id=board_id, format=fmt)
+    else:
+        await audit.record_alone(db, "export.workspace", actor_id=actor.user_id, workspace_id=workspace_id,
+                                 target_type="workspace", target_id=workspace_id, format=fmt,
+                                 boards=boards_exported)
 
 
 def _json(value: Any) -> bytes:

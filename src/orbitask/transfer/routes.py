@@ -114,6 +114,7 @@ async def export_board(board_id: uuid.UUID, rt: RuntimeDep, actor: CurrentActor,
                        format: ExportFormat = "json") -> Response:  # noqa: A002 - the query parameter's name
     """A board as Orbitask JSON (re-importable) or its cards as CSV."""
     workspace, ids = await export.boards_to_export(session, actor, board_id=board_id)
+    await export.audit_export(rt.db, session, actor, format, board_id=board_id)
     return _download(rt, workspace, ids, format, f"orbitask-board-{board_id}")
 
 
@@ -123,6 +124,7 @@ async def export_workspace(workspace_id: uuid.UUID, rt: RuntimeDep, actor: Curre
                            format: ExportFormat = "json") -> Response:  # noqa: A002
     """Every board of the workspace the caller can see, as Orbitask JSON or CSV."""
     workspace, ids = await export.boards_to_export(session, actor, workspace_id=workspace_id)
+    await export.audit_export(rt.db, session, actor, format, workspace_id=workspace_id, boards_exported=len(ids))
     return _download(rt, workspace, ids, format, f"orbitask-workspace-{workspace_id}")
 
 

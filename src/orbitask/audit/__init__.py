@@ -1,0 +1,1 @@
+"""The audit log: security-relevant events, kept apart from activity and the event outbox."""

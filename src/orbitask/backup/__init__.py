@@ -1,0 +1,1 @@
+"""Backup and restore (`orbitask backup`, `orbitask restore`)."""

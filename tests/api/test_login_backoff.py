@@ -1,0 +1,62 @@
+"""Login backoff: after repeated failures an account waits longer and longer between attempts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from orbitask.audit.models import AuditEntry
+from orbitask.config import Settings
+from tests.conftest import PASSWORD, Api, assert_problem
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The per-minute sign-in limits off: this is about the per-account backoff alone."""
+    return settings.model_copy(update={"rate_limit_login_per_minute": 0, "rate_limit_login_ip_per_minute": 0})
+
+
+async def _attempt(api: Api, email: str, password: str) -> Any:
+    return await api.call(None, "POST", "/auth/login", json={"email": email, "password": password})
+
+
+async def _time_passes(app: Any, seconds: float) -> None:
+    """Move every recorded attempt into the past (the backoff is counted from the audit log)."""
+    async with app.state.runtime.db.write_transaction() as s:
+        for entry in await s.scalars(select(AuditEntry)):
+            entry.at -= dt.timedelta(seconds=seconds)
+
+
+async def test_failures_in_a_row_make_the_account_wait_longer_each_time(api: Api, app: Any) -> None:
+    alice, bob = await api.user("Alice"), await api.user("Bob")
+    for _ in range(5):  # ORBITASK_LOGIN_BACKOFF_AFTER=5 failures are answered as plain failures
+        assert_problem(await _attempt(api, alice.email, "wrong password"), 401, "unauthorized")
+
+    r = await _attempt(api, alice.email, PASSWORD)  # even the right password waits: no oracle for guessing
+    body = assert_problem(r, 429, "rate-limited")
+    assert r.headers["retry-after"] == "2" and "failed sign-ins" in body["detail"]
+    assert (await _attempt(api, bob.email, PASSWORD)).status_code == 200  # other accounts are not affected
+    assert (await _attempt(api, alice.email, "wrong password")).status_code == 429  # not counted while waiting
+
+    await _time_passes(app, 2.5)
+    assert_problem(await _attempt(api, alice.email, "wrong again"), 401)  # sixth failure: the wait doubles
+    r = await _attempt(api, alice.email, PASSWORD)
+    assert r.status_code == 429 and r.headers["retry-after"] == "4"
+
+    await _time_passes(app, 4.5)
+    assert (await _attempt(api, alice.email, PASSWORD)).status_code == 200  # a success resets the streak
+    assert_problem(await _attempt(api, alice.email, "wrong password"), 401)
+    assert (await _attempt(api, alice.email, PASSWORD)).status_code == 200
+
+
+async def test_the_wait_is_capped(api: Api, app: Any) -> None:
+    alice = await api.user("Alice")
+    for _ in range(13):  # the 14th failure would wait 2 x 2^9 = 1024 s
+        assert_problem(await _attempt(api, alice.email, "wrong password"), 401)
+        await _time_passes(app, 3600)
+    assert_problem(await _attempt(api, alice.email, "wrong password"), 401)
+    r = await _attempt(api, alice.email, PASSWORD)
+    assert r.status_code == 429 and r.headers["retry-after"] == "900"  # ORBITASK_LOGIN_BACKOFF_MAX_SECONDS
