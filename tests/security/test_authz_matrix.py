@@ -86,7 +86,7 @@ async def test_route_answers_each_caller_per_policy(world: World, tmp_path: Path
             if fresh:  # the previous caller changed something: start again from the world as built
                 if served is not None:
                     await served.__aexit__(None, None, None)
-                served = world.served(tmp_path / "data")
+                served = world.served(tmp_path / f"data-{role}")  # a new directory: nothing left to remove
                 _, client = await served.__aenter__()
             r = await client.request(method, _path(template, entry, world), headers=world.headers(role),
                                      **_request_kwargs(entry, world))

@@ -34,8 +34,6 @@ class World:
     @asynccontextmanager
     async def served(self, into: Path, **overrides: Any) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
         """The app on a fresh copy of the world."""
-        if into.exists():
-            shutil.rmtree(into)
         shutil.copytree(self.data_dir, into)
         app = create_app(make_settings(into, **overrides))
         async with LifespanManager(app):
