@@ -4,7 +4,7 @@ import {
   type Announcements, type CollisionDetection, type DragEndEvent, type KeyboardCoordinateGetter, type DragOverEvent, type DragStartEvent,
 } from "@dnd-kit/core";
 import { SortableContext, arrayMove, horizontalListSortingStrategy, sortableKeyboardCoordinates } from "@dnd-kit/sortable";
-import { Suspense, lazy, useCallback, useMemo, useRef, useState, type FormEvent } from "react";
+import { Suspense, lazy, useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import type { BoardMember, Card, Label } from "../api/client";
 import { useSession } from "../auth/session";
@@ -18,7 +18,8 @@ import { columns } from "./state";
 import { useBoard } from "./useBoard";
 
 // the dialog (with the markdown renderer and sanitiser) loads on first use: the board opens sooner
-const CardDialog = lazy(() => import("../cards/CardDialog").then((m) => ({ default: m.CardDialog })));
+const loadDialog = () => import("../cards/CardDialog");
+const CardDialog = lazy(() => loadDialog().then((m) => ({ default: m.CardDialog })));
 
 type Cols = { listId: string; cardIds: string[] }[];
 
@@ -59,6 +60,11 @@ export function BoardView() {
   const { data, state, error, status, actions } = useBoard(boardId);
   const [drag, setDrag] = useState<Cols | null>(null);
   const [newList, setNewList] = useState("");
+  const hasData = !!data;
+  useEffect(() => {
+    // fetch the dialog's code once the board is on screen, so the first card opens at once
+    if (hasData) void loadDialog();
+  }, [hasData]);
 
   const sensors = useSensors(
     useSensor(MouseSensor, { activationConstraint: { distance: 5 } }),

@@ -39,10 +39,20 @@ export function CardDialog({ cardId, board, boardCard, actions, canEdit, close }
   const dialog = useRef<HTMLDivElement>(null);
 
   const latest = useRef(0);
+  const edits = useRef(0);
+  const editDetail = (f: (d: CardDetail | null) => CardDetail | null) => {
+    edits.current += 1;
+    setDetail(f);
+  };
   useEffect(() => {
     const seq = ++latest.current; // answers can overtake each other: only the newest request counts
+    const editsBefore = edits.current;
     unwrap(api.GET("/api/v1/cards/{card_id}", { params: { path: { card_id: cardId } } }))
-      .then((d) => { if (seq === latest.current) { setDetail(d); setError(null); } })
+      .then((d) => {
+        // a checklist change made here after the request left is newer than this answer; the event
+        // that change causes brings a fresh one
+        if (seq === latest.current && edits.current === editsBefore) { setDetail(d); setError(null); }
+      })
       .catch((err: Error & { status?: number }) => setError(err.status === 404 ? "This card does not exist, or you have no access to it." : err.message));
   }, [cardId, boardCard?.checklist_total, boardCard?.checklist_done]);
 
@@ -161,7 +171,7 @@ export function CardDialog({ cardId, board, boardCard, actions, canEdit, close }
                     <p className="muted">No description.</p>
                   )}
                 </section>
-                <Checklists cardId={cardId} detail={detail} setDetail={setDetail} canEdit={canEdit} />
+                <Checklists cardId={cardId} detail={detail} setDetail={editDetail} canEdit={canEdit} />
                 <Comments cardId={cardId} count={card.comment_count ?? 0} people={people} canComment={board.role !== "viewer"} />
               </div>
               <aside className="card-side">
