@@ -189,6 +189,7 @@ def test_the_failover_command_drives_aws_and_records_the_new_writer(
 
     from orbitask import cli
     from orbitask.core.db import Database
+    from orbitask.core.observability import configure_logging
     from orbitask.regions import aws
     from orbitask.regions.topology import read_writer
 
@@ -203,6 +204,8 @@ def test_the_failover_command_drives_aws_and_records_the_new_writer(
         return type("R", (), {"epoch": epoch, "elapsed_s": 1.0, "polls": 1})()
 
     monkeypatch.setattr(aws, "aws_failover", fake)
+    # logging set up by an earlier test in this process may point at a stream that is closed by now
+    configure_logging("WARNING", False)
     runner = CliRunner()
     refused = runner.invoke(cli.app, ["failover", "--aws", "--to", "eu-west-1"])
     assert refused.exit_code == 2 and "--global-cluster" in refused.output

@@ -102,7 +102,9 @@ async def _world(api: Api) -> tuple[User, dict[str, str]]:
     comment = await api.ok(alice, "POST", f"/cards/{card['id']}/comments", json={"body": "first"})
     checklist = await api.ok(alice, "POST", f"/cards/{card['id']}/checklists", json={"title": "Steps"})
     item = await api.ok(alice, "POST", f"/checklists/{checklist['id']}/items", json={"text": "one"})
-    ids = {"workspace_id": str(alice.workspace_id), "board_id": board["id"], "list_id": todo["id"],
+    webhook = await api.ok(alice, "POST", f"/workspaces/{alice.workspace_id}/webhooks",
+                           json={"url": "http://93.184.216.34/hook"})  # a public address: no DNS needed
+    ids = {"webhook_id": webhook["id"], "workspace_id": str(alice.workspace_id), "board_id": board["id"], "list_id": todo["id"],
            "card_id": card["id"], "label_id": label["id"], "comment_id": comment["id"],
            "checklist_id": checklist["id"], "item_id": item["id"], "member_id": str(member.id),
            "viewer_id": str(member.id), "guest_id": str(member.id), "owner_id": str(alice.id)}
