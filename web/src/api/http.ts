@@ -21,6 +21,16 @@ export function resetConsistency(): void {
   newestToken = null;
 }
 
+/** Keep a consistency token from a response made outside apiFetch (an upload with XMLHttpRequest). */
+export function rememberToken(token: string | null): void {
+  if (token) newestToken = token;
+}
+
+/** The CSRF token a cookie session sends back on writes. */
+export function csrfToken(): string | null {
+  return typeof document === "undefined" ? null : cookie("orbitask_csrf");
+}
+
 function cookie(name: string): string | null {
   for (const part of document.cookie.split(";")) {
     const [key, ...rest] = part.trim().split("=");
@@ -38,7 +48,7 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let refreshing: Promise<boolean> | null = null;
 
 /** Exchange the refresh cookie for a new access cookie; one attempt shared by concurrent callers. */
-function refreshSession(): Promise<boolean> {
+export function refreshSession(): Promise<boolean> {
   refreshing ??= (async () => {
     try {
       const csrf = cookie("orbitask_csrf");

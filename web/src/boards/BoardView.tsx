@@ -8,6 +8,7 @@ import { Suspense, lazy, useCallback, useEffect, useMemo, useRef, useState, type
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import type { BoardMember, Card, Label } from "../api/client";
 import { useSession } from "../auth/session";
+import { useIgnoreStrayDrops, useUploader } from "../cards/uploads";
 import { Avatar } from "../ui/avatar";
 import { Layout } from "../ui/Layout";
 import { Empty, Failed, Loading, colorProps } from "../ui/states";
@@ -58,6 +59,8 @@ export function BoardView() {
   const filters = filtersFromQuery(query);
   const setFilters = (f: Filters) => setQuery(filtersToQuery(f), { replace: true });
   const { data, state, error, status, actions } = useBoard(boardId);
+  const upload = useUploader(actions);
+  useIgnoreStrayDrops();
   const [drag, setDrag] = useState<Cols | null>(null);
   const [newList, setNewList] = useState("");
   const hasData = !!data;
@@ -215,7 +218,7 @@ export function BoardView() {
           <div className="board" data-testid="board">
             {shown.map(({ list, cards, total }) => (
               <Column key={list.id} list={list} cards={cards} labels={labels} people={people} actions={actions} open={open}
-                canEdit={canEdit} dragDisabled={!canEdit || filtering} hiddenCount={total.length - cards.length} />
+                canEdit={canEdit} dragDisabled={!canEdit || filtering} hiddenCount={total.length - cards.length} upload={upload} />
             ))}
             {canEdit ? (
               <form className="column add-list" onSubmit={addList}>
@@ -237,6 +240,7 @@ export function BoardView() {
           boardCard={cardsById.get(cardId)}
           actions={actions}
           canEdit={canEdit}
+          upload={upload}
           close={() => navigate({ pathname: `/b/${boardId}`, search: query.toString() })}
         />
         </Suspense>

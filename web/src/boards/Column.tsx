@@ -38,9 +38,10 @@ interface Props {
   canEdit: boolean;
   dragDisabled: boolean;
   hiddenCount: number;
+  upload?: (cardId: string, files: File[]) => void;
 }
 
-export const Column = memo(function Column({ list, cards, labels, people, actions, open, canEdit, dragDisabled, hiddenCount }: Props) {
+export const Column = memo(function Column({ list, cards, labels, people, actions, open, canEdit, dragDisabled, hiddenCount, upload }: Props) {
   const pending = isTemporary(list.id); // being created: cards can be added once the server has it
   const sortable = useSortable({ id: `list:${list.id}`, data: { type: "list" }, disabled: !canEdit || pending });
   const drop = useDroppable({ id: `col:${list.id}`, data: { type: "column", listId: list.id } });
@@ -107,7 +108,7 @@ export const Column = memo(function Column({ list, cards, labels, people, action
       <SortableContext items={visible.map((c) => `card:${c.id}`)} strategy={verticalListSortingStrategy}>
         <ol ref={drop.setNodeRef} className={`cards${drop.isOver ? " over" : ""}`}>
           {visible.map((card) => (
-            <CardTile key={card.id} card={card} labels={labels} people={people} open={open} disabled={dragDisabled} />
+            <CardTile key={card.id} card={card} labels={labels} people={people} open={open} disabled={dragDisabled} upload={canEdit ? upload : undefined} />
           ))}
           {visible.length < cards.length && <MoreCards count={cards.length - visible.length} more={() => setLimit(limit + PAGE)} />}
           {cards.length === 0 && <li className="cards-empty">{hiddenCount ? `${hiddenCount} hidden by filters` : "No cards"}</li>}

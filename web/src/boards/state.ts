@@ -1,6 +1,7 @@
 // Board state: the confirmed server state (snapshot + events in board-version order) and the
 // user's pending optimistic operations on top. The view is the pending ops applied to it, so a
 // rollback is simply dropping an op.
+import type { Attachment } from "../api/attachments";
 import type { Board, BoardEvent, BoardMember, BoardSnapshot, Card, Label, List } from "../api/client";
 import { byPosition } from "./ordering";
 
@@ -12,6 +13,8 @@ export interface BoardData {
   cards: Card[];
   labels: Label[];
   members: BoardMember[];
+  /** Attachments of the cards whose lists were loaded (an open card), kept current by events. */
+  attachments: Record<string, Attachment[]>;
 }
 
 export type Op =
@@ -41,6 +44,9 @@ export type Action =
   | { type: "confirm"; opId: string; cards?: Card[]; lists?: List[]; removedCards?: string[] }
   | { type: "rollback"; opId: string }
   | { type: "cards"; cards: Card[] }
+  | { type: "attachments"; cardId: string; items: Attachment[] }
+  | { type: "attachment.added"; attachment: Attachment }
+  | { type: "attachment.removed"; cardId: string; attachmentId: string }
   | { type: "presence"; users: string[] }
   | { type: "stale" };
 
@@ -74,6 +80,28 @@ const toggle = (ids: string[] | undefined, id: string, on: boolean): string[] =>
 function keepCard(data: BoardData, card: Card): Card[] {
   const others = data.cards.filter((c) => c.id !== card.id);
   return card.archived ? others : [...others, card];
+}
+
+/** A card's loaded attachment list changed by `f`; cards whose list was never loaded are left alone. */
+function patchAttachments(data: BoardData, cardId: string, f: (items: Attachment[]) => Attachment[]): BoardData["attachments"] {
+  const items = data.attachments[cardId];
+  return items ? { ...data.attachments, [cardId]: f(items) } : data.attachments;
+}
+
+/** A confirmed upload (from its answer or its event): in the card's list once, never twice. */
+export function attachmentAdded(data: BoardData, a: Attachment): BoardData {
+  return { ...data, attachments: patchAttachments(data, a.card_id, (items) => upsert(items, a)) };
+}
+
+/** A deleted attachment: gone from its card's list, and from the cover if it was that. */
+export function attachmentRemoved(data: BoardData, cardId: string, attachmentId: string): BoardData {
+  return {
+    ...data,
+    attachments: patchAttachments(data, cardId, (items) => items.filter((a) => a.id !== attachmentId)),
+    cards: data.cards.some((c) => c.id === cardId && c.cover_attachment_id === attachmentId)
+      ? patchCard(data.cards, cardId, (c) => ({ ...c, cover_attachment_id: null }))
+      : data.cards,
+  };
 }
 
 type Payload = Record<string, unknown>;
@@ -117,6 +145,23 @@ export function applyEvent(
       next.cards = patchCard(data.cards, id!, (c) => ({
         ...c,
         comment_count: Math.max(0, (c.comment_count ?? 0) + delta),
+      }));
+      break;
+    }
+    case "attachment.created": {
+      // the count is the server's: each created event adds one, even for an upload this tab already listed
+      const a = p.attachment as Attachment;
+      next.attachments = attachmentAdded(data, a).attachments;
+      next.cards = patchCard(data.cards, a.card_id, (c) => ({ ...c, attachment_count: (c.attachment_count ?? 0) + 1 }));
+      break;
+    }
+    case "attachment.deleted": {
+      const removed = attachmentRemoved(data, cardId!, p.attachment_id as string);
+      next.attachments = removed.attachments;
+      next.cards = patchCard(removed.cards, cardId!, (c) => ({
+        ...c,
+        attachment_count: Math.max(0, (c.attachment_count ?? 0) - 1),
+        cover_attachment_id: p.cover_cleared ? null : c.cover_attachment_id,
       }));
       break;
     }
@@ -207,6 +252,7 @@ export function fromSnapshot(s: BoardSnapshot): BoardData {
     cards: s.cards.filter((c) => !c.archived),
     labels: s.labels,
     members: s.members,
+    attachments: {},
   };
 }
 
@@ -260,6 +306,14 @@ export function reducer(state: BoardState, action: Action): BoardState {
       const done = new Set(action.cards.map((c) => c.id));
       return { ...state, data, refetch: state.refetch.filter((id) => !done.has(id)) };
     }
+    case "attachments": {
+      if (!state.data) return state;
+      return { ...state, data: { ...state.data, attachments: { ...state.data.attachments, [action.cardId]: action.items } } };
+    }
+    case "attachment.added":
+      return state.data ? { ...state, data: attachmentAdded(state.data, action.attachment) } : state;
+    case "attachment.removed":
+      return state.data ? { ...state, data: attachmentRemoved(state.data, action.cardId, action.attachmentId) } : state;
     case "presence":
       return { ...state, presence: action.users };
     case "stale":

@@ -1,5 +1,6 @@
 // A board screen's data: snapshot, live events, and user actions as optimistic operations.
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
+import type { Attachment } from "../api/attachments";
 import { api, unwrap, type BoardSnapshot, type Card, type List } from "../api/client";
 import { newId } from "../api/http";
 import { useToast } from "../ui/toast";
@@ -18,6 +19,12 @@ export interface BoardActions {
   moveList(listId: string, index: number): Promise<void>;
   /** Apply a card the server returned (label, assignee and checklist calls answer with it). */
   upsertCards(cards: Card[]): void;
+  /** A card's attachment list as loaded; events keep it current from then on. */
+  attachmentsLoaded(cardId: string, items: Attachment[]): void;
+  /** An upload the server confirmed. */
+  attachmentAdded(attachment: Attachment): void;
+  /** An attachment this user deleted (its event follows). */
+  attachmentRemoved(cardId: string, attachmentId: string): void;
   reload(): Promise<boolean>;
 }
 
@@ -34,7 +41,10 @@ export function prefetchBoard(boardId: string): void {
   prefetched.set(boardId, p);
 }
 
-type CardPatch = { title?: string; description?: string; due_at?: string | null; start_at?: string | null; completed?: boolean; archived?: boolean };
+type CardPatch = {
+  title?: string; description?: string; due_at?: string | null; start_at?: string | null; completed?: boolean; archived?: boolean;
+  cover_attachment_id?: string | null;
+};
 
 export function useBoard(boardId: string) {
   const [state, dispatch] = useReducer(reducer, initialState);
@@ -189,6 +199,15 @@ export function useBoard(boardId: string) {
       },
       upsertCards(cards) {
         dispatch({ type: "cards", cards });
+      },
+      attachmentsLoaded(cardId, items) {
+        dispatch({ type: "attachments", cardId, items });
+      },
+      attachmentAdded(attachment) {
+        dispatch({ type: "attachment.added", attachment });
+      },
+      attachmentRemoved(cardId, attachmentId) {
+        dispatch({ type: "attachment.removed", cardId, attachmentId });
       },
       reload,
     };

@@ -1,14 +1,17 @@
-// The card dialog: title, markdown description, labels, assignees, dates, checklists, comments, activity.
-import { useEffect, useRef, useState } from "react";
+// The card dialog: title, markdown description, labels, attachments (files dropped on it are attached),
+// assignees, dates, checklists, comments, activity.
+import { useCallback, useEffect, useRef, useState } from "react";
 import { api, unwrap, type Card, type CardDetail } from "../api/client";
 import type { BoardData } from "../boards/state";
 import type { BoardActions } from "../boards/useBoard";
 import { Avatar } from "../ui/avatar";
 import { Failed, Loading, PALETTE, colorProps } from "../ui/states";
 import { useToast } from "../ui/toast";
+import { Attachments } from "./Attachments";
 import { Checklists } from "./Checklists";
 import { Activity, Comments } from "./Comments";
 import { Markdown } from "./Markdown";
+import { useFileDrop } from "./uploads";
 
 interface Props {
   cardId: string;
@@ -16,6 +19,7 @@ interface Props {
   boardCard: Card | undefined;
   actions: BoardActions;
   canEdit: boolean;
+  upload: (cardId: string, files: File[]) => void;
   close: () => void;
 }
 
@@ -27,7 +31,7 @@ function toLocalInput(iso: string | null | undefined): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-export function CardDialog({ cardId, board, boardCard, actions, canEdit, close }: Props) {
+export function CardDialog({ cardId, board, boardCard, actions, canEdit, upload, close }: Props) {
   const toast = useToast();
   const [detail, setDetail] = useState<CardDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -37,6 +41,8 @@ export function CardDialog({ cardId, board, boardCard, actions, canEdit, close }
   const [desc, setDesc] = useState("");
   const [newLabel, setNewLabel] = useState({ name: "", color: "green" });
   const dialog = useRef<HTMLDivElement>(null);
+  const onFiles = useCallback((files: File[]) => upload(cardId, files), [upload, cardId]);
+  const drop = useFileDrop(canEdit ? onFiles : undefined);
 
   const latest = useRef(0);
   const edits = useRef(0);
@@ -112,8 +118,9 @@ export function CardDialog({ cardId, board, boardCard, actions, canEdit, close }
 
   return (
     <div className="modal-backdrop" onMouseDown={(e) => e.target === e.currentTarget && close()}>
-      <div className="modal card-dialog" role="dialog" aria-modal="true" aria-label={card ? `Card ${card.title}` : "Card"} ref={dialog} tabIndex={-1}>
+      <div className={`modal card-dialog${drop.dropping ? " drop-target" : ""}`} role="dialog" aria-modal="true" aria-label={card ? `Card ${card.title}` : "Card"} ref={dialog} tabIndex={-1} {...drop.handlers}>
         <button className="icon close" aria-label="Close" onClick={close}>×</button>
+        {drop.dropping && <div className="drop-hint" aria-hidden="true">Drop files to attach them to this card</div>}
         {error ? <Failed message={error} /> : !card ? <Loading what="the card" /> : (
           <>
             <header>
@@ -171,6 +178,7 @@ export function CardDialog({ cardId, board, boardCard, actions, canEdit, close }
                     <p className="muted">No description.</p>
                   )}
                 </section>
+                <Attachments card={card} items={board.attachments[cardId]} members={board.members} actions={actions} canEdit={canEdit} upload={upload} />
                 <Checklists cardId={cardId} detail={detail} setDetail={editDetail} canEdit={canEdit} />
                 <Comments cardId={cardId} count={card.comment_count ?? 0} people={people} canComment={board.role !== "viewer"} />
               </div>
