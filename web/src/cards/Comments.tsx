@@ -108,8 +108,14 @@ const VERBS: Record<string, string> = {
 
 /** One line of activity in words. */
 export function describe(e: BoardEvent): string {
-  const changes = (e.payload as { changes?: string[] }).changes;
-  if (e.type === "card.updated") return `changed ${(changes ?? ["the card"]).join(", ").replace(/_at\b/g, " date")}`;
+  const p = e.payload as { changes?: string[]; attachment?: { filename?: string }; filename?: string };
+  const changes = p.changes;
+  if (e.type === "card.updated") {
+    const what = (changes ?? ["the card"]).map((c) => (c === "cover_attachment_id" ? "the cover" : c));
+    return `changed ${what.join(", ").replace(/_at\b/g, " date")}`;
+  }
+  if (e.type === "attachment.created") return `attached “${p.attachment?.filename ?? "a file"}”`;
+  if (e.type === "attachment.deleted") return `deleted the attachment “${p.filename ?? "a file"}”`;
   if (e.type === "checklist_item.updated") return changes?.includes("done") ? "ticked a checklist item" : "edited a checklist item";
   return VERBS[e.type] ?? e.type.replace(/[._]/g, " ");
 }
