@@ -82,6 +82,7 @@ export function useUploader(actions: BoardActions): (cardId: string, files: File
             onProgress: (loaded, total) => uploads.progress(cardId, id, loaded, total),
           });
           actions.attachmentAdded(attachment);
+          toast.info(`Attached “${attachment.filename}”`);
         } catch (err) {
           toast.error((err as Error).message);
         } finally {
