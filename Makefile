@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo bench clean lint servers browser web api-types
+.PHONY: run test demo bench bench-capacity clean lint servers browser web api-types
 
 # The web app (web/): dependencies from package-lock.json, a bundle rebuilt when any source is newer.
 WEB_DEPS := web/node_modules/.package-lock.json
@@ -71,6 +71,10 @@ test: $(STAMP) servers browser
 bench: $(STAMP)
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/attachments.py
+
+# Stepped virtual users on SQLite, then MariaDB + Redis, until p99 passes 50 ms (docs/benchmarks.md, "Capacity").
+bench-capacity: $(STAMP) servers
+	$(BIN)/python bench/capacity.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache web/node_modules web/dist build

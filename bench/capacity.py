@@ -1,0 +1,583 @@
+"""Capacity benchmark: virtual users with a realistic request mix, stepped up until p99 passes 50 ms.
+
+    .venv/bin/python bench/capacity.py [--setup sqlite|mariadb|both] [--steps 10 20 40 ...]
+                                       [--think 0.5 1.0] [--warmup 5] [--seconds 20] [--p99-limit 50]
+                                       [--users 100 --boards 6 --cards 80] [--json bench/results/capacity.json]
+                                       [--plot docs/capacity.png]
+
+Seeds, in-process and before the server starts, 100 users each with a workspace of 6 boards of 80 cards
+(half of them with a 4-item checklist), then starts a real `orbitask serve --workers 2` on 127.0.0.1:
+`sqlite` is the embedded default (SQLite, in-process bus); `mariadb` adds a throwaway MariaDB 10.11 and
+redis-server from Debian's packages. Each virtual user signs in once, keeps a WebSocket subscribed to
+its board and runs the issue's weighted mix with think time (uniform in --think seconds): open board
+snapshot 25, create card 15, move card 15, edit card 10, comment 10, open card 10, list boards 5,
+toggle checklist item 5, delete card 3, create board 2. Virtual user k is seeded user k mod 100 on
+that user's board k div 100, so up to 600 users each write only their own board (a user with several
+tabs open beyond 100).
+
+Each step adds users, warms up, then measures for --seconds: requests/s, p50/p95/p99, errors by
+status code or exception, and CPU from /proc as % of all cores (the orbitask processes; MariaDB +
+Redis; this load generator; everything else on the machine). The step-up stops after the first step
+whose p99 passes --p99-limit (or whose error rate passes --max-error-rate). Prints a table per setup,
+writes JSON (merged with earlier setups' results in the same file) and a PNG of latency against
+requests/s. Everything goes to 127.0.0.1; every loop and wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from capacity_mix import MIX, BoardModel, Mix, Window, best_step, stop_reason, summarize  # noqa: E402
+from capacity_seed import PASSWORD, SeededBoard, SeededUser, seed  # noqa: E402
+
+from tests.servers import orbitask_server  # noqa: E402
+
+API = "/api/v1"
+SECRET = "bench-capacity-" + "s" * 40
+REQUEST_TIMEOUT_S = 10.0
+START_TIMEOUT_S = 60.0  # bound on signing in and subscribing the users a step adds
+START_CONCURRENCY = 16
+DRAIN_TIMEOUT_S = REQUEST_TIMEOUT_S + 1  # after a window, for its last requests to finish
+DEFAULT_STEPS = [10, 20, 40, 80, 120, 160, 200, 250, 300, 400, 500, 600]
+console = Console(width=160)
+
+
+# -- processes and CPU ---------------------------------------------------------------------------
+
+
+def server_processes(data_dir: Path) -> list[psutil.Process]:
+    """The `orbitask serve` process started with ORBITASK_DATA_DIR=data_dir, and its children."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if "orbitask.cli" in " ".join(proc.info["cmdline"] or []) and \
+                    proc.environ().get("ORBITASK_DATA_DIR") == str(data_dir):
+                found += [proc, *proc.children(recursive=True)]
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    """User + system CPU time of these processes so far (from /proc)."""
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every core spent not idle, machine-wide (from /proc/stat)."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+@dataclass
+class CpuMeter:
+    """CPU of the server, its databases, this process and the whole machine between two readings."""
+
+    server: list[psutil.Process]
+    databases: list[psutil.Process]
+    start: tuple[float, float, float, float, float] = (0, 0, 0, 0, 0)
+
+    def read(self) -> tuple[float, float, float, float, float]:
+        return (time.perf_counter(), cpu_seconds(self.server), cpu_seconds(self.databases), time.process_time(),
+                machine_busy_seconds())
+
+    def begin(self) -> None:
+        self.start = self.read()
+
+    def end(self) -> dict[str, float]:
+        """Percent of all cores (100 % = every core busy) over the interval."""
+        now = self.read()
+        wall, server, dbs, gen, machine = (b - a for a, b in zip(self.start, now, strict=True))
+        capacity = wall * (os.cpu_count() or 1) / 100
+        return {
+            "server_cpu_pct": round(server / capacity, 1), "db_cpu_pct": round(dbs / capacity, 1),
+            "generator_cpu_pct": round(gen / capacity, 1),
+            "other_cpu_pct": round(max(0.0, machine - server - dbs - gen) / capacity, 1),
+        }
+
+
+# -- virtual users -------------------------------------------------------------------------------
+
+
+@dataclass
+class Shared:
+    """What every virtual user reports into."""
+
+    window: Window | None = None
+    ws_frames: int = 0
+    ws_events: int = 0
+    ws_closed: dict[str, int] = field(default_factory=dict)
+    resyncs: int = 0
+
+
+class VirtualUser:
+    """One signed-in user on one board: a WebSocket subscription and the weighted mix with think time."""
+
+    def __init__(self, n: int, http: aiohttp.ClientSession, base: str, user: SeededUser, board: SeededBoard,
+                 shared: Shared, mix: Mix, think: tuple[float, float]) -> None:
+        self.n, self.http, self.base, self.user, self.board_id = n, http, base, user, board.id
+        self.model = BoardModel(board.lists, board.items)
+        self.shared, self.mix, self.think = shared, mix, think
+        self.rng = random.Random(n)
+        self.headers: dict[str, str] = {}
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.dirty = False  # a write failed: reload the board before trusting the model again
+        self.created = 0
+
+    async def request(self, op: str, method: str, path: str, body: Any = None) -> tuple[int | str, bytes]:
+        """One measured request; the window it started in records it when it ends."""
+        window = self.shared.window
+        if window is not None:
+            window.inflight += 1
+        started = time.perf_counter()
+        data = b""
+        try:
+            async with self.http.request(method, self.base + API + path, headers=self.headers,
+                                         data=orjson.dumps(body) if body is not None else None) as r:
+                data = await r.read()
+                status: int | str = r.status
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            status = type(exc).__name__
+        if window is not None:
+            window.add(op, status, (time.perf_counter() - started) * 1000)
+            window.inflight -= 1
+        if op not in ("open_board", "open_card", "list_boards") and not (isinstance(status, int) and status < 400):
+            self.dirty = True
+        return status, data
+
+    async def start(self) -> None:
+        """Sign in, open the socket, subscribe to the board (not measured)."""
+        async with self.http.post(self.base + API + "/auth/login",
+                                  json={"email": self.user.email, "password": PASSWORD}) as r:
+            if r.status != 200:
+                raise RuntimeError(f"sign-in of {self.user.email} answered {r.status}: {await r.text()}")
+            token = (await r.json())["access_token"]
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                        "Accept-Encoding": "gzip"}
+        async with self.http.post(self.base + API + "/ws/tickets", headers=self.headers) as r:
+            r.raise_for_status()
+            url = (await r.json())["url"]
+        self.ws = await self.http.ws_connect("ws" + self.base[4:] + url, autoping=True, max_msg_size=2**22)
+        await self.ws.send_str(orjson.dumps({"type": "subscribe", "board_id": self.board_id}).decode())
+        deadline = time.monotonic() + 30
+        while True:
+            msg = await self.ws.receive(timeout=max(0.1, deadline - time.monotonic()))
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                raise RuntimeError(f"socket of user {self.n} closed before subscribing: {msg.type}")
+            if '"type":"subscribed"' in msg.data or '"type":"resync"' in msg.data:
+                break
+            if '"type":"error"' in msg.data:
+                raise RuntimeError(f"subscribe failed: {msg.data[:200]}")
+        self.tasks = [asyncio.create_task(self.listen()), asyncio.create_task(self.run())]
+
+    async def listen(self) -> None:
+        """Drain the socket: count frames and events, answer the gateway's pings (no JSON parsing)."""
+        assert self.ws is not None
+        shared = self.shared
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            data = msg.data
+            shared.ws_frames += 1
+            shared.ws_events += data.count('"type":"event"')
+            if '"type":"ping"' in data:
+                await self.ws.send_str('{"type":"pong"}')
+        reason = f"{self.ws.close_code}"
+        shared.ws_closed[reason] = shared.ws_closed.get(reason, 0) + 1
+
+    async def run(self) -> None:
+        """The mix, forever (the step loop cancels it): think, pick, send."""
+        lo, hi = self.think
+        await asyncio.sleep(self.rng.uniform(0, hi))  # spread the first requests over one think time
+        while True:
+            if self.dirty:
+                await self.resync()
+            await getattr(self, self.mix.pick(self.rng))()
+            await asyncio.sleep(self.rng.uniform(lo, hi))  # think time, part of the workload
+
+    async def resync(self) -> None:
+        """Reload the board after a failed write (a timed-out create may have made the card anyway)."""
+        async with self.http.get(self.base + API + f"/boards/{self.board_id}", headers=self.headers) as r:
+            if r.status != 200:
+                return
+            snapshot = orjson.loads(await r.read())
+        self.model = BoardModel.from_snapshot(snapshot, self.model.items)
+        self.dirty = False
+        self.shared.resyncs += 1
+
+    # -- the operations ------------------------------------------------------------------------
+
+    async def open_board(self) -> None:
+        await self.request("open_board", "GET", f"/boards/{self.board_id}")
+
+    async def create_card(self) -> None:
+        list_id, after = self.model.create_target(self.rng)
+        self.created += 1
+        status, data = await self.request("create_card", "POST", f"/lists/{list_id}/cards",
+                                          {"title": f"New card {self.created} from user {self.n}", "after_id": after})
+        if status == 201:
+            self.model.created(list_id, orjson.loads(data)["id"])
+
+    async def move_card(self) -> None:
+        card = self.model.random_card(self.rng)
+        if card is None:
+            return await self.create_card()
+        list_id, index, after, before = self.model.move_target(self.rng, card)
+        status, _ = await self.request("move_card", "POST", f"/cards/{card}/move",
+                                       {"list_id": list_id, "after_id": after, "before_id": before})
+        if status == 200:
+            self.model.moved(card, list_id, index)
+
+    async def edit_card(self) -> None:
+        card = self.model.random_card(self.rng)
+        if card is None:
+            return await self.create_card()
+        kind = self.rng.randrange(3)
+        body: dict[str, Any] = ({"title": f"Edited by user {self.n} ({self.rng.randrange(10**6)})"} if kind == 0 else
+                                {"description": f"Updated notes, revision {self.rng.randrange(10**6)}."} if kind == 1
+                                else {"completed": self.rng.random() < 0.5})
+        await self.request("edit_card", "PATCH", f"/cards/{card}", body)
+
+    async def comment(self) -> None:
+        card = self.model.random_card(self.rng)
+        if card is None:
+            return await self.create_card()
+        await self.request("comment", "POST", f"/cards/{card}/comments",
+                           {"body": f"Looks good to me, shipping it (user {self.n})."})
+
+    async def open_card(self) -> None:
+        card = self.model.random_card(self.rng)
+        if card is None:
+            return await self.open_board()
+        await self.request("open_card", "GET", f"/cards/{card}")
+
+    async def list_boards(self) -> None:
+        await self.request("list_boards", "GET", f"/workspaces/{self.user.workspace_id}/boards?limit=200")
+
+    async def toggle_item(self) -> None:
+        found = self.model.random_item(self.rng)
+        if found is None:
+            return await self.open_card()
+        card, item, done = found
+        status, _ = await self.request("toggle_item", "PATCH", f"/checklist-items/{item}", {"done": not done})
+        if status == 200:
+            self.model.toggled(card, item, not done)
+
+    async def delete_card(self) -> None:
+        card = self.model.random_card(self.rng)
+        if card is None:
+            return await self.create_card()
+        status, _ = await self.request("delete_card", "DELETE", f"/cards/{card}")
+        if status == 204:
+            self.model.deleted(card)
+
+    async def create_board(self) -> None:
+        await self.request("create_board", "POST", f"/workspaces/{self.user.workspace_id}/boards",
+                           {"name": f"New board from user {self.n}", "color": "purple"})
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(), 2)
+
+
+# -- the step-up ---------------------------------------------------------------------------------
+
+
+async def step_up(base: str, seeded: list[SeededUser], meter: CpuMeter, args: argparse.Namespace) -> dict[str, Any]:
+    """Add users step by step and measure each step until one passes the limit."""
+    shared = Shared()
+    mix = Mix(MIX)
+    slots = [(seeded[k % len(seeded)], seeded[k % len(seeded)].boards[k // len(seeded)])
+             for k in range(len(seeded) * min(len(u.boards) for u in seeded))]
+    steps_wanted = [s for s in args.steps if s <= len(slots)]
+    if len(steps_wanted) < len(args.steps):
+        console.print(f"[yellow]Steps above {len(slots)} users skipped: only {len(slots)} (user, board) pairs "
+                      f"are seeded.[/yellow]")
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=4)  # the server closes idle connections at 5 s
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    users: list[VirtualUser] = []
+    steps: list[dict[str, Any]] = []
+    reason = "every step stayed under the limits"
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        try:
+            for target in steps_wanted:
+                fresh = [VirtualUser(k, http, base, *slots[k], shared, mix, tuple(args.think))
+                         for k in range(len(users), target)]
+                sem = asyncio.Semaphore(START_CONCURRENCY)
+
+                async def start(vu: VirtualUser) -> None:
+                    async with sem:
+                        await vu.start()
+
+                started = time.perf_counter()
+                await asyncio.wait_for(asyncio.gather(*[start(vu) for vu in fresh]), START_TIMEOUT_S)
+                users += fresh
+                await asyncio.sleep(args.warmup)  # warm-up: the new users' first requests, caches
+                frames, events, resyncs = shared.ws_frames, shared.ws_events, shared.resyncs
+                window = shared.window = Window()
+                meter.begin()
+                await asyncio.sleep(args.seconds)  # the measurement window
+                shared.window = None
+                cpu = meter.end()
+                drain_until = time.monotonic() + DRAIN_TIMEOUT_S
+                while window.inflight > 0 and time.monotonic() < drain_until:
+                    await asyncio.sleep(0.05)  # bounded wait for the window's last requests
+                step = {"users": target, "start_seconds": round(time.perf_counter() - started - args.warmup
+                                                                - args.seconds, 1),
+                        **summarize(window, args.seconds), **cpu,
+                        "ws_frames_per_s": round((shared.ws_frames - frames) / args.seconds, 1),
+                        "ws_events_per_s": round((shared.ws_events - events) / args.seconds, 1),
+                        "resyncs": shared.resyncs - resyncs, "unfinished": window.inflight}
+                steps.append(step)
+                console.print(
+                    f"  {target:4d} users: {step['rps']:7.1f} req/s  p50/p95/p99 {step['p50_ms']}/{step['p95_ms']}/"
+                    f"{step['p99_ms']} ms  errors {step['errors']} {step['errors_by_type'] or ''}  CPU % server "
+                    f"{cpu['server_cpu_pct']} db {cpu['db_cpu_pct']} generator {cpu['generator_cpu_pct']} "
+                    f"other {cpu['other_cpu_pct']}")
+                if (why := stop_reason(step, args.p99_limit, args.max_error_rate)) is not None:
+                    reason = why
+                    break
+        finally:
+            await asyncio.gather(*[vu.stop() for vu in users], return_exceptions=True)
+    return {"steps": steps, "stop_reason": reason, "ws_closed": shared.ws_closed,
+            "best": best_step(steps, args.p99_limit)}
+
+
+# -- setups --------------------------------------------------------------------------------------
+
+
+def server_env(extra: dict[str, str]) -> dict[str, str]:
+    """Settings for the server under test: limits that would throttle one machine's worth of users lifted."""
+    return {
+        # every virtual user signs in from 127.0.0.1: per-address limits would stop them, per-user limits stay
+        "ORBITASK_RATE_LIMIT_API_IP_PER_MINUTE": "0", "ORBITASK_RATE_LIMIT_LOGIN_IP_PER_MINUTE": "0",
+        "ORBITASK_ACCESS_TOKEN_TTL_SECONDS": "3600",  # one sign-in lasts the whole run
+        **extra,
+    }
+
+
+@contextlib.contextmanager
+def sqlite_setup(base: Path, args: argparse.Namespace) -> Iterator[tuple[str, CpuMeter, list[SeededUser], float]]:
+    """The embedded default: SQLite in a fresh data dir, `orbitask serve --workers N`."""
+    from orbitask.config import Settings
+    from orbitask.core.migrate import upgrade
+
+    data_dir = (base / "data").resolve()
+    data_dir.mkdir(parents=True)
+    settings = Settings(data_dir=data_dir, argon2_time_cost=1, argon2_memory_cost=64)
+    upgrade(settings.writer_url)
+    seeded, seed_s = seed_now(settings, args)
+    with orbitask_server(data_dir, "--workers", str(args.workers), "--no-migrate", env=server_env({})) as url:
+        yield url, CpuMeter(server_processes(data_dir), []), seeded, seed_s
+
+
+@contextlib.contextmanager
+def mariadb_setup(base: Path, args: argparse.Namespace) -> Iterator[tuple[str, CpuMeter, list[SeededUser], float]]:
+    """MariaDB 10.11 and redis-server (Debian's packages, thrown away after) behind `orbitask serve`."""
+    from orbitask.config import Settings
+    from orbitask.core.migrate import upgrade
+    from tests.dbservers import MariaDB
+    from tests.redisserver import RedisServer
+
+    mariadb = MariaDB(base / "mariadb", binlog=False).start()
+    redis = None
+    try:
+        mariadb.sql("CREATE DATABASE orbitask_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        database_url = mariadb.url("orbitask_bench")
+        upgrade(database_url)
+        redis = RedisServer(base / "redis").start()
+        data_dir = (base / "data").resolve()
+        data_dir.mkdir(parents=True)
+        settings = Settings(data_dir=data_dir, database_url=database_url, redis_url=redis.url, secret_key=SECRET,
+                            argon2_time_cost=1, argon2_memory_cost=64)
+        seeded, seed_s = seed_now(settings, args)
+        env = server_env({"ORBITASK_DATABASE_URL": database_url, "ORBITASK_REDIS_URL": redis.url,
+                          "ORBITASK_SECRET_KEY": SECRET,
+                          # the background jobs (notifications, ...) in the serving processes, as on SQLite
+                          "ORBITASK_WORKER_IN_SERVE": "on"})
+        with orbitask_server(data_dir, "--workers", str(args.workers), "--no-migrate", env=env) as url:
+            databases = [psutil.Process(mariadb.proc.pid), psutil.Process(redis.proc.pid)]
+            yield url, CpuMeter(server_processes(data_dir), databases), seeded, seed_s
+    finally:
+        if redis is not None:
+            redis.stop()
+        mariadb.stop()
+
+
+def seed_now(settings: Any, args: argparse.Namespace) -> tuple[list[SeededUser], float]:
+    console.print(f"Seeding {args.users} users x {args.boards} boards x {args.cards} cards ...")
+    started = time.perf_counter()
+    seeded = asyncio.run(seed(settings, args.users, args.boards, args.cards))
+    seconds = time.perf_counter() - started
+    console.print(f"  seeded in {seconds:.1f} s")
+    return seeded, seconds
+
+
+def run_setup(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    base = Path(tempfile.mkdtemp(prefix=f"orbitask-bench-capacity-{name}-"))
+    try:
+        setup = sqlite_setup if name == "sqlite" else mariadb_setup
+        with setup(base, args) as (url, meter, seeded, seed_s):
+            console.print(f"[bold]{name}[/bold]: {url}, {len(meter.server)} server processes; stepping up "
+                          f"{args.steps} users, think {args.think[0]}-{args.think[1]} s, {args.warmup} s warm-up + "
+                          f"{args.seconds} s per step")
+            result = run_loop(step_up(url, seeded, meter, args))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return {"setup": name, "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "workers": args.workers,
+            "seed_seconds": round(seed_s, 1), **result}
+
+
+def run_loop(coro: Any) -> Any:
+    """asyncio.run on uvloop when it is installed (a cheaper load generator)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+# -- reporting -----------------------------------------------------------------------------------
+
+
+def report(result: dict[str, Any], args: argparse.Namespace) -> None:
+    """A Rich table of the steps of one setup."""
+    table = Table(title=f"Orbitask capacity, {result['setup']}, {result['workers']} workers, {os.cpu_count()} cores "
+                        f"(CPU % of all cores), {result['date']}")
+    for column in ("users", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "server CPU %",
+                   "db CPU %", "generator CPU %", "other CPU %", "WS events/s"):
+        table.add_column(column, justify="right")
+    for s in result["steps"]:
+        errors = ", ".join(f"{k}: {v}" for k, v in s["errors_by_type"].items()) or "0"
+        p99 = f"[red]{s['p99_ms']}[/red]" if s["p99_ms"] is None or s["p99_ms"] >= args.p99_limit else str(s["p99_ms"])
+        table.add_row(str(s["users"]), str(s["rps"]), str(s["p50_ms"]), str(s["p95_ms"]), p99, str(s["max_ms"]),
+                      errors, str(s["server_cpu_pct"]), str(s["db_cpu_pct"]), str(s["generator_cpu_pct"]),
+                      str(s["other_cpu_pct"]), str(s["ws_events_per_s"]))
+    console.print(table)
+    best = result["best"]
+    if best is None:
+        console.print(f"  no step had p99 < {args.p99_limit:g} ms with 0 errors")
+    else:
+        console.print(f"  [bold]highest with p99 < {args.p99_limit:g} ms and 0 errors: {best['rps']} req/s[/bold] "
+                      f"({best['users']} users, p50/p95/p99 {best['p50_ms']}/{best['p95_ms']}/{best['p99_ms']} ms)")
+    console.print(f"  stopped: {result['stop_reason']}")
+
+
+def write_json(path: Path, results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """Merge this run's setups into the JSON file (other setups' earlier results are kept)."""
+    doc: dict[str, Any] = {}
+    if path.exists():
+        with contextlib.suppress(ValueError):
+            doc = json.loads(path.read_text())
+    setups = doc.get("setups", {}) if isinstance(doc.get("setups"), dict) else {}
+    for r in results:
+        setups[r["setup"]] = {**r, "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+    doc = {"benchmark": "capacity", "mix": MIX, "p99_limit_ms": args.p99_limit,
+           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+           "setups": setups}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2))
+    console.print(f"JSON written to {path}")
+    return doc
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    """Latency p50/p95/p99 against requests/s, one colour per setup, the limit as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
+    colours = {"sqlite": "tab:blue", "mariadb": "tab:orange"}
+    for name, result in sorted(doc["setups"].items()):
+        steps = [s for s in result["steps"] if s["requests"]]
+        rps = [s["rps"] for s in steps]
+        for q, style in (("p50", ":"), ("p95", "--"), ("p99", "-")):
+            ax.plot(rps, [s[f"{q}_ms"] for s in steps], style, marker="o", markersize=3.5,
+                    color=colours.get(name, "tab:green"), label=f"{name} {q} ({result['date'][:10]})")
+    limit = doc["p99_limit_ms"]
+    ax.axhline(limit, color="tab:red", linewidth=0.8)
+    ax.text(ax.get_xlim()[0], limit * 1.05, f" p99 limit {limit:g} ms", color="tab:red", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel("requests/s (the issue's mix, all users)")
+    ax.set_ylabel("latency, ms (log scale)")
+    ax.set_title(f"Orbitask capacity: stepped virtual users, {doc['machine']['cpus']} cores shared with the load "
+                 f"generator", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    console.print(f"Plot written to {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--setup", choices=["sqlite", "mariadb", "both"], default="both")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (2 for 2 cores)")
+    parser.add_argument("--users", type=int, default=100, help="seeded users")
+    parser.add_argument("--boards", type=int, default=6, help="boards per seeded user")
+    parser.add_argument("--cards", type=int, default=80, help="cards per board")
+    parser.add_argument("--steps", type=int, nargs="+", default=DEFAULT_STEPS, help="virtual users per step")
+    parser.add_argument("--think", type=float, nargs=2, default=[0.5, 1.0], metavar=("MIN", "MAX"),
+                        help="think time between a user's requests, seconds (uniform)")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds after adding users before measuring")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measurement window per step")
+    parser.add_argument("--p99-limit", type=float, default=50.0, help="stop after the first step with p99 above this")
+    parser.add_argument("--max-error-rate", type=float, default=0.01, help="or with more errors than this fraction")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "capacity.json")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "capacity.png")
+    args = parser.parse_args()
+    if args.users < 1 or args.boards < 1 or args.cards < 1 or args.seconds <= 0 or args.warmup < 0 \
+            or not 0 <= args.think[0] <= args.think[1] or any(s < 1 for s in args.steps):
+        parser.error("need positive sizes, steps and --seconds, and 0 <= think MIN <= MAX")
+    args.steps = sorted(set(args.steps))
+
+    results = []
+    for name in (["sqlite", "mariadb"] if args.setup == "both" else [args.setup]):
+        result = run_setup(name, args)
+        report(result, args)
+        results.append(result)
+    doc = write_json(args.json, results, args)
+    plot(doc, args.plot)
+
+
+if __name__ == "__main__":
+    main()
