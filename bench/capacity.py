@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import platform
 import random
@@ -346,6 +347,7 @@ async def step_up(base: str, seeded: list[SeededUser], meter: CpuMeter, args: ar
 
                 started = time.perf_counter()
                 await asyncio.wait_for(asyncio.gather(*[start(vu) for vu in fresh]), START_TIMEOUT_S)
+                start_s = time.perf_counter() - started
                 users += fresh
                 await asyncio.sleep(args.warmup)  # warm-up: the new users' first requests, caches
                 frames, events, resyncs = shared.ws_frames, shared.ws_events, shared.resyncs
@@ -357,8 +359,7 @@ async def step_up(base: str, seeded: list[SeededUser], meter: CpuMeter, args: ar
                 drain_until = time.monotonic() + DRAIN_TIMEOUT_S
                 while window.inflight > 0 and time.monotonic() < drain_until:
                     await asyncio.sleep(0.05)  # bounded wait for the window's last requests
-                step = {"users": target, "start_seconds": round(time.perf_counter() - started - args.warmup
-                                                                - args.seconds, 1),
+                step = {"users": target, "start_seconds": round(start_s, 2),
                         **summarize(window, args.seconds), **cpu,
                         "ws_frames_per_s": round((shared.ws_frames - frames) / args.seconds, 1),
                         "ws_events_per_s": round((shared.ws_events - events) / args.seconds, 1),
@@ -419,6 +420,7 @@ def mariadb_setup(base: Path, args: argparse.Namespace) -> Iterator[tuple[str, C
     try:
         mariadb.sql("CREATE DATABASE orbitask_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
         database_url = mariadb.url("orbitask_bench")
+        logging.getLogger("asyncmy").setLevel(logging.ERROR)  # MariaDB notes, per table, that it names primary keys
         upgrade(database_url)
         redis = RedisServer(base / "redis").start()
         data_dir = (base / "data").resolve()
