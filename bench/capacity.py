@@ -524,24 +524,33 @@ def plot(doc: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
     colours = {"sqlite": "tab:blue", "mariadb": "tab:orange"}
+    limit = doc["p99_limit_ms"]
     for name, result in sorted(doc["setups"].items()):
         steps = [s for s in result["steps"] if s["requests"]]
         rps = [s["rps"] for s in steps]
+        colour = colours.get(name, "tab:green")
         for q, style in (("p50", ":"), ("p95", "--"), ("p99", "-")):
-            ax.plot(rps, [s[f"{q}_ms"] for s in steps], style, marker="o", markersize=3.5,
-                    color=colours.get(name, "tab:green"), label=f"{name} {q} ({result['date'][:10]})")
-    limit = doc["p99_limit_ms"]
-    ax.axhline(limit, color="tab:red", linewidth=0.8)
-    ax.text(ax.get_xlim()[0], limit * 1.05, f" p99 limit {limit:g} ms", color="tab:red", fontsize=8)
+            ax.plot(rps, [s[f"{q}_ms"] for s in steps], style, marker="o", markersize=3.5, color=colour,
+                    label=f"{name} {q} ({result['date'][:10]})")
+        if best := result.get("best"):
+            ax.annotate(f"{name}: {best['rps']:g} req/s", (best["rps"], best["p99_ms"]), textcoords="offset points",
+                        xytext=(-10, 12), ha="right", fontsize=8, color=colour,
+                        arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.6})
+    ax.axhline(limit, color="tab:red", linewidth=0.8, label=f"p99 limit {limit:g} ms")
     ax.set_yscale("log")
-    ax.set_xlabel("requests/s (the issue's mix, all users)")
+    ax.yaxis.set_major_locator(FixedLocator([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(left=0)
+    ax.set_xlabel("requests/s (the issue's mix, all virtual users)")
     ax.set_ylabel("latency, ms (log scale)")
     ax.set_title(f"Orbitask capacity: stepped virtual users, {doc['machine']['cpus']} cores shared with the load "
                  f"generator", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
