@@ -57,6 +57,8 @@ def test_status_shows_one_writer_and_replicating_readers(lab: Path) -> None:
     assert info["status"] == "ready" and info["supervisor"]
     writers = [r for r, row in info["regions"].items() if row["read_only"] is False]
     assert writers == [info["writer"]]
+    # the lab starts with semi-sync (the default): the writer's commits wait for a replica's copy
+    assert info["semi_sync"] and info["regions"][info["writer"]]["semi_sync_active"] is True
     for region, row in info["regions"].items():
         assert row["db"] and row["redis"] and row["api"], (region, row)
         if region != info["writer"]:

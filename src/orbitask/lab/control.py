@@ -191,6 +191,8 @@ def up(lab_dir: Path, wan_scale: float, semi_sync: bool, progress: Callable[[str
             seen = step
         if current.status == "ready":
             return current
+    if state.semi_sync and not failover.semi_sync_on(lab, writer, [r for r in REGIONS if r != writer]):
+        raise RuntimeError(f"no replica connected to {writer}: semi-sync could not be switched on")
         if current.status == "failed" or not alive(pid):
             tail = (state.dir / "supervisor.log").read_text(errors="replace")[-3000:]
             down(lab_dir)
@@ -316,3 +318,5 @@ def status(lab_dir: Path) -> dict:
     return {"status": state.status, "writer": state.writer, "epoch": state.epoch, "wan_scale": state.wan_scale,
             "semi_sync": state.semi_sync, "supervisor": alive(state.supervisor_pid),
             "pending_rejoin": state.pending_rejoin, "regions": rows}
+                if not info["read_only"]:
+                    info["semi_sync_active"] = failover.semi_sync_active(db)

@@ -119,9 +119,10 @@ async def ryw_worker(client: Client, list_id: str, pairs: int, samples: Samples)
             samples.violations += 1
 
 
-async def read_worker(client: Client, board_id: str, card_ids: list[str], reads: int, samples: Samples) -> None:
-    """Board snapshots and card reads in the local region (the token is already satisfied)."""
-    for i in range(reads):
+async def read_worker(client: Client, board_id: str, card_ids: list[str], reads: int, samples: Samples, *,
+                      start: int = 0) -> None:
+    """Board snapshots and card reads in the local region (the token is already satisfied), alternating."""
+    for i in range(start, start + reads):
         path = f"/boards/{board_id}" if i % 2 == 0 or not card_ids else f"/cards/{card_ids[i % len(card_ids)]}"
         r, took = await client.call("GET", path)
         if r.status_code == 200:

@@ -158,6 +158,12 @@ def slave_status(node: Node) -> dict[str, str]:
     return out
 
 
+def semi_sync_active(node: Node) -> bool:
+    """Whether this primary's commits wait for a replica's acknowledgement right now."""
+    out = node.sql("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_status'").split()
+    return out[-1:] == ["ON"]
+
+
 def variable(node: Node, name: str) -> str:
     """A global variable's value."""
     return node.sql(f"SELECT @@GLOBAL.{name}").strip()
