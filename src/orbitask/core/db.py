@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
 from orbitask.core.ids import new_id
+from orbitask.core.sqlite import BUSY_TIMEOUT_MS as SQLITE_INLINE_BUSY_TIMEOUT_MS
+from orbitask.core.sqlite import InlineConnection, inline_creator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -103,7 +105,8 @@ def _sqlite_setup(engine: AsyncEngine, *, writer: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        inline = isinstance(getattr(dbapi_connection, "_connection", None), InlineConnection)
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_INLINE_BUSY_TIMEOUT_MS if inline else SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         if not writer:
             cursor.execute("PRAGMA query_only=ON")
@@ -153,6 +156,8 @@ def make_engine(url: str, *, writer: bool) -> AsyncEngine:
         # One writer connection per process: writers queue in the pool instead of
         # spinning on SQLite's lock; other processes wait on busy_timeout.
         kwargs.update(pool_size=1 if writer else 8, max_overflow=0, pool_timeout=60, pool_pre_ping=False)
+        if parsed.database and parsed.database != ":memory:":  # calls on the loop's thread (core/sqlite.py)
+            kwargs["async_creator"] = inline_creator(parsed.database)
         engine = create_async_engine(url, **kwargs)
         _sqlite_setup(engine, writer=writer)
         return engine

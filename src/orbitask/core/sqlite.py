@@ -1,0 +1,85 @@
+"""SQLite connections that run on the event loop's thread instead of aiosqlite's worker thread.
+
+aiosqlite runs every call (cursor, execute, fetch, close: four per statement) on a thread of
+its own and wakes the event loop through its self-pipe for each answer. On a SQLite file a
+statement takes microseconds; the hops cost about 0.2 ms of CPU each, most of it in system
+calls, which made them the largest single cost of a request on the embedded default
+(docs/benchmarks.md, "Capacity"). So these connections keep aiosqlite's API, which
+SQLAlchemy's aiosqlite dialect drives, and call sqlite3 directly.
+
+Blocking the loop is safe here because SQLite does not wait on anyone in our processes:
+writers queue on `SqliteWriteLock` (an asyncio lock and flock) before `BEGIN IMMEDIATE`, and
+WAL readers never wait for writers. The busy timeout is kept short so that a foreign process
+holding the database lock (a `sqlite3` shell, say) cannot freeze the loop for long: the
+command then fails with "database is locked", which commands retry (`core/uow.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import aiosqlite
+
+BUSY_TIMEOUT_MS = 1_000
+
+
+class _RunNow:
+    """Stands in for aiosqlite's queue to its thread (SQLAlchemy's adapter puts work there directly)."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as exc:  # handed to the awaiting caller, as aiosqlite's thread would
+            if future is not None:
+                future.set_exception(exc)
+        else:
+            if future is not None:
+                future.set_result(result)
+
+
+class InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection without its thread: every call runs at once, on the caller's thread."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int) -> None:
+        super().__init__(connector, iter_chunk_size)
+        self._tx = _RunNow()  # type: ignore[assignment]
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+    async def _connect(self) -> InlineConnection:
+        if self._connection is None:
+            self._connection = self._connector()
+        return self
+
+    def __await__(self) -> Any:
+        return self._connect().__await__()  # no worker thread to start
+
+    def stop(self) -> None:
+        """Close the sqlite3 connection (aiosqlite would stop its thread here)."""
+        self._running = False
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    async def close(self) -> None:
+        """Close the connection; closing twice is harmless."""
+        self.stop()
+
+
+def inline_creator(database: str) -> Callable[[], Any]:
+    """An `async_creator` for `create_async_engine`: inline connections to one SQLite file."""
+
+    async def connect() -> InlineConnection:
+        connector = partial(sqlite3.connect, database, uri=database.startswith("file:"), check_same_thread=False,
+                            isolation_level=None)
+        return await InlineConnection(connector, iter_chunk_size=64)
+
+    return connect
