@@ -1,0 +1,65 @@
+"""SQLite on the event loop's thread: no worker threads, WAL semantics kept, a foreign lock holder cannot hang us."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from orbitask.core.db import Database
+from orbitask.core.sqlite import InlineConnection
+
+
+async def test_sqlite_statements_run_without_a_thread_per_connection(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}")
+    threads = threading.active_count()
+    try:
+        async with db.write_transaction() as session:
+            await session.execute(text("CREATE TABLE probe (n INTEGER)"))
+            await session.execute(text("INSERT INTO probe VALUES (1), (2)"))
+        async with db.read_session() as session:
+            assert (await session.execute(text("SELECT sum(n) FROM probe"))).scalar_one() == 3
+            raw = (await (await session.connection()).get_raw_connection()).dbapi_connection
+            assert isinstance(raw._connection, InlineConnection)
+        assert threading.active_count() == threads  # aiosqlite would have started one per connection
+    finally:
+        await db.dispose()
+
+
+async def test_a_failed_statement_rolls_back_and_the_connection_stays_usable(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}")
+    try:
+        async with db.write_transaction() as session:
+            await session.execute(text("CREATE TABLE probe (n INTEGER NOT NULL)"))
+        with pytest.raises(Exception, match="NOT NULL"):
+            async with db.write_transaction() as session:
+                await session.execute(text("INSERT INTO probe VALUES (1)"))
+                await session.execute(text("INSERT INTO probe VALUES (NULL)"))
+        async with db.read_session() as session:
+            assert (await session.execute(text("SELECT count(*) FROM probe"))).scalar_one() == 0
+    finally:
+        await db.dispose()
+
+
+async def test_a_foreign_writer_holding_the_lock_gives_database_is_locked_not_a_hang(tmp_path: Path) -> None:
+    """Another program's write transaction: our writer gives up after the short busy timeout."""
+    path = tmp_path / "inline.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    foreign = sqlite3.connect(path, isolation_level=None)
+    try:
+        async with db.write_transaction() as session:
+            await session.execute(text("CREATE TABLE probe (n INTEGER)"))
+        foreign.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="database is locked"):
+            async with db.write_transaction() as session:
+                await session.execute(text("INSERT INTO probe VALUES (1)"))
+        foreign.execute("ROLLBACK")
+        async with db.write_transaction() as session:
+            await session.execute(text("INSERT INTO probe VALUES (1)"))
+    finally:
+        foreign.close()
+        await db.dispose()
