@@ -217,15 +217,23 @@ class SqliteWriteLock:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             fd = self._fd
             try:
-                # not abandoned on cancel: we always learn whether the lock was taken
-                await to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
-            except BaseException:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                raise
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # uncontended: no thread hop
+            except BlockingIOError:
+                await self._wait(fd)
             try:
                 yield
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+
+    @staticmethod
+    async def _wait(fd: int) -> None:
+        """Block in a worker thread until another process releases the lock."""
+        try:
+            # not abandoned on cancel: we always learn whether the lock was taken
+            await to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
+        except BaseException:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            raise
 
 
 class Database:
