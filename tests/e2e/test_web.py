@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import struct
+import zlib
 
 from playwright.sync_api import expect
 
@@ -329,3 +332,124 @@ def test_a_lost_connection_catches_up_on_reconnect(new_tab) -> None:
     expect(card(ann, "Added while Ann was away", "Todo")).to_be_visible(timeout=LIVE_MS + 1000)
     expect(ann.page.get_by_test_id("live-status")).to_contain_text("Live")
     assert sockets["count"] == 3
+
+
+def _png(width: int, height: int) -> bytes:
+    """A small real PNG (an RGB gradient): the server sniffs it and makes a WebP thumbnail of it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((x * 4 % 256, 90, (200 - y * 3) % 256)) for x in range(width)) for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def _files(page, files: list[tuple[str, str, bytes]]):  # noqa: ANN001, ANN202 - Playwright types
+    """A DataTransfer carrying files, as a drag from the desktop brings (name, type, bytes)."""
+    encoded = [[name, kind, base64.b64encode(data).decode()] for name, kind, data in files]
+    return page.evaluate_handle(
+        """files => {
+            const dt = new DataTransfer();
+            for (const [name, type, b64] of files)
+                dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type }));
+            return dt;
+        }""",
+        encoded,
+    )
+
+
+def test_attachments_drop_preview_cover_and_delete(new_tab) -> None:
+    ann, again = new_tab(), new_tab()
+    page = ann.page
+    sign_up(ann, "Ann Files", "ann.files@example.com")
+    board_id = create_board(ann, "Files", ["Inbox"])
+    add_card(ann, "Inbox", "Mock-ups")
+    # the same person in a second window sees every change live
+    again.go("/signin")
+    again.page.get_by_label("E-mail").fill("ann.files@example.com")
+    again.page.get_by_label("Password").fill(PASSWORD)
+    again.page.get_by_role("button", name="Sign in").click()
+    expect(again.page.get_by_label("New board name")).to_be_visible()
+    again.go(f"/b/{board_id}")
+    expect(again.page.get_by_test_id("live-status")).to_contain_text("Live")
+    uploads: list[str] = []
+    page.on("request", lambda r: r.method == "POST" and r.url.endswith("/attachments") and uploads.append(r.url))
+
+    # a PNG dropped on the card's tile: the tile lights up while files are over it, then counts the file
+    png = _png(64, 40)
+    tile = card(ann, "Mock-ups")
+    drop = _files(page, [("mock-up.png", "image/png", png)])
+    tile.dispatch_event("dragenter", {"dataTransfer": drop})
+    expect(tile).to_have_class(re.compile("drop-target"))
+    tile.dispatch_event("drop", {"dataTransfer": drop})
+    expect(tile).not_to_have_class(re.compile("drop-target"))
+    expect(tile.locator(".badge[title=Attachments]")).to_have_text("1")
+    expect(card(again, "Mock-ups").locator(".badge[title=Attachments]")).to_have_text("1", timeout=LIVE_MS)
+
+    # the dialog lists it with a real preview (the server's WebP thumbnail) and a working link
+    tile.click()
+    dialog = page.get_by_role("dialog")
+    shot = dialog.get_by_test_id("attachment").filter(has_text="mock-up.png")
+    expect(shot).to_contain_text(re.compile(r"\d+(\.\d)? K?B · Ann Files · "))  # size, who, when
+    thumb = shot.locator("img")
+    expect(thumb).to_have_attribute("src", re.compile(r"^/api/v1/attachments/[0-9a-f-]+/thumbnail$"))
+    thumb_src = thumb.get_attribute("src")
+    assert thumb.evaluate("img => img.decode().then(() => img.naturalWidth)") == 64
+    href = shot.get_by_role("link", name="mock-up.png").get_attribute("href")
+    got = page.request.get(ann.url + href)
+    assert got.status == 200 and got.headers["content-type"] == "image/png" and got.body() == png
+
+    # make it the cover: the tile shows the thumbnail, here, in the other window, and after a reload
+    shot.get_by_role("button", name="Make cover").click()
+    expect(shot.get_by_text("Cover", exact=True)).to_be_visible()
+    expect(shot.get_by_role("button", name="Remove cover")).to_be_visible()
+    page.keyboard.press("Escape")
+    cover = tile.locator("img.card-cover")
+    expect(cover).to_have_attribute("src", thumb_src)
+    assert cover.evaluate("img => img.decode().then(() => img.naturalWidth)") == 64
+    expect(card(again, "Mock-ups").locator("img.card-cover")).to_be_visible(timeout=LIVE_MS)
+    page.reload()
+    expect(card(ann, "Mock-ups").locator("img.card-cover")).to_be_visible()
+
+    # a second file through the picker in the dialog; no preview, so no cover for it
+    card(ann, "Mock-ups").click()
+    dialog.locator("input[type=file]").set_input_files(files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}])
+    notes = dialog.get_by_test_id("attachment").filter(has_text="notes.txt")
+    expect(notes.locator(".file-kind")).to_have_text("TXT")
+    expect(notes.get_by_role("button", name="Make cover")).to_have_count(0)
+    expect(card(ann, "Mock-ups").locator(".badge[title=Attachments]")).to_have_text("2")
+    expect(card(again, "Mock-ups").locator(".badge[title=Attachments]")).to_have_text("2", timeout=LIVE_MS)
+
+    # too large: refused in the browser, never sent; a refusal from the server is explained too
+    huge = page.evaluate_handle(
+        "() => { const dt = new DataTransfer(); dt.items.add(new File([new Uint8Array(25 * 1024 * 1024 + 1)], 'huge.bin')); return dt; }"
+    )
+    dialog.dispatch_event("drop", {"dataTransfer": huge})
+    expect(page.get_by_test_id("toast").filter(has_text="huge.bin")).to_contain_text("files can be at most 25 MB")
+    quota = ('{"type":"https://orbitask.dev/problems/quota-exceeded","title":"Storage quota exceeded","status":413,'
+             '"used_bytes":10485000,"quota_bytes":10485760}')
+    page.route("**/api/v1/cards/*/attachments", lambda route: route.fulfill(
+        status=413, body=quota, headers={"content-type": "application/problem+json"},
+    ) if route.request.method == "POST" else route.continue_())
+    dialog.dispatch_event("drop", {"dataTransfer": _files(page, [("more.png", "image/png", png)])})
+    expect(page.get_by_test_id("toast").filter(has_text="more.png")).to_contain_text("does not fit in this workspace's storage")
+    page.unroute("**/api/v1/cards/*/attachments")
+    expect(dialog.get_by_test_id("attachment")).to_have_count(2)
+    assert len(uploads) == 3  # the PNG, the notes, the refused one; never the huge one
+
+    # delete the cover's file (asked first): the cover goes everywhere, the count drops, the link is dead
+    shot.get_by_role("button", name="Delete mock-up.png").click()
+    shot.get_by_role("button", name="Yes, delete").click()
+    expect(dialog.get_by_test_id("attachment")).to_have_count(1)
+    page.keyboard.press("Escape")
+    tile = card(ann, "Mock-ups")
+    expect(tile.locator("img.card-cover")).to_have_count(0)
+    expect(tile.locator(".badge[title=Attachments]")).to_have_text("1")
+    other_tile = card(again, "Mock-ups")
+    expect(other_tile.locator("img.card-cover")).to_have_count(0, timeout=LIVE_MS)
+    expect(other_tile.locator(".badge[title=Attachments]")).to_have_text("1", timeout=LIVE_MS)
+    assert page.request.get(ann.url + href).status == 404
+    assert ann.errors == [] and again.errors == [] and ann.dialogs == []
+    assert ann.csp == [] and again.csp == []
