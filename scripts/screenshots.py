@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +34,36 @@ def signed_in(browser, url: str, email: str, width: int = 1366, height: int = 82
     r = context.request.post(url + "/api/v1/auth/login", data={"email": email, "password": PASSWORD, "session": "cookie"})
     assert r.ok, r.text()
     return context
+
+
+def gradient_png(width: int, height: int) -> bytes:
+    """A PNG with a soft diagonal gradient: a stand-in for a design mock-up."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = bytearray()
+    for y in range(height):
+        rows.append(0)
+        for x in range(width):
+            t = (x / width + y / height) / 2
+            rows += bytes((int(37 + 180 * t), int(99 + 60 * (1 - t)), int(235 - 90 * t)))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows))) + chunk(b"IEND", b"")
+
+
+def attach_cover(context, url: str, board_id: str, title: str) -> None:  # noqa: ANN001 - Playwright type
+    """Attach an image to the card with this title and make it the card's cover, through the API."""
+    csrf = next(c["value"] for c in context.cookies() if c["name"] == "orbitask_csrf")
+    api = url + "/api/v1"
+    cards = context.request.get(f"{api}/boards/{board_id}/cards", params={"q": title}).json()["items"]
+    card_id = cards[0]["id"]
+    r = context.request.post(f"{api}/cards/{card_id}/attachments", headers={"X-CSRF-Token": csrf},
+                             multipart={"file": {"name": "press-visual.png", "mimeType": "image/png",
+                                                 "buffer": gradient_png(640, 300)}})
+    assert r.ok, r.text()
+    r = context.request.patch(f"{api}/cards/{card_id}", headers={"X-CSRF-Token": csrf},
+                              data={"cover_attachment_id": r.json()["id"]})
+    assert r.ok, r.text()
 
 
 def main() -> None:
@@ -57,7 +89,8 @@ def main() -> None:
             expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
             shot(page, "sign-in")
 
-            ada = signed_in(browser, url, ADA).new_page()
+            ada_context = signed_in(browser, url, ADA)
+            ada = ada_context.new_page()
             ada.goto(url + "/")
             expect(ada.get_by_role("link", name="Product launch")).to_be_visible()
             shot(ada, "boards")
@@ -65,6 +98,8 @@ def main() -> None:
             ada.get_by_role("link", name="Product launch").click()
             expect(ada.locator("[data-testid=card]").first).to_be_visible()
             board_url = ada.url
+            attach_cover(ada_context, url, board_url.rstrip("/").split("/b/")[1], "Write the press release")
+            expect(ada.locator("[data-testid=card] img.card-cover")).to_be_visible()
             grace = signed_in(browser, url, GRACE).new_page()  # a second person on the board: presence
             grace.goto(board_url)
             expect(ada.locator(".presence .avatar")).to_have_count(1)
@@ -75,6 +110,7 @@ def main() -> None:
             dialog = ada.get_by_role("dialog")
             expect(dialog.get_by_test_id("comment").first).to_be_visible()
             expect(dialog.locator(".activity li").first).to_be_visible()
+            expect(dialog.get_by_test_id("attachment").locator("img")).to_be_visible()
             shot(ada, "card")
             ada.keyboard.press("Escape")
 
