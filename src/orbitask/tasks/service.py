@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, func, literal_column, select, union_all
+from pydantic import TypeAdapter
+from sqlalchemy import bindparam, case, func, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
@@ -60,47 +62,81 @@ async def readable_card(session: AsyncSession, actor: Actor, card_id: uuid.UUID)
     return board, card, role
 
 
-async def card_reads(session: AsyncSession, cards: list[Card]) -> list[CardRead]:
-    """Cards with their assignees, labels, watchers and counts (two queries, however many cards)."""
-    if not cards:
-        return []
-    ids = [c.id for c in cards]
-    related: dict[str, dict[uuid.UUID, list[uuid.UUID]]] = {k: defaultdict(list) for k in "alw"}
+_CARD_LIST = TypeAdapter(list[CardRead])
+_CARD_RELATIONS = {"assignee_ids", "label_ids", "watcher_ids", "checklist_total", "checklist_done", "comment_count",
+                   "attachment_count"}
+_CARD_COLUMNS = tuple(name for name in CardRead.model_fields if name not in _CARD_RELATIONS)
+
+
+def _card_scope(column: Any, *, by_board: bool) -> Any:
+    """`column` restricted to the cards asked for: a list of ids, or every card of one board (snapshots)."""
+    if by_board:
+        return column.in_(select(Card.id).where(Card.board_id == bindparam("board_id")).scalar_subquery())
+    return column.in_(bindparam("ids", expanding=True))
+
+
+def _relation_queries(*, by_board: bool) -> tuple[Any, Any]:
+    """Built once: constructing these unions cost more than running them."""
+    def scope(column: Any) -> Any:
+        return _card_scope(column, by_board=by_board)
+
     relations = union_all(
         select(literal_column("'a'").label("kind"), CardAssignee.card_id, CardAssignee.user_id.label("ref"))
-        .where(CardAssignee.card_id.in_(ids)),
-        select(literal_column("'l'"), CardLabel.card_id, CardLabel.label_id).where(CardLabel.card_id.in_(ids)),
-        select(literal_column("'w'"), CardWatcher.card_id, CardWatcher.user_id).where(CardWatcher.card_id.in_(ids)),
+        .where(scope(CardAssignee.card_id)),
+        select(literal_column("'l'"), CardLabel.card_id, CardLabel.label_id).where(scope(CardLabel.card_id)),
+        select(literal_column("'w'"), CardWatcher.card_id, CardWatcher.user_id).where(scope(CardWatcher.card_id)),
     )
-    for kind, card_id, ref in (await session.execute(relations)).all():
-        related[kind][card_id].append(ref)
     counts = union_all(
         select(literal_column("'c'").label("kind"), ChecklistItem.card_id, func.count().label("n"),
                func.sum(case((ChecklistItem.done.is_(True), 1), else_=0)).label("done"))
-        .where(ChecklistItem.card_id.in_(ids)).group_by(ChecklistItem.card_id),
+        .where(scope(ChecklistItem.card_id)).group_by(ChecklistItem.card_id),
         select(literal_column("'m'"), Comment.card_id, func.count(), literal_column("0"))
-        .where(Comment.card_id.in_(ids), Comment.deleted_at.is_(None)).group_by(Comment.card_id),
+        .where(scope(Comment.card_id), Comment.deleted_at.is_(None)).group_by(Comment.card_id),
         select(literal_column("'f'"), Attachment.card_id, func.count(), literal_column("0"))
-        .where(Attachment.card_id.in_(ids), Attachment.deleted_at.is_(None)).group_by(Attachment.card_id),
+        .where(scope(Attachment.card_id), Attachment.deleted_at.is_(None)).group_by(Attachment.card_id),
     )
+    return relations, counts
+
+
+_BY_IDS = _relation_queries(by_board=False)
+_BY_BOARD = _relation_queries(by_board=True)
+
+
+async def card_reads(session: AsyncSession, cards: Sequence[Any], *, board_id: uuid.UUID | None = None) -> list[CardRead]:
+    """Cards (ORM objects or rows of the card table) with their assignees, labels, watchers and counts.
+
+    Two queries, however many cards.
+
+    `board_id`: the cards are (most of) that board's, as in a snapshot; the queries then select by
+    board instead of carrying hundreds of ids.
+    """
+    if not cards:
+        return []
+    if board_id is not None:
+        (relations, counts), params = _BY_BOARD, {"board_id": board_id}
+    else:
+        (relations, counts), params = _BY_IDS, {"ids": [c.id for c in cards]}
+    related: dict[str, dict[uuid.UUID, list[uuid.UUID]]] = {k: defaultdict(list) for k in "alw"}
+    for kind, card_id, ref in (await session.execute(relations, params)).all():
+        related[kind][card_id].append(ref)
     checklist: dict[uuid.UUID, tuple[int, int]] = {}
     counted: dict[str, dict[uuid.UUID, int]] = {"m": {}, "f": {}}
-    for kind, card_id, n, done in (await session.execute(counts)).all():
+    for kind, card_id, n, done in (await session.execute(counts, params)).all():
         if kind == "c":
             checklist[card_id] = (int(n), int(done or 0))
         else:
             counted[kind][card_id] = int(n)
-    out = []
+    rows = []
     for card in cards:
-        read = CardRead.model_validate(card)
-        read.assignee_ids = sorted(related["a"][card.id])
-        read.label_ids = sorted(related["l"][card.id])
-        read.watcher_ids = sorted(related["w"][card.id])
-        read.checklist_total, read.checklist_done = checklist.get(card.id, (0, 0))
-        read.comment_count = counted["m"].get(card.id, 0)
-        read.attachment_count = counted["f"].get(card.id, 0)
-        out.append(read)
-    return out
+        row = {name: getattr(card, name) for name in _CARD_COLUMNS}
+        total, done = checklist.get(card.id, (0, 0))
+        row.update(
+            assignee_ids=sorted(related["a"].get(card.id, ())), label_ids=sorted(related["l"].get(card.id, ())),
+            watcher_ids=sorted(related["w"].get(card.id, ())), checklist_total=total, checklist_done=done,
+            comment_count=counted["m"].get(card.id, 0), attachment_count=counted["f"].get(card.id, 0),
+        )
+        rows.append(row)
+    return _CARD_LIST.validate_python(rows)  # one call for all cards: a board snapshot has hundreds
 
 
 async def card_read(session: AsyncSession, card: Card) -> CardRead:
@@ -346,11 +382,16 @@ async def snapshot_cards(session: AsyncSession, board_id: uuid.UUID, list_ids: l
     if not list_ids:
         return []
     order = {list_id: i for i, list_id in enumerate(list_ids)}
-    rows = await session.execute(
-        select(Card)
-        .where(Card.board_id == board_id, Card.archived.is_(False), Card.list_id.in_(list_ids))
-        .order_by(Card.position, Card.id)
-    )
-    cards = sorted(rows.scalars(), key=lambda c: order[c.list_id])  # stable: keeps position order
-    return await card_reads(session, cards)
+    rows = await session.execute(_OPEN_CARDS, {"board_id": board_id, "list_ids": list_ids})
+    # plain rows, not ORM objects: nothing here is changed, and a snapshot reads hundreds of cards
+    cards = sorted(rows.all(), key=lambda c: order[c.list_id])  # stable: keeps position order
+    return await card_reads(session, cards, board_id=board_id)
+
+
+_OPEN_CARDS = (
+    select(*Card.__table__.c)
+    .where(Card.board_id == bindparam("board_id"), Card.archived.is_(False),
+           Card.list_id.in_(bindparam("list_ids", expanding=True)))
+    .order_by(Card.position, Card.id)
+)
 
