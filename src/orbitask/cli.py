@@ -390,6 +390,8 @@ def worker_run(
 ) -> None:
     """Run until stopped: replicate new attachments from other regions; periodically re-check them all and collect
     garbage."""
+    import structlog
+
     from orbitask.core.db import Database
     from orbitask.core.observability import configure_logging
     from orbitask.core.storage import Storages
@@ -397,6 +399,7 @@ def worker_run(
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)
+    log = structlog.get_logger("orbitask.worker")
 
     async def run() -> None:
         db = Database(settings.writer_url, settings.reader_url)
@@ -404,24 +407,35 @@ def worker_run(
         replicator = Replicator(db, storages, _cursor_path(settings))
         loop = asyncio.get_running_loop()
         next_gc = loop.time() + gc_every if gc_every > 0 else float("inf")
+        reconciled = not storages.peers
+        failing = False
         try:
-            if storages.peers:
-                await replicator.reconcile()
             while True:
-                if storages.peers:
-                    await replicator.run_once()
-                if loop.time() >= next_gc:
-                    if storages.peers:  # events skipped at a sequence gap or during an outage
+                try:  # a database or storage outage fails this pass, not the worker: the next pass retries
+                    if not reconciled:
                         await replicator.reconcile()
-                    await collect_garbage(db, storages.local, grace_s=settings.attachment_gc_grace_seconds,
-                                          purge_rows=purge_rows)
-                    next_gc = loop.time() + gc_every
+                        reconciled = True
+                    if storages.peers:
+                        await replicator.run_once()
+                    if loop.time() >= next_gc:
+                        if storages.peers:  # events skipped at a sequence gap or during an outage
+                            await replicator.reconcile()
+                        await collect_garbage(db, storages.local, grace_s=settings.attachment_gc_grace_seconds,
+                                              purge_rows=purge_rows)
+                        next_gc = loop.time() + gc_every
+                    if failing:
+                        log.info("worker_recovered")
+                        failing = False
+                except Exception as exc:
+                    if not failing:  # once per outage, not once per pass
+                        log.warning("worker_pass_failed", error_type=type(exc).__name__, error=str(exc)[:200])
+                    failing = True
                 await asyncio.sleep(interval)
         finally:
             await db.dispose()
 
-    console.print(f"Orbitask worker for region {settings.region}: replication every {interval:g} s, "
-                  f"garbage collection every {gc_every:g} s")
+    gc_line = f"garbage collection every {gc_every:g} s" if gc_every > 0 else "no garbage collection"
+    console.print(f"Orbitask worker for region {settings.region}: replication every {interval:g} s, {gc_line}")
     try:
         asyncio.run(run())
     except KeyboardInterrupt:

@@ -60,11 +60,11 @@ def status(lab_dir: DirOption = DEFAULT_DIR, as_json: Annotated[bool, typer.Opti
     if as_json:
         print(json.dumps(info, indent=2))
         return
-    table = Table("region", "role", "db", "redis", "api", "read_only", "replication", "lag s", "gtid",
+    table = Table("region", "role", "db", "redis", "api", "worker", "read_only", "replication", "lag s", "gtid",
                   title=f"Lab {info['status']}: writer {info['writer']} (epoch {info['epoch']})")
     for region, row in info["regions"].items():
         role = "writer" if region == info["writer"] else "replica"
-        table.add_row(region, role, *("up" if row[k] else "down" for k in ("db", "redis", "api")),
+        table.add_row(region, role, *("up" if row.get(k) else "down" for k in ("db", "redis", "api", "worker")),
                       str(row.get("read_only", "")), row.get("replicating", ""), str(row.get("lag_s", "")),
                       row.get("gtid", row.get("error", "")))
     Console().print(table)

@@ -30,6 +30,8 @@ log = structlog.get_logger("orbitask.lab")
 API_START_TIMEOUT_S = 60.0
 UP_TIMEOUT_S = 300.0
 SYNC_TIMEOUT_S = 60
+WORKER_INTERVAL_S = 1.0  # one indexed query on the local replica per pass: cheap on a 2-core host
+WORKER_BANNER = b"Orbitask worker for region"  # printed by `orbitask worker run` once its settings are valid
 
 
 def server(state: LabState, region: str) -> MariaDBServer:
@@ -52,6 +54,11 @@ def cluster(state: LabState) -> failover.Cluster:
     )
 
 
+def storage_dir(state: LabState, region: str) -> Path:
+    """The region's attachment storage: a directory standing in for its S3 bucket."""
+    return state.dir / region / "files"
+
+
 def node_env(state: LabState, region: str) -> dict[str, str]:
     """The environment of `orbitask serve` in `region`: its own MariaDB and Redis, others via the WAN."""
     regions = [
@@ -61,11 +68,16 @@ def node_env(state: LabState, region: str) -> dict[str, str]:
             "public_url": state.entry_url(other),
             "reader_url": server(state, other).url(state.link_port(region, other, "db")),
             "redis_url": redis_of(state, other).url,
-            "storage": str(state.dir / other / "files"),
+            "storage": str(storage_dir(state, other)),
         }
         for other in REGIONS
     ]
     own = server(state, region).url()
+    # Each region's attachment files in its own directory; the others' directories are where a download
+    # falls back to (and the replication worker copies from) until the copy arrives. In AWS these are
+    # the other regions' buckets, and S3 cross-region replication makes the copies.
+    storage_regions = {other: {"backend": "local", "dir": str(storage_dir(state, other))}
+                       for other in REGIONS if other != region}
     return {
         **os.environ,
         "ORBITASK_ENV": "development",
@@ -80,6 +92,9 @@ def node_env(state: LabState, region: str) -> dict[str, str]:
         "ORBITASK_SECRET_KEY": state.secret_key,
         "ORBITASK_FORWARD_SECRET": state.forward_secret,
         "ORBITASK_DATA_DIR": str(state.dir / region / "api"),
+        "ORBITASK_STORAGE_BACKEND": "local",
+        "ORBITASK_STORAGE_DIR": str(storage_dir(state, region)),
+        "ORBITASK_STORAGE_REGIONS": json.dumps(storage_regions),
         "ORBITASK_LOG_LEVEL": "WARNING",
         "ORBITASK_ARGON2_TIME_COST": "1",
         "ORBITASK_ARGON2_MEMORY_COST": "1024",
@@ -111,6 +126,27 @@ def start_api(state: LabState, region: str) -> None:
     r.api_pid = spawn(args, log_path, env=node_env(state, region))
     wait_until(lambda: api_ready(state.api_url(region)), f"API node in {region}", API_START_TIMEOUT_S,
                r.api_pid, log_path)
+
+
+def start_worker(state: LabState, region: str) -> None:
+    """Start the region's `orbitask worker run` (attachment replication) unless it runs; returns once it started.
+
+    It gets the API node's environment (region, topology, its own replica as reader, the storage
+    directories), its own data directory for the replication cursor and spool files, and no garbage
+    collection (the lab is short-lived; collection in a reader region must not purge rows anyway).
+    """
+    r = state.regions[region]
+    if alive(r.worker_pid):
+        return
+    data_dir = state.dir / region / "worker"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "orbitask.cli", "worker", "run", "--interval", str(WORKER_INTERVAL_S),
+            "--gc-every", "0"]
+    log_path = state.dir / region / "worker.log"
+    start = log_path.stat().st_size if log_path.exists() else 0
+    r.worker_pid = spawn(args, log_path, env={**node_env(state, region), "ORBITASK_DATA_DIR": str(data_dir)})
+    wait_until(lambda: WORKER_BANNER in log_path.read_bytes()[start:], f"replication worker in {region}",
+               API_START_TIMEOUT_S, r.worker_pid, log_path)
 
 
 def start_db(state: LabState, region: str) -> MariaDBServer:
@@ -155,9 +191,12 @@ def bootstrap(state: LabState, progress: Callable[[str], None] = lambda _msg: No
             failover.replicate(lab, region, writer)
     state.epoch = failover.record_writer(lab, writer)
     sync_replicas(state)
+    if state.semi_sync and not failover.semi_sync_on(lab, writer, [r for r in REGIONS if r != writer]):
+        raise RuntimeError(f"no replica connected to {writer}: semi-sync could not be switched on")
     for region in REGIONS:
-        progress(f"API node in {region}")
+        progress(f"API node and replication worker in {region}")
         start_api(state, region)
+        start_worker(state, region)
         state.save()
     progress("HAProxy entry points")
     state.haproxy_pid = haproxy.start(state)
@@ -191,8 +230,6 @@ def up(lab_dir: Path, wan_scale: float, semi_sync: bool, progress: Callable[[str
             seen = step
         if current.status == "ready":
             return current
-    if state.semi_sync and not failover.semi_sync_on(lab, writer, [r for r in REGIONS if r != writer]):
-        raise RuntimeError(f"no replica connected to {writer}: semi-sync could not be switched on")
         if current.status == "failed" or not alive(pid):
             tail = (state.dir / "supervisor.log").read_text(errors="replace")[-3000:]
             down(lab_dir)
@@ -215,14 +252,15 @@ def down(lab_dir: Path) -> bool:
         state = LabState.load(lab_dir)
     except FileNotFoundError:
         return False
-    pids = [state.haproxy_pid, *(r.api_pid for r in state.regions.values()), state.supervisor_pid,
+    pids = [state.haproxy_pid, *(r.api_pid for r in state.regions.values()),
+            *(r.worker_pid for r in state.regions.values()), state.supervisor_pid,
             *(r.redis_pid for r in state.regions.values()), *(r.db_pid for r in state.regions.values())]
     running = [pid for pid in pids if alive(pid)]
     for pid in running:
         stop(pid)
     state.haproxy_pid = state.supervisor_pid = None
     for r in state.regions.values():
-        r.api_pid = r.redis_pid = r.db_pid = None
+        r.api_pid = r.worker_pid = r.redis_pid = r.db_pid = None
     state.status = "stopped"
     state.save()
     return bool(running)
@@ -281,7 +319,7 @@ def kill_region(lab_dir: Path, region: str, parts: tuple[str, ...] = ("db", "api
 
 
 def restart_region(lab_dir: Path, region: str) -> None:
-    """Bring a region's dead processes back: MariaDB (fenced), Redis, then its API node; rejoin if due."""
+    """Bring a region's dead processes back: MariaDB (fenced), Redis, then its API node and worker; rejoin if due."""
     with locked(lab_dir):
         state = LabState.load(lab_dir)
         start_db(state, region)
@@ -292,6 +330,7 @@ def restart_region(lab_dir: Path, region: str) -> None:
     with locked(lab_dir):
         state = LabState.load(lab_dir)
         start_api(state, region)
+        start_worker(state, region)
         state.save()
 
 
@@ -303,11 +342,14 @@ def status(lab_dir: Path) -> dict:
         r = state.regions[region]
         db = server(state, region)
         info: dict = {"db": alive(r.db_pid), "redis": alive(r.redis_pid), "api": alive(r.api_pid),
-                      "entry": state.entry_url(region)}
+                      "worker": alive(r.worker_pid), "entry": state.entry_url(region),
+                      "storage": str(storage_dir(state, region))}
         if info["db"]:
             try:
                 info["read_only"] = failover.variable(db, "read_only") == "1"
                 info["gtid"] = failover.variable(db, "gtid_binlog_pos")
+                if not info["read_only"]:
+                    info["semi_sync_active"] = failover.semi_sync_active(db)
                 slave = failover.slave_status(db)
                 if slave:
                     info["replicating"] = f"{slave.get('Slave_IO_Running')}/{slave.get('Slave_SQL_Running')}"
@@ -318,5 +360,3 @@ def status(lab_dir: Path) -> dict:
     return {"status": state.status, "writer": state.writer, "epoch": state.epoch, "wan_scale": state.wan_scale,
             "semi_sync": state.semi_sync, "supervisor": alive(state.supervisor_pid),
             "pending_rejoin": state.pending_rejoin, "regions": rows}
-                if not info["read_only"]:
-                    info["semi_sync_active"] = failover.semi_sync_active(db)

@@ -32,6 +32,7 @@ class RegionState(BaseModel):
     db_pid: int | None = None
     redis_pid: int | None = None
     api_pid: int | None = None
+    worker_pid: int | None = None  # `orbitask worker run`: copies other regions' attachments into this one's
 
 
 class LabState(BaseModel):
