@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Subquery, func, select, update
+from sqlalchemy import Subquery, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.audit import service as audit
@@ -27,14 +27,13 @@ from orbitask.core.errors import Conflict, Forbidden, NotFound
 from orbitask.core.pagination import decode_cursor, page_of
 from orbitask.core.uow import UnitOfWork, command
 
+_ROLE = select(WorkspaceMember.role).where(WorkspaceMember.workspace_id == bindparam("workspace_id"),
+                                           WorkspaceMember.user_id == bindparam("user_id"))
+
 
 async def workspace_role(session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
     """The user's role in the workspace, or None for outsiders."""
-    return await session.scalar(
-        select(WorkspaceMember.role).where(
-            WorkspaceMember.workspace_id == workspace_id, WorkspaceMember.user_id == user_id
-        )
-    )
+    return await session.scalar(_ROLE, {"workspace_id": workspace_id, "user_id": user_id})
 
 
 async def member_roles(session: AsyncSession, workspace_id: uuid.UUID) -> dict[uuid.UUID, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
@@ -17,15 +17,18 @@ from orbitask.core.db import utcnow
 from orbitask.core.errors import NotFound
 from orbitask.core.uow import UnitOfWork, command
 
+_LIST_BOARD = select(BoardList.board_id).where(BoardList.id == bindparam("id"))
+_LABEL_BOARD = select(Label.board_id).where(Label.id == bindparam("id"))
+
 
 async def list_board_id(session: AsyncSession, list_id: uuid.UUID) -> uuid.UUID | None:
     """The board a list is on (None if there is no such list)."""
-    return await session.scalar(select(BoardList.board_id).where(BoardList.id == list_id))
+    return await session.scalar(_LIST_BOARD, {"id": list_id})
 
 
 async def label_board_id(session: AsyncSession, label_id: uuid.UUID) -> uuid.UUID | None:
     """The board a label belongs to (None if there is no such label)."""
-    return await session.scalar(select(Label.board_id).where(Label.id == label_id))
+    return await session.scalar(_LABEL_BOARD, {"id": label_id})
 
 
 async def _locked_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID) -> tuple[Board, BoardList]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +44,25 @@ async def role_on_board(session: AsyncSession, board: Board, user_id: uuid.UUID)
     return policy.effective_board_role(BoardAccess(ws_role, explicit, board.visibility))
 
 
+# The access queries run on every board, list and card request: built once, with the caller and the
+# board as bound parameters (building them per request cost more than running them).
+_MEMBERSHIP = workspaces.membership_of(bindparam("user_id"))
+
+
+def _with_access(stmt: Any) -> Any:
+    """`stmt` joined to the caller's workspace membership and explicit board role, for one board."""
+    return (
+        stmt.outerjoin(_MEMBERSHIP, _MEMBERSHIP.c.workspace_id == Board.workspace_id)
+        .outerjoin(BoardMember, (BoardMember.board_id == Board.id) & (BoardMember.user_id == bindparam("user_id")))
+        .where(Board.id == bindparam("board_id"))
+    )
+
+
+_VIEW = _with_access(select(Board, _MEMBERSHIP.c.role, _MEMBERSHIP.c.members_version, BoardMember.role))
+_LOCK = (_with_access(select(Board, _MEMBERSHIP.c.role, BoardMember.role)).with_for_update(of=Board)
+         .execution_options(populate_existing=True))
+
+
 @dataclass(frozen=True, slots=True)
 class BoardView:
     """A board as one caller sees it: their role and the workspace's membership version."""
@@ -56,13 +76,7 @@ async def board_view(
     session: AsyncSession, actor: Actor, board_id: uuid.UUID, action: str = "board.read", what: str = "board"
 ) -> BoardView:
     """Load a board and the caller's access to it in one query (404 when out of reach)."""
-    membership = workspaces.membership_of(actor.user_id)
-    row = (await session.execute(
-        select(Board, membership.c.role, membership.c.members_version, BoardMember.role)
-        .outerjoin(membership, membership.c.workspace_id == Board.workspace_id)
-        .outerjoin(BoardMember, (BoardMember.board_id == Board.id) & (BoardMember.user_id == actor.user_id))
-        .where(Board.id == board_id)
-    )).first()
+    row = (await session.execute(_VIEW, {"user_id": actor.user_id, "board_id": board_id})).first()
     if row is None:
         raise NotFound(f"No such {what}.")
     board, ws_role, members_version, explicit = row
@@ -82,14 +96,8 @@ class BoardStamp:
     role: str
 
 
-_STAMP_MEMBERSHIP = workspaces.membership_of(bindparam("user_id"))
-_STAMP = (
-    select(Board.id, Board.version, Board.visibility, _STAMP_MEMBERSHIP.c.role,
-           _STAMP_MEMBERSHIP.c.members_version, BoardMember.role)
-    .outerjoin(_STAMP_MEMBERSHIP, _STAMP_MEMBERSHIP.c.workspace_id == Board.workspace_id)
-    .outerjoin(BoardMember, (BoardMember.board_id == Board.id) & (BoardMember.user_id == bindparam("user_id")))
-    .where(Board.id == bindparam("board_id"))
-)
+_STAMP = _with_access(select(Board.id, Board.version, Board.visibility, _MEMBERSHIP.c.role,
+                              _MEMBERSHIP.c.members_version, BoardMember.role))
 
 
 async def board_stamp(session: AsyncSession, actor: Actor, board_id: uuid.UUID) -> BoardStamp:
@@ -114,15 +122,7 @@ async def readable_board(
 
 async def lock_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, action: str, what: str = "board") -> Board:
     """Lock the board row for this command (serialising its writers) after checking `action`."""
-    membership = workspaces.membership_of(actor.user_id)
-    row = (await uow.session.execute(
-        select(Board, membership.c.role, BoardMember.role)
-        .outerjoin(membership, membership.c.workspace_id == Board.workspace_id)
-        .outerjoin(BoardMember, (BoardMember.board_id == Board.id) & (BoardMember.user_id == actor.user_id))
-        .where(Board.id == board_id)
-        .with_for_update(of=Board)
-        .execution_options(populate_existing=True)
-    )).first()
+    row = (await uow.session.execute(_LOCK, {"user_id": actor.user_id, "board_id": board_id})).first()
     if row is None:
         raise NotFound(f"No such {what}.")
     board, ws_role, explicit = row

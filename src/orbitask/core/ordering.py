@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fractional_indexing import FIError, generate_key_between, validate_order_key
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.core.errors import InvalidPosition
@@ -36,6 +38,29 @@ def is_valid(key: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class _Queries:
+    neighbour: Any
+    next_after: Any
+    last_before: Any
+    last: Any
+
+
+@functools.cache
+def _queries(model: Any, scope_column: Any, excluding: bool) -> _Queries:
+    """The sibling queries of one kind of ordered row, built once (building them cost more than running them)."""
+    position = model.position
+    siblings = select(position).where(scope_column == bindparam("scope"))
+    if excluding:
+        siblings = siblings.where(model.id != bindparam("exclude"))
+    return _Queries(
+        neighbour=select(position).where(model.id == bindparam("item"), scope_column == bindparam("scope")),
+        next_after=siblings.where(position > bindparam("position")).order_by(position).limit(1),
+        last_before=siblings.where(position < bindparam("position")).order_by(position.desc()).limit(1),
+        last=siblings.order_by(position.desc()).limit(1),
+    )
+
+
 async def position_for(
     session: AsyncSession,
     model: Any,
@@ -52,27 +77,23 @@ async def position_for(
     With no neighbours given the item goes last; with one, right next to it.
     Callers hold the board lock, so neighbours cannot change underneath.
     """
-    position = model.position
+    q = _queries(model, scope_column, exclude_id is not None)
+    base = {"scope": scope_value} if exclude_id is None else {"scope": scope_value, "exclude": exclude_id}
 
     async def neighbour(item_id: uuid.UUID, name: str) -> str:
         if item_id == exclude_id:
             raise InvalidPosition(f"{name} cannot be the {what} being moved")
-        row = (await session.execute(
-            select(position).where(model.id == item_id, scope_column == scope_value)
-        )).first()
+        row = (await session.execute(q.neighbour, {"scope": scope_value, "item": item_id})).first()
         if row is None:
             raise InvalidPosition(f"{name} is not a {what} in the target {scope_column.key.removesuffix('_id')}")
         return row[0]
 
-    siblings = select(position).where(scope_column == scope_value)
-    if exclude_id is not None:
-        siblings = siblings.where(model.id != exclude_id)
     after = await neighbour(after_id, "after_id") if after_id else None
     before = await neighbour(before_id, "before_id") if before_id else None
     if after is not None and before is None:
-        before = await session.scalar(siblings.where(position > after).order_by(position).limit(1))
+        before = await session.scalar(q.next_after, {**base, "position": after})
     elif before is not None and after is None:
-        after = await session.scalar(siblings.where(position < before).order_by(position.desc()).limit(1))
+        after = await session.scalar(q.last_before, {**base, "position": before})
     elif after is None and before is None:
-        after = await session.scalar(siblings.order_by(position.desc()).limit(1))
+        after = await session.scalar(q.last, base)
     return between(after, before)

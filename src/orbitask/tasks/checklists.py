@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
@@ -135,14 +135,15 @@ async def delete_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID) -> None
         await uow.commit()
 
 
+_CHECKLISTS = select(Checklist).where(Checklist.card_id == bindparam("card_id")).order_by(Checklist.position, Checklist.id)
+_ITEMS = (select(ChecklistItem).where(ChecklistItem.card_id == bindparam("card_id"))
+          .order_by(ChecklistItem.position, ChecklistItem.id))
+
+
 async def card_checklists(session: AsyncSession, card_id: uuid.UUID) -> list[ChecklistRead]:
     """A card's checklists with their items, in order."""
-    lists = list((await session.execute(
-        select(Checklist).where(Checklist.card_id == card_id).order_by(Checklist.position, Checklist.id)
-    )).scalars())
-    items = (await session.execute(
-        select(ChecklistItem).where(ChecklistItem.card_id == card_id).order_by(ChecklistItem.position, ChecklistItem.id)
-    )).scalars()
+    lists = list((await session.execute(_CHECKLISTS, {"card_id": card_id})).scalars())
+    items = (await session.execute(_ITEMS, {"card_id": card_id})).scalars()
     by_list: dict[uuid.UUID, list[ChecklistItemRead]] = {c.id: [] for c in lists}
     for item in items:
         by_list.setdefault(item.checklist_id, []).append(ChecklistItemRead.model_validate(item))

@@ -33,10 +33,12 @@ from orbitask.tasks.models import (
 )
 from orbitask.tasks.schemas import CardCreate, CardLinkRead, CardMove, CardRead, CardUpdate
 
+_CARD_BOARD = select(Card.board_id).where(Card.id == bindparam("id"))
+
 
 async def card_board_id(session: AsyncSession, card_id: uuid.UUID) -> uuid.UUID | None:
     """The board a card is on."""
-    return await session.scalar(select(Card.board_id).where(Card.id == card_id))
+    return await session.scalar(_CARD_BOARD, {"id": card_id})
 
 
 async def locked_card(
@@ -197,11 +199,12 @@ async def create_card(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: Ca
     return out
 
 
+_CARD_LINKS = select(CardLink).where(CardLink.card_id == bindparam("card_id")).order_by(CardLink.position, CardLink.id)
+
+
 async def card_links(session: AsyncSession, card_id: uuid.UUID) -> list[CardLinkRead]:
     """A card's links (imported attachments), in order; the cover is flagged."""
-    rows = await session.execute(
-        select(CardLink).where(CardLink.card_id == card_id).order_by(CardLink.position, CardLink.id)
-    )
+    rows = await session.execute(_CARD_LINKS, {"card_id": card_id})
     return [CardLinkRead.model_validate(r) for r in rows.scalars()]
 
 
