@@ -30,7 +30,7 @@ bearer = HTTPBearer(auto_error=False, description="JWT access token or personal 
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """The process runtime."""
     return request.app.state.runtime
 
@@ -71,7 +71,7 @@ async def current_actor(request: Request, rt: RuntimeDep, creds: BearerCredentia
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-def presented_access_token(request: Request, creds: BearerCredentials) -> str | None:
+async def presented_access_token(request: Request, creds: BearerCredentials) -> str | None:
     """The JWT access token the request carries (Bearer or cookie), unverified; None for API tokens."""
     if creds is not None:
         return None if creds.credentials.startswith(API_TOKEN_PREFIX) else creds.credentials
@@ -95,7 +95,7 @@ async def signup_limits(request: Request, rt: RuntimeDep) -> None:
     await enforce(rt.limiter, [Limit("signup_ip", client_ip(request.scope), rt.settings.rate_limit_signup_per_minute)])
 
 
-def get_uow(rt: RuntimeDep, actor: CurrentActor) -> UnitOfWork:
+async def get_uow(rt: RuntimeDep, actor: CurrentActor) -> UnitOfWork:
     """A unit of work acting for the caller."""
     return rt.uow(actor.user_id)
 
@@ -103,7 +103,7 @@ def get_uow(rt: RuntimeDep, actor: CurrentActor) -> UnitOfWork:
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-def anonymous_uow(rt: RuntimeDep) -> UnitOfWork:
+async def anonymous_uow(rt: RuntimeDep) -> UnitOfWork:
     """A unit of work for sign-up and sign-in."""
     return rt.uow(None)
 
