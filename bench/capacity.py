@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/capacity.py [--setup sqlite|mariadb|both] [--steps 10 20 40 ...]
                                        [--think 0.5 1.0] [--warmup 5] [--seconds 20] [--p99-limit 50]
-                                       [--users 100 --boards 6 --cards 80] [--json bench/results/capacity.json]
+                                       [--users 100 --boards 6 --cards 80] [--mix open_board=1 ...]
+                                       [--json bench/results/capacity.json]
                                        [--plot docs/capacity.png]
 
 Seeds, in-process and before the server starts, 100 users each with a workspace of 6 boards of 80 cards
@@ -62,6 +63,8 @@ REQUEST_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 60.0  # bound on signing in and subscribing the users a step adds
 START_CONCURRENCY = 16
 DRAIN_TIMEOUT_S = REQUEST_TIMEOUT_S + 1  # after a window, for its last requests to finish
+FIRST_WARMUP_S = 15.0
+IDLE_SECONDS = 5.0
 DEFAULT_STEPS = [10, 20, 40, 80, 120, 160, 200, 250, 300, 400, 500, 600]
 console = Console(width=160)
 
@@ -122,7 +125,16 @@ class CpuMeter:
             "server_cpu_pct": round(server / capacity, 1), "db_cpu_pct": round(dbs / capacity, 1),
             "generator_cpu_pct": round(gen / capacity, 1),
             "other_cpu_pct": round(max(0.0, machine - server - dbs - gen) / capacity, 1),
+            "server_cpu_s": round(server, 3), "db_cpu_s": round(dbs, 3), "generator_cpu_s": round(gen, 3),
         }
+
+    async def idle(self, seconds: float) -> dict[str, float]:
+        """What the server and its databases burn with no request at all (their background loops)."""
+        self.begin()
+        await asyncio.sleep(seconds)  # the measurement itself
+        cpu = self.end()
+        return {"server_cpu_pct": cpu["server_cpu_pct"], "db_cpu_pct": cpu["db_cpu_pct"],
+                "other_cpu_pct": cpu["other_cpu_pct"]}
 
 
 # -- the step-up ---------------------------------------------------------------------------------
@@ -131,7 +143,7 @@ class CpuMeter:
 async def step_up(base: str, seeded: list[SeededUser], meter: CpuMeter, args: argparse.Namespace) -> dict[str, Any]:
     """Add users step by step and measure each step until one passes the limit."""
     shared = Shared()
-    mix = Mix(MIX)
+    mix = Mix(args.mix)
     slots = [(seeded[k % len(seeded)], seeded[k % len(seeded)].boards[k // len(seeded)])
              for k in range(len(seeded) * min(len(u.boards) for u in seeded))]
     steps_wanted = [s for s in args.steps if s <= len(slots)]
@@ -143,6 +155,9 @@ async def step_up(base: str, seeded: list[SeededUser], meter: CpuMeter, args: ar
     users: list[VirtualUser] = []
     steps: list[dict[str, Any]] = []
     reason = "every step stayed under the limits"
+    idle = await meter.idle(IDLE_SECONDS)
+    console.print(f"  idle (no users, {IDLE_SECONDS:g} s): CPU % server {idle['server_cpu_pct']} db "
+                  f"{idle['db_cpu_pct']} other {idle['other_cpu_pct']}")
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         try:
             for target in steps_wanted:
@@ -158,7 +173,8 @@ async def step_up(base: str, seeded: list[SeededUser], meter: CpuMeter, args: ar
                 await asyncio.wait_for(asyncio.gather(*[start(vu) for vu in fresh]), START_TIMEOUT_S)
                 start_s = time.perf_counter() - started
                 users += fresh
-                await asyncio.sleep(args.warmup)  # warm-up: the new users' first requests, caches
+                # warm-up: the new users' first requests; the first step also warms the server (caches, pools)
+                await asyncio.sleep(args.warmup if steps else max(args.warmup, FIRST_WARMUP_S))
                 frames, events, resyncs = shared.ws_frames, shared.ws_events, shared.resyncs
                 window = shared.window = Window()
                 meter.begin()
@@ -173,18 +189,22 @@ async def step_up(base: str, seeded: list[SeededUser], meter: CpuMeter, args: ar
                         "ws_frames_per_s": round((shared.ws_frames - frames) / args.seconds, 1),
                         "ws_events_per_s": round((shared.ws_events - events) / args.seconds, 1),
                         "resyncs": shared.resyncs - resyncs, "unfinished": window.inflight}
+                if window.latencies_ms:
+                    step["server_cpu_ms_per_request"] = round(cpu["server_cpu_s"] / len(window.latencies_ms) * 1000, 2)
+                    step["generator_cpu_ms_per_request"] = round(cpu["generator_cpu_s"] / len(window.latencies_ms)
+                                                                 * 1000, 2)
                 steps.append(step)
                 console.print(
                     f"  {target:4d} users: {step['rps']:7.1f} req/s  p50/p95/p99 {step['p50_ms']}/{step['p95_ms']}/"
                     f"{step['p99_ms']} ms  errors {step['errors']} {step['errors_by_type'] or ''}  CPU % server "
                     f"{cpu['server_cpu_pct']} db {cpu['db_cpu_pct']} generator {cpu['generator_cpu_pct']} "
-                    f"other {cpu['other_cpu_pct']}")
+                    f"other {cpu['other_cpu_pct']}  server CPU ms/req {step.get('server_cpu_ms_per_request')}")
                 if (why := stop_reason(step, args.p99_limit, args.max_error_rate)) is not None:
                     reason = why
                     break
         finally:
             await asyncio.gather(*[vu.stop() for vu in users], return_exceptions=True)
-    return {"steps": steps, "stop_reason": reason, "ws_closed": shared.ws_closed,
+    return {"steps": steps, "stop_reason": reason, "ws_closed": shared.ws_closed, "idle": idle,
             "best": best_step(steps, args.p99_limit)}
 
 
@@ -291,15 +311,19 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     table = Table(title=f"Orbitask capacity, {result['setup']}, {result['workers']} workers, {os.cpu_count()} cores "
                         f"(CPU % of all cores), {result['date']}")
     for column in ("users", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "server CPU %",
-                   "db CPU %", "generator CPU %", "other CPU %", "WS events/s"):
+                   "db CPU %", "generator CPU %", "other CPU %", "server CPU ms/req", "generator CPU ms/req",
+                   "WS events/s"):
         table.add_column(column, justify="right")
     for s in result["steps"]:
         errors = ", ".join(f"{k}: {v}" for k, v in s["errors_by_type"].items()) or "0"
         p99 = f"[red]{s['p99_ms']}[/red]" if s["p99_ms"] is None or s["p99_ms"] >= args.p99_limit else str(s["p99_ms"])
         table.add_row(str(s["users"]), str(s["rps"]), str(s["p50_ms"]), str(s["p95_ms"]), p99, str(s["max_ms"]),
                       errors, str(s["server_cpu_pct"]), str(s["db_cpu_pct"]), str(s["generator_cpu_pct"]),
-                      str(s["other_cpu_pct"]), str(s["ws_events_per_s"]))
+                      str(s["other_cpu_pct"]), str(s.get("server_cpu_ms_per_request")),
+                      str(s.get("generator_cpu_ms_per_request")), str(s["ws_events_per_s"]))
     console.print(table)
+    idle = result["idle"]
+    console.print(f"  idle server (no users): CPU % server {idle['server_cpu_pct']} db {idle['db_cpu_pct']}")
     best = result["best"]
     if best is None:
         console.print(f"  no step had p99 < {args.p99_limit:g} ms with 0 errors")
@@ -380,6 +404,8 @@ def main() -> None:
                         help="think time between a user's requests, seconds (uniform)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds after adding users before measuring")
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window per step")
+    parser.add_argument("--mix", nargs="+", default=None, metavar="OP=WEIGHT",
+                        help=f"other weights, e.g. open_board=1 to measure one operation (default: {MIX})")
     parser.add_argument("--p99-limit", type=float, default=50.0, help="stop after the first step with p99 above this")
     parser.add_argument("--max-error-rate", type=float, default=0.01, help="or with more errors than this fraction")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "capacity.json")
@@ -389,6 +415,13 @@ def main() -> None:
             or not 0 <= args.think[0] <= args.think[1] or any(s < 1 for s in args.steps):
         parser.error("need positive sizes, steps and --seconds, and 0 <= think MIN <= MAX")
     args.steps = sorted(set(args.steps))
+    try:
+        args.mix = {op: int(w) for op, w in (item.split("=", 1) for item in args.mix)} if args.mix else dict(MIX)
+        Mix(args.mix)
+    except ValueError:
+        parser.error("--mix takes OP=WEIGHT pairs with integer weights, not all zero")
+    if unknown := set(args.mix) - set(MIX):
+        parser.error(f"--mix: unknown operations {sorted(unknown)}; they are {list(MIX)}")
 
     results = []
     for name in (["sqlite", "mariadb"] if args.setup == "both" else [args.setup]):
