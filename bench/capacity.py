@@ -130,6 +130,7 @@ class CpuMeter:
 
     async def idle(self, seconds: float) -> dict[str, float]:
         """What the server and its databases burn with no request at all (their background loops)."""
+        await asyncio.sleep(seconds)  # let start-up work (consumers catching up on the seed's events) finish
         self.begin()
         await asyncio.sleep(seconds)  # the measurement itself
         cpu = self.end()
