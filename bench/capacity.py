@@ -19,7 +19,8 @@ tabs open beyond 100).
 Each step adds users, warms up, then measures for --seconds: requests/s, p50/p95/p99, errors by
 status code or exception, and CPU from /proc as % of all cores (the orbitask processes; MariaDB +
 Redis; this load generator; everything else on the machine). The step-up stops after the first step
-whose p99 passes --p99-limit (or whose error rate passes --max-error-rate). Prints a table per setup,
+whose p99 passes --p99-limit (or whose error rate passes --max-error-rate), but not before
+--min-steps steps (3), so the plot has a curve. Prints a table per setup,
 writes JSON (merged with earlier setups' results in the same file) and a PNG of latency against
 requests/s. Everything goes to 127.0.0.1; every loop and wait is bounded.
 """
@@ -155,7 +156,7 @@ async def step_up(base: str, seeded: list[SeededUser], meter: CpuMeter, args: ar
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     users: list[VirtualUser] = []
     steps: list[dict[str, Any]] = []
-    reason = "every step stayed under the limits"
+    failed: str | None = None
     idle = await meter.idle(IDLE_SECONDS)
     console.print(f"  idle (no users, {IDLE_SECONDS:g} s): CPU % server {idle['server_cpu_pct']} db "
                   f"{idle['db_cpu_pct']} other {idle['other_cpu_pct']}")
@@ -200,12 +201,14 @@ async def step_up(base: str, seeded: list[SeededUser], meter: CpuMeter, args: ar
                     f"{step['p99_ms']} ms  errors {step['errors']} {step['errors_by_type'] or ''}  CPU % server "
                     f"{cpu['server_cpu_pct']} db {cpu['db_cpu_pct']} generator {cpu['generator_cpu_pct']} "
                     f"other {cpu['other_cpu_pct']}  server CPU ms/req {step.get('server_cpu_ms_per_request')}")
-                if (why := stop_reason(step, args.p99_limit, args.max_error_rate)) is not None:
-                    reason = why
+                if failed is None and (why := stop_reason(step, args.p99_limit, args.max_error_rate)) is not None:
+                    failed = f"{target} users: {why}"
+                if failed is not None and len(steps) >= args.min_steps:  # --min-steps: enough points for a curve
                     break
         finally:
             await asyncio.gather(*[vu.stop() for vu in users], return_exceptions=True)
-    return {"steps": steps, "stop_reason": reason, "ws_closed": shared.ws_closed, "idle": idle,
+    return {"steps": steps, "stop_reason": failed or "every step stayed under the limits", "idle": idle,
+            "ws_closed": shared.ws_closed,
             "best": best_step(steps, args.p99_limit)}
 
 
@@ -379,7 +382,7 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     ax.yaxis.set_major_locator(FixedLocator([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]))
     ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlim(left=0)
+    ax.set_xlim(0, max([s["rps"] for r in doc["setups"].values() for s in r["steps"]] + [1]) * 1.08)
     ax.set_xlabel("requests/s (the issue's mix, all virtual users)")
     ax.set_ylabel("latency, ms (log scale)")
     ax.set_title(f"Orbitask capacity: stepped virtual users, {doc['machine']['cpus']} cores shared with the load "
@@ -408,6 +411,8 @@ def main() -> None:
     parser.add_argument("--mix", nargs="+", default=None, metavar="OP=WEIGHT",
                         help=f"other weights, e.g. open_board=1 to measure one operation (default: {MIX})")
     parser.add_argument("--p99-limit", type=float, default=50.0, help="stop after the first step with p99 above this")
+    parser.add_argument("--min-steps", type=int, default=3,
+                        help="measure at least this many steps even past the limit (for the curve in the plot)")
     parser.add_argument("--max-error-rate", type=float, default=0.01, help="or with more errors than this fraction")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "capacity.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "capacity.png")
