@@ -41,6 +41,10 @@ log = structlog.get_logger("orbitask.worker")
 
 Step = Callable[[], Awaitable[int]]
 ERROR_BACKOFF_MAX_S = 30.0
+# A step that handled fewer items than this has caught up. Stepping again at once would take one or two
+# events per step under a steady write load, each step a write transaction of its own (consumer cursors)
+# competing with the users' writes for the database; waiting one interval batches them.
+BACKLOG = 100
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,7 @@ class Worker:
                     log.warning("job_failed", job=name, error=type(exc).__name__, detail=str(exc)[:200])
                     await asyncio.sleep(min(ERROR_BACKOFF_MAX_S, interval * 2**failures) * random.uniform(0.5, 1))
                     continue
-                if not done:
+                if done < BACKLOG:  # caught up: let work gather for one interval, then take it in one step
                     await asyncio.sleep(interval)
         finally:
             await asyncio.shield(lease.release())

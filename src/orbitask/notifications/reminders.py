@@ -13,8 +13,11 @@ created due in 30 minutes), one reminder goes out, for the nearest.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.boards import service as boards
 from orbitask.core.db import Database
@@ -30,44 +33,72 @@ MAX_OFFSET_MINUTES = 60 * 24 * 30
 
 
 async def remind(db: Database, *, now: dt.datetime, region: str) -> int:
-    """One scheduler tick at `now`; returns how many reminder events it emitted."""
+    """One scheduler tick at `now`; returns how many reminder events it emitted.
+
+    Everything is worked out on a read session; the write transaction opens only when there is
+    something to record. On SQLite there is one writer: a tick that held it while it checked
+    hundreds of due cards (most already reminded) stalled every user's write behind it.
+    """
+    async with db.read_session(on_writer=True) as session:
+        due = await _due(session, now)
+    if not due:
+        return 0
     emitted = 0
     async with db.write_transaction() as session:
-        widest = max(DEFAULT_DUE_OFFSETS)
-        for offsets in (await session.execute(select(NotificationSettings.due_offsets_minutes))).scalars():
-            widest = max([widest, *offsets])
-        cards = await watching.open_cards_due_between(
-            session, now - OVERDUE_LOOKBACK, now + dt.timedelta(minutes=min(widest, MAX_OFFSET_MINUTES))
-        )
-        if not cards:
-            return 0
-        recipients = {c.id: list(c.assignee_ids or c.watcher_ids) for c in cards}
-        chosen = await user_settings(session, list({u for users in recipients.values() for u in users}))
-        sent = {(r.card_id, r.user_id, r.due_at, r.offset_minutes) for r in (await session.execute(
-            select(ReminderSent).where(ReminderSent.card_id.in_([c.id for c in cards]))
-        )).scalars()}
-        board_rows = await boards.boards_by_id(session, list({c.board_id for c in cards}))
-        for card in cards:
-            board = board_rows.get(card.board_id)
+        # the lease makes this the only scheduler; still, never record a reminder twice
+        sent = await _sent(session, [card.id for card, _, _, _ in due])
+        for card, user_id, passed, workspace_id in due:
             assert card.due_at is not None
-            for user_id in recipients[card.id]:
-                if board is None or await boards.role_on_board(session, board, user_id) is None:
-                    continue
-                offsets = [0] if card.due_at <= now else chosen[user_id].due_offsets_minutes
-                passed = [o for o in offsets if card.due_at - dt.timedelta(minutes=o) <= now]
-                fresh = [o for o in passed if (card.id, user_id, card.due_at, o) not in sent]
-                if not fresh:
-                    continue
-                for offset in fresh:
-                    session.add(ReminderSent(card_id=card.id, user_id=user_id, due_at=card.due_at,
-                                             offset_minutes=offset, sent_at=now))
-                if card.due_at <= now:
-                    event = Overdue(user_id=user_id, card_id=card.id, board_id=card.board_id, title=card.title,
-                                    due_at=card.due_at)
-                else:
-                    event = DueSoon(user_id=user_id, card_id=card.id, board_id=card.board_id, title=card.title,
-                                    due_at=card.due_at, offset_minutes=min(fresh))
-                session.add(outbox_row(event, region=region, workspace_id=board.workspace_id))
-                emitted += 1
+            fresh = [o for o in passed if (card.id, user_id, card.due_at, o) not in sent]
+            if not fresh:
+                continue
+            for offset in fresh:
+                session.add(ReminderSent(card_id=card.id, user_id=user_id, due_at=card.due_at,
+                                         offset_minutes=offset, sent_at=now))
+            if card.due_at <= now:
+                event = Overdue(user_id=user_id, card_id=card.id, board_id=card.board_id, title=card.title,
+                                due_at=card.due_at)
+            else:
+                event = DueSoon(user_id=user_id, card_id=card.id, board_id=card.board_id, title=card.title,
+                                due_at=card.due_at, offset_minutes=min(fresh))
+            session.add(outbox_row(event, region=region, workspace_id=workspace_id))
+            emitted += 1
     return emitted
 
+
+async def _sent(session: AsyncSession, card_ids: list[uuid.UUID]) -> set[tuple[uuid.UUID, uuid.UUID, dt.datetime, int]]:
+    """The reminders already recorded for these cards: (card, user, due date, offset)."""
+    rows = await session.execute(select(ReminderSent).where(ReminderSent.card_id.in_(card_ids)))
+    return {(r.card_id, r.user_id, r.due_at, r.offset_minutes) for r in rows.scalars()}
+
+
+async def _due(session: AsyncSession, now: dt.datetime) -> list[tuple[Any, uuid.UUID, list[int], uuid.UUID]]:
+    """(card, recipient, offsets that have passed and were not reminded yet, workspace) for this tick."""
+    widest = max(DEFAULT_DUE_OFFSETS)
+    for offsets in (await session.execute(select(NotificationSettings.due_offsets_minutes))).scalars():
+        widest = max([widest, *offsets])
+    cards = await watching.open_cards_due_between(
+        session, now - OVERDUE_LOOKBACK, now + dt.timedelta(minutes=min(widest, MAX_OFFSET_MINUTES))
+    )
+    if not cards:
+        return []
+    recipients = {c.id: list(c.assignee_ids or c.watcher_ids) for c in cards}
+    chosen = await user_settings(session, list({u for users in recipients.values() for u in users}))
+    sent = await _sent(session, [c.id for c in cards])
+    board_rows = await boards.boards_by_id(session, list({c.board_id for c in cards}))
+    can_see: dict[tuple[uuid.UUID, uuid.UUID], bool] = {}  # (board, user): many due cards share both
+    due = []
+    for card in cards:
+        board = board_rows.get(card.board_id)
+        assert card.due_at is not None
+        for user_id in recipients[card.id]:
+            offsets = [0] if card.due_at <= now else chosen[user_id].due_offsets_minutes
+            passed = [o for o in offsets if card.due_at - dt.timedelta(minutes=o) <= now]
+            if board is None or not [o for o in passed if (card.id, user_id, card.due_at, o) not in sent]:
+                continue
+            key = (board.id, user_id)
+            if key not in can_see:
+                can_see[key] = await boards.role_on_board(session, board, user_id) is not None
+            if can_see[key]:
+                due.append((card, user_id, passed, board.workspace_id))
+    return due
