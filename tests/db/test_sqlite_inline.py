@@ -16,16 +16,23 @@ from orbitask.core.sqlite import InlineConnection
 
 async def test_sqlite_statements_run_without_a_thread_per_connection(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}")
-    threads = threading.active_count()
     try:
-        async with db.write_transaction() as session:
+        async with db.write_transaction() as session:  # the commit runs in a (pooled) worker thread
             await session.execute(text("CREATE TABLE probe (n INTEGER)"))
             await session.execute(text("INSERT INTO probe VALUES (1), (2)"))
-        async with db.read_session() as session:
-            assert (await session.execute(text("SELECT sum(n) FROM probe"))).scalar_one() == 3
-            raw = (await (await session.connection()).get_raw_connection()).dbapi_connection
-            assert isinstance(raw._connection, InlineConnection)
-        assert threading.active_count() == threads  # aiosqlite would have started one per connection
+        threads = threading.active_count()
+        sessions = [db.read_session() for _ in range(4)]
+        opened = [await s.__aenter__() for s in sessions]  # four reader connections at once
+        try:
+            for session in opened:
+                assert (await session.execute(text("SELECT sum(n) FROM probe"))).scalar_one() == 3
+                raw = (await (await session.connection()).get_raw_connection()).dbapi_connection
+                assert isinstance(raw._connection, InlineConnection)
+                assert not raw._connection._thread.is_alive()
+            assert threading.active_count() == threads  # aiosqlite would have started one per connection
+        finally:
+            for s in sessions:
+                await s.__aexit__(None, None, None)
     finally:
         await db.dispose()
 

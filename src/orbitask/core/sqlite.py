@@ -7,7 +7,11 @@ calls, which made them the largest single cost of a request on the embedded defa
 (docs/benchmarks.md, "Capacity"). So these connections keep aiosqlite's API, which
 SQLAlchemy's aiosqlite dialect drives, and call sqlite3 directly.
 
-Blocking the loop is safe here because SQLite does not wait on anyone in our processes:
+Commits are the exception: they go to a worker thread, because the commit that fills the WAL
+runs SQLite's checkpoint (copying pages into the database file and syncing it), which took
+hundreds of milliseconds under load and stalled every request of the process meanwhile.
+
+Blocking the loop is otherwise safe because SQLite does not wait on anyone in our processes:
 writers queue on `SqliteWriteLock` (an asyncio lock and flock) before `BEGIN IMMEDIATE`, and
 WAL readers never wait for writers. The busy timeout is kept short so that a foreign process
 holding the database lock (a `sqlite3` shell, say) cannot freeze the loop for long: the
@@ -23,6 +27,7 @@ from functools import partial
 from typing import Any
 
 import aiosqlite
+from anyio import to_thread
 
 BUSY_TIMEOUT_MS = 1_000
 
@@ -53,6 +58,11 @@ class InlineConnection(aiosqlite.Connection):
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
+
+    async def commit(self) -> None:
+        """Commit in a worker thread: a write's COMMIT may run SQLite's WAL checkpoint (copying up to
+        1,000 pages into the database file, with an fsync), which must not stall the event loop."""
+        await to_thread.run_sync(self._conn.commit)
 
     async def _connect(self) -> InlineConnection:
         if self._connection is None:
