@@ -10,6 +10,9 @@ interface Props {
   canEdit: boolean;
 }
 
+// Items added quickly one after another may be answered out of order: keep the server's order.
+const byPosition = (list: ChecklistItem[]) => [...list].sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
+
 export function Checklists({ cardId, detail, setDetail, canEdit }: Props) {
   const toast = useToast();
   const [title, setTitle] = useState("");
@@ -21,22 +24,24 @@ export function Checklists({ cardId, detail, setDetail, canEdit }: Props) {
   const patchItem = (item: ChecklistItem) =>
     setDetail((d) => d && { ...d, checklists: d.checklists!.map((c) => (c.id === item.checklist_id ? { ...c, items: (c.items ?? []).map((i) => (i.id === item.id ? item : i)) } : c)) });
 
+  // The input is cleared as soon as the text is sent, so the next one can be typed at once; after a
+  // failure the text comes back unless something new was typed meanwhile.
   async function addChecklist() {
-    if (!title.trim()) return;
-    await unwrap(api.POST("/api/v1/cards/{card_id}/checklists", { params: { path: { card_id: cardId } }, body: { title: title.trim() } }))
-      .then((c) => { setDetail((d) => d && { ...d, checklists: [...(d.checklists ?? []), c] }); setTitle(""); })
-      .catch(fail("add the checklist"));
+    const text = title.trim();
+    if (!text) return;
+    setTitle("");
+    await unwrap(api.POST("/api/v1/cards/{card_id}/checklists", { params: { path: { card_id: cardId } }, body: { title: text } }))
+      .then((c) => setDetail((d) => d && { ...d, checklists: [...(d.checklists ?? []), c] }))
+      .catch((err: Error) => { setTitle((now) => now || text); fail("add the checklist")(err); });
   }
 
   async function addItem(checklistId: string) {
     const text = (items[checklistId] ?? "").trim();
     if (!text) return;
+    setItems((now) => ({ ...now, [checklistId]: "" }));
     await unwrap(api.POST("/api/v1/checklists/{checklist_id}/items", { params: { path: { checklist_id: checklistId } }, body: { text } }))
-      .then((item) => {
-        setItems({ ...items, [checklistId]: "" });
-        setDetail((d) => d && { ...d, checklists: d.checklists!.map((c) => (c.id === checklistId ? { ...c, items: [...(c.items ?? []), item] } : c)) });
-      })
-      .catch(fail("add the item"));
+      .then((item) => setDetail((d) => d && { ...d, checklists: d.checklists!.map((c) => (c.id === checklistId ? { ...c, items: byPosition([...(c.items ?? []), item]) } : c)) }))
+      .catch((err: Error) => { setItems((now) => (now[checklistId] ? now : { ...now, [checklistId]: text })); fail("add the item")(err); });
   }
 
   async function tick(item: ChecklistItem, done: boolean) {
