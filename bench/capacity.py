@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from capacity_mix import MIX, Mix, Window, best_step, stop_reason, summarize  # noqa: E402
 from capacity_seed import SeededUser, seed  # noqa: E402
 from capacity_users import Shared, VirtualUser  # noqa: E402
+from procs import cpu_seconds, server_processes  # noqa: E402
 
 from tests.servers import orbitask_server  # noqa: E402
 
@@ -71,29 +72,6 @@ console = Console(width=160)
 
 
 # -- processes and CPU ---------------------------------------------------------------------------
-
-
-def server_processes(data_dir: Path) -> list[psutil.Process]:
-    """The `orbitask serve` process started with ORBITASK_DATA_DIR=data_dir, and its children."""
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if "orbitask.cli" in " ".join(proc.info["cmdline"] or []) and \
-                    proc.environ().get("ORBITASK_DATA_DIR") == str(data_dir):
-                found += [proc, *proc.children(recursive=True)]
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
-
-def cpu_seconds(procs: list[psutil.Process]) -> float:
-    """User + system CPU time of these processes so far (from /proc)."""
-    total = 0.0
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 def machine_busy_seconds() -> float:

@@ -47,6 +47,9 @@ from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from procs import cpu_seconds, server_processes  # noqa: E402
 
 from tests.dbservers import MariaDB  # noqa: E402
 from tests.redisserver import RedisServer  # noqa: E402
@@ -109,33 +112,11 @@ def redis_server(base: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-def server_processes(data_dir: Path) -> list[psutil.Process]:
-    """The `orbitask serve` process started with ORBITASK_DATA_DIR=data_dir, and its children."""
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if "orbitask.cli" in " ".join(proc.info["cmdline"] or []) and \
-                    proc.environ().get("ORBITASK_DATA_DIR") == str(data_dir):
-                found += [proc, *proc.children(recursive=True)]
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
-
 def rss(procs: list[psutil.Process]) -> int:
     total = 0
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess):
             total += proc.memory_info().rss
-    return total
-
-
-def cpu_seconds(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = proc.cpu_times()
-            total += times.user + times.system
     return total
 
 

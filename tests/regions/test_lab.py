@@ -10,10 +10,6 @@ writes once it was replaced. Figures (latencies, RTO) are the drill's job, not t
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,28 +17,15 @@ from typing import Any
 import pytest
 
 from orbitask.lab.state import REGIONS
+from tests.regions.labs import orbitask, running_lab
 
-WAN_SCALE = "0.05"
 PAIRS = 300
-
-
-def orbitask(*args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "orbitask.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
-    assert done.returncode == 0, f"orbitask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Path]:
-    lab_dir = Path(tempfile.mkdtemp(prefix="orbitask-lab-"))
-    try:
-        orbitask("lab", "up", "--dir", str(lab_dir), "--wan-scale", WAN_SCALE)
+    with running_lab("orbitask-lab-") as lab_dir:
         yield lab_dir
-    finally:
-        subprocess.run([sys.executable, "-m", "orbitask.cli", "lab", "down", "--dir", str(lab_dir)],
-                       capture_output=True, timeout=120)
-        shutil.rmtree(lab_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

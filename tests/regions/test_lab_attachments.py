@@ -14,11 +14,7 @@ import asyncio
 import io
 import json
 import os
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,8 +29,8 @@ from orbitask.lab.procs import alive
 from orbitask.lab.state import REGIONS, LabState
 from orbitask.lab.workload import Client, metric, sign_up
 from orbitask.tasks.attachments import object_key
+from tests.regions.labs import orbitask, running_lab
 
-WAN_SCALE = "0.05"
 EU, AP = "eu-west-1", "ap-southeast-1"
 READS = "orbitask_attachment_reads_total"
 FORWARDED_TO = "x-orbitask-forwarded-to"
@@ -42,23 +38,10 @@ WRITABLE_DEADLINE_S = 30.0  # nodes re-read the topology every second after a sw
 REPLICATION_DEADLINE_S = 30.0  # the worker polls every second; the lab's storage is a local directory
 
 
-def orbitask(*args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "orbitask.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
-    assert done.returncode == 0, f"orbitask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done
-
-
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Path]:
-    lab_dir = Path(tempfile.mkdtemp(prefix="orbitask-lab-files-"))
-    try:
-        orbitask("lab", "up", "--dir", str(lab_dir), "--wan-scale", WAN_SCALE)
+    with running_lab("orbitask-lab-files-") as lab_dir:
         yield lab_dir
-    finally:
-        subprocess.run([sys.executable, "-m", "orbitask.cli", "lab", "down", "--dir", str(lab_dir)],
-                       capture_output=True, timeout=120)
-        shutil.rmtree(lab_dir, ignore_errors=True)
 
 
 def png() -> bytes:
