@@ -8,7 +8,6 @@ import uuid
 
 import orjson
 from anyio import to_thread
-from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
@@ -19,9 +18,7 @@ from orbitask.core.cache import Cache
 from orbitask.core.db import repeatable_read
 from orbitask.core.observability import SNAPSHOT_CACHE
 from orbitask.tasks import service as tasks
-from orbitask.tasks.schemas import CardRead
-
-_CARDS = TypeAdapter(list[CardRead])
+from orbitask.tasks.schemas import CARD_LIST
 
 
 def snapshot_key(board_id: uuid.UUID, version: int, members_version: int) -> str:
@@ -38,7 +35,7 @@ async def build_snapshot(session: AsyncSession, board: object) -> bytes:
         "board": read.model_dump(mode="json"),
         "version": read.version,
         "lists": [x.model_dump(mode="json") for x in open_lists],
-        "cards": _CARDS.dump_python(cards, mode="json"),  # one call, not one per card
+        "cards": CARD_LIST.dump_python(cards, mode="json"),  # one call, not one per card
         "labels": [x.model_dump(mode="json") for x in await lists.board_labels(session, read.id)],
         "members": [m.model_dump(mode="json") for m in await board_members(session, board)],  # type: ignore[arg-type]
     }

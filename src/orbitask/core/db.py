@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
 from orbitask.core.ids import new_id
-from orbitask.core.sqlite import BUSY_TIMEOUT_MS as SQLITE_INLINE_BUSY_TIMEOUT_MS
-from orbitask.core.sqlite import InlineConnection, inline_creator
+from orbitask.core.sqlite import BUSY_TIMEOUT_MS, inline_creator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -31,7 +30,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_S = 5
 
 
@@ -105,8 +103,7 @@ def _sqlite_setup(engine: AsyncEngine, *, writer: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        inline = isinstance(getattr(dbapi_connection, "_connection", None), InlineConnection)
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_INLINE_BUSY_TIMEOUT_MS if inline else SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # short: calls run on the loop (core/sqlite.py)
         cursor.execute("PRAGMA synchronous=NORMAL")
         if not writer:
             cursor.execute("PRAGMA query_only=ON")
@@ -154,7 +151,7 @@ def make_engine(url: str, *, writer: bool) -> AsyncEngine:
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # One writer connection per process: writers queue in the pool instead of
-        # spinning on SQLite's lock; other processes wait on busy_timeout.
+        # spinning on SQLite's lock; other processes queue on the write lock (SqliteWriteLock).
         kwargs.update(pool_size=1 if writer else 8, max_overflow=0, pool_timeout=60, pool_pre_ping=False)
         if parsed.database and parsed.database != ":memory:":  # calls on the loop's thread (core/sqlite.py)
             kwargs["async_creator"] = inline_creator(parsed.database)

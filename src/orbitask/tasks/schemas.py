@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, TypeAdapter, model_validator
 
 from orbitask.core.schemas import Input, Output
 
@@ -87,6 +87,9 @@ class CardRead(Output):
     comment_count: int = 0
     cover_attachment_id: uuid.UUID | None = None
     attachment_count: int = 0
+
+
+CARD_LIST = TypeAdapter(list[CardRead])  # validates or dumps many cards in one call (snapshots have hundreds)
 
 
 class CardPage(Output):

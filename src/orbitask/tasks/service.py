@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import bindparam, case, func, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +30,7 @@ from orbitask.tasks.models import (
     ChecklistItem,
     Comment,
 )
-from orbitask.tasks.schemas import CardCreate, CardLinkRead, CardMove, CardRead, CardUpdate
+from orbitask.tasks.schemas import CARD_LIST, CardCreate, CardLinkRead, CardMove, CardRead, CardUpdate
 
 _CARD_BOARD = select(Card.board_id).where(Card.id == bindparam("id"))
 
@@ -64,7 +63,6 @@ async def readable_card(session: AsyncSession, actor: Actor, card_id: uuid.UUID)
     return board, card, role
 
 
-_CARD_LIST = TypeAdapter(list[CardRead])
 _CARD_RELATIONS = {"assignee_ids", "label_ids", "watcher_ids", "checklist_total", "checklist_done", "comment_count",
                    "attachment_count"}
 _CARD_COLUMNS = tuple(name for name in CardRead.model_fields if name not in _CARD_RELATIONS)
@@ -138,7 +136,7 @@ async def card_reads(session: AsyncSession, cards: Sequence[Any], *, board_id: u
             comment_count=counted["m"].get(card.id, 0), attachment_count=counted["f"].get(card.id, 0),
         )
         rows.append(row)
-    return _CARD_LIST.validate_python(rows)  # one call for all cards: a board snapshot has hundreds
+    return CARD_LIST.validate_python(rows)
 
 
 async def card_read(session: AsyncSession, card: Card) -> CardRead:
