@@ -27,6 +27,7 @@ from orbitask.core.observability import DB_POOL, INFO, REPLICA_LAG_EVENTS, confi
 from orbitask.core.ratelimit import ApiRateLimitMiddleware
 from orbitask.core.runtime import Runtime
 from orbitask.core.security import SecurityHeadersMiddleware
+from orbitask.core.sqlite import run_checkpoints
 from orbitask.core.tracing import configure_tracing
 from orbitask.realtime.hub import Hub
 from orbitask.realtime.presence import BoardPresence
@@ -157,6 +158,8 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
             tasks = start_realtime(runtime, application.state.hub, application.state.presence)
         if application.state.regions.multi_region:
             tasks.append(asyncio.create_task(application.state.regions.watch(), name="topology"))
+        if runtime.db.sqlite_file:  # commits do not checkpoint on the event loop (core/sqlite.py)
+            tasks.append(asyncio.create_task(run_checkpoints(runtime.db.sqlite_file), name="sqlite-checkpoint"))
         worker = Worker(runtime) if settings.jobs_in_serve else None
         if worker is not None:  # the embedded default: notifications without a second command
             worker.start()

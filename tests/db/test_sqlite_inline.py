@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from orbitask.core import sqlite as inline
 from orbitask.core.db import Database
 from orbitask.core.sqlite import InlineConnection
 
@@ -17,7 +19,7 @@ from orbitask.core.sqlite import InlineConnection
 async def test_sqlite_statements_run_without_a_thread_per_connection(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}")
     try:
-        async with db.write_transaction() as session:  # the commit runs in a (pooled) worker thread
+        async with db.write_transaction() as session:
             await session.execute(text("CREATE TABLE probe (n INTEGER)"))
             await session.execute(text("INSERT INTO probe VALUES (1), (2)"))
         threads = threading.active_count()
@@ -69,4 +71,50 @@ async def test_a_foreign_writer_holding_the_lock_gives_database_is_locked_not_a_
             await session.execute(text("INSERT INTO probe VALUES (1)"))
     finally:
         foreign.close()
+        await db.dispose()
+
+
+async def _fill_log(db: Database, pages: int) -> None:
+    """About `pages` 4 KiB pages of the WAL, in transactions of five pages."""
+    async with db.write_transaction() as session:
+        await session.execute(text("CREATE TABLE IF NOT EXISTS blob (b BLOB)"))
+    for _ in range(pages // 5):
+        async with db.write_transaction() as session:
+            await session.execute(text("INSERT INTO blob VALUES (randomblob(16000))"))
+
+
+async def test_commits_leave_the_checkpoint_to_the_background_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No commit copies the log into the database file (that ran on the event loop); the background task does."""
+    path = tmp_path / "inline.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    copied: list[tuple[int, int, int]] = []
+    done = asyncio.Event()
+    original = inline._checkpoint
+
+    def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+        copied.append(original(conn))
+        done.set()
+        return copied[-1]
+
+    try:
+        await _fill_log(db, 1500)
+        log_pages = Path(f"{path}-wal").stat().st_size // 4096
+        assert log_pages > 1500  # SQLite's default would have checkpointed in a commit at 1,000 pages
+        monkeypatch.setattr(inline, "_checkpoint", checkpoint)
+        task = asyncio.create_task(inline.run_checkpoints(str(path), interval_s=0))
+        try:
+            await asyncio.wait_for(done.wait(), 10)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        busy, in_log, backfilled = copied[0]
+        assert busy == 0 and in_log == backfilled >= 1500  # everything copied, without waiting on anyone
+        async with db.write_transaction() as session:  # the next writer starts the log again from its start
+            await session.execute(text("INSERT INTO blob VALUES (1)"))
+        conn = sqlite3.connect(path)
+        try:
+            assert conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1] < 10
+        finally:
+            conn.close()
+    finally:
         await db.dispose()

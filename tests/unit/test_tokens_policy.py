@@ -124,3 +124,30 @@ def test_previous_secret_keys_come_from_a_comma_separated_setting(monkeypatch: p
     settings = Settings(secret_key="c" * 40)
     assert settings.previous_signing_keys == ["a" * 40, "b" * 40]
     assert "a" * 40 not in str(settings.shown())
+
+
+def test_verified_access_tokens_are_remembered_until_they_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orbitask.auth import security
+    from orbitask.core.errors import Unauthorized
+
+    tokens = security.AccessTokens("k" * 40, 900)
+    decoded: list[str] = []
+    real_decode = security.jwt.decode
+    monkeypatch.setattr(security.jwt, "decode", lambda token, *a, **kw: decoded.append(token) or real_decode(token, *a, **kw))
+    user = uuid.uuid4()
+    token = tokens.issue(user)
+    claims = tokens.verify(token)
+    claims["sub"] = "changed by a caller"
+    assert tokens.verify(token)["sub"] == user  # a copy each time; the signature was checked once
+    assert decoded == [token]
+    with pytest.raises(Unauthorized):  # remembered per type: an access token is no refresh token
+        tokens.verify(token, typ="refresh")
+    with pytest.raises(Unauthorized):  # a tampered token is checked, and refused
+        tokens.verify(token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
+    checks = decoded.count(token)
+    tokens.verify(token)
+    assert decoded.count(token) == checks
+    later = claims["exp"] + 1
+    monkeypatch.setattr(security.time, "time", lambda: later)
+    tokens.verify(token)  # past its expiry the remembered claims are dropped and the token checked again
+    assert decoded.count(token) == checks + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import time
 import uuid
 from typing import Any
 
@@ -17,6 +18,7 @@ from orbitask.core.errors import Unauthorized
 
 JWT_ALGORITHM = "HS256"
 API_TOKEN_PREFIX = "ot_"
+VERIFIED_TOKENS_KEPT = 10_000  # per process: about 3 MB
 
 
 class Passwords:
@@ -55,6 +57,9 @@ class AccessTokens:
         self._kid = key_id(secret)
         self._keys = {key_id(k): k for k in (*previous, secret)}
         self.ttl = ttl_seconds
+        # token -> its verified claims: a client sends the same token with every request until it
+        # expires, and checking the signature and claims again cost more than the rest of a cached read
+        self._verified: dict[tuple[str, str], dict[str, Any]] = {}
 
     def issue(
         self, user_id: uuid.UUID, *, csrf: str | None = None, now: dt.datetime | None = None,
@@ -76,7 +81,23 @@ class AccessTokens:
         return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM, headers={"kid": self._kid})
 
     def verify(self, token: str, typ: str = "access") -> dict[str, Any]:
-        """The claims of a valid token; Unauthorized with a reason otherwise."""
+        """The claims of a valid token; Unauthorized with a reason otherwise.
+
+        A token verified before is not checked again until its expiry (revocation is checked by the
+        callers, on every request).
+        """
+        known = self._verified.get((token, typ))
+        if known is not None:
+            if known["exp"] > time.time():
+                return dict(known)
+            del self._verified[(token, typ)]
+        claims = self._verify(token, typ)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[(token, typ)] = claims
+        return dict(claims)
+
+    def _verify(self, token: str, typ: str) -> dict[str, Any]:
         try:
             key = self._keys.get(jwt.get_unverified_header(token).get("kid", ""))
             if key is None:  # signed with a key this node does not hold (retired, or never ours)

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.audit import service as audit
@@ -201,8 +201,11 @@ async def users_brief(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.
     """Public profiles of users by id."""
     if not ids:
         return {}
-    rows = (await session.execute(select(User).where(User.id.in_(set(ids))))).scalars()
+    rows = await session.execute(_USERS_BRIEF, {"ids": list(set(ids))})
     return {u.id: UserBrief.model_validate(u) for u in rows}
+
+
+_USERS_BRIEF = select(User.id, User.name, User.email).where(User.id.in_(bindparam("ids", expanding=True)))
 
 
 async def authenticate_api_token(session: AsyncSession, raw: str) -> uuid.UUID:

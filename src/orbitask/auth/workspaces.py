@@ -36,11 +36,14 @@ async def workspace_role(session: AsyncSession, workspace_id: uuid.UUID, user_id
     return await session.scalar(_ROLE, {"workspace_id": workspace_id, "user_id": user_id})
 
 
+_MEMBER_ROLES = select(WorkspaceMember.user_id, WorkspaceMember.role).where(
+    WorkspaceMember.workspace_id == bindparam("workspace_id")
+)
+
+
 async def member_roles(session: AsyncSession, workspace_id: uuid.UUID) -> dict[uuid.UUID, str]:
     """Everyone in the workspace and their role."""
-    rows = await session.execute(
-        select(WorkspaceMember.user_id, WorkspaceMember.role).where(WorkspaceMember.workspace_id == workspace_id)
-    )
+    rows = await session.execute(_MEMBER_ROLES, {"workspace_id": workspace_id})
     return {user_id: role for user_id, role in rows.all()}
 
 

@@ -151,17 +151,20 @@ async def delete_label(uow: UnitOfWork, actor: Actor, label_id: uuid.UUID) -> No
         await uow.commit()
 
 
+# built once, plain rows (every snapshot reads them)
+_OPEN_LISTS = (
+    select(*BoardList.__table__.c)
+    .where(BoardList.board_id == bindparam("board_id"), BoardList.archived.is_(False))
+    .order_by(BoardList.position, BoardList.id)
+)
+_LABELS = select(*Label.__table__.c).where(Label.board_id == bindparam("board_id")).order_by(Label.id)
+
+
 async def board_lists(session: AsyncSession, board_id: uuid.UUID) -> list[ListRead]:
     """The board's open lists in order."""
-    rows = await session.execute(
-        select(BoardList)
-        .where(BoardList.board_id == board_id, BoardList.archived.is_(False))
-        .order_by(BoardList.position, BoardList.id)
-    )
-    return [ListRead.model_validate(r) for r in rows.scalars()]
+    return [ListRead.model_validate(r) for r in await session.execute(_OPEN_LISTS, {"board_id": board_id})]
 
 
 async def board_labels(session: AsyncSession, board_id: uuid.UUID) -> list[LabelRead]:
     """The board's labels."""
-    rows = await session.execute(select(Label).where(Label.board_id == board_id).order_by(Label.id))
-    return [LabelRead.model_validate(r) for r in rows.scalars()]
+    return [LabelRead.model_validate(r) for r in await session.execute(_LABELS, {"board_id": board_id})]

@@ -218,12 +218,13 @@ async def list_members(session: AsyncSession, actor: Actor, board_id: uuid.UUID)
     return await board_members(session, board)
 
 
+_EXPLICIT_MEMBERS = select(BoardMember.user_id, BoardMember.role).where(BoardMember.board_id == bindparam("board_id"))
+
+
 async def board_members(session: AsyncSession, board: Board) -> list[BoardMemberRead]:
     """Explicit members plus workspace members whose role grants access."""
     ws_roles = await workspaces.member_roles(session, board.workspace_id)
-    explicit = dict((await session.execute(
-        select(BoardMember.user_id, BoardMember.role).where(BoardMember.board_id == board.id)
-    )).all())
+    explicit = dict((await session.execute(_EXPLICIT_MEMBERS, {"board_id": board.id})).all())
     roles: dict[uuid.UUID, tuple[str, bool]] = {}
     for user_id, ws_role in ws_roles.items():
         role = policy.effective_board_role(BoardAccess(ws_role, explicit.get(user_id), board.visibility))

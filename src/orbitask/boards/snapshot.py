@@ -1,13 +1,22 @@
-"""Board snapshots: built once per board version, cached as ready bytes."""
+"""Board snapshots: built once per board version, cached as ready bytes.
+
+A board changes mostly one card at a time, and reading and validating every card is most of a
+snapshot's cost. So a new version is built from the board's previous cached snapshot when the
+events in between (the outbox, one per version) all name a card: only those cards are read again;
+the other cards' JSON is taken from the previous snapshot, in the order and membership read now.
+Any other event (a list, a label, the board itself) or a missing version means a full build.
+"""
 
 from __future__ import annotations
 
 import functools
 import gzip
 import uuid
+from typing import Any
 
 import orjson
 from anyio import to_thread
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
@@ -16,7 +25,8 @@ from orbitask.boards.schemas import BoardRead
 from orbitask.boards.service import BoardStamp, board_members, board_stamp, board_view
 from orbitask.core.cache import Cache
 from orbitask.core.db import repeatable_read
-from orbitask.core.observability import SNAPSHOT_CACHE
+from orbitask.core.events import Event
+from orbitask.core.observability import SNAPSHOT_BUILDS, SNAPSHOT_CACHE
 from orbitask.tasks import service as tasks
 from orbitask.tasks.schemas import CARD_LIST
 
@@ -26,20 +36,80 @@ def snapshot_key(board_id: uuid.UUID, version: int, members_version: int) -> str
     return f"board:{board_id}:v{version}:m{members_version}"
 
 
-async def build_snapshot(session: AsyncSession, board: object) -> bytes:
-    """Board, lists, open cards, labels and members as JSON bytes (caller-independent)."""
+# Past this many versions a full build is as cheap as reading the events in between.
+PATCH_MAX_VERSIONS = 100
+
+_EVENT_CARDS = select(Event.card_id).where(
+    Event.board_id == bindparam("board_id"), Event.board_version > bindparam("since"),
+    Event.board_version <= bindparam("version"),
+)
+
+
+def last_snapshot_key(board_id: uuid.UUID) -> str:
+    """Cache key naming the most recently built snapshot of a board (a starting point, may be stale)."""
+    return f"board:{board_id}:last"
+
+
+async def build_snapshot(
+    session: AsyncSession, board: object, *, previous: bytes | None = None, since: int | None = None
+) -> bytes:
+    """Board, lists, open cards, labels and members as JSON bytes (caller-independent).
+
+    `previous`: this board's snapshot at version `since`, whose cards are reused when only cards
+    changed since (module docstring).
+    """
     read = BoardRead.model_validate(board)
     open_lists = await lists.board_lists(session, read.id)
-    cards = await tasks.snapshot_cards(session, read.id, [x.id for x in open_lists])
+    list_ids = [x.id for x in open_lists]
+    cards = None
+    if previous is not None and since is not None:
+        cards = await _patched_cards(session, read.id, list_ids, previous, since, read.version)
+    SNAPSHOT_BUILDS.labels("patched" if cards is not None else "full").inc()
+    if cards is None:
+        # one call, not one per card
+        cards = CARD_LIST.dump_python(await tasks.snapshot_cards(session, read.id, list_ids), mode="json")
     body = {
         "board": read.model_dump(mode="json"),
         "version": read.version,
         "lists": [x.model_dump(mode="json") for x in open_lists],
-        "cards": CARD_LIST.dump_python(cards, mode="json"),  # one call, not one per card
+        "cards": cards,
         "labels": [x.model_dump(mode="json") for x in await lists.board_labels(session, read.id)],
         "members": [m.model_dump(mode="json") for m in await board_members(session, board)],  # type: ignore[arg-type]
     }
     return orjson.dumps(body)
+
+
+async def _patched_cards(
+    session: AsyncSession, board_id: uuid.UUID, list_ids: list[uuid.UUID], previous: bytes, since: int, version: int
+) -> list[dict[str, Any]] | None:
+    """The open cards as JSON objects, reusing `previous`'s for cards no event touched since; None
+    when that cannot be known (then the caller reads every card)."""
+    if not 0 <= version - since <= PATCH_MAX_VERSIONS:
+        return None
+    touched = (await session.execute(_EVENT_CARDS, {"board_id": board_id, "since": since, "version": version})
+               ).scalars().all()
+    if len(touched) != version - since or None in touched:  # a version without its event, or not a card's
+        return None
+    changed = {str(card_id) for card_id in touched}
+    known = {card["id"]: card for card in orjson.loads(previous)["cards"]}
+    order = [str(card_id) for card_id in await tasks.snapshot_card_ids(session, board_id, list_ids)]
+    stale = [card_id for card_id in order if card_id in changed or card_id not in known]
+    fresh = await tasks.cards_by_id(session, [uuid.UUID(card_id) for card_id in stale])
+    known.update((card["id"], card) for card in CARD_LIST.dump_python(fresh, mode="json"))
+    if len(fresh) != len(stale):  # cannot happen in one consistent read; never guess
+        return None
+    return [known[card_id] for card_id in order]
+
+
+async def _last_snapshot(cache: Cache, board_id: uuid.UUID) -> tuple[bytes | None, int | None]:
+    """The most recently built snapshot of the board still in the cache, and its version."""
+    key = await cache.get(last_snapshot_key(board_id))
+    if key is None:
+        return None, None
+    body = await cache.get(key.decode())
+    if body is None:
+        return None, None
+    return body, int(key.decode().rsplit(":v", 1)[1].split(":", 1)[0])
 
 
 async def board_snapshot(
@@ -61,13 +131,15 @@ async def board_snapshot(
     SNAPSHOT_CACHE.labels("miss").inc()
     base = await cache.get(base_key)
     if base is None:
+        previous, since = await _last_snapshot(cache, stamp.id)
         async with repeatable_read(session):
             # look again inside the transaction: the body must match the version in its key
             view = await board_view(session, actor, board_id)
             base_key = snapshot_key(view.board.id, view.board.version, view.members_version)
             key = f"{base_key}:r{view.role}" + (":gz" if gzipped else "")
-            base = await build_snapshot(session, view.board)
+            base = await build_snapshot(session, view.board, previous=previous, since=since)
         await cache.set(base_key, base)
+        await cache.set(last_snapshot_key(view.board.id), base_key.encode())
         stamp = BoardStamp(view.board.id, view.board.version, view.members_version, view.role)
     body = b'{"role":' + orjson.dumps(stamp.role) + b"," + base[1:]
     if gzipped:

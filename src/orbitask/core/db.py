@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
 from orbitask.core.ids import new_id
-from orbitask.core.sqlite import BUSY_TIMEOUT_MS, inline_creator
+from orbitask.core.sqlite import AUTOCHECKPOINT_PAGES, BUSY_TIMEOUT_MS, inline_creator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -105,6 +105,7 @@ def _sqlite_setup(engine: AsyncEngine, *, writer: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # short: calls run on the loop (core/sqlite.py)
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")  # a backstop (core/sqlite.py)
         if not writer:
             cursor.execute("PRAGMA query_only=ON")
         cursor.close()
@@ -240,7 +241,9 @@ class Database:
         self.writer_url = writer_url
         parsed = make_url(writer_url)
         self.write_lock: SqliteWriteLock | None = None
+        self.sqlite_file: str | None = None  # the database file on the embedded default
         if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+            self.sqlite_file = parsed.database
             self.write_lock = SqliteWriteLock(Path(parsed.database).with_name(Path(parsed.database).name + ".lock"))
         self.reader_url = reader_url or writer_url
         self.writer = make_engine(writer_url, writer=True)

@@ -21,6 +21,9 @@ READ_WAIT = Histogram(
 )
 READ_FALLBACK = Counter("orbitask_read_fallback_total", "Reads sent to the writer because the replica lagged")
 SNAPSHOT_CACHE = Counter("orbitask_snapshot_cache_total", "Board snapshot cache lookups", ["result"])
+SNAPSHOT_BUILDS = Counter(
+    "orbitask_snapshot_builds_total", "Board snapshots built: from the previous one (patched) or in full", ["kind"]
+)
 EVENTS_EMITTED = Counter("orbitask_events_emitted_total", "Events appended to the outbox", ["type"])
 DB_RETRIES = Counter("orbitask_db_retries_total", "Commands run again after a deadlock or serialisation failure")
 RELAY_PUBLISHED = Counter("orbitask_relay_published_total", "Events the relay published to the bus")

@@ -7,9 +7,13 @@ calls, which made them the largest single cost of a request on the embedded defa
 (docs/benchmarks.md, "Capacity"). So these connections keep aiosqlite's API, which
 SQLAlchemy's aiosqlite dialect drives, and call sqlite3 directly.
 
-Commits are the exception: they go to a worker thread, because the commit that fills the WAL
-runs SQLite's checkpoint (copying pages into the database file and syncing it), which took
-hundreds of milliseconds under load and stalled every request of the process meanwhile.
+Commits run inline too: with `synchronous=NORMAL` a WAL commit appends to the log without
+syncing it. What can be slow is the checkpoint (copying the log into the database file and
+syncing it), which SQLite runs in the commit that fills the log. So the app's processes copy the
+log themselves, in a worker thread, every `CHECKPOINT_INTERVAL_S` (`run_checkpoints`), and the
+automatic checkpoint is left as a backstop at a size that the background one keeps the log well
+below. (Commits used to go to a worker thread instead: the hop cost CPU, and a writer kept the
+write lock until the event loop got round to resuming it, which queued the other writers.)
 
 Blocking the loop is otherwise safe because SQLite does not wait on anyone in our processes:
 writers queue on `SqliteWriteLock` (an asyncio lock and flock) before `BEGIN IMMEDIATE`, and
@@ -27,9 +31,17 @@ from functools import partial
 from typing import Any
 
 import aiosqlite
+import structlog
 from anyio import to_thread
 
 BUSY_TIMEOUT_MS = 1_000
+# The log is copied into the database file this often (run_checkpoints) ...
+CHECKPOINT_INTERVAL_S = 0.5
+# ... and SQLite copies it in a commit only past this many pages (4 KiB each): a backstop for
+# processes without run_checkpoints (command-line tools) and for a checkpoint that fell behind.
+AUTOCHECKPOINT_PAGES = 10_000
+
+log = structlog.get_logger()
 
 
 class _RunNow:
@@ -59,10 +71,6 @@ class InlineConnection(aiosqlite.Connection):
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
 
-    async def commit(self) -> None:
-        """Commit in a worker thread: a write's COMMIT may run SQLite's WAL checkpoint (copying up to
-        1,000 pages into the database file, with an fsync), which must not stall the event loop."""
-        await to_thread.run_sync(self._conn.commit)
 
     async def _connect(self) -> InlineConnection:
         if self._connection is None:
@@ -93,3 +101,29 @@ def inline_creator(database: str) -> Callable[[], Any]:
         return await InlineConnection(connector, iter_chunk_size=64)
 
     return connect
+
+
+async def run_checkpoints(database: str, interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
+    """Copy the WAL into the database file every `interval_s`, in a worker thread, until cancelled.
+
+    PASSIVE: never waits for readers or writers; whatever they still use is copied next time.
+    Several processes may run this on one file; SQLite lets one checkpoint at a time (the others
+    find it busy and try again later).
+    """
+    conn = sqlite3.connect(database, uri=database.startswith("file:"), check_same_thread=False,
+                           isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout=0")
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await to_thread.run_sync(_checkpoint, conn)
+            except sqlite3.Error as exc:  # a locked or unwritable file: keep serving, try again
+                log.warning("sqlite_checkpoint_failed", error=str(exc))
+    finally:
+        conn.close()
+
+
+def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """(busy, log pages, pages copied) of one passive checkpoint."""
+    return conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()

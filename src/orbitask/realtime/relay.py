@@ -27,7 +27,7 @@ from typing import Protocol
 
 import orjson
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from orbitask.core.bus import Bus
 from orbitask.core.db import Database
@@ -85,6 +85,11 @@ class RedisLease:
             return False
 
 
+# built once: the relay polls every few milliseconds in every process
+_AFTER = select(Event).where(Event.seq > bindparam("cursor")).order_by(Event.seq).limit(BATCH)
+_SEQS = select(Event).where(Event.seq.in_(bindparam("seqs", expanding=True)))
+
+
 class Relay:
     """Publishes every committed event once, in sequence order, to `channel`."""
 
@@ -131,12 +136,10 @@ class Relay:
         """Publish what is ready; returns how many events went out."""
         assert self.cursor is not None
         async with self.db.read_session() as session:
-            rows = list((await session.execute(
-                select(Event).where(Event.seq > self.cursor).order_by(Event.seq).limit(BATCH)
-            )).scalars())
+            rows = list((await session.execute(_AFTER, {"cursor": self.cursor})).scalars())
             late: list[Event] = []
             if self._late:
-                late = list((await session.execute(select(Event).where(Event.seq.in_(list(self._late))))).scalars())
+                late = list((await session.execute(_SEQS, {"seqs": list(self._late)})).scalars())
         count = 0
         for event in late:
             sent = await self._publish(event)

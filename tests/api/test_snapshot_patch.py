@@ -1,0 +1,130 @@
+"""Snapshots built from the previous one: after every kind of card change they equal a full build."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from prometheus_client import REGISTRY
+from sqlalchemy import delete
+
+from orbitask.boards.models import Board
+from orbitask.boards.snapshot import build_snapshot
+from orbitask.core.events import Event
+from tests.conftest import Api, User
+
+
+def builds(kind: str) -> float:
+    return REGISTRY.get_sample_value("orbitask_snapshot_builds_total", {"kind": kind}) or 0.0
+
+
+async def full_build(app: Any, board_id: str) -> dict[str, Any]:
+    """The snapshot built from scratch, reading every card (no previous snapshot)."""
+    async with app.state.runtime.db.read_session() as session:
+        board = await session.get(Board, uuid.UUID(board_id))
+        return orjson.loads(await build_snapshot(session, board))
+
+
+async def served(api: Api, who: User, board_id: str) -> dict[str, Any]:
+    snap = await api.ok(who, "GET", f"/boards/{board_id}")
+    del snap["role"]
+    return snap
+
+
+async def test_card_changes_patch_the_previous_snapshot_and_match_a_full_build(app: Any, api: Api) -> None:
+    alice, bob = await api.user("Alice"), await api.user("Bob")
+    await api.join(alice, bob)
+    board = await api.board(alice)
+    bid = board["id"]
+    todo, doing = (await api.list(alice, bid, "Todo")), (await api.list(alice, bid, "Doing"))
+    label = await api.ok(alice, "POST", f"/boards/{bid}/labels", json={"name": "Bug", "color": "red"})
+    cards = [await api.card(alice, todo["id"], f"Card {i}") for i in range(4)]
+    checklist = await api.ok(alice, "POST", f"/cards/{cards[1]['id']}/checklists", json={"title": "Steps"})
+    first = await served(api, alice, bid)
+    assert first == await full_build(app, bid)
+    assert [c["title"] for c in first["cards"]] == ["Card 0", "Card 1", "Card 2", "Card 3"]
+
+    c0, c1, c2, c3 = (c["id"] for c in cards)
+    state: dict[str, Any] = {}
+
+    async def add_item() -> None:
+        state["item"] = await api.ok(alice, "POST", f"/checklists/{checklist['id']}/items", json={"text": "one"})
+
+    async def new_card() -> None:
+        state["new"] = await api.card(bob, doing["id"], "New", description="from Bob")
+
+    async def comment() -> None:
+        state["comment"] = await api.ok(bob, "POST", f"/cards/{c2}/comments", json={"body": "hi"})
+
+    changes: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+        ("edit", lambda: api.ok(alice, "PATCH", f"/cards/{c0}", json={"title": "Renamed", "due_at": "2030-01-02T03:04:05Z"})),
+        ("move to another list", lambda: api.ok(alice, "POST", f"/cards/{c0}/move", json={"list_id": doing["id"]})),
+        ("move within the list", lambda: api.ok(alice, "POST", f"/cards/{c3}/move",
+                                                json={"list_id": todo["id"], "before_id": c1})),
+        ("comment", comment),
+        ("delete the comment", lambda: api.ok(bob, "DELETE", f"/comments/{state['comment']['id']}")),
+        ("checklist item", add_item),
+        ("tick it", lambda: api.ok(alice, "PATCH", f"/checklist-items/{state['item']['id']}", json={"done": True})),
+        ("assign", lambda: api.ok(alice, "POST", f"/cards/{c1}/assignees/{bob.id}")),
+        ("label", lambda: api.ok(alice, "POST", f"/cards/{c1}/labels/{label['id']}")),
+        ("watch", lambda: api.ok(bob, "PUT", f"/cards/{c2}/watch")),
+        ("archive", lambda: api.ok(alice, "PATCH", f"/cards/{c2}", json={"archived": True})),
+        ("restore", lambda: api.ok(alice, "PATCH", f"/cards/{c2}", json={"archived": False})),
+        ("create", new_card),
+        ("delete", lambda: api.ok(alice, "DELETE", f"/cards/{c3}")),
+    ]
+    for name, change in changes:
+        before = builds("patched"), builds("full")
+        await change()
+        snap = await served(api, alice, bid)
+        assert (builds("patched"), builds("full")) == (before[0] + 1, before[1]), f"{name}: not patched"
+        assert snap == await full_build(app, bid), name
+
+    snap = await served(api, alice, bid)
+    by_title = {c["title"]: c for c in snap["cards"]}
+    assert [c["title"] for c in snap["cards"]] == ["Card 1", "Card 2", "Renamed", "New"]
+    assert by_title["Card 1"]["checklist_done"] == by_title["Card 1"]["checklist_total"] == 1
+    assert by_title["Card 1"]["assignee_ids"] == [str(bob.id)] and by_title["Card 1"]["label_ids"] == [label["id"]]
+    assert by_title["Card 2"]["comment_count"] == 0 and str(bob.id) in by_title["Card 2"]["watcher_ids"]
+
+    # several card changes between two reads: one patched build
+    before = builds("patched")
+    await api.ok(alice, "PATCH", f"/cards/{c1}", json={"title": "Once"})
+    await api.ok(alice, "PATCH", f"/cards/{c1}", json={"title": "Twice"})
+    await api.ok(bob, "POST", f"/cards/{c0}/comments", json={"body": "again"})
+    snap = await served(api, alice, bid)
+    assert builds("patched") == before + 1
+    assert snap == await full_build(app, bid)
+
+
+async def test_other_changes_and_missing_events_mean_a_full_build(app: Any, api: Api) -> None:
+    alice = await api.user()
+    board = await api.board(alice)
+    bid = board["id"]
+    todo = await api.list(alice, bid, "Todo")
+    label = await api.ok(alice, "POST", f"/boards/{bid}/labels", json={"name": "Bug", "color": "red"})
+    card = await api.card(alice, todo["id"], "Card", label_ids=[label["id"]])
+    await served(api, alice, bid)
+
+    full = builds("full")
+    await api.ok(alice, "DELETE", f"/labels/{label['id']}")  # changes the card without naming it
+    snap = await served(api, alice, bid)
+    assert builds("full") == full + 1
+    assert snap["cards"][0]["label_ids"] == [] and snap == await full_build(app, bid)
+
+    full = builds("full")
+    await api.ok(alice, "PATCH", f"/lists/{todo['id']}", json={"archived": True})  # its cards leave the snapshot
+    snap = await served(api, alice, bid)
+    assert snap["cards"] == [] and builds("full") == full + 1
+
+    await api.ok(alice, "PATCH", f"/lists/{todo['id']}", json={"archived": False})
+    await served(api, alice, bid)
+    await api.ok(alice, "PATCH", f"/cards/{card['id']}", json={"title": "After the gap"})
+    async with app.state.runtime.db.writer_session() as session:  # its event gone (pruned, say): never guess
+        await session.execute(delete(Event).where(Event.board_id == uuid.UUID(bid), Event.type == "card.updated"))
+        await session.commit()
+    full = builds("full")
+    snap = await served(api, alice, bid)
+    assert snap["cards"][0]["title"] == "After the gap" and builds("full") == full + 1
