@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from asgi_lifespan import LifespanManager
 
 from orbitask.app import create_app
@@ -51,6 +52,16 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture(autouse=True)
+def _logging_put_back() -> Iterator[None]:
+    """Every app reconfigures structlog (level, and sys.stderr as it is then). A test capturing its
+    output (capfd) leaves a stream that is closed when it ends: the next test on this worker must not
+    log into it (a relay's debug line raised "I/O operation on closed file")."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture(scope="session")

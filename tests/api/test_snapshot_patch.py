@@ -89,6 +89,15 @@ async def test_card_changes_patch_the_previous_snapshot_and_match_a_full_build(a
     assert by_title["Card 1"]["assignee_ids"] == [str(bob.id)] and by_title["Card 1"]["label_ids"] == [label["id"]]
     assert by_title["Card 2"]["comment_count"] == 0 and str(bob.id) in by_title["Card 2"]["watcher_ids"]
 
+    # a member joins the workspace: no board event, a new membership version; the members are read again
+    carol = await api.user("Carol")
+    before = builds("patched")
+    await api.join(alice, carol)
+    snap = await served(api, alice, bid)
+    assert builds("patched") == before + 1
+    assert str(carol.id) in {m["user"]["id"] for m in snap["members"]}
+    assert snap == await full_build(app, bid)
+
     # several card changes between two reads: one patched build
     before = builds("patched")
     await api.ok(alice, "PATCH", f"/cards/{c1}", json={"title": "Once"})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -11,8 +13,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from orbitask.core import db as db_module
 from orbitask.core import sqlite as inline
-from orbitask.core.db import Database
+from orbitask.core.db import Database, SqliteWriteLock
 from orbitask.core.sqlite import InlineConnection
 
 
@@ -91,8 +94,8 @@ async def test_commits_leave_the_checkpoint_to_the_background_task(tmp_path: Pat
     done = asyncio.Event()
     original = inline._checkpoint
 
-    def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
-        copied.append(original(conn))
+    def checkpoint(database: str) -> tuple[int, int, int]:
+        copied.append(original(database))
         done.set()
         return copied[-1]
 
@@ -118,3 +121,38 @@ async def test_commits_leave_the_checkpoint_to_the_background_task(tmp_path: Pat
             conn.close()
     finally:
         await db.dispose()
+
+
+async def test_the_write_lock_waits_for_another_process_and_gives_up_after_a_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "inline.db.lock"
+    other = os.open(path, os.O_RDWR | os.O_CREAT)  # flock is per open file: this stands for another process
+    lock = SqliteWriteLock(path)
+    entered = asyncio.Event()
+
+    async def writer() -> None:
+        async with lock.hold():
+            entered.set()
+
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        task = asyncio.create_task(writer())
+        for _ in range(20):  # the loop keeps running other work while the writer waits
+            await asyncio.sleep(0)
+        assert not entered.is_set()
+        fcntl.flock(other, fcntl.LOCK_UN)
+        await asyncio.wait_for(task, 5)
+        assert entered.is_set()
+
+        monkeypatch.setattr(db_module, "WRITE_LOCK_TIMEOUT_S", 0.05)
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            async with lock.hold():
+                pass
+        fcntl.flock(other, fcntl.LOCK_UN)
+        async with lock.hold():  # nothing left held by the failed attempt
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(other)

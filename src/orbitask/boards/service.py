@@ -49,18 +49,26 @@ async def role_on_board(session: AsyncSession, board: Board, user_id: uuid.UUID)
 _MEMBERSHIP = workspaces.membership_of(bindparam("user_id"))
 
 
-def _with_access(stmt: Any) -> Any:
-    """`stmt` joined to the caller's workspace membership and explicit board role, for one board."""
+def with_access(stmt: Any, which: Any = None) -> Any:
+    """`stmt` joined to the caller's workspace membership and explicit board role, for one board.
+
+    `which` picks the board (default: the `board_id` parameter); the caller is the `user_id` parameter.
+    """
     return (
         stmt.outerjoin(_MEMBERSHIP, _MEMBERSHIP.c.workspace_id == Board.workspace_id)
         .outerjoin(BoardMember, (BoardMember.board_id == Board.id) & (BoardMember.user_id == bindparam("user_id")))
-        .where(Board.id == bindparam("board_id"))
+        .where(Board.id == bindparam("board_id") if which is None else which)
     )
 
 
-_VIEW = _with_access(select(Board, _MEMBERSHIP.c.role, _MEMBERSHIP.c.members_version, BoardMember.role))
-_LOCK = (_with_access(select(Board, _MEMBERSHIP.c.role, BoardMember.role)).with_for_update(of=Board)
-         .execution_options(populate_existing=True))
+def lock_columns(*extra: Any) -> Any:
+    """A locking select of a board, the caller's workspace and explicit roles, and `extra` (with_access)."""
+    return (select(Board, _MEMBERSHIP.c.role, BoardMember.role, *extra)
+            .execution_options(populate_existing=True))
+
+
+_VIEW = with_access(select(Board, _MEMBERSHIP.c.role, _MEMBERSHIP.c.members_version, BoardMember.role))
+_LOCK = with_access(lock_columns()).with_for_update(of=Board)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +104,7 @@ class BoardStamp:
     role: str
 
 
-_STAMP = _with_access(select(Board.id, Board.version, Board.visibility, _MEMBERSHIP.c.role,
+_STAMP = with_access(select(Board.id, Board.version, Board.visibility, _MEMBERSHIP.c.role,
                               _MEMBERSHIP.c.members_version, BoardMember.role))
 
 
@@ -123,9 +131,14 @@ async def readable_board(
 async def lock_board(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, action: str, what: str = "board") -> Board:
     """Lock the board row for this command (serialising its writers) after checking `action`."""
     row = (await uow.session.execute(_LOCK, {"user_id": actor.user_id, "board_id": board_id})).first()
+    return checked_lock(row, action, what)
+
+
+def checked_lock(row: Any, action: str, what: str) -> Board:
+    """The board of a `lock_columns` row once the caller may do `action` on it (404/403 otherwise)."""
     if row is None:
         raise NotFound(f"No such {what}.")
-    board, ws_role, explicit = row
+    board, ws_role, explicit = row[:3]
     role = policy.effective_board_role(BoardAccess(ws_role, explicit, board.visibility))
     policy.require_board(role, action, what)
     return board

@@ -29,6 +29,7 @@ import sqlite3
 from collections.abc import Callable
 from functools import partial
 from typing import Any
+from urllib.request import pathname2url
 
 import aiosqlite
 import structlog
@@ -110,20 +111,24 @@ async def run_checkpoints(database: str, interval_s: float = CHECKPOINT_INTERVAL
     Several processes may run this on one file; SQLite lets one checkpoint at a time (the others
     find it busy and try again later).
     """
-    conn = sqlite3.connect(database, uri=database.startswith("file:"), check_same_thread=False,
-                           isolation_level=None)
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await to_thread.run_sync(_checkpoint, database)
+        except sqlite3.Error as exc:  # a locked or unwritable file: keep serving, try again
+            log.warning("sqlite_checkpoint_failed", error=str(exc))
+
+
+def _checkpoint(database: str) -> tuple[int, int, int]:
+    """(busy, log pages, pages copied) of one passive checkpoint.
+
+    On a connection of its own, opened and closed in the worker thread: a cancelled task does not
+    wait for its thread, so a connection shared with the event loop could be closed under it.
+    """
+    uri = database if database.startswith("file:") else f"file:{pathname2url(database)}?mode=rw"  # never create it
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None)
     try:
         conn.execute("PRAGMA busy_timeout=0")
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await to_thread.run_sync(_checkpoint, conn)
-            except sqlite3.Error as exc:  # a locked or unwritable file: keep serving, try again
-                log.warning("sqlite_checkpoint_failed", error=str(exc))
+        return conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     finally:
         conn.close()
-
-
-def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    """(busy, log pages, pages copied) of one passive checkpoint."""
-    return conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()

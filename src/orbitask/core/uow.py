@@ -11,9 +11,10 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import ParamSpec, Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Table, Update, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from orbitask.core import context
 from orbitask.core.db import Database, utcnow
@@ -21,6 +22,15 @@ from orbitask.core.events import DomainEvent, Event, outbox_row
 from orbitask.core.idempotency import IdempotencyRecord
 from orbitask.core.observability import DB_RETRIES
 from orbitask.core.tokens import ConsistencyToken
+
+_INSERT_EVENT = insert(Event.__table__)
+_EVENT_COLUMNS = tuple(c.key for c in Event.__table__.columns if c.key != "seq")
+
+
+@functools.cache
+def _version_update(table: Table) -> Update:
+    """UPDATE <table> SET version = :version WHERE id = :board_id, built once per table."""
+    return update(table).where(table.c.id == bindparam("board_id")).values(version=bindparam("version"))
 
 
 class VersionedBoard(Protocol):
@@ -44,6 +54,7 @@ class UnitOfWork:
         self.token: ConsistencyToken | None = None
         self.events: list[Event] = []
         self._session: AsyncSession | None = None
+        self._versions: dict[tuple[Table, uuid.UUID], int] = {}  # boards whose version this command moved
 
     @property
     def session(self) -> AsyncSession:
@@ -63,6 +74,7 @@ class UnitOfWork:
             await self._stack.aclose()
             raise
         self.events = []
+        self._versions = {}
         return self
 
     async def __aexit__(
@@ -85,19 +97,40 @@ class UnitOfWork:
         workspace_id: uuid.UUID | None = None,
         card_id: uuid.UUID | None = None,
     ) -> Event:
-        """Append an event; on a board it takes the board's next version (the board must be locked)."""
+        """Append an event; on a board it takes the board's next version (the board must be locked).
+
+        The rows are written at commit with plain inserts and one version update per board: the
+        ORM's flush of them cost more than the rest of a typical command (docs/benchmarks.md).
+        """
         version = None
         if board is not None:
-            board.version += 1
-            version = board.version
+            state = getattr(board, "_sa_instance_state", None)
+            if state is not None:  # not marked changed: `commit` writes the version itself
+                key = (state.mapper.local_table, board.id)
+                # (a reload of the row in between would show the version before this command's events)
+                version = max(board.version, self._versions.get(key, 0)) + 1
+                set_committed_value(board, "version", version)
+                self._versions[key] = version
+            else:
+                version = board.version = board.version + 1
             workspace_id = board.workspace_id
         row = outbox_row(
             event, region=self.region, actor_id=self.actor_id, workspace_id=workspace_id,
             board_id=board.id if board is not None else None, board_version=version, card_id=card_id,
         )
-        self.session.add(row)
         self.events.append(row)
         return row
+
+    async def _write_outbox(self) -> None:
+        """Board versions and event rows of this command's `emit`s (after the ORM's flush)."""
+        session = self.session
+        for (table, board_id), version in self._versions.items():
+            await session.execute(_version_update(table), {"board_id": board_id, "version": version})
+        self._versions = {}
+        for row in self.events:
+            if row.seq is None:
+                result = await session.execute(_INSERT_EVENT, {c: getattr(row, c) for c in _EVENT_COLUMNS})
+                row.seq = result.inserted_primary_key[0]
 
     async def commit(self) -> ConsistencyToken | None:
         """Record the idempotency claim, flush, name the newest event in a token, commit."""
@@ -112,6 +145,7 @@ class UnitOfWork:
                 )
             )
         await session.flush()
+        await self._write_outbox()
         if self.events:
             last = self.events[-1]
             token = ConsistencyToken(last.seq, last.id)

@@ -8,12 +8,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, literal_column, select, union_all
+from sqlalchemy import Integer, Uuid, bindparam, case, cast, func, literal_column, null, select, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
 from orbitask.boards import lists as board_lists
 from orbitask.boards import service as boards
+from orbitask.boards.models import Board
 from orbitask.core import ordering
 from orbitask.core.db import utcnow
 from orbitask.core.errors import InvalidInput, NotFound
@@ -40,18 +41,23 @@ async def card_board_id(session: AsyncSession, card_id: uuid.UUID) -> uuid.UUID 
     return await session.scalar(_CARD_BOARD, {"id": card_id})
 
 
+_LOCK_CARD = boards.with_access(
+    boards.lock_columns(Card).join(Card, Card.board_id == Board.id), Card.id == bindparam("card_id")
+).with_for_update(of=Board)
+
+
 async def locked_card(
     uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, action: str, what: str = "card"
 ) -> tuple[Any, Card]:
-    """Lock the card's board for this command and load the card (404 naming `what` when out of reach)."""
-    board_id = await card_board_id(uow.session, card_id)
-    if board_id is None:
+    """Lock the card's board for this command and load the card (404 naming `what` when out of reach).
+
+    One query: the card, its board (locked) and the caller's roles on it.
+    """
+    row = (await uow.session.execute(_LOCK_CARD, {"user_id": actor.user_id, "card_id": card_id})).first()
+    if row is None:
         raise NotFound("No such card.")
-    board = await boards.lock_board(uow, actor, board_id, action, what)
-    card = await uow.session.get(Card, card_id)
-    if card is None:
-        raise NotFound("No such card.")
-    return board, card
+    return boards.checked_lock(row, action, what), row[3]
+
 
 
 async def readable_card(session: AsyncSession, actor: Actor, card_id: uuid.UUID) -> tuple[Any, Card, str]:
@@ -75,37 +81,40 @@ def _card_scope(column: Any, *, by_board: bool) -> Any:
     return column.in_(bindparam("ids", expanding=True))
 
 
-def _relation_queries(*, by_board: bool) -> tuple[Any, Any]:
-    """Built once: constructing these unions cost more than running them."""
+def _relation_query(*, by_board: bool) -> Any:
+    """Built once (constructing the union cost more than running it): one row per relation
+    (kind a/l/w: card_id, ref) and per count (kind c/m/f: card_id, n, done)."""
     def scope(column: Any) -> Any:
         return _card_scope(column, by_board=by_board)
 
-    relations = union_all(
-        select(literal_column("'a'").label("kind"), CardAssignee.card_id, CardAssignee.user_id.label("ref"))
+    # the refs' NULLs take the first select's type (MariaDB cannot CAST to its CHAR(32) uuids)
+    no_ref, no_count = type_coerce(null(), Uuid), cast(null(), Integer)
+    return union_all(
+        select(literal_column("'a'").label("kind"), CardAssignee.card_id, CardAssignee.user_id.label("ref"),
+               no_count.label("n"), no_count.label("done"))
         .where(scope(CardAssignee.card_id)),
-        select(literal_column("'l'"), CardLabel.card_id, CardLabel.label_id).where(scope(CardLabel.card_id)),
-        select(literal_column("'w'"), CardWatcher.card_id, CardWatcher.user_id).where(scope(CardWatcher.card_id)),
-    )
-    counts = union_all(
-        select(literal_column("'c'").label("kind"), ChecklistItem.card_id, func.count().label("n"),
-               func.sum(case((ChecklistItem.done.is_(True), 1), else_=0)).label("done"))
+        select(literal_column("'l'"), CardLabel.card_id, CardLabel.label_id, no_count, no_count)
+        .where(scope(CardLabel.card_id)),
+        select(literal_column("'w'"), CardWatcher.card_id, CardWatcher.user_id, no_count, no_count)
+        .where(scope(CardWatcher.card_id)),
+        select(literal_column("'c'"), ChecklistItem.card_id, no_ref, func.count(),
+               func.sum(case((ChecklistItem.done.is_(True), 1), else_=0)))
         .where(scope(ChecklistItem.card_id)).group_by(ChecklistItem.card_id),
-        select(literal_column("'m'"), Comment.card_id, func.count(), literal_column("0"))
+        select(literal_column("'m'"), Comment.card_id, no_ref, func.count(), no_count)
         .where(scope(Comment.card_id), Comment.deleted_at.is_(None)).group_by(Comment.card_id),
-        select(literal_column("'f'"), Attachment.card_id, func.count(), literal_column("0"))
+        select(literal_column("'f'"), Attachment.card_id, no_ref, func.count(), no_count)
         .where(scope(Attachment.card_id), Attachment.deleted_at.is_(None)).group_by(Attachment.card_id),
     )
-    return relations, counts
 
 
-_BY_IDS = _relation_queries(by_board=False)
-_BY_BOARD = _relation_queries(by_board=True)
+_BY_IDS = _relation_query(by_board=False)
+_BY_BOARD = _relation_query(by_board=True)
 
 
 async def card_reads(session: AsyncSession, cards: Sequence[Any], *, board_id: uuid.UUID | None = None) -> list[CardRead]:
     """Cards (ORM objects or rows of the card table) with their assignees, labels, watchers and counts.
 
-    Two queries, however many cards.
+    One query, however many cards.
 
     `board_id`: the cards are (most of) that board's, as in a snapshot; the queries then select by
     board instead of carrying hundreds of ids.
@@ -113,19 +122,19 @@ async def card_reads(session: AsyncSession, cards: Sequence[Any], *, board_id: u
     if not cards:
         return []
     if board_id is not None:
-        (relations, counts), params = _BY_BOARD, {"board_id": board_id}
+        query, params = _BY_BOARD, {"board_id": board_id}
     else:
-        (relations, counts), params = _BY_IDS, {"ids": [c.id for c in cards]}
+        query, params = _BY_IDS, {"ids": [c.id for c in cards]}
     related: dict[str, dict[uuid.UUID, list[uuid.UUID]]] = {k: defaultdict(list) for k in "alw"}
-    for kind, card_id, ref in (await session.execute(relations, params)).all():
-        related[kind][card_id].append(ref)
     checklist: dict[uuid.UUID, tuple[int, int]] = {}
     counted: dict[str, dict[uuid.UUID, int]] = {"m": {}, "f": {}}
-    for kind, card_id, n, done in (await session.execute(counts, params)).all():
+    for kind, card_id, ref, n, done in (await session.execute(query, params)).all():
         if kind == "c":
             checklist[card_id] = (int(n), int(done or 0))
-        else:
+        elif kind in counted:
             counted[kind][card_id] = int(n)
+        else:
+            related[kind][card_id].append(ref)
     rows = []
     for card in cards:
         row = {name: getattr(card, name) for name in _CARD_COLUMNS}
