@@ -3,8 +3,9 @@
 A board changes mostly one card at a time, and reading and validating every card is most of a
 snapshot's cost. So a new version is built from the board's previous cached snapshot when the
 events in between (the outbox, one per version) all name a card: only those cards are read again;
-the other cards' JSON is taken from the previous snapshot, in the order and membership read now.
-Any other event (a list, a label, the board itself) or a missing version means a full build.
+the other cards' JSON is taken from the previous snapshot, in the order and membership read now,
+and so are its lists, labels and (at the same workspace membership version) members. Any other
+event (a list, a label, the board itself) or a missing version means a full build.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import gzip
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -52,20 +54,35 @@ def last_snapshot_key(board_id: uuid.UUID) -> str:
     return f"board:{board_id}:last"
 
 
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """A board's snapshot built earlier, at `version` and workspace `members_version`."""
+
+    body: bytes
+    version: int
+    members_version: int
+
+
 async def build_snapshot(
-    session: AsyncSession, board: object, *, previous: bytes | None = None, since: int | None = None
+    session: AsyncSession, board: object, *, members_version: int | None = None, previous: Previous | None = None
 ) -> bytes:
     """Board, lists, open cards, labels and members as JSON bytes (caller-independent).
 
-    `previous`: this board's snapshot at version `since`. When only cards changed since (module
-    docstring), its lists and labels are still right and so are the cards no event touched.
+    `previous`: an earlier snapshot of this board. When only cards changed since (module
+    docstring), its lists and labels are still right, and so are the cards no event touched and,
+    at the same workspace membership version, the members (a board's own members and visibility
+    change with board events; user names do not change).
     """
     read = BoardRead.model_validate(board)
-    prior = orjson.loads(previous) if previous is not None and since is not None else None
-    changed = await _changed_cards(session, read.id, since, read.version) if prior is not None else None
-    cards = None
+    prior = orjson.loads(previous.body) if previous is not None else None
+    changed = None
+    if previous is not None:
+        changed = await _changed_cards(session, read.id, previous.version, read.version)
+    cards = members = None
     if prior is not None and changed is not None:
         open_lists, labels = prior["lists"], prior["labels"]
+        if previous is not None and members_version is not None and previous.members_version == members_version:
+            members = prior["members"]
         list_ids = [uuid.UUID(x["id"]) for x in open_lists]
         cards = await _patched_cards(session, read.id, list_ids, prior["cards"], changed)
     else:
@@ -83,16 +100,16 @@ async def build_snapshot(
         "lists": open_lists,
         "cards": cards,
         "labels": labels,
-        # always read: names and membership change without a board event
-        "members": [m.model_dump(mode="json") for m in await board_members(session, board)],  # type: ignore[arg-type]
+        "members": members if members is not None
+        else [m.model_dump(mode="json") for m in await board_members(session, board)],  # type: ignore[arg-type]
     }
     return orjson.dumps(body)
 
 
-async def _changed_cards(session: AsyncSession, board_id: uuid.UUID, since: int | None, version: int) -> set[str] | None:
+async def _changed_cards(session: AsyncSession, board_id: uuid.UUID, since: int, version: int) -> set[str] | None:
     """The ids of the cards the board's events after `since` (up to `version`) touched; None when one
     of those events is not a card's (a list, a label, the board) or is missing."""
-    if since is None or not 0 <= version - since <= PATCH_MAX_VERSIONS:
+    if not 0 <= version - since <= PATCH_MAX_VERSIONS:
         return None
     touched = (await session.execute(_EVENT_CARDS, {"board_id": board_id, "since": since, "version": version})
                ).scalars().all()
@@ -117,15 +134,17 @@ async def _patched_cards(
     return [known[card_id] for card_id in order]
 
 
-async def _last_snapshot(cache: Cache, board_id: uuid.UUID) -> tuple[bytes | None, int | None]:
-    """The most recently built snapshot of the board still in the cache, and its version."""
+async def _last_snapshot(cache: Cache, board_id: uuid.UUID) -> Previous | None:
+    """The most recently built snapshot of the board, if still in the cache."""
     key = await cache.get(last_snapshot_key(board_id))
     if key is None:
-        return None, None
+        return None
     body = await cache.get(key.decode())
     if body is None:
-        return None, None
-    return body, int(key.decode().rsplit(":v", 1)[1].split(":", 1)[0])
+        return None
+    versions = key.decode().rsplit(":v", 1)[1]  # "<version>:m<members version>" (snapshot_key)
+    version, members_version = versions.split(":m")
+    return Previous(body, int(version), int(members_version))
 
 
 async def board_snapshot(
@@ -147,13 +166,13 @@ async def board_snapshot(
     SNAPSHOT_CACHE.labels("miss").inc()
     base = await cache.get(base_key)
     if base is None:
-        previous, since = await _last_snapshot(cache, stamp.id)
+        previous = await _last_snapshot(cache, stamp.id)
         async with repeatable_read(session):
             # look again inside the transaction: the body must match the version in its key
             view = await board_view(session, actor, board_id)
             base_key = snapshot_key(view.board.id, view.board.version, view.members_version)
             key = f"{base_key}:r{view.role}" + (":gz" if gzipped else "")
-            base = await build_snapshot(session, view.board, previous=previous, since=since)
+            base = await build_snapshot(session, view.board, members_version=view.members_version, previous=previous)
         await cache.set(base_key, base)
         await cache.set(last_snapshot_key(view.board.id), base_key.encode())
         stamp = BoardStamp(view.board.id, view.board.version, view.members_version, view.role)

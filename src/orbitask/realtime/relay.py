@@ -23,7 +23,8 @@ import asyncio
 import time
 import uuid
 from collections import OrderedDict
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import orjson
 import structlog
@@ -85,9 +86,9 @@ class RedisLease:
             return False
 
 
-# built once: the relay polls every few milliseconds in every process
-_AFTER = select(Event).where(Event.seq > bindparam("cursor")).order_by(Event.seq).limit(BATCH)
-_SEQS = select(Event).where(Event.seq.in_(bindparam("seqs", expanding=True)))
+# built once, plain rows (no ORM objects): the relay polls every few milliseconds in every process
+_AFTER = select(*Event.__table__.c).where(Event.seq > bindparam("cursor")).order_by(Event.seq).limit(BATCH)
+_SEQS = select(*Event.__table__.c).where(Event.seq.in_(bindparam("seqs", expanding=True)))
 
 
 class Relay:
@@ -136,10 +137,10 @@ class Relay:
         """Publish what is ready; returns how many events went out."""
         assert self.cursor is not None
         async with self.db.read_session() as session:
-            rows = list((await session.execute(_AFTER, {"cursor": self.cursor})).scalars())
-            late: list[Event] = []
+            rows = (await session.execute(_AFTER, {"cursor": self.cursor})).all()
+            late: Sequence[Any] = []
             if self._late:
-                late = list((await session.execute(_SEQS, {"seqs": list(self._late)})).scalars())
+                late = (await session.execute(_SEQS, {"seqs": list(self._late)})).all()
         count = 0
         for event in late:
             sent = await self._publish(event)
@@ -165,7 +166,7 @@ class Relay:
             count += sent
         return count
 
-    async def _publish(self, event: Event) -> int | None:
+    async def _publish(self, event: Any) -> int | None:
         """Publish unless already published: 1 sent, 0 a duplicate, None when the bus did not take it."""
         if event.id in self._seen:
             return 0
