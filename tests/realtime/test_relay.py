@@ -204,3 +204,40 @@ async def _drain(conn: gateway.Connection) -> None:
             break
         await asyncio.sleep(0)
     task.cancel()
+
+
+async def test_the_redis_lease_is_renewed_and_asked_for_a_third_of_its_ttl_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real Redis; the relay's clock is moved by hand (no sleeping)."""
+    import redis.asyncio as aioredis
+
+    from tests.redisserver import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    client = aioredis.Redis.from_url(server.url)
+    now = [1000.0]
+    monkeypatch.setattr(relay.time, "monotonic", lambda: now[0])
+    calls: list[str] = []
+    real_eval = client.eval
+
+    async def counted_eval(*args: Any) -> Any:
+        calls.append("eval")
+        return await real_eval(*args)
+
+    monkeypatch.setattr(client, "eval", counted_eval)
+    try:
+        a, b = relay.RedisLease(client, "relay", ttl_ms=3000), relay.RedisLease(client, "relay", ttl_ms=3000)
+        assert await a.hold() and not await b.hold()
+        calls.clear()
+        now[0] += 0.5
+        assert await a.hold() and not await b.hold()
+        assert calls == []  # within a third of the TTL: neither asks Redis
+        await client.delete("relay")  # the holder died and its key expired
+        now[0] += 0.6  # a third of the TTL has passed
+        assert await b.hold()  # the other process takes over ...
+        assert not await a.hold()  # ... and the old holder learns it has lost the lease
+        assert calls == ["eval", "eval"]
+    finally:
+        await client.aclose()
+        server.stop()
