@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from orbitask.core.db import utcnow
@@ -247,3 +248,27 @@ async def test_notification_service_events_are_emitted_with_their_schemas(api: A
         REGISTRY[event.type].model_validate(event.payload)
         if event.type.startswith(("notification.", "reminder.")):
             assert event.board_id is None and event.board_version is None and event.card_id is None
+
+
+async def test_the_consumer_reads_outside_the_write_transaction(
+    api: Api, jobs: Jobs, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the single writer is held only to insert notifications, not while a batch is read."""
+    from orbitask.notifications import consumer
+
+    db = app.state.runtime.db
+    held: list[bool] = []
+    real = consumer.watching.cards_by_id
+
+    async def spy(session: Any, ids: list[Any]) -> Any:
+        held.append(db.write_lock is not None and db.write_lock._local.locked())
+        held.append(session.in_transaction() and session.bind is db.writer)
+        return await real(session, ids)
+
+    monkeypatch.setattr(consumer.watching, "cards_by_id", spy)
+    alice, bob, _, lst = await _team(api)
+    card = await api.card(alice, lst["id"], "Plan")
+    await api.ok(bob, "POST", f"/cards/{card['id']}/comments", json={"body": "Done?"})
+    await jobs.events()
+    assert held and not any(held)
+    assert (await _notes(api, alice))["unread_count"] == 1  # and the notification was written

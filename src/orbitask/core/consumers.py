@@ -67,6 +67,9 @@ class EventConsumer:
         self.db = db
         self.name = name
         self.handle = handle
+        # a handler in two phases: `prepare(read session, events)` reads outside the write
+        # transaction (SQLite's single writer is not held meanwhile), `write(session, prepared)` writes
+        self._prepare: Callable[[AsyncSession, list[Event]], Awaitable[Any]] | None = getattr(handle, "prepare", None)
         self.batch = batch
         self.start = start  # where a consumer that has no cursor yet begins (see _start_point)
         self.gap_hold_s = gap_hold_s
@@ -137,10 +140,13 @@ class EventConsumer:
             cursor = seq
         wanted = [seq for seq, type_ in ready if self.types is None or type_ in self.types]
         events: list[Event] = []
+        prepared = None
         if wanted:
             async with self.db.read_session(on_writer=True) as session:
                 found = {e.seq: e for e in (await session.execute(select(Event).where(Event.seq.in_(wanted)))).scalars()}
-            events = [found[seq] for seq in wanted]
+                events = [found[seq] for seq in wanted]
+                if self._prepare is not None:  # its reads outside the write transaction
+                    prepared = await self._prepare(session, events)
         expired = [seq for seq, t in skipped.items() if now - t >= self.late_window_s]
         for seq in expired:
             del skipped[seq]
@@ -154,7 +160,10 @@ class EventConsumer:
                 )
                 if version != state.version:
                     raise CursorMoved(self.name)
-                if events:
+                if self._prepare is not None:
+                    if prepared is not None:
+                        await self.handle.write(session, prepared)  # type: ignore[attr-defined]
+                elif events:
                     await self.handle(session, events)
                 moved = await session.execute(
                     update(ConsumerCursor)

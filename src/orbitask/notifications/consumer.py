@@ -108,17 +108,37 @@ def plans_for(event: Event, card: CardRead | None, actor: str, board_watchers: l
     return [Plan(event, u, "card_changed", card, f"{actor} {verb} {name}") for u in watchers]
 
 
+@dataclass
+class Prepared:
+    """What a batch writes: its notifications, and the e-mails to queue (note, address, name)."""
+
+    notes: list[Notification]
+    mails: list[tuple[Notification, str, str]]
+
+
 class NotificationConsumer:
-    """The handler the `notifications` event consumer calls with each batch."""
+    """The handler the `notifications` event consumer calls with each batch.
+
+    In two phases: `prepare` reads (cards, watchers, preferences, access) on a read session and
+    `write` writes, so that on SQLite the single writer is held only for the inserts (reading a
+    batch inside the write transaction held it for tens of milliseconds, which users' writes waited
+    out: docs/benchmarks.md).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
     async def __call__(self, session: AsyncSession, batch: list[Event]) -> None:
-        """Write the batch's notifications, queue their e-mails, announce them to the users' sockets."""
+        """Both phases on one session."""
+        prepared = await self.prepare(session, batch)
+        if prepared is not None:
+            await self.write(session, prepared)
+
+    async def prepare(self, session: AsyncSession, batch: list[Event]) -> Prepared | None:
+        """The batch's notifications and e-mails, from reads only; None when there are none."""
         relevant = [e for e in batch if e.type in HANDLED]
         if not relevant:
-            return
+            return None
         cards = await watching.cards_by_id(session, [c for e in relevant if (c := _card_id(e)) is not None])
         board_ids = {c.board_id for c in cards.values()} | {
             uuid.UUID(e.payload["board_id"]) for e in relevant if e.payload.get("board_id")}
@@ -138,17 +158,17 @@ class NotificationConsumer:
                     best[plan.user_id] = plan
             plans.extend(best.values())
         if not plans:
-            return
-        await self._write(session, plans, board_rows)
+            return None
+        return await self._notes(session, plans, board_rows)
 
-    async def _write(self, session: AsyncSession, plans: list[Plan], board_rows: dict[uuid.UUID, Any]) -> None:
+    async def _notes(self, session: AsyncSession, plans: list[Plan], board_rows: dict[uuid.UUID, Any]) -> Prepared | None:
         user_ids = list({p.user_id for p in plans})
         users = await auth_service.users_brief(session, user_ids)
         prefs = await preference_table(session, user_ids)
         chosen = await user_settings(session, user_ids)
         access: dict[tuple[uuid.UUID, uuid.UUID], bool] = {}
         mail = self.settings.smtp_host is not None
-        notes: list[Notification] = []
+        prepared = Prepared([], [])
         for plan in plans:
             board_id = plan.card.board_id if plan.card else uuid.UUID(plan.event.payload["board_id"])
             board = board_rows.get(board_id)
@@ -168,16 +188,20 @@ class NotificationConsumer:
                 url=f"{self.settings.public_url}/boards/{board_id}?card={card_id}", in_app=in_app,
                 email_status=None, created_at=utcnow(), read_at=None,
             )
-            notes.append(note)
+            prepared.notes.append(note)
             if by_mail and mail:
                 if chosen[plan.user_id].email_digest == "off":
                     note.email_status = "queued"
-                    email.queue_notification(session, self.settings, note, to=users[plan.user_id].email,
-                                             name=users[plan.user_id].name)
+                    prepared.mails.append((note, users[plan.user_id].email, users[plan.user_id].name))
                 else:
                     note.email_status = "digest"
-        if not notes:
-            return
+        return prepared if prepared.notes else None
+
+    async def write(self, session: AsyncSession, prepared: Prepared) -> None:
+        """Insert the notifications, queue their e-mails, announce them to the users' sockets."""
+        notes = prepared.notes
+        for note, to, name in prepared.mails:
+            email.queue_notification(session, self.settings, note, to=to, name=name)
         # bulk inserts (no ORM bookkeeping, no RETURNING): a batch writes thousands of rows
         await session.execute(insert(Notification), [_values(n) for n in notes])
         counts = await unread_counts(session, list({n.user_id for n in notes if n.in_app}))
