@@ -20,3 +20,18 @@ async def test_metrics_show_routes_pools_and_replica_lag(api: Api, client: httpx
     assert 'orbitask_db_pool_connections{engine="reader",state="size"}' in text
     if app.state.runtime.db.reader is not app.state.runtime.db.writer:
         assert "orbitask_replica_lag_events 0.0" in text  # one database behind both engines: never behind
+
+
+async def test_committed_events_are_counted_by_type(api: Api) -> None:
+    from prometheus_client import REGISTRY
+
+    def created() -> float:
+        return REGISTRY.get_sample_value("orbitask_events_emitted_total", {"type": "card.created"}) or 0.0
+
+    alice = await api.user()
+    board = await api.board(alice)
+    lst = await api.list(alice, board["id"])
+    before = created()
+    await api.card(alice, lst["id"])
+    await api.call(alice, "POST", f"/lists/{lst['id']}/cards", json={"title": ""}, expect=422)  # refused: not counted
+    assert created() == before + 1

@@ -20,7 +20,7 @@ from orbitask.core import context
 from orbitask.core.db import Database, utcnow
 from orbitask.core.events import DomainEvent, Event, outbox_row
 from orbitask.core.idempotency import IdempotencyRecord
-from orbitask.core.observability import DB_RETRIES
+from orbitask.core.observability import DB_RETRIES, EVENTS_EMITTED
 from orbitask.core.tokens import ConsistencyToken
 
 _INSERT_EVENT = insert(Event.__table__)
@@ -153,6 +153,8 @@ class UnitOfWork:
             newest = (await session.execute(select(Event.seq, Event.id).order_by(Event.seq.desc()).limit(1))).first()
             token = ConsistencyToken(newest.seq, newest.id) if newest else None
         await session.commit()
+        for row in self.events:
+            EVENTS_EMITTED.labels(row.type).inc()
         if claim is not None:
             claim.recorded = True
         self.token = token
