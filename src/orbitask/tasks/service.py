@@ -41,22 +41,26 @@ async def card_board_id(session: AsyncSession, card_id: uuid.UUID) -> uuid.UUID 
     return await session.scalar(_CARD_BOARD, {"id": card_id})
 
 
+# the board is found through the card (one query fewer); the card itself is read after the lock is
+# held, in a statement of its own: on PostgreSQL a locking read that waited returns the other joined
+# rows as they were before the wait, so a card read in the same statement could be stale
 _LOCK_CARD = boards.with_access(
-    boards.lock_columns(Card).join(Card, Card.board_id == Board.id), Card.id == bindparam("card_id")
+    boards.lock_columns(), Board.id == select(Card.board_id).where(Card.id == bindparam("card_id")).scalar_subquery()
 ).with_for_update(of=Board)
 
 
 async def locked_card(
     uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, action: str, what: str = "card"
 ) -> tuple[Any, Card]:
-    """Lock the card's board for this command and load the card (404 naming `what` when out of reach).
-
-    One query: the card, its board (locked) and the caller's roles on it.
-    """
+    """Lock the card's board for this command and load the card (404 naming `what` when out of reach)."""
     row = (await uow.session.execute(_LOCK_CARD, {"user_id": actor.user_id, "card_id": card_id})).first()
     if row is None:
         raise NotFound("No such card.")
-    return boards.checked_lock(row, action, what), row[3]
+    board = boards.checked_lock(row, action, what)
+    card = await uow.session.get(Card, card_id)
+    if card is None:
+        raise NotFound("No such card.")
+    return board, card
 
 
 
