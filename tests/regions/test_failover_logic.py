@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,31 @@ def test_promoting_a_lagging_replica_on_request_is_refused() -> None:
     lab = _cluster(eu_west_1="0-1-120", ap_southeast_1="0-1-125")
     with pytest.raises(FailoverError, match="behind ap-southeast-1"):
         failover.unplanned_failover(lab, "us-east-1", to="eu-west-1")
+
+
+async def test_a_lab_that_fails_to_start_can_still_be_taken_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers started before the failure are recorded, so `lab down` stops them."""
+    import subprocess
+    import sys
+
+    from orbitask.lab import control, supervisor
+    from orbitask.lab.state import LabState
+
+    started = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # stands for a started Redis
+    try:
+        LabState.plan(tmp_path, 0.05, True).save()
+
+        def half_started(state: LabState, progress: object) -> None:
+            state.regions["us-east-1"].redis_pid = started.pid  # started, not saved yet
+            raise RuntimeError("redis-server on port 1 exited during start-up")
+
+        monkeypatch.setattr(control, "bootstrap", half_started)
+        await supervisor.main(tmp_path)
+        state = LabState.load(tmp_path)
+        assert state.status == "failed" and "exited during start-up" in (state.error or "")
+        assert state.regions["us-east-1"].redis_pid == started.pid
+        assert control.down(tmp_path)
+        assert started.wait(timeout=10) is not None
+    finally:
+        started.kill()
+        started.wait()
