@@ -8,30 +8,59 @@ import random
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+PORT_RESERVATIONS = Path(tempfile.gettempdir()) / "orbitask-ports"
+PORT_RESERVATION_S = 3 * 3600.0  # outlives a lab's failover drills, whose servers restart on their port
+
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now, below the kernel's ephemeral range.
+    """A TCP port nobody listens on right now and no other caller was given recently.
 
-    Port 0 would give one from the ephemeral range, which the kernel also hands out as the local
-    port of outgoing connections: one of those could take it between this check and the server's
-    bind ("Address already in use" when a lab started beside busy tests).
+    Ports come from below the kernel's ephemeral range: port 0 would give one from that range,
+    which the kernel also hands out as the local port of outgoing connections. Each port handed
+    out is reserved for a few hours by a file in PORT_RESERVATIONS, created exclusively, so that
+    processes picking ports at the same time (test workers, a lab planning all its ports before
+    it starts its servers) never pick the same one between the check and the server's bind.
     """
     low = _ephemeral_low()
-    for _ in range(200):
+    for _ in range(500):
         port = random.randint(max(1024, low - 12_000), low - 1)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if _bindable(port) and _reserve(port):
             return port
     with socket.socket() as s:  # the whole range busy: any free port will do
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _reserve(port: int) -> bool:
+    """Claim `port` for this caller; False when someone else holds an unexpired claim."""
+    PORT_RESERVATIONS.mkdir(parents=True, exist_ok=True)
+    claim = PORT_RESERVATIONS / str(port)
+    for _ in range(2):
+        try:
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - claim.stat().st_mtime < PORT_RESERVATION_S:
+                    return False
+                claim.unlink()  # expired: whoever creates it next owns it
+            except FileNotFoundError:
+                pass
+    return False
 
 
 def _ephemeral_low() -> int:
