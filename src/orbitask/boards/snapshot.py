@@ -74,14 +74,12 @@ async def build_snapshot(
     change with board events; user names do not change).
     """
     read = BoardRead.model_validate(board)
-    prior = orjson.loads(previous.body) if previous is not None else None
-    changed = None
-    if previous is not None:
-        changed = await _changed_cards(session, read.id, previous.version, read.version)
     cards = members = None
-    if prior is not None and changed is not None:
+    changed = await _changed_cards(session, read.id, previous.version, read.version) if previous is not None else None
+    if previous is not None and changed is not None:
+        prior = orjson.loads(previous.body)
         open_lists, labels = prior["lists"], prior["labels"]
-        if previous is not None and members_version is not None and previous.members_version == members_version:
+        if previous.members_version == members_version:
             members = prior["members"]
         list_ids = [uuid.UUID(x["id"]) for x in open_lists]
         cards = await _patched_cards(session, read.id, list_ids, prior["cards"], changed)
@@ -136,15 +134,20 @@ async def _patched_cards(
 
 async def _last_snapshot(cache: Cache, board_id: uuid.UUID) -> Previous | None:
     """The most recently built snapshot of the board, if still in the cache."""
-    key = await cache.get(last_snapshot_key(board_id))
-    if key is None:
+    pointer = await cache.get(last_snapshot_key(board_id))
+    if pointer is None:
         return None
-    body = await cache.get(key.decode())
-    if body is None:
+    try:
+        version, members_version = orjson.loads(pointer)  # written by _remember_last
+    except (ValueError, TypeError):  # not ours (a cache shared with another release): no starting point
         return None
-    versions = key.decode().rsplit(":v", 1)[1]  # "<version>:m<members version>" (snapshot_key)
-    version, members_version = versions.split(":m")
-    return Previous(body, int(version), int(members_version))
+    body = await cache.get(snapshot_key(board_id, version, members_version))
+    return Previous(body, version, members_version) if body is not None else None
+
+
+async def _remember_last(cache: Cache, board_id: uuid.UUID, version: int, members_version: int) -> None:
+    """Make the snapshot at these versions the board's starting point for patching."""
+    await cache.set(last_snapshot_key(board_id), orjson.dumps([version, members_version]))
 
 
 async def board_snapshot(
@@ -174,7 +177,7 @@ async def board_snapshot(
             key = f"{base_key}:r{view.role}" + (":gz" if gzipped else "")
             base = await build_snapshot(session, view.board, members_version=view.members_version, previous=previous)
         await cache.set(base_key, base)
-        await cache.set(last_snapshot_key(view.board.id), base_key.encode())
+        await _remember_last(cache, view.board.id, view.board.version, view.members_version)
         stamp = BoardStamp(view.board.id, view.board.version, view.members_version, view.role)
     body = b'{"role":' + orjson.dumps(stamp.role) + b"," + base[1:]
     if gzipped:

@@ -18,7 +18,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import structlog
 from sqlalchemy import BigInteger, String, func, select, update
@@ -38,6 +38,16 @@ START_WINDOW = dt.timedelta(hours=1)
 MAX_REMEMBERED_GAP = 1000
 
 Handler = Callable[[AsyncSession, list[Event]], Awaitable[None]]
+
+
+@runtime_checkable
+class TwoPhaseHandler(Protocol):
+    """A handler whose reads run outside the write transaction (SQLite's single writer is not
+    held meanwhile): `prepare` on a read session, then `write` what it prepared (skipped for None)."""
+
+    async def prepare(self, session: AsyncSession, events: list[Event]) -> Any: ...
+
+    async def write(self, session: AsyncSession, prepared: Any) -> None: ...
 
 
 class ConsumerCursor(Base):
@@ -67,9 +77,7 @@ class EventConsumer:
         self.db = db
         self.name = name
         self.handle = handle
-        # a handler in two phases: `prepare(read session, events)` reads outside the write
-        # transaction (SQLite's single writer is not held meanwhile), `write(session, prepared)` writes
-        self._prepare: Callable[[AsyncSession, list[Event]], Awaitable[Any]] | None = getattr(handle, "prepare", None)
+        self._two_phase = handle if isinstance(handle, TwoPhaseHandler) else None
         self.batch = batch
         self.start = start  # where a consumer that has no cursor yet begins (see _start_point)
         self.gap_hold_s = gap_hold_s
@@ -145,8 +153,8 @@ class EventConsumer:
             async with self.db.read_session(on_writer=True) as session:
                 found = {e.seq: e for e in (await session.execute(select(Event).where(Event.seq.in_(wanted)))).scalars()}
                 events = [found[seq] for seq in wanted]
-                if self._prepare is not None:  # its reads outside the write transaction
-                    prepared = await self._prepare(session, events)
+                if self._two_phase is not None:  # its reads outside the write transaction
+                    prepared = await self._two_phase.prepare(session, events)
         expired = [seq for seq, t in skipped.items() if now - t >= self.late_window_s]
         for seq in expired:
             del skipped[seq]
@@ -160,9 +168,9 @@ class EventConsumer:
                 )
                 if version != state.version:
                     raise CursorMoved(self.name)
-                if self._prepare is not None:
+                if self._two_phase is not None:
                     if prepared is not None:
-                        await self.handle.write(session, prepared)  # type: ignore[attr-defined]
+                        await self._two_phase.write(session, prepared)
                 elif events:
                     await self.handle(session, events)
                 moved = await session.execute(

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
 from orbitask.core.uow import UnitOfWork, command
-from orbitask.tasks import events
+from orbitask.tasks import events, service
 from orbitask.tasks.models import Card, CardWatcher
 from orbitask.tasks.schemas import CardRead
 from orbitask.tasks.service import card_read, card_reads, locked_card
@@ -36,10 +36,7 @@ async def set_watching(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, *, on:
 
 async def cards_by_id(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, CardRead]:
     """Cards (with assignees and watchers) by id; missing ones are left out."""
-    if not ids:
-        return {}
-    rows = list((await session.execute(select(Card).where(Card.id.in_(set(ids))))).scalars())
-    return {c.id: c for c in await card_reads(session, rows)}
+    return {c.id: c for c in await service.cards_by_id(session, list(set(ids)))}
 
 
 async def open_cards_due_between(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> list[CardRead]:
