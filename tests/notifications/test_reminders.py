@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import event
+
 from orbitask.core.db import utcnow
 from orbitask.notifications.reminders import remind
 from tests.conftest import Api, User
@@ -91,3 +93,28 @@ async def test_unassigned_cards_remind_their_watchers(api: Api, app: Any, jobs: 
     assert await remind(db, now=now, region="local") == 1
     await jobs.events()
     assert await _kinds(api, alice) == [("due_soon", "“Solo” is due in 1 hour")]
+
+
+async def test_a_tick_with_nothing_new_reads_no_boards_and_writes_nothing(api: Api, app: Any) -> None:
+    """Most ticks find every reminder of the window already sent: they must stay light (plain reads
+    of the due cards and sent rows) and leave SQLite's single writer to the users."""
+    db = app.state.runtime.db
+    due = (utcnow() + dt.timedelta(days=3)).replace(microsecond=0)
+    await _setup(api, due)
+    assert await remind(db, now=due - dt.timedelta(minutes=30), region="local") == 1
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engines = {db.writer.sync_engine, db.reader.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert await remind(db, now=due - dt.timedelta(minutes=20), region="local") == 0
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert statements, "the tick read nothing"
+    assert not [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE"))]
+    assert not [s for s in statements if " FROM board " in f"{s} " or "FROM board_member" in s]

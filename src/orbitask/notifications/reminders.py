@@ -68,8 +68,11 @@ async def remind(db: Database, *, now: dt.datetime, region: str) -> int:
 
 async def _sent(session: AsyncSession, card_ids: list[uuid.UUID]) -> set[tuple[uuid.UUID, uuid.UUID, dt.datetime, int]]:
     """The reminders already recorded for these cards: (card, user, due date, offset)."""
-    rows = await session.execute(select(ReminderSent).where(ReminderSent.card_id.in_(card_ids)))
-    return {(r.card_id, r.user_id, r.due_at, r.offset_minutes) for r in rows.scalars()}
+    rows = await session.execute(
+        select(ReminderSent.card_id, ReminderSent.user_id, ReminderSent.due_at, ReminderSent.offset_minutes)
+        .where(ReminderSent.card_id.in_(card_ids))
+    )
+    return {(card_id, user_id, due_at, offset) for card_id, user_id, due_at, offset in rows.all()}
 
 
 async def _due(session: AsyncSession, now: dt.datetime) -> list[tuple[Any, uuid.UUID, list[int], uuid.UUID]]:
@@ -82,23 +85,27 @@ async def _due(session: AsyncSession, now: dt.datetime) -> list[tuple[Any, uuid.
     )
     if not cards:
         return []
-    recipients = {c.id: list(c.assignee_ids or c.watcher_ids) for c in cards}
-    chosen = await user_settings(session, list({u for users in recipients.values() for u in users}))
+    chosen = await user_settings(session, list({u for c in cards for u in c.recipients}))
     sent = await _sent(session, [c.id for c in cards])
-    board_rows = await boards.boards_by_id(session, list({c.board_id for c in cards}))
-    can_see: dict[tuple[uuid.UUID, uuid.UUID], bool] = {}  # (board, user): many due cards share both
-    due = []
+    pending = []  # almost always empty: every reminder of the window already went out in an earlier tick
     for card in cards:
-        board = board_rows.get(card.board_id)
-        assert card.due_at is not None
-        for user_id in recipients[card.id]:
+        for user_id in card.recipients:
             offsets = [0] if card.due_at <= now else chosen[user_id].due_offsets_minutes
             passed = [o for o in offsets if card.due_at - dt.timedelta(minutes=o) <= now]
-            if board is None or not [o for o in passed if (card.id, user_id, card.due_at, o) not in sent]:
-                continue
-            key = (board.id, user_id)
-            if key not in can_see:
-                can_see[key] = await boards.role_on_board(session, board, user_id) is not None
-            if can_see[key]:
-                due.append((card, user_id, passed, board.workspace_id))
+            if [o for o in passed if (card.id, user_id, card.due_at, o) not in sent]:
+                pending.append((card, user_id, passed))
+    if not pending:
+        return []
+    board_rows = await boards.boards_by_id(session, list({card.board_id for card, _, _ in pending}))
+    can_see: dict[tuple[uuid.UUID, uuid.UUID], bool] = {}  # (board, user): many due cards share both
+    due = []
+    for card, user_id, passed in pending:
+        board = board_rows.get(card.board_id)
+        if board is None:
+            continue
+        key = (board.id, user_id)
+        if key not in can_see:
+            can_see[key] = await boards.role_on_board(session, board, user_id) is not None
+        if can_see[key]:
+            due.append((card, user_id, passed, board.workspace_id))
     return due
