@@ -74,24 +74,23 @@ async def build_snapshot(
     change with board events; user names do not change).
     """
     read = BoardRead.model_validate(board)
-    cards = members = None
+    members = None
     changed = await _changed_cards(session, read.id, previous.version, read.version) if previous is not None else None
     if previous is not None and changed is not None:
         prior = orjson.loads(previous.body)
         open_lists, labels = prior["lists"], prior["labels"]
         if previous.members_version == members_version:
             members = prior["members"]
-        list_ids = [uuid.UUID(x["id"]) for x in open_lists]
-        cards = await _patched_cards(session, read.id, list_ids, prior["cards"], changed)
+        cards = await _patched_cards(session, read.id, [x["id"] for x in open_lists], prior["cards"], changed)
+        SNAPSHOT_BUILDS.labels("patched").inc()
     else:
         read_lists = await lists.board_lists(session, read.id)
-        list_ids = [x.id for x in read_lists]
         open_lists = [x.model_dump(mode="json") for x in read_lists]
         labels = [x.model_dump(mode="json") for x in await lists.board_labels(session, read.id)]
-    SNAPSHOT_BUILDS.labels("patched" if cards is not None else "full").inc()
-    if cards is None:
         # one call, not one per card
-        cards = CARD_LIST.dump_python(await tasks.snapshot_cards(session, read.id, list_ids), mode="json")
+        cards = CARD_LIST.dump_python(await tasks.snapshot_cards(session, read.id, [x.id for x in read_lists]),
+                                      mode="json")
+        SNAPSHOT_BUILDS.labels("full").inc()
     body = {
         "board": read.model_dump(mode="json"),
         "version": read.version,
@@ -117,19 +116,21 @@ async def _changed_cards(session: AsyncSession, board_id: uuid.UUID, since: int,
 
 
 async def _patched_cards(
-    session: AsyncSession, board_id: uuid.UUID, list_ids: list[uuid.UUID], previous: list[dict[str, Any]],
-    changed: set[str],
-) -> list[dict[str, Any]] | None:
-    """The open cards as JSON objects, the `previous` ones reused unless `changed`; None if a card
-    cannot be read back (then the caller reads every card)."""
-    known = {card["id"]: card for card in previous}
-    order = [str(card_id) for card_id in await tasks.snapshot_card_ids(session, board_id, list_ids)]
-    stale = [card_id for card_id in order if card_id in changed or card_id not in known]
-    fresh = await tasks.cards_by_id(session, [uuid.UUID(card_id) for card_id in stale])
-    if len(fresh) != len(stale):  # cannot happen in one consistent read; never guess
-        return None
-    known.update((card["id"], card) for card in CARD_LIST.dump_python(fresh, mode="json"))
-    return [known[card_id] for card_id in order]
+    session: AsyncSession, board_id: uuid.UUID, list_ids: list[str], previous: list[dict[str, Any]], changed: set[str],
+) -> list[dict[str, Any]]:
+    """The open cards as JSON objects: the `previous` ones reused unless `changed`, which are read again.
+
+    Only the changed cards can have joined, left or moved on the board (any other change is an event
+    that rules patching out), so the order is worked out here rather than read: by list, position
+    and id, as `tasks.snapshot_cards` orders them (positions and ids compare byte-wise everywhere).
+    """
+    cards = {card["id"]: card for card in previous if card["id"] not in changed}
+    lists_order = {list_id: i for i, list_id in enumerate(list_ids)}
+    fresh = await tasks.cards_by_id(session, [uuid.UUID(card_id) for card_id in changed])
+    for card in CARD_LIST.dump_python(fresh, mode="json"):  # a deleted card is not found: it is gone
+        if card["board_id"] == str(board_id) and card["list_id"] in lists_order and not card["archived"]:
+            cards[card["id"]] = card
+    return sorted(cards.values(), key=lambda card: (lists_order[card["list_id"]], card["position"], card["id"]))
 
 
 async def _last_snapshot(cache: Cache, board_id: uuid.UUID) -> Previous | None:

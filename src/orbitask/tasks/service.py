@@ -392,38 +392,23 @@ async def my_tasks(
 
 
 async def snapshot_cards(session: AsyncSession, board_id: uuid.UUID, list_ids: list[uuid.UUID]) -> list[CardRead]:
-    """Open cards on the given (open, ordered) lists: in list order, then position, for snapshots."""
-    # plain rows, not ORM objects: nothing here is changed, and a snapshot reads hundreds of cards
-    cards = await _open_cards_in_order(session, _OPEN_CARDS, board_id, list_ids)
-    return await card_reads(session, cards, board_id=board_id)
-
-
-async def snapshot_card_ids(session: AsyncSession, board_id: uuid.UUID, list_ids: list[uuid.UUID]) -> list[uuid.UUID]:
-    """The ids of the cards `snapshot_cards` would return, in the same order, without reading the cards."""
-    return [row.id for row in await _open_cards_in_order(session, _OPEN_CARD_IDS, board_id, list_ids)]
-
-
-async def _open_cards_in_order(session: AsyncSession, query: Any, board_id: uuid.UUID,
-                               list_ids: list[uuid.UUID]) -> list[Any]:
-    """Rows of `query` (open cards on these lists, by position): in list order, then position."""
+    """Open cards on the given (open, ordered) lists: in list order, then position, then id, for snapshots
+    (boards/snapshot.py orders patched snapshots the same way)."""
     if not list_ids:
         return []
     order = {list_id: i for i, list_id in enumerate(list_ids)}
-    rows = await session.execute(query, {"board_id": board_id, "list_ids": list_ids})
-    return sorted(rows.all(), key=lambda c: order[c.list_id])  # stable: keeps position order
+    rows = await session.execute(_OPEN_CARDS, {"board_id": board_id, "list_ids": list_ids})
+    # plain rows, not ORM objects: nothing here is changed, and a snapshot reads hundreds of cards
+    cards = sorted(rows.all(), key=lambda c: order[c.list_id])  # stable: keeps position order
+    return await card_reads(session, cards, board_id=board_id)
 
 
-def _open_cards(*columns: Any) -> Any:
-    return (
-        select(*columns)
-        .where(Card.board_id == bindparam("board_id"), Card.archived.is_(False),
-               Card.list_id.in_(bindparam("list_ids", expanding=True)))
-        .order_by(Card.position, Card.id)
-    )
-
-
-_OPEN_CARDS = _open_cards(*Card.__table__.c)
-_OPEN_CARD_IDS = _open_cards(Card.id, Card.list_id)
+_OPEN_CARDS = (
+    select(*Card.__table__.c)
+    .where(Card.board_id == bindparam("board_id"), Card.archived.is_(False),
+           Card.list_id.in_(bindparam("list_ids", expanding=True)))
+    .order_by(Card.position, Card.id)
+)
 _CARDS_BY_ID = select(*Card.__table__.c).where(Card.id.in_(bindparam("ids", expanding=True)))
 
 
