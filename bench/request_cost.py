@@ -1,6 +1,7 @@
 """CPU per request, one operation at a time: the app in-process on SQLite, no sockets, no load generator.
 
-    .venv/bin/python bench/request_cost.py [--requests 300] [--cards 80] [--json bench/results/request_cost.json]
+    .venv/bin/python bench/request_cost.py [--requests 300] [--cards 80] [--only NAME ...]
+                                           [--json bench/results/request_cost.json]
 
 Builds the app on a fresh SQLite database (the embedded default), signs up one user, makes a board of
 --cards cards on 4 lists, then sends each operation --requests times, one after another, through
@@ -8,7 +9,9 @@ httpx's ASGI transport, and prints the process's CPU time (user + system, every 
 The client's share (httpx building and reading requests) is included and is about 1 ms. With no
 concurrency and no network this is the cost of the code path itself, steadier than latency under
 load; `bench/capacity.py` measures that. Snapshots are measured twice: served from the cache, and
-rebuilt after each change to the board (what a user who just edited a card gets).
+rebuilt after each change to the board (what a user who just edited a card gets). --only measures
+some operations only (names as printed, e.g. --only "edit card + open board (rebuilt snapshot)"):
+quicker for alternating two versions of the code on a machine whose speed drifts.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ async def measure(ops: dict[str, Op], requests: int) -> dict[str, dict[str, floa
     return out
 
 
-async def run(requests: int, cards: int) -> dict[str, Any]:
+async def run(requests: int, cards: int, only: list[str] | None = None) -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(prefix="orbitask-request-cost-"))
     upgrade(f"sqlite+aiosqlite:///{data / 'orbitask.db'}")
     settings = make_settings(data, env="development", rate_limit_api_per_minute=0, rate_limit_api_ip_per_minute=0)
@@ -93,10 +96,14 @@ async def run(requests: int, cards: int) -> dict[str, Any]:
             "comment": lambda i: c.post(f"/cards/{ids[i % n]}/comments", json={"body": f"Comment {i}"}),
             "create card": lambda i: c.post(f"/lists/{lists[i % 4]}/cards", json={"title": f"New {i}"}),
         }
-        results = await measure(ops, requests)
-    edit = results["edit card"]["cpu_ms"]
-    results["open board (rebuilt snapshot)"] = {
-        "cpu_ms": round(results["edit card + open board (rebuilt snapshot)"]["cpu_ms"] - edit, 2), "wall_ms": None}
+        unknown = sorted(set(only or ()) - set(ops))
+        if unknown:
+            raise SystemExit(f"unknown operations {unknown}; choose from {sorted(ops)}")
+        results = await measure({k: v for k, v in ops.items() if not only or k in only}, requests)
+    if "edit card" in results and "edit card + open board (rebuilt snapshot)" in results:
+        edit = results["edit card"]["cpu_ms"]
+        results["open board (rebuilt snapshot)"] = {
+            "cpu_ms": round(results["edit card + open board (rebuilt snapshot)"]["cpu_ms"] - edit, 2), "wall_ms": None}
     return {"requests": requests, "cards": cards, "operations": results}
 
 
@@ -104,9 +111,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300, help="requests per operation")
     parser.add_argument("--cards", type=int, default=80, help="cards on the board")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="measure only these operations")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "request_cost.json")
     args = parser.parse_args()
-    result = asyncio.run(run(args.requests, args.cards))
+    result = asyncio.run(run(args.requests, args.cards, args.only))
     table = Table("operation", "CPU ms/request", "wall ms/request",
                   title=f"Orbitask request cost, SQLite in-process, board of {args.cards} cards")
     for name, row in result["operations"].items():
