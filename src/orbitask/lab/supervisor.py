@@ -86,16 +86,9 @@ async def main(lab_dir: Path) -> None:
         await asyncio.to_thread(control.bootstrap, state, progress.write_text)
     except Exception as exc:
         log.error("lab_bootstrap_failed", error=f"{type(exc).__name__}: {exc}")
-        started = state  # holds the PIDs of what did start, not all saved yet: `lab down` must stop them
-        state = LabState.load(lab_dir)
+        # the state bootstrap was filling in: it holds the PIDs of what did start (not all saved
+        # yet), which `lab down` must stop
         state.status, state.error = "failed", f"{type(exc).__name__}: {exc}"
-        for name, region in started.regions.items():
-            saved = state.regions[name]
-            saved.db_pid = saved.db_pid or region.db_pid
-            saved.redis_pid = saved.redis_pid or region.redis_pid
-            saved.api_pid = saved.api_pid or region.api_pid
-            saved.worker_pid = saved.worker_pid or region.worker_pid
-        state.haproxy_pid = state.haproxy_pid or started.haproxy_pid
         state.save()
         await wan.close()
         return

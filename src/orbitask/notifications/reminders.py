@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +26,7 @@ from orbitask.notifications.models import NotificationSettings, ReminderSent
 from orbitask.notifications.schemas import DEFAULT_DUE_OFFSETS
 from orbitask.notifications.service import user_settings
 from orbitask.tasks import watching
+from orbitask.tasks.watching import DueCard
 
 OVERDUE_LOOKBACK = dt.timedelta(days=1)
 MAX_OFFSET_MINUTES = 60 * 24 * 30
@@ -75,7 +75,7 @@ async def _sent(session: AsyncSession, card_ids: list[uuid.UUID]) -> set[tuple[u
     return {(card_id, user_id, due_at, offset) for card_id, user_id, due_at, offset in rows.all()}
 
 
-async def _due(session: AsyncSession, now: dt.datetime) -> list[tuple[Any, uuid.UUID, list[int], uuid.UUID]]:
+async def _due(session: AsyncSession, now: dt.datetime) -> list[tuple[DueCard, uuid.UUID, list[int], uuid.UUID]]:
     """(card, recipient, offsets that have passed and were not reminded yet, workspace) for this tick."""
     widest = max(DEFAULT_DUE_OFFSETS)
     for offsets in (await session.execute(select(NotificationSettings.due_offsets_minutes))).scalars():
