@@ -809,3 +809,45 @@ async def test_card_activity_lists_its_events_newest_first(api: Api) -> None:
         "card.moved", "checklist_item.created"]
     assert_problem(await api.call(alice, "GET", f"/cards/{card['id']}/activity?limit=0"), 422)
     assert_problem(await api.call(alice, "GET", f"/cards/{uuid.uuid4()}/activity"), 404, "not-found")
+
+
+# --- the hot commands stay off the ORM --------------------------------------------------------
+
+
+async def test_hot_card_commands_load_no_orm_objects(api: Api) -> None:
+    """Create, edit, move, comment, tick and delete read and write plain rows: loading ORM objects
+    (identity map, change tracking, flush) cost more than the rest of such a command, and these are
+    most of what users send (docs/benchmarks.md, "Fourth pass"). They still do what they say."""
+    from sqlalchemy import event
+
+    from orbitask.core.db import Base
+
+    alice, board, todo = await setup_board(api)
+    done = await api.list(alice, board["id"], "Done")
+    card = await api.ok(alice, "POST", f"/lists/{todo['id']}/cards", json={"title": "Plan"})
+    checklist = await api.ok(alice, "POST", f"/cards/{card['id']}/checklists", json={"title": "Steps"})
+    item = await api.ok(alice, "POST", f"/checklists/{checklist['id']}/items", json={"text": "a"})
+    loaded: list[str] = []
+
+    def on_load(target: Any, context: Any) -> None:
+        loaded.append(type(target).__name__)
+
+    event.listen(Base, "load", on_load, propagate=True)
+    try:
+        new = await api.ok(alice, "POST", f"/lists/{todo['id']}/cards", json={"title": "Hot"})
+        edited = await api.ok(alice, "PATCH", f"/cards/{card['id']}", json={"title": "Plan it"})
+        moved = await api.ok(alice, "POST", f"/cards/{card['id']}/move", json={"list_id": done["id"]})
+        comment = await api.ok(alice, "POST", f"/cards/{card['id']}/comments", json={"body": "on it"})
+        ticked = await api.ok(alice, "PATCH", f"/checklist-items/{item['id']}", json={"done": True})
+        await api.call(alice, "DELETE", f"/cards/{new['id']}", expect=204)
+    finally:
+        event.remove(Base, "load", on_load)
+    assert loaded == []
+    assert (new["title"], new["watcher_ids"], new["comment_count"]) == ("Hot", [str(alice.id)], 0)
+    assert edited["title"] == "Plan it" and edited["checklist_total"] == 1
+    assert (moved["list_id"], moved["title"]) == (done["id"], "Plan it")
+    assert comment["body"] == "on it" and ticked["done"] is True
+    after = await snapshot(api, alice, board["id"])
+    assert [c["id"] for c in after["cards"]] == [card["id"]]
+    assert after["cards"][0]["comment_count"] == 1 and after["cards"][0]["checklist_done"] == 1
+    assert after["version"] == after_steps(board, 11)  # 2 lists, a card, a checklist, an item, then the 6 above

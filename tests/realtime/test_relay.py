@@ -145,6 +145,61 @@ async def test_a_cursor_too_far_behind_the_head_restarts_at_the_head(
     await _run_until(r, lambda: bus.seqs == [4])
 
 
+class CountingChanges:
+    """The relay's change counter, counting its looks."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.looks = inner, 0
+
+    def changed(self) -> bool:
+        self.looks += 1
+        return self.inner.changed()
+
+
+async def test_an_idle_relay_on_sqlite_queries_nothing_until_someone_commits(db: Database) -> None:
+    """It polls every 20 ms in every process: on the embedded default that was most of an idle
+    server's CPU. It looks at SQLite's data_version first; a publish the bus refused is retried
+    without waiting for another commit."""
+    from sqlalchemy import event
+
+    bus = Collect()
+    r = Relay(db, bus, "events", SwitchLease())  # type: ignore[arg-type]
+    assert r.changes is not None
+    r.changes = looks = CountingChanges(r.changes)  # type: ignore[assignment]
+    statements: list[str] = []
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    async def until(done: Any) -> None:
+        for _ in range(500):  # bounded
+            if done():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the relay did not get there")
+
+    event.listen(db.reader.sync_engine, "before_cursor_execute", on_execute)
+    task = asyncio.create_task(r.run())
+    try:
+        await until(lambda: r.holding and r._caught_up)
+        statements.clear()
+        seen = looks.looks
+        await until(lambda: looks.looks >= seen + 5)  # five polls with nothing written ...
+        assert statements == []  # ... and not one query
+        await _insert(db, 1)
+        await until(lambda: bus.seqs == [1])
+        bus.down = True
+        await _insert(db, 2)
+        await until(lambda: r.cursor == 1 and not r._caught_up)  # refused: not caught up
+        seen = looks.looks
+        await until(lambda: looks.looks >= seen + 3)
+        bus.down = False  # no new commit: the relay must still try again
+        await until(lambda: bus.seqs == [1, 2])
+    finally:
+        task.cancel()
+        event.remove(db.reader.sync_engine, "before_cursor_execute", on_execute)
+
+
 class SilentSocket:
     """A socket whose client never reads."""
 

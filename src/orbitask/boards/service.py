@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Table, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.audit import service as audit
@@ -69,6 +69,39 @@ def lock_columns(*extra: Any) -> Any:
 
 _VIEW = with_access(select(Board, _MEMBERSHIP.c.role, _MEMBERSHIP.c.members_version, BoardMember.role))
 _LOCK = with_access(lock_columns()).with_for_update(of=Board)
+
+
+@dataclass(slots=True)
+class LockedBoard:
+    """A board locked by a command, as plain values: what access checks and `UnitOfWork.emit` need.
+
+    `emit` numbers events from `version` and writes the last one to `version_table` at commit.
+    The hot card commands lock with this instead of loading the ORM object, whose loading cost
+    more than the rest of the lock (docs/benchmarks.md, "Fourth pass").
+    """
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    visibility: str
+    version: int
+    version_table: ClassVar[Table] = Board.__table__
+
+
+def lock_values(*extra: Any) -> Any:
+    """`lock_columns` as plain columns: a `LockedBoard`, the caller's workspace and explicit roles, `extra`."""
+    board = Board.__table__.c
+    return select(board.id, board.workspace_id, board.visibility, board.version, _MEMBERSHIP.c.role,
+                  BoardMember.role, *extra)
+
+
+def checked_lock_values(row: Any, action: str, what: str) -> LockedBoard:
+    """The board of a `lock_values` row once the caller may do `action` on it (404/403 otherwise)."""
+    if row is None:
+        raise NotFound(f"No such {what}.")
+    board_id, workspace_id, visibility, version, ws_role, explicit = row[:6]
+    role = policy.effective_board_role(BoardAccess(ws_role, explicit, visibility))
+    policy.require_board(role, action, what)
+    return LockedBoard(board_id, workspace_id, visibility, version)
 
 
 @dataclass(frozen=True, slots=True)

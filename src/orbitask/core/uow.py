@@ -38,7 +38,7 @@ class VersionedBoard(Protocol):
 
     id: uuid.UUID
     workspace_id: uuid.UUID
-    version: int
+    version: int  # a plain object (not an ORM one) names its table in `version_table`
 
 
 class UnitOfWork:
@@ -105,11 +105,16 @@ class UnitOfWork:
         version = None
         if board is not None:
             state = getattr(board, "_sa_instance_state", None)
-            if state is not None:  # not marked changed: `commit` writes the version itself
-                key = (state.mapper.local_table, board.id)
+            # an ORM object's table, or the one a plain-values board names (boards.service.LockedBoard)
+            table = state.mapper.local_table if state is not None else getattr(board, "version_table", None)
+            if table is not None:  # `commit` writes the version itself
+                key = (table, board.id)
                 # (a reload of the row in between would show the version before this command's events)
                 version = max(board.version, self._versions.get(key, 0)) + 1
-                set_committed_value(board, "version", version)
+                if state is not None:  # not marked changed, so that the ORM's flush leaves it alone
+                    set_committed_value(board, "version", version)
+                else:
+                    board.version = version
                 self._versions[key] = version
             else:
                 version = board.version = board.version + 1

@@ -34,6 +34,7 @@ from orbitask.core.bus import Bus
 from orbitask.core.db import Database
 from orbitask.core.events import Event, EventRead
 from orbitask.core.observability import RELAY_LAG, RELAY_PUBLISHED
+from orbitask.core.sqlite import ChangeCounter
 
 log = structlog.get_logger("orbitask.relay")
 
@@ -117,11 +118,14 @@ class Relay:
         self.bus = bus
         self.channel = channel
         self.lease = lease
+        # on SQLite: skip the poll's query while nobody has committed since the last empty one
+        self.changes = ChangeCounter(db.sqlite_file) if db.sqlite_file else None
         self.cursor: int | None = None
         self.holding = False
         self._gap_since: float | None = None
         self._late: dict[int, float] = {}  # skipped seq -> when we gave up waiting in line for it
         self._seen: OrderedDict[uuid.UUID, None] = OrderedDict()
+        self._caught_up = False  # the last step published everything there was (no gap, bus up)
 
     async def run(self) -> None:
         """Relay until cancelled; errors are logged and retried."""
@@ -131,7 +135,10 @@ class Relay:
                     if not self.holding:
                         self.cursor = await self._resume_point()
                         self.holding = True
-                    published = await self.step()
+                        self._caught_up = False
+                    # read before the query, so that a commit during a step is seen at the next look
+                    changed = self.changes is None or self.changes.changed()
+                    published = await self.step() if changed or not self._caught_up or self._late else 0
                 else:
                     self.holding = False  # someone else relays, or Redis is down
                     published = 0
@@ -160,6 +167,7 @@ class Relay:
             if self._late:
                 late = (await session.execute(_SEQS, {"seqs": list(self._late)})).all()
         count = 0
+        self._caught_up = False
         for event in late:
             sent = await self._publish(event)
             if sent is None:
@@ -182,6 +190,8 @@ class Relay:
             self._gap_since = None
             self.cursor = event.seq
             count += sent
+        else:
+            self._caught_up = len(rows) < BATCH
         return count
 
     async def _publish(self, event: Any) -> int | None:

@@ -5,17 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
 from orbitask.boards import service as boards
+from orbitask.boards.models import Board
 from orbitask.core import ordering
 from orbitask.core.db import utcnow
 from orbitask.core.errors import InvalidInput, NotFound
 from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
-from orbitask.tasks.models import Checklist, ChecklistItem
+from orbitask.tasks.models import Card, Checklist, ChecklistItem
 from orbitask.tasks.schemas import (
     ChecklistCreate,
     ChecklistItemCreate,
@@ -86,15 +87,28 @@ async def create_item(uow: UnitOfWork, actor: Actor, checklist_id: uuid.UUID, cm
     return out
 
 
-async def _locked_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID) -> tuple[Any, ChecklistItem]:
-    checklist_id = await uow.session.scalar(select(ChecklistItem.checklist_id).where(ChecklistItem.id == item_id))
-    if checklist_id is None:
-        raise NotFound("No such checklist item.")
-    board, _ = await _locked_checklist(uow, actor, checklist_id, "checklist item")
-    row = await uow.session.get(ChecklistItem, item_id)
+# the toggle is a hot command: the board is found through the item's card in the locking statement
+# itself, and the item is read and written with plain statements (no ORM objects)
+ITEM = ChecklistItem.__table__
+_LOCK_ITEM = boards.with_access(
+    boards.lock_values(),
+    Board.id == select(Card.board_id).where(
+        Card.id == select(ChecklistItem.card_id).where(ChecklistItem.id == bindparam("item_id")).scalar_subquery()
+    ).scalar_subquery(),
+).with_for_update(of=Board)
+_ITEM_ROW = select(*ITEM.c).where(ITEM.c.id == bindparam("item_id"))
+_UPDATE_ITEM = update(ITEM).where(ITEM.c.id == bindparam("item_id_"))  # SET: the columns given
+_DELETE_ITEM = delete(ITEM).where(ITEM.c.id == bindparam("item_id"))
+
+
+async def _locked_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID) -> tuple[boards.LockedBoard, dict[str, Any]]:
+    """Lock the item's board and read the item's columns (404 when out of reach)."""
+    lock = (await uow.session.execute(_LOCK_ITEM, {"user_id": actor.user_id, "item_id": item_id})).first()
+    board = boards.checked_lock_values(lock, "board.write", "checklist item")
+    row = (await uow.session.execute(_ITEM_ROW, {"item_id": item_id})).first()
     if row is None:
         raise NotFound("No such checklist item.")
-    return board, row
+    return board, dict(row._mapping)
 
 
 @command
@@ -111,15 +125,15 @@ async def update_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID, cmd: Ch
             await _check_assignee(uow.session, board, changes["assignee_id"])
         after_id, before_id = changes.pop("after_id", None), changes.pop("before_id", None)
         if after_id or before_id:
-            row.position = await ordering.position_for(
-                uow.session, ChecklistItem, ChecklistItem.checklist_id, row.checklist_id,
-                after_id=after_id, before_id=before_id, exclude_id=row.id, what="item",
+            changes["position"] = await ordering.position_for(
+                uow.session, ChecklistItem, ChecklistItem.checklist_id, row["checklist_id"],
+                after_id=after_id, before_id=before_id, exclude_id=item_id, what="item",
             )
-            changes["position"] = row.position
-        for field, value in changes.items():
-            setattr(row, field, value)
+        if changes:
+            await uow.session.execute(_UPDATE_ITEM, {"item_id_": item_id, **changes})
+            row.update(changes)
         out = ChecklistItemRead.model_validate(row)
-        uow.emit(events.ChecklistItemUpdated(item=out, changes=sorted(changes)), board=board, card_id=row.card_id)
+        uow.emit(events.ChecklistItemUpdated(item=out, changes=sorted(changes)), board=board, card_id=row["card_id"])
         await uow.commit()
     return out
 
@@ -129,9 +143,9 @@ async def delete_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID) -> None
     """Remove an item."""
     async with uow:
         board, row = await _locked_item(uow, actor, item_id)
-        uow.emit(events.ChecklistItemDeleted(item_id=row.id, checklist_id=row.checklist_id, card_id=row.card_id),
-                 board=board, card_id=row.card_id)
-        await uow.session.delete(row)
+        uow.emit(events.ChecklistItemDeleted(item_id=item_id, checklist_id=row["checklist_id"], card_id=row["card_id"]),
+                 board=board, card_id=row["card_id"])
+        await uow.session.execute(_DELETE_ITEM, {"item_id": item_id})
         await uow.commit()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
@@ -13,13 +13,16 @@ from orbitask.boards import service as boards
 from orbitask.core.db import utcnow
 from orbitask.core.errors import Forbidden, NotFound
 from orbitask.core.events import Event, EventRead
+from orbitask.core.ids import new_id
 from orbitask.core.pagination import decode_cursor, page_of
 from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
 from orbitask.tasks.models import Comment, CommentMention
 from orbitask.tasks.schemas import CommentCreate, CommentRead, CommentUpdate
-from orbitask.tasks.service import locked_card, readable_card
+from orbitask.tasks.service import locked_card_row, readable_card
 
+_INSERT_COMMENT = insert(Comment.__table__)
+_INSERT_MENTION = insert(CommentMention.__table__)
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9._%+-]+(?:@[A-Za-z0-9.-]+\.[A-Za-z]{2,})?)")
 
 
@@ -54,15 +57,15 @@ def _read(row: Comment, mentions: list[uuid.UUID]) -> CommentRead:
 async def create_comment(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: CommentCreate) -> CommentRead:
     """A comment on a card (commenters and up); mentions are recorded."""
     async with uow:
-        board, card = await locked_card(uow, actor, card_id, "card.comment")
-        row = Comment(card_id=card.id, author_id=actor.user_id, body=cmd.body, created_at=utcnow())
-        uow.session.add(row)
-        await uow.session.flush()
+        board, _ = await locked_card_row(uow, actor, card_id, "card.comment")
+        values = {"id": new_id(), "card_id": card_id, "author_id": actor.user_id, "body": cmd.body,
+                  "created_at": utcnow(), "edited_at": None, "deleted_at": None}
+        await uow.session.execute(_INSERT_COMMENT, values)
         mentions = await _mentioned(uow.session, board, cmd.body)
-        for user_id in mentions:
-            uow.session.add(CommentMention(comment_id=row.id, user_id=user_id))
-        out = _read(row, mentions)
-        uow.emit(events.CommentCreated(comment=out), board=board, card_id=card.id)
+        if mentions:
+            await uow.session.execute(_INSERT_MENTION, [{"comment_id": values["id"], "user_id": u} for u in mentions])
+        out = CommentRead(**values, mentions=mentions)
+        uow.emit(events.CommentCreated(comment=out), board=board, card_id=card_id)
         await uow.commit()
     return out
 
@@ -92,7 +95,7 @@ async def _locked_comment(uow: UnitOfWork, actor: Actor, comment_id: uuid.UUID, 
     card_id = await uow.session.scalar(select(Comment.card_id).where(Comment.id == comment_id))
     if card_id is None:
         raise NotFound("No such comment.")
-    board, _ = await locked_card(uow, actor, card_id, "board.read", "comment")
+    board, _ = await locked_card_row(uow, actor, card_id, "board.read", "comment")
     row = await uow.session.get(Comment, comment_id)
     if row is None or row.deleted_at is not None:
         raise NotFound("No such comment.")

@@ -8,16 +8,32 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Integer, Uuid, bindparam, case, cast, func, literal_column, null, select, type_coerce, union_all
+from sqlalchemy import (
+    Integer,
+    Uuid,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
 from orbitask.boards import lists as board_lists
 from orbitask.boards import service as boards
-from orbitask.boards.models import Board
+from orbitask.boards.models import Board, BoardList
 from orbitask.core import ordering
 from orbitask.core.db import utcnow
 from orbitask.core.errors import InvalidInput, NotFound
+from orbitask.core.ids import new_id
 from orbitask.core.pagination import decode_cursor, encode_cursor, page_of
 from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
@@ -45,23 +61,53 @@ async def card_board_id(session: AsyncSession, card_id: uuid.UUID) -> uuid.UUID 
 # held, in a statement of its own: on PostgreSQL a locking read that waited returns the other joined
 # rows as they were before the wait, so a card read in the same statement could be stale
 _LOCK_CARD = boards.with_access(
-    boards.lock_columns(), Board.id == select(Card.board_id).where(Card.id == bindparam("card_id")).scalar_subquery()
+    boards.lock_values(), Board.id == select(Card.board_id).where(Card.id == bindparam("card_id")).scalar_subquery()
 ).with_for_update(of=Board)
+_LOCK_LIST = boards.with_access(
+    boards.lock_values(), Board.id == select(BoardList.board_id).where(BoardList.id == bindparam("list_id"))
+    .scalar_subquery()
+).with_for_update(of=Board)
+# the hot commands read and write the card table with plain statements: the ORM's identity map,
+# change tracking and flush cost more than the rest of such a command (docs/benchmarks.md, "Fourth pass")
+CARD = Card.__table__
+_CARD_ROW = select(*CARD.c).where(CARD.c.id == bindparam("card_id"))
+_UPDATE_CARD = update(CARD).where(CARD.c.id == bindparam("card_id_"))  # SET: the columns given
+_DELETE_CARD = delete(CARD).where(CARD.c.id == bindparam("card_id"))
+_INSERT_CARD = insert(CARD)
+
+
+async def locked_card_row(
+    uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, action: str, what: str = "card"
+) -> tuple[boards.LockedBoard, dict[str, Any]]:
+    """Lock the card's board for this command and read the card's columns (404 naming `what` when out of reach)."""
+    row = (await uow.session.execute(_LOCK_CARD, {"user_id": actor.user_id, "card_id": card_id})).first()
+    if row is None:
+        raise NotFound("No such card.")
+    board = boards.checked_lock_values(row, action, what)
+    card = (await uow.session.execute(_CARD_ROW, {"card_id": card_id})).first()
+    if card is None:
+        raise NotFound("No such card.")
+    return board, dict(card._mapping)
 
 
 async def locked_card(
     uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, action: str, what: str = "card"
-) -> tuple[Any, Card]:
-    """Lock the card's board for this command and load the card (404 naming `what` when out of reach)."""
+) -> tuple[boards.LockedBoard, Card]:
+    """Lock the card's board for this command and load the card as an ORM object (to change it in place)."""
     row = (await uow.session.execute(_LOCK_CARD, {"user_id": actor.user_id, "card_id": card_id})).first()
     if row is None:
         raise NotFound("No such card.")
-    board = boards.checked_lock(row, action, what)
+    board = boards.checked_lock_values(row, action, what)
     card = await uow.session.get(Card, card_id)
     if card is None:
         raise NotFound("No such card.")
     return board, card
 
+
+async def _update_card_row(uow: UnitOfWork, card: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Write `changes` to the card and into `card` (its column values)."""
+    await uow.session.execute(_UPDATE_CARD, {"card_id_": card["id"], **changes})
+    card.update(changes)
 
 
 async def readable_card(session: AsyncSession, actor: Actor, card_id: uuid.UUID) -> tuple[Any, Card, str]:
@@ -116,7 +162,7 @@ _BY_BOARD = _relation_query(by_board=True)
 
 
 async def card_reads(session: AsyncSession, cards: Sequence[Any], *, board_id: uuid.UUID | None = None) -> list[CardRead]:
-    """Cards (ORM objects or rows of the card table) with their assignees, labels, watchers and counts.
+    """Cards (ORM objects, rows or column dicts of the card table) with their assignees, labels, watchers and counts.
 
     One query, however many cards.
 
@@ -128,7 +174,7 @@ async def card_reads(session: AsyncSession, cards: Sequence[Any], *, board_id: u
     if board_id is not None:
         query, params = _BY_BOARD, {"board_id": board_id}
     else:
-        query, params = _BY_IDS, {"ids": [c.id for c in cards]}
+        query, params = _BY_IDS, {"ids": [c["id"] if isinstance(c, dict) else c.id for c in cards]}
     related: dict[str, dict[uuid.UUID, list[uuid.UUID]]] = {k: defaultdict(list) for k in "alw"}
     checklist: dict[uuid.UUID, tuple[int, int]] = {}
     counted: dict[str, dict[uuid.UUID, int]] = {"m": {}, "f": {}}
@@ -141,18 +187,22 @@ async def card_reads(session: AsyncSession, cards: Sequence[Any], *, board_id: u
             related[kind][card_id].append(ref)
     rows = []
     for card in cards:
-        row = {name: getattr(card, name) for name in _CARD_COLUMNS}
-        total, done = checklist.get(card.id, (0, 0))
+        if isinstance(card, dict):
+            row = {name: card[name] for name in _CARD_COLUMNS}
+        else:
+            row = {name: getattr(card, name) for name in _CARD_COLUMNS}
+        card_id = row["id"]
+        total, done = checklist.get(card_id, (0, 0))
         row.update(
-            assignee_ids=sorted(related["a"].get(card.id, ())), label_ids=sorted(related["l"].get(card.id, ())),
-            watcher_ids=sorted(related["w"].get(card.id, ())), checklist_total=total, checklist_done=done,
-            comment_count=counted["m"].get(card.id, 0), attachment_count=counted["f"].get(card.id, 0),
+            assignee_ids=sorted(related["a"].get(card_id, ())), label_ids=sorted(related["l"].get(card_id, ())),
+            watcher_ids=sorted(related["w"].get(card_id, ())), checklist_total=total, checklist_done=done,
+            comment_count=counted["m"].get(card_id, 0), attachment_count=counted["f"].get(card_id, 0),
         )
         rows.append(row)
     return CARD_LIST.validate_python(rows)
 
 
-async def card_read(session: AsyncSession, card: Card) -> CardRead:
+async def card_read(session: AsyncSession, card: Card | dict[str, Any]) -> CardRead:
     """One card with its relations."""
     return (await card_reads(session, [card]))[0]
 
@@ -167,10 +217,10 @@ async def _require_board_label(session: AsyncSession, board: Any, label_id: uuid
         raise InvalidInput(f"label_ids: {label_id} is not a label on this board")
 
 
-async def _require_cover(session: AsyncSession, card: Card, attachment_id: uuid.UUID) -> None:
+async def _require_cover(session: AsyncSession, card_id: uuid.UUID, attachment_id: uuid.UUID) -> None:
     """A cover must be a live image attachment (with a preview) of the same card."""
     row = await session.get(Attachment, attachment_id)
-    if row is None or row.card_id != card.id or row.deleted_at is not None:
+    if row is None or row.card_id != card_id or row.deleted_at is not None:
         raise InvalidInput("cover_attachment_id: not an attachment of this card")
     if row.thumbnail_key is None:
         raise InvalidInput("cover_attachment_id: only an image attachment (one with a preview) can be a cover")
@@ -180,32 +230,34 @@ async def _require_cover(session: AsyncSession, card: Card, attachment_id: uuid.
 async def create_card(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: CardCreate) -> CardRead:
     """A new card on a list (default: at the bottom); the creator watches it."""
     async with uow:
-        board_id = await board_lists.list_board_id(uow.session, list_id)
-        if board_id is None:
-            raise NotFound("No such list.")
-        board = await boards.lock_board(uow, actor, board_id, "board.write", "list")
+        row = (await uow.session.execute(_LOCK_LIST, {"user_id": actor.user_id, "list_id": list_id})).first()
+        board = boards.checked_lock_values(row, "board.write", "list")
         position = await ordering.position_for(
             uow.session, Card, Card.list_id, list_id, after_id=cmd.after_id, before_id=cmd.before_id, what="card"
         )
         now = utcnow()
-        card = Card(
-            board_id=board.id, list_id=list_id, title=cmd.title, description=cmd.description, position=position,
-            start_at=cmd.start_at, due_at=cmd.due_at, completed=False, archived=False, created_by=actor.user_id,
-            created_at=now, updated_at=now,
-        )
-        uow.session.add(card)
-        await uow.session.flush()
-        for user_id in dict.fromkeys(cmd.assignee_ids):
+        card = {
+            "id": new_id(), "board_id": board.id, "list_id": list_id, "title": cmd.title,
+            "description": cmd.description, "position": position, "start_at": cmd.start_at, "due_at": cmd.due_at,
+            "completed": False, "archived": False, "created_by": actor.user_id, "created_at": now,
+            "updated_at": now, "cover_attachment_id": None,
+        }
+        await uow.session.execute(_INSERT_CARD, card)
+        assignees, labels = list(dict.fromkeys(cmd.assignee_ids)), list(dict.fromkeys(cmd.label_ids))
+        watchers = list(dict.fromkeys([actor.user_id, *assignees]))
+        for user_id in assignees:
             await _require_board_user(uow.session, board, user_id, "assignee_ids")
-            uow.session.add(CardAssignee(card_id=card.id, user_id=user_id))
-        for label_id in dict.fromkeys(cmd.label_ids):
+        for label_id in labels:
             await _require_board_label(uow.session, board, label_id)
-            uow.session.add(CardLabel(card_id=card.id, label_id=label_id))
-        for user_id in dict.fromkeys([actor.user_id, *cmd.assignee_ids]):
-            uow.session.add(CardWatcher(card_id=card.id, user_id=user_id))
-        await uow.session.flush()
-        out = await card_read(uow.session, card)
-        uow.emit(events.CardCreated(card=out), board=board, card_id=card.id)
+        for table, column, refs in ((CardAssignee.__table__, "user_id", assignees),
+                                    (CardLabel.__table__, "label_id", labels),
+                                    (CardWatcher.__table__, "user_id", watchers)):
+            if refs:
+                await uow.session.execute(insert(table), [{"card_id": card["id"], column: ref} for ref in refs])
+        # a new card's relations are the ones just written, and its counts are zero: no query
+        out = CardRead.model_validate({**{name: card[name] for name in _CARD_COLUMNS}, "assignee_ids": sorted(assignees),
+                                       "label_ids": sorted(labels), "watcher_ids": sorted(watchers)})
+        uow.emit(events.CardCreated(card=out), board=board, card_id=card["id"])
         await uow.commit()
     return out
 
@@ -230,17 +282,15 @@ async def update_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: Ca
     """Change a card's fields (null clears start_at/due_at)."""
     changes = cmd.model_dump(exclude_unset=True)
     async with uow:
-        board, card = await locked_card(uow, actor, card_id, "board.write")
+        board, card = await locked_card_row(uow, actor, card_id, "board.write")
         if changes.get("cover_attachment_id") is not None:
-            await _require_cover(uow.session, card, changes["cover_attachment_id"])
-        for field, value in changes.items():
-            setattr(card, field, value)
-        if card.start_at is not None and card.due_at is not None and card.start_at > card.due_at:
+            await _require_cover(uow.session, card_id, changes["cover_attachment_id"])
+        start_at, due_at = changes.get("start_at", card["start_at"]), changes.get("due_at", card["due_at"])
+        if start_at is not None and due_at is not None and start_at > due_at:
             raise InvalidInput("start_at must not be after due_at")
-        card.updated_at = utcnow()
-        await uow.session.flush()
+        await _update_card_row(uow, card, {**changes, "updated_at": utcnow()})
         out = await card_read(uow.session, card)
-        uow.emit(events.CardUpdated(card=out, changes=sorted(changes)), board=board, card_id=card.id)
+        uow.emit(events.CardUpdated(card=out, changes=sorted(changes)), board=board, card_id=card_id)
         await uow.commit()
     return out
 
@@ -249,30 +299,28 @@ async def update_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: Ca
 async def move_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: CardMove) -> CardRead:
     """Move a card to a list of the same board, between two neighbours: one row rewritten."""
     async with uow:
-        board, card = await locked_card(uow, actor, card_id, "board.write")
+        board, card = await locked_card_row(uow, actor, card_id, "board.write")
         if await board_lists.list_board_id(uow.session, cmd.list_id) != board.id:
             raise InvalidInput("list_id is not a list on this card's board")
-        from_list = card.list_id
-        card.position = await ordering.position_for(
+        from_list = card["list_id"]
+        position = await ordering.position_for(
             uow.session, Card, Card.list_id, cmd.list_id,
-            after_id=cmd.after_id, before_id=cmd.before_id, exclude_id=card.id, what="card",
+            after_id=cmd.after_id, before_id=cmd.before_id, exclude_id=card_id, what="card",
         )
-        card.list_id = cmd.list_id
-        card.updated_at = utcnow()
-        await uow.session.flush()
+        await _update_card_row(uow, card, {"position": position, "list_id": cmd.list_id, "updated_at": utcnow()})
         out = await card_read(uow.session, card)
-        uow.emit(events.CardMoved(card=out, from_list_id=from_list), board=board, card_id=card.id)
+        uow.emit(events.CardMoved(card=out, from_list_id=from_list), board=board, card_id=card_id)
         await uow.commit()
     return out
 
 
 @command
 async def delete_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID) -> None:
-    """Delete a card for good (archive it to keep it)."""
+    """Delete a card for good (archive it to keep it); its checklists, comments and the like go with it."""
     async with uow:
-        board, card = await locked_card(uow, actor, card_id, "board.write")
-        uow.emit(events.CardDeleted(card_id=card.id, list_id=card.list_id), board=board, card_id=card.id)
-        await uow.session.delete(card)
+        board, card = await locked_card_row(uow, actor, card_id, "board.write")
+        uow.emit(events.CardDeleted(card_id=card_id, list_id=card["list_id"]), board=board, card_id=card_id)
+        await uow.session.execute(_DELETE_CARD, {"card_id": card_id})
         await uow.commit()
 
 
