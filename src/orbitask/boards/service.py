@@ -141,14 +141,14 @@ _STAMP = with_access(select(Board.id, Board.version, Board.visibility, _MEMBERSH
                               _MEMBERSHIP.c.members_version, BoardMember.role))
 
 
-async def board_stamp(session: AsyncSession, actor: Actor, board_id: uuid.UUID) -> BoardStamp:
-    """The hot path of board reads: one precompiled query, no ORM objects (404 when out of reach)."""
+async def board_stamp(session: AsyncSession, actor: Actor, board_id: uuid.UUID, what: str = "board") -> BoardStamp:
+    """The hot path of board reads: one precompiled query, no ORM objects (404 naming `what` when out of reach)."""
     row = (await session.execute(_STAMP, {"user_id": actor.user_id, "board_id": board_id})).first()
     if row is None:
-        raise NotFound("No such board.")
+        raise NotFound(f"No such {what}.")
     found_id, version, visibility, ws_role, members_version, explicit = row
     role = policy.effective_board_role(BoardAccess(ws_role, explicit, visibility))
-    policy.require_board(role, "board.read")
+    policy.require_board(role, "board.read", what)
     assert role is not None
     return BoardStamp(found_id, version, members_version or 0, role)
 

@@ -149,16 +149,17 @@ async def delete_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID) -> None
         await uow.commit()
 
 
-_CHECKLISTS = select(Checklist).where(Checklist.card_id == bindparam("card_id")).order_by(Checklist.position, Checklist.id)
-_ITEMS = (select(ChecklistItem).where(ChecklistItem.card_id == bindparam("card_id"))
-          .order_by(ChecklistItem.position, ChecklistItem.id))
+_CHECKLIST = Checklist.__table__.c
+_CHECKLISTS = select(*_CHECKLIST).where(_CHECKLIST.card_id == bindparam("card_id")).order_by(
+    _CHECKLIST.position, _CHECKLIST.id)
+_ITEMS = select(*ITEM.c).where(ITEM.c.card_id == bindparam("card_id")).order_by(ITEM.c.position, ITEM.c.id)
 
 
 async def card_checklists(session: AsyncSession, card_id: uuid.UUID) -> list[ChecklistRead]:
-    """A card's checklists with their items, in order."""
-    lists = list((await session.execute(_CHECKLISTS, {"card_id": card_id})).scalars())
-    items = (await session.execute(_ITEMS, {"card_id": card_id})).scalars()
-    by_list: dict[uuid.UUID, list[ChecklistItemRead]] = {c.id: [] for c in lists}
+    """A card's checklists with their items, in order (plain rows: part of opening a card)."""
+    lists = (await session.execute(_CHECKLISTS, {"card_id": card_id})).all()
+    items = await session.execute(_ITEMS, {"card_id": card_id})
+    by_list: dict[uuid.UUID, list[dict[str, Any]]] = {c.id: [] for c in lists}
     for item in items:
-        by_list.setdefault(item.checklist_id, []).append(ChecklistItemRead.model_validate(item))
-    return [ChecklistRead.model_validate(c).model_copy(update={"items": by_list[c.id]}) for c in lists]
+        by_list.setdefault(item.checklist_id, []).append(dict(item._mapping))
+    return [ChecklistRead.model_validate({**c._mapping, "items": by_list[c.id]}) for c in lists]
