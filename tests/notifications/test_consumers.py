@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,6 +92,45 @@ async def test_two_processes_racing_apply_each_batch_once(api: Api, app: Any) ->
     await asyncio.gather(one.drain(), two.drain())  # as if both believed they held the lease
     await one.drain()
     assert await _counts(rt.db, alice.id) == (24, 24)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_an_idle_consumer_on_sqlite_reads_nothing_until_someone_commits(api: Api, app: Any) -> None:
+    """Every consumer polls every few hundred milliseconds in every process; on the embedded default
+    it looks at SQLite's data_version first and reads nothing while nobody has written."""
+    from sqlalchemy import event
+
+    rt = app.state.runtime
+    alice, bob = await api.user("Alice"), await api.user("Bob")
+    await api.join(alice, bob)
+    board = await api.board(alice)
+    card = await api.card(alice, (await api.list(alice, board["id"]))["id"])
+
+    async def mention() -> None:
+        await api.ok(bob, "POST", f"/cards/{card['id']}/comments", json={"body": f"@{alice.email} look"})
+
+    await mention()
+    consumer = EventConsumer(rt.db, "notifications", NotificationConsumer(rt.settings), start="beginning")
+    await consumer.drain()
+    assert await _counts(rt.db, alice.id) == (1, 1)
+    statements: list[str] = []
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engines = {rt.db.writer, rt.db.reader, rt.db.primary_reader}
+    for engine in engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    try:
+        for _ in range(5):
+            assert await consumer.step() == 0
+        assert statements == []  # five idle polls, not one query
+    finally:
+        for engine in engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+    await mention()
+    assert await consumer.step() == 1  # the next poll sees the commit
+    assert await _counts(rt.db, alice.id) == (2, 2)
 
 
 def _row(seq: int) -> Event:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from orbitask.core.db import Base, Database, UTCDateTime, utcnow
 from orbitask.core.events import Event
+from orbitask.core.sqlite import ChangeCounter
 
 log = structlog.get_logger("orbitask.consumers")
 
@@ -84,6 +85,9 @@ class EventConsumer:
         self.types = types  # the event types `handle` wants (None: all); the others only move the cursor
         self.late_window_s = late_window_s
         self._gap_since: float | None = None
+        # on SQLite: an idle consumer skips its reads while nobody has committed (core/sqlite.py)
+        self.changes = ChangeCounter(db.sqlite_file) if db.sqlite_file else None
+        self._caught_up = False  # the last step handled everything there was, with nothing held or skipped
 
     async def _state(self) -> ConsumerCursor:
         async with self.db.read_session(on_writer=True) as session:
@@ -119,6 +123,10 @@ class EventConsumer:
 
     async def step(self) -> int:
         """Handle what is ready; returns how many events were handled."""
+        changed = self.changes is None or self.changes.changed()  # read before the reads below
+        if not changed and self._caught_up:
+            return 0
+        self._caught_up = False
         state = await self._state()
         skipped = {int(k): float(v) for k, v in (state.skipped or {}).items()}
         async with self.db.read_session(on_writer=True) as session:
@@ -158,7 +166,9 @@ class EventConsumer:
         expired = [seq for seq, t in skipped.items() if now - t >= self.late_window_s]
         for seq in expired:
             del skipped[seq]
+        done = len(rows) < self.batch and self._gap_since is None and not skipped
         if not ready and not expired:
+            self._caught_up = done
             return 0
         try:
             async with self.db.write_transaction() as session:
@@ -184,6 +194,7 @@ class EventConsumer:
         except CursorMoved:
             log.warning("consumer_cursor_moved", consumer=self.name)
             return 0
+        self._caught_up = done
         return len(ready)
 
     async def drain(self, limit: int = 10_000) -> int:
