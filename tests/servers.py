@@ -15,6 +15,7 @@ import httpx
 from orbitask.lab.procs import free_port
 
 STARTUP_TIMEOUT_S = 60.0
+LOG_TAIL_BYTES = 20_000  # of a server's log, printed when a test fails while it runs
 
 
 @contextlib.contextmanager
@@ -51,6 +52,10 @@ def orbitask_server(
                 raise RuntimeError("orbitask serve did not become ready in time")
             time.sleep(0.1)  # polling a starting process, bounded by the deadline
         yield url
+    except BaseException:  # the test failed while the server ran: its log goes into the report
+        tail = (data_dir / "server.log").read_bytes()[-LOG_TAIL_BYTES:].decode(errors="replace")
+        print(f"--- last lines of {data_dir / 'server.log'} ---\n{tail}", file=sys.stderr)
+        raise
     finally:
         proc.terminate()
         try:

@@ -136,3 +136,17 @@ async def test_serve_bounds_headers_and_idle_connections(tmp_path: Path) -> None
         assert closed, "the idle keep-alive connection should have been closed by the server"
         huge, _ = _raw(url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n")
         assert huge.startswith(b"HTTP/1.1 431") and b"headers-too-large" in huge, huge[:300]
+
+
+def test_a_test_that_fails_while_a_server_runs_reports_the_end_of_its_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failure in a multi-process test is often explained only by the server's log, which goes
+    with its temporary directory: the end of it is printed into the failure's report."""
+    with pytest.raises(AssertionError, match="the test failed"), orbitask_server(tmp_path) as url:
+        assert httpx.get(url + "/api/v1/healthz", timeout=10).status_code == 200
+        with (tmp_path / "server.log").open("a") as log:
+            log.write("a line only the log has\n")
+        raise AssertionError("the test failed")
+    err = capsys.readouterr().err
+    assert f"last lines of {tmp_path / 'server.log'}" in err and "a line only the log has" in err
