@@ -200,6 +200,27 @@ async def test_an_idle_relay_on_sqlite_queries_nothing_until_someone_commits(db:
         event.remove(db.reader.sync_engine, "before_cursor_execute", on_execute)
 
 
+async def test_a_read_that_failed_after_a_commit_is_tried_again_without_another_commit(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change counter said "changed" once, for the poll whose read failed: the next poll must
+    read again although the counter has nothing new to say."""
+    bus = Collect()
+    r = Relay(db, bus, "events", SwitchLease())  # type: ignore[arg-type]
+    await _run_until(r, lambda: r.holding and r._caught_up)
+    real, failures = db.read_session, [OSError("disk I/O error")]
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(db, "read_session", flaky)
+    await _insert(db, 1)
+    await _run_until(r, lambda: bus.seqs == [1])
+    assert failures == []
+
+
 class SilentSocket:
     """A socket whose client never reads."""
 

@@ -161,13 +161,13 @@ class Relay:
     async def step(self) -> int:
         """Publish what is ready; returns how many events went out."""
         assert self.cursor is not None
+        self._caught_up = False  # until this step has published everything it read (a failed read too)
         async with self.db.read_session() as session:
             rows = (await session.execute(_AFTER, {"cursor": self.cursor})).all()
             late: Sequence[Any] = []
             if self._late:
                 late = (await session.execute(_SEQS, {"seqs": list(self._late)})).all()
         count = 0
-        self._caught_up = False
         for event in late:
             sent = await self._publish(event)
             if sent is None:
