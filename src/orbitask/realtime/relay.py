@@ -14,12 +14,17 @@ The cursor only moves past an event once the bus took it. When the lease is lost
 down, or another process took over) and later regained, the relay resumes from its own
 cursor if that is at most RESUME_LIMIT events behind the head (events written during a
 Redis outage are published when it returns; a few duplicates are deduped by listeners),
-else from the head.
+else from the head. A relay that takes the lease without a cursor of its own (a process that
+never held it: after a Redis restart any process may win) starts TAKEOVER_REPLAY_S back from
+the head, not at it: events committed while nobody held the lease would otherwise never be
+published, and a listener that had already caught up from the log would miss them. (Listeners
+drop what they have already sent.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import uuid
 from collections import OrderedDict
@@ -31,7 +36,7 @@ import structlog
 from sqlalchemy import bindparam, func, select
 
 from orbitask.core.bus import Bus
-from orbitask.core.db import Database
+from orbitask.core.db import Database, utcnow
 from orbitask.core.events import Event, EventRead
 from orbitask.core.observability import RELAY_LAG, RELAY_PUBLISHED
 from orbitask.core.sqlite import ChangeCounter
@@ -44,6 +49,7 @@ LATE_WINDOW_S = 10.0
 BATCH = 500
 SEEN_IDS = 10_000
 RESUME_LIMIT = 10_000
+TAKEOVER_REPLAY_S = 30.0
 
 
 class Lease(Protocol):
@@ -108,6 +114,8 @@ class RedisLease:
 # built once, plain rows (no ORM objects): the relay polls every few milliseconds in every process
 _AFTER = select(*Event.__table__.c).where(Event.seq > bindparam("cursor")).order_by(Event.seq).limit(BATCH)
 _SEQS = select(*Event.__table__.c).where(Event.seq.in_(bindparam("seqs", expanding=True)))
+# the oldest of the newest events (at most RESUME_LIMIT, found by seq) committed since `since`
+_REPLAY_FROM = select(func.min(Event.seq)).where(Event.seq > bindparam("head"), Event.created_at >= bindparam("since"))
 
 
 class Relay:
@@ -153,6 +161,12 @@ class Relay:
     async def _resume_point(self) -> int:
         async with self.db.read_session() as session:
             head = int(await session.scalar(select(func.coalesce(func.max(Event.seq), 0))) or 0)
+            if self.cursor is None:  # never held the lease: replay the last moments (bounded, by seq)
+                since = utcnow() - dt.timedelta(seconds=TAKEOVER_REPLAY_S)
+                first = await session.scalar(_REPLAY_FROM, {"head": head - RESUME_LIMIT, "since": since})
+                if first is not None:
+                    log.info("relay_took_over", replaying=head - int(first) + 1)
+                    return int(first) - 1
         if self.cursor is not None and 0 <= head - self.cursor <= RESUME_LIMIT:
             log.info("relay_resumed", cursor=self.cursor, behind=head - self.cursor)
             return self.cursor
