@@ -76,14 +76,19 @@ _DELETE_CARD = delete(CARD).where(CARD.c.id == bindparam("card_id"))
 _INSERT_CARD = insert(CARD)
 
 
+async def _lock_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, action: str, what: str) -> boards.LockedBoard:
+    """Lock the card's board for this command once the caller may do `action` (404 naming `what` otherwise)."""
+    row = (await uow.session.execute(_LOCK_CARD, {"user_id": actor.user_id, "card_id": card_id})).first()
+    if row is None:
+        raise NotFound("No such card.")
+    return boards.checked_lock_values(row, action, what)
+
+
 async def locked_card_row(
     uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, action: str, what: str = "card"
 ) -> tuple[boards.LockedBoard, dict[str, Any]]:
     """Lock the card's board for this command and read the card's columns (404 naming `what` when out of reach)."""
-    row = (await uow.session.execute(_LOCK_CARD, {"user_id": actor.user_id, "card_id": card_id})).first()
-    if row is None:
-        raise NotFound("No such card.")
-    board = boards.checked_lock_values(row, action, what)
+    board = await _lock_card(uow, actor, card_id, action, what)
     card = (await uow.session.execute(_CARD_ROW, {"card_id": card_id})).first()
     if card is None:
         raise NotFound("No such card.")
@@ -94,10 +99,7 @@ async def locked_card(
     uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, action: str, what: str = "card"
 ) -> tuple[boards.LockedBoard, Card]:
     """Lock the card's board for this command and load the card as an ORM object (to change it in place)."""
-    row = (await uow.session.execute(_LOCK_CARD, {"user_id": actor.user_id, "card_id": card_id})).first()
-    if row is None:
-        raise NotFound("No such card.")
-    board = boards.checked_lock_values(row, action, what)
+    board = await _lock_card(uow, actor, card_id, action, what)
     card = await uow.session.get(Card, card_id)
     if card is None:
         raise NotFound("No such card.")
