@@ -15,20 +15,21 @@ from orbitask.boards.service import lock_board
 from orbitask.core import ordering
 from orbitask.core.db import utcnow
 from orbitask.core.errors import NotFound
+from orbitask.core.prepared import Prepared
 from orbitask.core.uow import UnitOfWork, command
 
-_LIST_BOARD = select(BoardList.board_id).where(BoardList.id == bindparam("id"))
-_LABEL_BOARD = select(Label.board_id).where(Label.id == bindparam("id"))
+_LIST_BOARD = Prepared(select(BoardList.board_id).where(BoardList.id == bindparam("id")))
+_LABEL_BOARD = Prepared(select(Label.board_id).where(Label.id == bindparam("id")))
 
 
 async def list_board_id(session: AsyncSession, list_id: uuid.UUID) -> uuid.UUID | None:
     """The board a list is on (None if there is no such list)."""
-    return await session.scalar(_LIST_BOARD, {"id": list_id})
+    return await _LIST_BOARD.scalar(session, {"id": list_id})
 
 
 async def label_board_id(session: AsyncSession, label_id: uuid.UUID) -> uuid.UUID | None:
     """The board a label belongs to (None if there is no such label)."""
-    return await session.scalar(_LABEL_BOARD, {"id": label_id})
+    return await _LABEL_BOARD.scalar(session, {"id": label_id})
 
 
 async def _locked_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID) -> tuple[Board, BoardList]:
@@ -152,19 +153,19 @@ async def delete_label(uow: UnitOfWork, actor: Actor, label_id: uuid.UUID) -> No
 
 
 # built once, plain rows (every snapshot reads them)
-_OPEN_LISTS = (
+_OPEN_LISTS = Prepared(
     select(*BoardList.__table__.c)
     .where(BoardList.board_id == bindparam("board_id"), BoardList.archived.is_(False))
     .order_by(BoardList.position, BoardList.id)
 )
-_LABELS = select(*Label.__table__.c).where(Label.board_id == bindparam("board_id")).order_by(Label.id)
+_LABELS = Prepared(select(*Label.__table__.c).where(Label.board_id == bindparam("board_id")).order_by(Label.id))
 
 
 async def board_lists(session: AsyncSession, board_id: uuid.UUID) -> list[ListRead]:
     """The board's open lists in order."""
-    return [ListRead.model_validate(r) for r in await session.execute(_OPEN_LISTS, {"board_id": board_id})]
+    return [ListRead.model_validate(r) for r in await _OPEN_LISTS.all(session, {"board_id": board_id})]
 
 
 async def board_labels(session: AsyncSession, board_id: uuid.UUID) -> list[LabelRead]:
     """The board's labels."""
-    return [LabelRead.model_validate(r) for r in await session.execute(_LABELS, {"board_id": board_id})]
+    return [LabelRead.model_validate(r) for r in await _LABELS.all(session, {"board_id": board_id})]

@@ -28,6 +28,7 @@ from orbitask.core.db import utcnow
 from orbitask.core.errors import NotFound
 from orbitask.core.events import Event, EventRead
 from orbitask.core.pagination import decode_cursor, page_of
+from orbitask.core.prepared import Prepared
 from orbitask.core.uow import UnitOfWork, command
 
 ADMIN_FIELDS = {"visibility", "archived"}
@@ -137,13 +138,13 @@ class BoardStamp:
     role: str
 
 
-_STAMP = with_access(select(Board.id, Board.version, Board.visibility, _MEMBERSHIP.c.role,
-                              _MEMBERSHIP.c.members_version, BoardMember.role))
+_STAMP = Prepared(with_access(select(Board.id, Board.version, Board.visibility, _MEMBERSHIP.c.role,
+                                       _MEMBERSHIP.c.members_version, BoardMember.role)))
 
 
 async def board_stamp(session: AsyncSession, actor: Actor, board_id: uuid.UUID, what: str = "board") -> BoardStamp:
     """The hot path of board reads: one precompiled query, no ORM objects (404 naming `what` when out of reach)."""
-    row = (await session.execute(_STAMP, {"user_id": actor.user_id, "board_id": board_id})).first()
+    row = await _STAMP.first(session, {"user_id": actor.user_id, "board_id": board_id})
     if row is None:
         raise NotFound(f"No such {what}.")
     found_id, version, visibility, ws_role, members_version, explicit = row

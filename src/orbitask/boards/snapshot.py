@@ -29,6 +29,7 @@ from orbitask.core.cache import Cache
 from orbitask.core.db import repeatable_read
 from orbitask.core.events import Event
 from orbitask.core.observability import SNAPSHOT_BUILDS, SNAPSHOT_CACHE
+from orbitask.core.prepared import Prepared
 from orbitask.tasks import service as tasks
 from orbitask.tasks.schemas import CARD_LIST
 
@@ -43,10 +44,10 @@ GZIP_INLINE_MAX = 256 * 1024
 # Past this many versions a full build is as cheap as reading the events in between.
 PATCH_MAX_VERSIONS = 100
 
-_EVENT_CARDS = select(Event.card_id).where(
+_EVENT_CARDS = Prepared(select(Event.card_id).where(
     Event.board_id == bindparam("board_id"), Event.board_version > bindparam("since"),
     Event.board_version <= bindparam("version"),
-)
+))
 
 
 def last_snapshot_key(board_id: uuid.UUID) -> str:
@@ -108,8 +109,8 @@ async def _changed_cards(session: AsyncSession, board_id: uuid.UUID, since: int,
     of those events is not a card's (a list, a label, the board) or is missing."""
     if not 0 <= version - since <= PATCH_MAX_VERSIONS:
         return None
-    touched = (await session.execute(_EVENT_CARDS, {"board_id": board_id, "since": since, "version": version})
-               ).scalars().all()
+    touched = [row[0] for row in await _EVENT_CARDS.all(session, {"board_id": board_id, "since": since,
+                                                                   "version": version})]
     if len(touched) != version - since or None in touched:  # a version without its event, or not a card's
         return None
     return {str(card_id) for card_id in touched}

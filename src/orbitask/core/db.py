@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from orbitask.core.ids import new_id
 from orbitask.core.observability import SQLITE_WRITE_LOCK
+from orbitask.core.prepared import Prepared
 from orbitask.core.sqlite import AUTOCHECKPOINT_PAGES, BUSY_TIMEOUT_MS, inline_creator
 
 NAMING_CONVENTION = {
@@ -186,16 +187,19 @@ _SNAPSHOT_BEGIN = {
 }
 
 
+_SNAPSHOT_STATEMENTS = {dialect: [Prepared(text(s)) for s in begin.split("; ")] for dialect, begin in _SNAPSHOT_BEGIN.items()}
+_COMMIT = Prepared(text("COMMIT"))
+
+
 @asynccontextmanager
 async def repeatable_read(session: AsyncSession) -> AsyncIterator[None]:
     """Make the reads in the block see one consistent state (reader sessions autocommit)."""
-    dialect = session.get_bind().dialect.name
-    for statement in _SNAPSHOT_BEGIN.get(dialect, "BEGIN").split("; "):
-        await session.execute(text(statement))
+    for statement in _SNAPSHOT_STATEMENTS.get(session.get_bind().dialect.name, _SNAPSHOT_STATEMENTS["sqlite"]):
+        await statement.run(session)
     try:
         yield
     finally:
-        await session.execute(text("COMMIT"))
+        await _COMMIT.run(session)
 
 
 class SqliteWriteLock:

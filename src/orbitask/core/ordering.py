@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.core.errors import InvalidPosition
+from orbitask.core.prepared import Prepared
 
 MAX_POSITION_LENGTH = 128
 
@@ -40,10 +41,10 @@ def is_valid(key: str) -> bool:
 
 @dataclass(frozen=True)
 class _Queries:
-    neighbour: Any
-    next_after: Any
-    last_before: Any
-    last: Any
+    neighbour: Prepared
+    next_after: Prepared
+    last_before: Prepared
+    last: Prepared
 
 
 @functools.cache
@@ -54,10 +55,10 @@ def _queries(model: Any, scope_column: Any, excluding: bool) -> _Queries:
     if excluding:
         siblings = siblings.where(model.id != bindparam("exclude"))
     return _Queries(
-        neighbour=select(position).where(model.id == bindparam("item"), scope_column == bindparam("scope")),
-        next_after=siblings.where(position > bindparam("position")).order_by(position).limit(1),
-        last_before=siblings.where(position < bindparam("position")).order_by(position.desc()).limit(1),
-        last=siblings.order_by(position.desc()).limit(1),
+        neighbour=Prepared(select(position).where(model.id == bindparam("item"), scope_column == bindparam("scope"))),
+        next_after=Prepared(siblings.where(position > bindparam("position")).order_by(position).limit(1)),
+        last_before=Prepared(siblings.where(position < bindparam("position")).order_by(position.desc()).limit(1)),
+        last=Prepared(siblings.order_by(position.desc()).limit(1)),
     )
 
 
@@ -83,7 +84,7 @@ async def position_for(
     async def neighbour(item_id: uuid.UUID, name: str) -> str:
         if item_id == exclude_id:
             raise InvalidPosition(f"{name} cannot be the {what} being moved")
-        row = (await session.execute(q.neighbour, {"scope": scope_value, "item": item_id})).first()
+        row = await q.neighbour.first(session, {"scope": scope_value, "item": item_id})
         if row is None:
             raise InvalidPosition(f"{name} is not a {what} in the target {scope_column.key.removesuffix('_id')}")
         return row[0]
@@ -91,9 +92,9 @@ async def position_for(
     after = await neighbour(after_id, "after_id") if after_id else None
     before = await neighbour(before_id, "before_id") if before_id else None
     if after is not None and before is None:
-        before = await session.scalar(q.next_after, {**base, "position": after})
+        before = await q.next_after.scalar(session, {**base, "position": after})
     elif before is not None and after is None:
-        after = await session.scalar(q.last_before, {**base, "position": before})
+        after = await q.last_before.scalar(session, {**base, "position": before})
     elif after is None and before is None:
-        after = await session.scalar(q.last, base)
+        after = await q.last.scalar(session, base)
     return between(after, before)

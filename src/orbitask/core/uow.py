@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import ParamSpec, Protocol, TypeVar
 
-from sqlalchemy import Table, Update, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -21,16 +21,17 @@ from orbitask.core.db import Database, utcnow
 from orbitask.core.events import DomainEvent, Event, outbox_row
 from orbitask.core.idempotency import IdempotencyRecord
 from orbitask.core.observability import DB_RETRIES, EVENTS_EMITTED
+from orbitask.core.prepared import Prepared
 from orbitask.core.tokens import ConsistencyToken
 
-_INSERT_EVENT = insert(Event.__table__)
+_INSERT_EVENT = Prepared(insert(Event.__table__))
 _EVENT_COLUMNS = tuple(c.key for c in Event.__table__.columns if c.key != "seq")
 
 
 @functools.cache
-def _version_update(table: Table) -> Update:
+def _version_update(table: Table) -> Prepared:
     """UPDATE <table> SET version = :version WHERE id = :board_id, built once per table."""
-    return update(table).where(table.c.id == bindparam("board_id")).values(version=bindparam("version"))
+    return Prepared(update(table).where(table.c.id == bindparam("board_id")).values(version=bindparam("version")))
 
 
 class VersionedBoard(Protocol):
@@ -130,12 +131,11 @@ class UnitOfWork:
         """Board versions and event rows of this command's `emit`s (after the ORM's flush)."""
         session = self.session
         for (table, board_id), version in self._versions.items():
-            await session.execute(_version_update(table), {"board_id": board_id, "version": version})
+            await _version_update(table).run(session, {"board_id": board_id, "version": version})
         self._versions = {}
         for row in self.events:
             if row.seq is None:
-                result = await session.execute(_INSERT_EVENT, {c: getattr(row, c) for c in _EVENT_COLUMNS})
-                row.seq = result.inserted_primary_key[0]
+                row.seq = await _INSERT_EVENT.insert(session, {c: getattr(row, c) for c in _EVENT_COLUMNS})
 
     async def commit(self) -> ConsistencyToken | None:
         """Record the idempotency claim, flush, name the newest event in a token, commit."""

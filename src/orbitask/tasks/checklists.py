@@ -14,6 +14,7 @@ from orbitask.boards.models import Board
 from orbitask.core import ordering
 from orbitask.core.db import utcnow
 from orbitask.core.errors import InvalidInput, NotFound
+from orbitask.core.prepared import Prepared
 from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
 from orbitask.tasks.models import Card, Checklist, ChecklistItem
@@ -90,22 +91,22 @@ async def create_item(uow: UnitOfWork, actor: Actor, checklist_id: uuid.UUID, cm
 # the toggle is a hot command: the board is found through the item's card in the locking statement
 # itself, and the item is read and written with plain statements (no ORM objects)
 ITEM = ChecklistItem.__table__
-_LOCK_ITEM = boards.with_access(
+_LOCK_ITEM = Prepared(boards.with_access(
     boards.lock_values(),
     Board.id == select(Card.board_id).where(
         Card.id == select(ChecklistItem.card_id).where(ChecklistItem.id == bindparam("item_id")).scalar_subquery()
     ).scalar_subquery(),
-).with_for_update(of=Board)
-_ITEM_ROW = select(*ITEM.c).where(ITEM.c.id == bindparam("item_id"))
-_UPDATE_ITEM = update(ITEM).where(ITEM.c.id == bindparam("item_id_"))  # SET: the columns given
-_DELETE_ITEM = delete(ITEM).where(ITEM.c.id == bindparam("item_id"))
+).with_for_update(of=Board))
+_ITEM_ROW = Prepared(select(*ITEM.c).where(ITEM.c.id == bindparam("item_id")))
+_UPDATE_ITEM = Prepared(update(ITEM).where(ITEM.c.id == bindparam("item_id_")))  # SET: the columns given
+_DELETE_ITEM = Prepared(delete(ITEM).where(ITEM.c.id == bindparam("item_id")))
 
 
 async def _locked_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID) -> tuple[boards.LockedBoard, dict[str, Any]]:
     """Lock the item's board and read the item's columns (404 when out of reach)."""
-    lock = (await uow.session.execute(_LOCK_ITEM, {"user_id": actor.user_id, "item_id": item_id})).first()
+    lock = await _LOCK_ITEM.first(uow.session, {"user_id": actor.user_id, "item_id": item_id})
     board = boards.checked_lock_values(lock, "board.write", "checklist item")
-    row = (await uow.session.execute(_ITEM_ROW, {"item_id": item_id})).first()
+    row = await _ITEM_ROW.first(uow.session, {"item_id": item_id})
     if row is None:
         raise NotFound("No such checklist item.")
     return board, dict(row._mapping)
@@ -130,7 +131,7 @@ async def update_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID, cmd: Ch
                 after_id=after_id, before_id=before_id, exclude_id=item_id, what="item",
             )
         if changes:
-            await uow.session.execute(_UPDATE_ITEM, {"item_id_": item_id, **changes})
+            await _UPDATE_ITEM.run(uow.session, {"item_id_": item_id, **changes})
             row.update(changes)
         out = ChecklistItemRead.model_validate(row)
         uow.emit(events.ChecklistItemUpdated(item=out, changes=sorted(changes)), board=board, card_id=row["card_id"])
@@ -145,20 +146,20 @@ async def delete_item(uow: UnitOfWork, actor: Actor, item_id: uuid.UUID) -> None
         board, row = await _locked_item(uow, actor, item_id)
         uow.emit(events.ChecklistItemDeleted(item_id=item_id, checklist_id=row["checklist_id"], card_id=row["card_id"]),
                  board=board, card_id=row["card_id"])
-        await uow.session.execute(_DELETE_ITEM, {"item_id": item_id})
+        await _DELETE_ITEM.run(uow.session, {"item_id": item_id})
         await uow.commit()
 
 
 _CHECKLIST = Checklist.__table__.c
-_CHECKLISTS = select(*_CHECKLIST).where(_CHECKLIST.card_id == bindparam("card_id")).order_by(
-    _CHECKLIST.position, _CHECKLIST.id)
-_ITEMS = select(*ITEM.c).where(ITEM.c.card_id == bindparam("card_id")).order_by(ITEM.c.position, ITEM.c.id)
+_CHECKLISTS = Prepared(select(*_CHECKLIST).where(_CHECKLIST.card_id == bindparam("card_id")).order_by(
+    _CHECKLIST.position, _CHECKLIST.id))
+_ITEMS = Prepared(select(*ITEM.c).where(ITEM.c.card_id == bindparam("card_id")).order_by(ITEM.c.position, ITEM.c.id))
 
 
 async def card_checklists(session: AsyncSession, card_id: uuid.UUID) -> list[ChecklistRead]:
     """A card's checklists with their items, in order (plain rows: part of opening a card)."""
-    lists = (await session.execute(_CHECKLISTS, {"card_id": card_id})).all()
-    items = await session.execute(_ITEMS, {"card_id": card_id})
+    lists = await _CHECKLISTS.all(session, {"card_id": card_id})
+    items = await _ITEMS.all(session, {"card_id": card_id})
     by_list: dict[uuid.UUID, list[dict[str, Any]]] = {c.id: [] for c in lists}
     for item in items:
         by_list.setdefault(item.checklist_id, []).append(dict(item._mapping))

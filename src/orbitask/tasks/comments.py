@@ -15,13 +15,14 @@ from orbitask.core.errors import Forbidden, NotFound
 from orbitask.core.events import Event, EventRead
 from orbitask.core.ids import new_id
 from orbitask.core.pagination import decode_cursor, page_of
+from orbitask.core.prepared import Prepared
 from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
 from orbitask.tasks.models import Comment, CommentMention
 from orbitask.tasks.schemas import CommentCreate, CommentRead, CommentUpdate
 from orbitask.tasks.service import locked_card_row, readable_card
 
-_INSERT_COMMENT = insert(Comment.__table__)
+_INSERT_COMMENT = Prepared(insert(Comment.__table__))
 _INSERT_MENTION = insert(CommentMention.__table__)
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9._%+-]+(?:@[A-Za-z0-9.-]+\.[A-Za-z]{2,})?)")
 
@@ -60,7 +61,7 @@ async def create_comment(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd:
         board, _ = await locked_card_row(uow, actor, card_id, "card.comment")
         values = {"id": new_id(), "card_id": card_id, "author_id": actor.user_id, "body": cmd.body,
                   "created_at": utcnow(), "edited_at": None, "deleted_at": None}
-        await uow.session.execute(_INSERT_COMMENT, values)
+        await _INSERT_COMMENT.run(uow.session, values)
         mentions = await _mentioned(uow.session, board, cmd.body)
         if mentions:
             await uow.session.execute(_INSERT_MENTION, [{"comment_id": values["id"], "user_id": u} for u in mentions])

@@ -35,6 +35,7 @@ from orbitask.core.db import utcnow
 from orbitask.core.errors import InvalidInput, NotFound
 from orbitask.core.ids import new_id
 from orbitask.core.pagination import decode_cursor, encode_cursor, page_of
+from orbitask.core.prepared import Prepared
 from orbitask.core.uow import UnitOfWork, command
 from orbitask.tasks import events
 from orbitask.tasks.models import (
@@ -49,36 +50,40 @@ from orbitask.tasks.models import (
 )
 from orbitask.tasks.schemas import CARD_LIST, CardCreate, CardLinkRead, CardMove, CardRead, CardUpdate
 
-_CARD_BOARD = select(Card.board_id).where(Card.id == bindparam("id"))
+_CARD_BOARD = Prepared(select(Card.board_id).where(Card.id == bindparam("id")))
 
 
 async def card_board_id(session: AsyncSession, card_id: uuid.UUID) -> uuid.UUID | None:
     """The board a card is on."""
-    return await session.scalar(_CARD_BOARD, {"id": card_id})
+    return await _CARD_BOARD.scalar(session, {"id": card_id})
 
 
 # the board is found through the card (one query fewer); the card itself is read after the lock is
 # held, in a statement of its own: on PostgreSQL a locking read that waited returns the other joined
 # rows as they were before the wait, so a card read in the same statement could be stale
-_LOCK_CARD = boards.with_access(
+_LOCK_CARD = Prepared(boards.with_access(
     boards.lock_values(), Board.id == select(Card.board_id).where(Card.id == bindparam("card_id")).scalar_subquery()
-).with_for_update(of=Board)
-_LOCK_LIST = boards.with_access(
+).with_for_update(of=Board))
+_LOCK_LIST = Prepared(boards.with_access(
     boards.lock_values(), Board.id == select(BoardList.board_id).where(BoardList.id == bindparam("list_id"))
     .scalar_subquery()
-).with_for_update(of=Board)
+).with_for_update(of=Board))
 # the hot commands read and write the card table with plain statements: the ORM's identity map,
-# change tracking and flush cost more than the rest of such a command (docs/benchmarks.md, "Fourth pass")
+# change tracking and flush cost more than the rest of such a command (docs/benchmarks.md, "Fourth pass"),
+# and they are `Prepared` (core/prepared.py: on SQLite, run on the connection itself; "Fifth pass")
 CARD = Card.__table__
-_CARD_ROW = select(*CARD.c).where(CARD.c.id == bindparam("card_id"))
-_UPDATE_CARD = update(CARD).where(CARD.c.id == bindparam("card_id_"))  # SET: the columns given
-_DELETE_CARD = delete(CARD).where(CARD.c.id == bindparam("card_id"))
-_INSERT_CARD = insert(CARD)
+_CARD_ROW = Prepared(select(*CARD.c).where(CARD.c.id == bindparam("card_id")))
+_UPDATE_CARD = Prepared(update(CARD).where(CARD.c.id == bindparam("card_id_")))  # SET: the columns given
+_DELETE_CARD = Prepared(delete(CARD).where(CARD.c.id == bindparam("card_id")))
+_INSERT_CARD = Prepared(insert(CARD))
+_INSERT_ASSIGNEE = Prepared(insert(CardAssignee.__table__))
+_INSERT_LABEL = Prepared(insert(CardLabel.__table__))
+_INSERT_WATCHER = Prepared(insert(CardWatcher.__table__))
 
 
 async def _lock_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, action: str, what: str) -> boards.LockedBoard:
     """Lock the card's board for this command once the caller may do `action` (404 naming `what` otherwise)."""
-    row = (await uow.session.execute(_LOCK_CARD, {"user_id": actor.user_id, "card_id": card_id})).first()
+    row = await _LOCK_CARD.first(uow.session, {"user_id": actor.user_id, "card_id": card_id})
     if row is None:
         raise NotFound("No such card.")
     return boards.checked_lock_values(row, action, what)
@@ -89,7 +94,7 @@ async def locked_card_row(
 ) -> tuple[boards.LockedBoard, dict[str, Any]]:
     """Lock the card's board for this command and read the card's columns (404 naming `what` when out of reach)."""
     board = await _lock_card(uow, actor, card_id, action, what)
-    card = (await uow.session.execute(_CARD_ROW, {"card_id": card_id})).first()
+    card = await _CARD_ROW.first(uow.session, {"card_id": card_id})
     if card is None:
         raise NotFound("No such card.")
     return board, dict(card._mapping)
@@ -108,7 +113,7 @@ async def locked_card(
 
 async def _update_card_row(uow: UnitOfWork, card: dict[str, Any], changes: dict[str, Any]) -> None:
     """Write `changes` to the card and into `card` (its column values)."""
-    await uow.session.execute(_UPDATE_CARD, {"card_id_": card["id"], **changes})
+    await _UPDATE_CARD.run(uow.session, {"card_id_": card["id"], **changes})
     card.update(changes)
 
 
@@ -126,18 +131,20 @@ _CARD_RELATIONS = {"assignee_ids", "label_ids", "watcher_ids", "checklist_total"
 _CARD_COLUMNS = tuple(name for name in CardRead.model_fields if name not in _CARD_RELATIONS)
 
 
-def _card_scope(column: Any, *, by_board: bool) -> Any:
-    """`column` restricted to the cards asked for: a list of ids, or every card of one board (snapshots)."""
-    if by_board:
+def _card_scope(column: Any, by: str) -> Any:
+    """`column` restricted to the cards asked for: a list of `ids`, one `card`, or every card of one `board`."""
+    if by == "board":  # snapshots
         return column.in_(select(Card.id).where(Card.board_id == bindparam("board_id")).scalar_subquery())
+    if by == "card":  # the answer of a card command: no list to expand, so it can be `Prepared`
+        return column == bindparam("card_id")
     return column.in_(bindparam("ids", expanding=True))
 
 
-def _relation_query(*, by_board: bool) -> Any:
+def _relation_query(by: str) -> Any:
     """Built once (constructing the union cost more than running it): one row per relation
     (kind a/l/w: card_id, ref) and per count (kind c/m/f: card_id, n, done)."""
     def scope(column: Any) -> Any:
-        return _card_scope(column, by_board=by_board)
+        return _card_scope(column, by)
 
     # the refs' NULLs take the first select's type (MariaDB cannot CAST to its CHAR(32) uuids)
     no_ref, no_count = type_coerce(null(), Uuid), cast(null(), Integer)
@@ -159,8 +166,13 @@ def _relation_query(*, by_board: bool) -> Any:
     )
 
 
-_BY_IDS = _relation_query(by_board=False)
-_BY_BOARD = _relation_query(by_board=True)
+_BY_IDS = _relation_query("ids")
+_BY_CARD = Prepared(_relation_query("card"))
+_BY_BOARD = Prepared(_relation_query("board"))
+
+
+def _id_of(card: Any) -> uuid.UUID:
+    return card["id"] if isinstance(card, dict) else card.id  # type: ignore[no-any-return]
 
 
 async def card_reads(session: AsyncSession, cards: Sequence[Any], *, board_id: uuid.UUID | None = None) -> list[CardRead]:
@@ -174,13 +186,15 @@ async def card_reads(session: AsyncSession, cards: Sequence[Any], *, board_id: u
     if not cards:
         return []
     if board_id is not None:
-        query, params = _BY_BOARD, {"board_id": board_id}
+        found = await _BY_BOARD.all(session, {"board_id": board_id})
+    elif len(cards) == 1:
+        found = await _BY_CARD.all(session, {"card_id": _id_of(cards[0])})
     else:
-        query, params = _BY_IDS, {"ids": [c["id"] if isinstance(c, dict) else c.id for c in cards]}
+        found = (await session.execute(_BY_IDS, {"ids": [_id_of(c) for c in cards]})).all()
     related: dict[str, dict[uuid.UUID, list[uuid.UUID]]] = {k: defaultdict(list) for k in "alw"}
     checklist: dict[uuid.UUID, tuple[int, int]] = {}
     counted: dict[str, dict[uuid.UUID, int]] = {"m": {}, "f": {}}
-    for kind, card_id, ref, n, done in (await session.execute(query, params)).all():
+    for kind, card_id, ref, n, done in found:
         if kind == "c":
             checklist[card_id] = (int(n), int(done or 0))
         elif kind in counted:
@@ -232,7 +246,7 @@ async def _require_cover(session: AsyncSession, card_id: uuid.UUID, attachment_i
 async def create_card(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: CardCreate) -> CardRead:
     """A new card on a list (default: at the bottom); the creator watches it."""
     async with uow:
-        row = (await uow.session.execute(_LOCK_LIST, {"user_id": actor.user_id, "list_id": list_id})).first()
+        row = await _LOCK_LIST.first(uow.session, {"user_id": actor.user_id, "list_id": list_id})
         board = boards.checked_lock_values(row, "board.write", "list")
         position = await ordering.position_for(
             uow.session, Card, Card.list_id, list_id, after_id=cmd.after_id, before_id=cmd.before_id, what="card"
@@ -244,18 +258,17 @@ async def create_card(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: Ca
             "completed": False, "archived": False, "created_by": actor.user_id, "created_at": now,
             "updated_at": now, "cover_attachment_id": None,
         }
-        await uow.session.execute(_INSERT_CARD, card)
+        await _INSERT_CARD.run(uow.session, card)
         assignees, labels = list(dict.fromkeys(cmd.assignee_ids)), list(dict.fromkeys(cmd.label_ids))
         watchers = list(dict.fromkeys([actor.user_id, *assignees]))
         for user_id in assignees:
             await _require_board_user(uow.session, board, user_id, "assignee_ids")
         for label_id in labels:
             await _require_board_label(uow.session, board, label_id)
-        for table, column, refs in ((CardAssignee.__table__, "user_id", assignees),
-                                    (CardLabel.__table__, "label_id", labels),
-                                    (CardWatcher.__table__, "user_id", watchers)):
-            if refs:
-                await uow.session.execute(insert(table), [{"card_id": card["id"], column: ref} for ref in refs])
+        for statement, column, refs in ((_INSERT_ASSIGNEE, "user_id", assignees), (_INSERT_LABEL, "label_id", labels),
+                                        (_INSERT_WATCHER, "user_id", watchers)):
+            for ref in refs:
+                await statement.run(uow.session, {"card_id": card["id"], column: ref})
         # a new card's relations are the ones just written, and its counts are zero: no query
         out = CardRead.model_validate({**{name: card[name] for name in _CARD_COLUMNS}, "assignee_ids": sorted(assignees),
                                        "label_ids": sorted(labels), "watcher_ids": sorted(watchers)})
@@ -265,18 +278,18 @@ async def create_card(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: Ca
 
 
 _LINK = CardLink.__table__.c
-_CARD_LINKS = select(*_LINK).where(_LINK.card_id == bindparam("card_id")).order_by(_LINK.position, _LINK.id)
+_CARD_LINKS = Prepared(select(*_LINK).where(_LINK.card_id == bindparam("card_id")).order_by(_LINK.position, _LINK.id))
 
 
 async def card_links(session: AsyncSession, card_id: uuid.UUID) -> list[CardLinkRead]:
     """A card's links (imported attachments), in order; the cover is flagged."""
-    rows = await session.execute(_CARD_LINKS, {"card_id": card_id})
+    rows = await _CARD_LINKS.all(session, {"card_id": card_id})
     return [CardLinkRead.model_validate(r) for r in rows]
 
 
 async def get_card(session: AsyncSession, actor: Actor, card_id: uuid.UUID) -> CardRead:
     """A card the caller can see (plain rows: opening a card is one of the most frequent requests)."""
-    card = (await session.execute(_CARD_ROW, {"card_id": card_id})).first()
+    card = await _CARD_ROW.first(session, {"card_id": card_id})
     if card is None:
         raise NotFound("No such card.")
     await boards.board_stamp(session, actor, card.board_id, "card")
@@ -326,7 +339,7 @@ async def delete_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID) -> None
     async with uow:
         board, card = await locked_card_row(uow, actor, card_id, "board.write")
         uow.emit(events.CardDeleted(card_id=card_id, list_id=card["list_id"]), board=board, card_id=card_id)
-        await uow.session.execute(_DELETE_CARD, {"card_id": card_id})
+        await _DELETE_CARD.run(uow.session, {"card_id": card_id})
         await uow.commit()
 
 
@@ -451,16 +464,15 @@ async def snapshot_cards(session: AsyncSession, board_id: uuid.UUID, list_ids: l
     if not list_ids:
         return []
     order = {list_id: i for i, list_id in enumerate(list_ids)}
-    rows = await session.execute(_OPEN_CARDS, {"board_id": board_id, "list_ids": list_ids})
-    # plain rows, not ORM objects: nothing here is changed, and a snapshot reads hundreds of cards
-    cards = sorted(rows.all(), key=lambda c: order[c.list_id])  # stable: keeps position order
+    # plain rows, not ORM objects: nothing here is changed, and a snapshot reads hundreds of cards;
+    # the cards of archived lists are left out here, not in SQL (no list of ids to expand: `Prepared`)
+    rows = await _OPEN_CARDS.all(session, {"board_id": board_id})
+    cards = sorted((c for c in rows if c.list_id in order), key=lambda c: order[c.list_id])  # stable: by position
     return await card_reads(session, cards, board_id=board_id)
 
 
-_OPEN_CARDS = (
-    select(*Card.__table__.c)
-    .where(Card.board_id == bindparam("board_id"), Card.archived.is_(False),
-           Card.list_id.in_(bindparam("list_ids", expanding=True)))
+_OPEN_CARDS = Prepared(
+    select(*Card.__table__.c).where(Card.board_id == bindparam("board_id"), Card.archived.is_(False))
     .order_by(Card.position, Card.id)
 )
 _CARDS_BY_ID = select(*Card.__table__.c).where(Card.id.in_(bindparam("ids", expanding=True)))
@@ -470,6 +482,9 @@ async def cards_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[C
     """These cards with their relations, in no particular order (missing ones left out)."""
     if not ids:
         return []
+    if len(ids) == 1:  # a snapshot patched after one card's change: `Prepared` statements, no list to expand
+        card = await _CARD_ROW.first(session, {"card_id": ids[0]})
+        return [] if card is None else await card_reads(session, [card])
     rows = (await session.execute(_CARDS_BY_ID, {"ids": list(ids)})).all()
     return await card_reads(session, rows)
 
