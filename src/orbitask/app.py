@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -255,4 +256,22 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
 
 def app_from_env() -> FastAPI:
     """Factory for uvicorn workers: settings from the environment."""
-    return create_app(Settings())
+    settings = Settings()
+    app = create_app(settings)
+    tune_gc(settings.gc_young_threshold)
+    return app
+
+
+def tune_gc(young_threshold: int) -> None:
+    """Garbage collection for a long-running worker (docs/benchmarks.md, "Fifth pass").
+
+    The modules, models and schemas loaded so far live as long as the process: frozen, later
+    collections skip them. A request allocates thousands of short-lived objects (a snapshot patch
+    parses tens of thousands), so with Python's default of a young collection every 700
+    allocations, several collections ran per request; fewer, larger ones cost less in all.
+    """
+    gc.collect()
+    gc.freeze()
+    if young_threshold:
+        _, older, oldest = gc.get_threshold()
+        gc.set_threshold(young_threshold, older, oldest)

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(86400, ge=60, description="how long Idempotency-Key results are kept")
     snapshot_cache_entries: int = Field(1024, ge=0, description="board snapshots kept in the local cache")
     snapshot_cache_mb: int = Field(64, ge=1, description="memory the local snapshot cache may use, in MiB")
+    gc_young_threshold: int = Field(
+        20_000, ge=0, description="`orbitask serve` workers: allocations between young-generation garbage "
+        "collections (Python's default is 700; 0 keeps it); see docs/benchmarks.md, \"Fifth pass\"")
     snapshot_cache_ttl_seconds: int = Field(3600, ge=60, description="how long a snapshot stays in Redis")
     rate_limit_login_per_minute: int = Field(10, ge=0, description="sign-in attempts per e-mail address (0: off)")
     rate_limit_login_ip_per_minute: int = Field(30, ge=0, description="sign-in attempts per client address (0: off)")

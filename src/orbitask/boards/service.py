@@ -69,6 +69,9 @@ def lock_columns(*extra: Any) -> Any:
 
 
 _VIEW = with_access(select(Board, _MEMBERSHIP.c.role, _MEMBERSHIP.c.members_version, BoardMember.role))
+# the board's columns as a plain row (snapshot builds: they only read the board)
+_VIEW_ROW = Prepared(with_access(select(*Board.__table__.c, _MEMBERSHIP.c.role.label("workspace_role"),
+                                        _MEMBERSHIP.c.members_version, BoardMember.role.label("explicit_role"))))
 _LOCK = with_access(lock_columns()).with_for_update(of=Board)
 
 
@@ -109,19 +112,24 @@ def checked_lock_values(row: Any, action: str, what: str) -> LockedBoard:
 class BoardView:
     """A board as one caller sees it: their role and the workspace's membership version."""
 
-    board: Board
+    board: Board  # or, from `board_view(plain=True)`, a read-only row with the same attributes
     role: str
     members_version: int
 
 
 async def board_view(
-    session: AsyncSession, actor: Actor, board_id: uuid.UUID, action: str = "board.read", what: str = "board"
+    session: AsyncSession, actor: Actor, board_id: uuid.UUID, action: str = "board.read", what: str = "board", *,
+    plain: bool = False,
 ) -> BoardView:
-    """Load a board and the caller's access to it in one query (404 when out of reach)."""
-    row = (await session.execute(_VIEW, {"user_id": actor.user_id, "board_id": board_id})).first()
+    """Load a board and the caller's access to it in one query (404 when out of reach).
+
+    `plain`: the board as a row of its columns instead of an ORM object, for callers that only read it.
+    """
+    params = {"user_id": actor.user_id, "board_id": board_id}
+    row = await _VIEW_ROW.first(session, params) if plain else (await session.execute(_VIEW, params)).first()
     if row is None:
         raise NotFound(f"No such {what}.")
-    board, ws_role, members_version, explicit = row
+    board, (ws_role, members_version, explicit) = (row, row[-3:]) if plain else (row[0], row[1:])
     role = policy.effective_board_role(BoardAccess(ws_role, explicit, board.visibility))
     policy.require_board(role, action, what)
     assert role is not None

@@ -174,7 +174,7 @@ async def board_snapshot(
         previous = await _last_snapshot(cache, stamp.id)
         async with repeatable_read(session):
             # look again inside the transaction: the body must match the version in its key
-            view = await board_view(session, actor, board_id)
+            view = await board_view(session, actor, board_id, plain=True)
             base_key = snapshot_key(view.board.id, view.board.version, view.members_version)
             key = f"{base_key}:r{view.role}" + (":gz" if gzipped else "")
             base = await build_snapshot(session, view.board, members_version=view.members_version, previous=previous)

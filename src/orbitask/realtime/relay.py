@@ -39,6 +39,7 @@ from orbitask.core.bus import Bus
 from orbitask.core.db import Database, utcnow
 from orbitask.core.events import Event, EventRead
 from orbitask.core.observability import RELAY_LAG, RELAY_PUBLISHED
+from orbitask.core.prepared import Prepared
 from orbitask.core.sqlite import ChangeCounter
 
 log = structlog.get_logger("orbitask.relay")
@@ -112,7 +113,7 @@ class RedisLease:
 
 
 # built once, plain rows (no ORM objects): the relay polls every few milliseconds in every process
-_AFTER = select(*Event.__table__.c).where(Event.seq > bindparam("cursor")).order_by(Event.seq).limit(BATCH)
+_AFTER = Prepared(select(*Event.__table__.c).where(Event.seq > bindparam("cursor")).order_by(Event.seq).limit(BATCH))
 _SEQS = select(*Event.__table__.c).where(Event.seq.in_(bindparam("seqs", expanding=True)))
 # the oldest of the newest events (at most RESUME_LIMIT, found by seq) committed since `since`
 _REPLAY_FROM = select(func.min(Event.seq)).where(Event.seq > bindparam("head"), Event.created_at >= bindparam("since"))
@@ -177,7 +178,7 @@ class Relay:
         assert self.cursor is not None
         self._caught_up = False  # until this step has published everything it read (a failed read too)
         async with self.db.read_session() as session:
-            rows = (await session.execute(_AFTER, {"cursor": self.cursor})).all()
+            rows = await _AFTER.all(session, {"cursor": self.cursor})
             late: Sequence[Any] = []
             if self._late:
                 late = (await session.execute(_SEQS, {"seqs": list(self._late)})).all()
