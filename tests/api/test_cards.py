@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -814,6 +816,36 @@ async def test_card_activity_lists_its_events_newest_first(api: Api) -> None:
 # --- the hot commands stay off the ORM --------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def nothing_watched() -> AsyncIterator[None]:
+    yield
+
+
+async def hot_requests(
+    api: Api, watch: Callable[[], contextlib.AbstractAsyncContextManager[Any]] = nothing_watched
+) -> tuple[User, dict[str, Any], dict[str, dict[str, Any]]]:
+    """A board with a card and a checklist item; then, inside `watch()`, the hot requests of a board:
+    create, edit, move, comment, tick, open a card, delete. Alice, the board and the answers by name."""
+    alice, board, todo = await setup_board(api)
+    done = await api.list(alice, board["id"], "Done")
+    card = await api.ok(alice, "POST", f"/lists/{todo['id']}/cards", json={"title": "Plan"})
+    checklist = await api.ok(alice, "POST", f"/cards/{card['id']}/checklists", json={"title": "Steps"})
+    item = await api.ok(alice, "POST", f"/checklists/{checklist['id']}/items", json={"text": "a"})
+    async with watch():
+        out = {
+            "new": await api.ok(alice, "POST", f"/lists/{todo['id']}/cards", json={"title": "Hot",
+                                                                                    "after_id": card["id"]}),
+            "edited": await api.ok(alice, "PATCH", f"/cards/{card['id']}", json={"title": "Plan it"}),
+            "moved": await api.ok(alice, "POST", f"/cards/{card['id']}/move", json={"list_id": done["id"]}),
+            "comment": await api.ok(alice, "POST", f"/cards/{card['id']}/comments", json={"body": "on it"}),
+            "ticked": await api.ok(alice, "PATCH", f"/checklist-items/{item['id']}", json={"done": True}),
+            "opened": await api.ok(alice, "GET", f"/cards/{card['id']}"),
+        }
+        await api.call(alice, "DELETE", f"/cards/{out['new']['id']}", expect=204)
+    out |= {"card": card, "done": done}
+    return alice, board, out
+
+
 async def test_hot_card_commands_load_no_orm_objects(api: Api) -> None:
     """Create, edit, move, comment, tick and delete read and write plain rows: loading ORM objects
     (identity map, change tracking, flush) cost more than the rest of such a command, and these are
@@ -822,35 +854,33 @@ async def test_hot_card_commands_load_no_orm_objects(api: Api) -> None:
 
     from orbitask.core.db import Base
 
-    alice, board, todo = await setup_board(api)
-    done = await api.list(alice, board["id"], "Done")
-    card = await api.ok(alice, "POST", f"/lists/{todo['id']}/cards", json={"title": "Plan"})
-    checklist = await api.ok(alice, "POST", f"/cards/{card['id']}/checklists", json={"title": "Steps"})
-    item = await api.ok(alice, "POST", f"/checklists/{checklist['id']}/items", json={"text": "a"})
     loaded: list[str] = []
 
     def on_load(target: Any, context: Any) -> None:
         loaded.append(type(target).__name__)
 
-    event.listen(Base, "load", on_load, propagate=True)
-    try:
-        new = await api.ok(alice, "POST", f"/lists/{todo['id']}/cards", json={"title": "Hot"})
-        edited = await api.ok(alice, "PATCH", f"/cards/{card['id']}", json={"title": "Plan it"})
-        moved = await api.ok(alice, "POST", f"/cards/{card['id']}/move", json={"list_id": done["id"]})
-        comment = await api.ok(alice, "POST", f"/cards/{card['id']}/comments", json={"body": "on it"})
-        ticked = await api.ok(alice, "PATCH", f"/checklist-items/{item['id']}", json={"done": True})
-        await api.call(alice, "DELETE", f"/cards/{new['id']}", expect=204)
-    finally:
-        event.remove(Base, "load", on_load)
+    @contextlib.asynccontextmanager
+    async def watch() -> AsyncIterator[None]:
+        event.listen(Base, "load", on_load, propagate=True)
+        try:
+            yield
+        finally:
+            event.remove(Base, "load", on_load)
+
+    alice, board, out = await hot_requests(api, watch)
     assert loaded == []
+    new, card, done = out["new"], out["card"], out["done"]
     assert (new["title"], new["watcher_ids"], new["comment_count"]) == ("Hot", [str(alice.id)], 0)
-    assert edited["title"] == "Plan it" and edited["checklist_total"] == 1
-    assert (moved["list_id"], moved["title"]) == (done["id"], "Plan it")
-    assert comment["body"] == "on it" and ticked["done"] is True
+    assert out["edited"]["title"] == "Plan it" and out["edited"]["checklist_total"] == 1
+    assert (out["moved"]["list_id"], out["moved"]["title"]) == (done["id"], "Plan it")
+    assert out["comment"]["body"] == "on it" and out["ticked"]["done"] is True
+    assert (out["opened"]["title"], out["opened"]["list_id"], out["opened"]["comment_count"]) == (
+        "Plan it", done["id"], 1)
+    assert out["opened"]["checklists"][0]["items"][0]["done"] is True
     after = await snapshot(api, alice, board["id"])
     assert [c["id"] for c in after["cards"]] == [card["id"]]
     assert after["cards"][0]["comment_count"] == 1 and after["cards"][0]["checklist_done"] == 1
-    assert after["version"] == after_steps(board, 11)  # 2 lists, a card, a checklist, an item, then the 6 above
+    assert after["version"] == after_steps(board, 11)  # 2 lists, a card, a checklist, an item, then the 6 writes
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -860,16 +890,11 @@ async def test_hot_card_requests_on_sqlite_run_their_statements_on_the_connectio
     """On the embedded default the hot commands and opening a card are `Prepared` statements run on the
     sqlite3 connection: none goes through `AsyncSession.execute`, which cost 100-240 µs a statement
     against SQLite's 8 (docs/benchmarks.md, "Fifth pass"). (MariaDB and PostgreSQL run the same
-    statements through the session: the rest of this file checks their results on every backend.)"""
+    statements through the session: the test above checks their results on every backend.)"""
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from orbitask.core import context
 
-    alice, board, todo = await setup_board(api)
-    done = await api.list(alice, board["id"], "Done")
-    card = await api.ok(alice, "POST", f"/lists/{todo['id']}/cards", json={"title": "Plan"})
-    checklist = await api.ok(alice, "POST", f"/cards/{card['id']}/checklists", json={"title": "Steps"})
-    item = await api.ok(alice, "POST", f"/checklists/{checklist['id']}/items", json={"text": "a"})
     through_session: list[str] = []
     execute = AsyncSession.execute
 
@@ -878,16 +903,13 @@ async def test_hot_card_requests_on_sqlite_run_their_statements_on_the_connectio
             through_session.append(" ".join(str(statement).split())[:80])
         return await execute(self, statement, *args, **kwargs)
 
-    monkeypatch.setattr(AsyncSession, "execute", recording)
-    new = await api.ok(alice, "POST", f"/lists/{todo['id']}/cards", json={"title": "Hot", "after_id": card["id"]})
-    await api.ok(alice, "PATCH", f"/cards/{card['id']}", json={"title": "Plan it"})
-    await api.ok(alice, "POST", f"/cards/{card['id']}/move", json={"list_id": done["id"]})
-    await api.ok(alice, "POST", f"/cards/{card['id']}/comments", json={"body": "on it"})
-    await api.ok(alice, "PATCH", f"/checklist-items/{item['id']}", json={"done": True})
-    opened = await api.ok(alice, "GET", f"/cards/{card['id']}")
-    await api.call(alice, "DELETE", f"/cards/{new['id']}", expect=204)
-    monkeypatch.undo()
+    @contextlib.asynccontextmanager
+    async def watch() -> AsyncIterator[None]:
+        with monkeypatch.context() as patched:
+            patched.setattr(AsyncSession, "execute", recording)
+            yield
+
+    alice, board, out = await hot_requests(api, watch)
     assert through_session == []
-    assert (opened["title"], opened["list_id"], opened["comment_count"]) == ("Plan it", done["id"], 1)
-    assert opened["checklists"][0]["items"][0]["done"] is True
+    assert out["opened"]["checklists"][0]["items"][0]["done"] is True
     assert (await snapshot(api, alice, board["id"]))["version"] == after_steps(board, 11)
