@@ -102,6 +102,8 @@ def _plan(statement: ClauseElement, dialect: Dialect, keys: Sequence[str] | None
 
 async def _raw_connection(session: AsyncSession) -> tuple[sqlite3.Connection, Dialect] | None:
     """The session's sqlite3 handle for its current transaction, or None where the fast path does not apply."""
+    if session.get_bind().dialect.name != "sqlite":  # MariaDB, PostgreSQL: no connection checkout just to find out
+        return None
     transaction = session.sync_session.get_transaction()
     cached = session.info.get(_RAW_KEY)
     if cached is not None and transaction is not None and cached[0] is transaction and transaction.is_active:

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Integer,
@@ -131,7 +131,7 @@ _CARD_RELATIONS = {"assignee_ids", "label_ids", "watcher_ids", "checklist_total"
 _CARD_COLUMNS = tuple(name for name in CardRead.model_fields if name not in _CARD_RELATIONS)
 
 
-def _card_scope(column: Any, by: str) -> Any:
+def _card_scope(column: Any, by: Literal["ids", "card", "board"]) -> Any:
     """`column` restricted to the cards asked for: a list of `ids`, one `card`, or every card of one `board`."""
     if by == "board":  # snapshots
         return column.in_(select(Card.id).where(Card.board_id == bindparam("board_id")).scalar_subquery())
@@ -140,7 +140,7 @@ def _card_scope(column: Any, by: str) -> Any:
     return column.in_(bindparam("ids", expanding=True))
 
 
-def _relation_query(by: str) -> Any:
+def _relation_query(by: Literal["ids", "card", "board"]) -> Any:
     """Built once (constructing the union cost more than running it): one row per relation
     (kind a/l/w: card_id, ref) and per count (kind c/m/f: card_id, n, done)."""
     def scope(column: Any) -> Any:
