@@ -258,14 +258,14 @@ async def test_the_consumer_reads_outside_the_write_transaction(
 
     db = app.state.runtime.db
     held: list[bool] = []
-    real = consumer.watching.cards_by_id
+    real = consumer.watching.watched_cards
 
     async def spy(session: Any, ids: list[Any]) -> Any:
         held.append(db.write_lock is not None and db.write_lock._local.locked())
         held.append(session.in_transaction() and session.bind is db.writer)
         return await real(session, ids)
 
-    monkeypatch.setattr(consumer.watching, "cards_by_id", spy)
+    monkeypatch.setattr(consumer.watching, "watched_cards", spy)
     alice, bob, _, lst = await _team(api)
     card = await api.card(alice, lst["id"], "Plan")
     await api.ok(bob, "POST", f"/cards/{card['id']}/comments", json={"body": "Done?"})

@@ -20,6 +20,7 @@ from orbitask.auth.security import API_TOKEN_PREFIX, digest, new_api_token, rand
 from orbitask.auth.workspaces import add_workspace_with_owner
 from orbitask.core.db import utcnow
 from orbitask.core.errors import Conflict, NotFound, RateLimited, Unauthorized
+from orbitask.core.prepared import Prepared
 from orbitask.core.runtime import Runtime
 from orbitask.core.uow import UnitOfWork, command
 
@@ -201,11 +202,11 @@ async def users_brief(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.
     """Public profiles of users by id."""
     if not ids:
         return {}
-    rows = await session.execute(_USERS_BRIEF, {"ids": list(set(ids))})
+    rows = await _USERS_BRIEF.all(session, {"ids": list(set(ids))})
     return {u.id: UserBrief.model_validate(u) for u in rows}
 
 
-_USERS_BRIEF = select(User.id, User.name, User.email).where(User.id.in_(bindparam("ids", expanding=True)))
+_USERS_BRIEF = Prepared(select(User.id, User.name, User.email).where(User.id.in_(bindparam("ids", expanding=True))))
 
 
 async def authenticate_api_token(session: AsyncSession, raw: str) -> uuid.UUID:

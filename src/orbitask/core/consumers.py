@@ -17,17 +17,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import structlog
-from sqlalchemy import BigInteger, String, func, select, update
+from sqlalchemy import BigInteger, String, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orbitask.core.db import Base, Database, UTCDateTime, utcnow
 from orbitask.core.events import Event
+from orbitask.core.prepared import Prepared
 from orbitask.core.sqlite import ChangeCounter
 
 log = structlog.get_logger("orbitask.consumers")
@@ -38,7 +41,9 @@ BATCH = 200
 START_WINDOW = dt.timedelta(hours=1)
 MAX_REMEMBERED_GAP = 1000
 
-Handler = Callable[[AsyncSession, list[Event]], Awaitable[None]]
+Handler = Callable[[AsyncSession, list[Any]], Awaitable[None]]
+# of these workspaces, those a consumer wants the events of
+WorkspaceFilter = Callable[[AsyncSession, set[uuid.UUID]], Awaitable[set[uuid.UUID]]]
 
 
 @runtime_checkable
@@ -46,7 +51,7 @@ class TwoPhaseHandler(Protocol):
     """A handler whose reads run outside the write transaction (SQLite's single writer is not
     held meanwhile): `prepare` on a read session, then `write` what it prepared (skipped for None)."""
 
-    async def prepare(self, session: AsyncSession, events: list[Event]) -> Any: ...
+    async def prepare(self, session: AsyncSession, events: list[Any]) -> Any: ...
 
     async def write(self, session: AsyncSession, prepared: Any) -> None: ...
 
@@ -67,13 +72,38 @@ class CursorMoved(Exception):
     """Another process moved the cursor: this batch was rolled back."""
 
 
+_HEADS = Prepared(select(Event.seq, Event.type, Event.workspace_id).where(Event.seq > bindparam("after"))
+                  .order_by(Event.seq).limit(bindparam("limit")))
+_LATE = Prepared(select(Event.seq, Event.type, Event.workspace_id).where(Event.seq.in_(bindparam("seqs", expanding=True)))
+                 .order_by(Event.seq))
+_EVENTS = Prepared(select(*Event.__table__.c).where(Event.seq.in_(bindparam("seqs", expanding=True))))
+_LOCK = Prepared(select(ConsumerCursor.version).where(ConsumerCursor.name == bindparam("name")).with_for_update())
+_MOVE = Prepared(update(ConsumerCursor).where(  # SET: the columns given
+    ConsumerCursor.name == bindparam("cursor_name"), ConsumerCursor.version == bindparam("was")))
+
+
+@dataclass(slots=True)
+class _Position:
+    """A consumer's cursor as this process last read or wrote it."""
+
+    seq: int
+    version: int
+    skipped: dict[int, float]  # seq -> epoch seconds when it was skipped
+
+
 class EventConsumer:
-    """Feeds committed events, in sequence order and each once, to `handle`."""
+    """Feeds committed events, in sequence order and each once, to `handle`.
+
+    `handle` gets the events as rows of the `event` table (the columns as attributes, as on `Event`).
+    `types`: the event types it wants (None: all); `workspaces`: which of the workspaces it is given
+    it wants events of (None: all). The events it does not want only move the cursor, unread.
+    """
 
     def __init__(
         self, db: Database, name: str, handle: Handler, *, batch: int = BATCH,
         start: Literal["recent", "head", "beginning"] = "recent",
         gap_hold_s: float = GAP_HOLD_S, late_window_s: float = LATE_WINDOW_S, types: set[str] | None = None,
+        workspaces: WorkspaceFilter | None = None,
     ) -> None:
         self.db = db
         self.name = name
@@ -82,28 +112,29 @@ class EventConsumer:
         self.batch = batch
         self.start = start  # where a consumer that has no cursor yet begins (see _start_point)
         self.gap_hold_s = gap_hold_s
-        self.types = types  # the event types `handle` wants (None: all); the others only move the cursor
+        self.types = types
+        self.workspaces = workspaces
         self.late_window_s = late_window_s
         self._gap_since: float | None = None
         # on SQLite: an idle consumer skips its reads while nobody has committed (core/sqlite.py)
         self.changes = ChangeCounter(db.sqlite_file) if db.sqlite_file else None
         self._caught_up = False  # the last step handled everything there was, with nothing held or skipped
+        # the cursor as this process last committed it: not read again before every step (a cursor
+        # another process moved meanwhile fails the conditional update, and is read again then)
+        self._position: _Position | None = None
 
-    async def _state(self) -> ConsumerCursor:
+    async def _state(self) -> _Position:
         async with self.db.read_session(on_writer=True) as session:
             row = await session.get(ConsumerCursor, self.name)
             if row is not None:
-                return row
+                return _Position(row.seq, row.version, {int(k): float(v) for k, v in (row.skipped or {}).items()})
             head = await self._start_point(session)
         try:
             async with self.db.write_transaction() as session:
                 session.add(ConsumerCursor(name=self.name, seq=head, version=0, skipped={}, updated_at=utcnow()))
         except IntegrityError:
             pass  # another process created it
-        async with self.db.read_session(on_writer=True) as session:
-            row = await session.get(ConsumerCursor, self.name)
-        assert row is not None
-        return row
+        return await self._state()
 
     async def _start_point(self, session: AsyncSession) -> int:
         """Where a new consumer starts: by default before the events of the last START_WINDOW, else at the head.
@@ -127,40 +158,39 @@ class EventConsumer:
         if not changed and self._caught_up:
             return 0
         self._caught_up = False
-        state = await self._state()
-        skipped = {int(k): float(v) for k, v in (state.skipped or {}).items()}
+        state = self._position or await self._state()
+        self._position = None  # until this step commits
+        skipped = dict(state.skipped)
         async with self.db.read_session(on_writer=True) as session:
-            # sequence numbers and types only: the payloads of events this consumer ignores stay unread
-            rows = (await session.execute(
-                select(Event.seq, Event.type).where(Event.seq > state.seq).order_by(Event.seq).limit(self.batch)
-            )).all()
-            late = (await session.execute(
-                select(Event.seq, Event.type).where(Event.seq.in_(list(skipped))).order_by(Event.seq)
-            )).all() if skipped else []
-        now = time.time()
-        ready = list(late)
-        for seq, _ in late:
-            skipped.pop(seq)
-        cursor = state.seq
-        for seq, type_ in rows:
-            if seq != cursor + 1:
-                self._gap_since = self._gap_since or time.monotonic()
-                if time.monotonic() - self._gap_since < self.gap_hold_s:
-                    break  # a lower sequence may still commit: wait a moment
-                if seq - cursor <= MAX_REMEMBERED_GAP:  # wider: not transactions in flight
-                    for missing in range(cursor + 1, seq):
-                        skipped[missing] = now
-                log.info("consumer_gap_skipped", consumer=self.name, first=cursor + 1, last=seq - 1)
-            self._gap_since = None
-            ready.append((seq, type_))
-            cursor = seq
-        wanted = [seq for seq, type_ in ready if self.types is None or type_ in self.types]
-        events: list[Event] = []
-        prepared = None
-        if wanted:
-            async with self.db.read_session(on_writer=True) as session:
-                found = {e.seq: e for e in (await session.execute(select(Event).where(Event.seq.in_(wanted)))).scalars()}
-                events = [found[seq] for seq in wanted]
+            # sequence numbers, types and workspaces only: the payloads of events this consumer ignores stay unread
+            rows = await _HEADS.all(session, {"after": state.seq, "limit": self.batch})
+            late = await _LATE.all(session, {"seqs": list(skipped)}) if skipped else []
+            ready = list(late)
+            for head in late:
+                skipped.pop(head.seq)
+            now = time.time()
+            cursor = state.seq
+            for head in rows:
+                if head.seq != cursor + 1:
+                    self._gap_since = self._gap_since or time.monotonic()
+                    if time.monotonic() - self._gap_since < self.gap_hold_s:
+                        break  # a lower sequence may still commit: wait a moment
+                    if head.seq - cursor <= MAX_REMEMBERED_GAP:  # wider: not transactions in flight
+                        for missing in range(cursor + 1, head.seq):
+                            skipped[missing] = now
+                    log.info("consumer_gap_skipped", consumer=self.name, first=cursor + 1, last=head.seq - 1)
+                self._gap_since = None
+                ready.append(head)
+                cursor = head.seq
+            wanted = [head for head in ready if self.types is None or head.type in self.types]
+            if self.workspaces is not None and wanted:
+                chosen = await self.workspaces(session, {h.workspace_id for h in wanted if h.workspace_id is not None})
+                wanted = [head for head in wanted if head.workspace_id in chosen]
+            events: list[Any] = []
+            prepared = None
+            if wanted:
+                found = {e.seq: e for e in await _EVENTS.all(session, {"seqs": [head.seq for head in wanted]})}
+                events = [found[head.seq] for head in wanted]
                 if self._two_phase is not None:  # its reads outside the write transaction
                     prepared = await self._two_phase.prepare(session, events)
         expired = [seq for seq, t in skipped.items() if now - t >= self.late_window_s]
@@ -168,32 +198,29 @@ class EventConsumer:
             del skipped[seq]
         done = len(rows) < self.batch and self._gap_since is None and not skipped
         if not ready and not expired:
+            self._position = state
             self._caught_up = done
             return 0
         try:
             async with self.db.write_transaction() as session:
                 # lock the cursor first: a second process waits here, then sees it moved and backs off
-                version = await session.scalar(
-                    select(ConsumerCursor.version).where(ConsumerCursor.name == self.name).with_for_update()
-                )
-                if version != state.version:
+                if await _LOCK.scalar(session, {"name": self.name}) != state.version:
                     raise CursorMoved(self.name)
                 if self._two_phase is not None:
                     if prepared is not None:
                         await self._two_phase.write(session, prepared)
                 elif events:
                     await self.handle(session, events)
-                moved = await session.execute(
-                    update(ConsumerCursor)
-                    .where(ConsumerCursor.name == self.name, ConsumerCursor.version == state.version)
-                    .values(seq=cursor, version=state.version + 1, updated_at=utcnow(),
-                            skipped={str(k): v for k, v in skipped.items()})
-                )
-                if moved.rowcount != 1:
+                moved = await _MOVE.run(session, {
+                    "cursor_name": self.name, "was": state.version, "seq": cursor, "version": state.version + 1,
+                    "updated_at": utcnow(), "skipped": {str(k): v for k, v in skipped.items()},
+                })
+                if moved != 1:
                     raise CursorMoved(self.name)
         except CursorMoved:
             log.warning("consumer_cursor_moved", consumer=self.name)
             return 0
+        self._position = _Position(cursor, state.version + 1, skipped)
         self._caught_up = done
         return len(ready)
 

@@ -14,9 +14,10 @@ statement by statement, such as tracing or a test that counts or breaks statemen
 way, and database errors arrive as SQLAlchemy's `DBAPIError` subclasses, as they would from the
 session, so `command`'s retries and `IntegrityError` handlers see no difference.
 
-What the fast path refuses, by falling back to `session.execute` for good: bind parameters
-expanded at execution (`IN` with a list), Python-side column defaults left for SQLAlchemy to fill
-in (pass every column), and escaped bind names.
+Lists expanded at execution (`IN` with `bindparam(..., expanding=True)`) are expanded by SQLAlchemy's
+compiler (`construct_expanded_state`, 15-45 µs), then run the same way. What the fast path refuses, by
+falling back to `session.execute` for good: literal-rendered parameters, Python-side column defaults
+left for SQLAlchemy to fill in (pass every column), and escaped bind names.
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ class _Plan:
     row_type: Any | None  # a _Row subclass; None for a statement without result columns
     processors: list[Callable[[Any], Any] | None]
     any_processor: bool
+    expanding: Any = None  # the compiled statement, when lists in it are expanded per execution
+
+    def statement(self, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL to run and its positional values."""
+        if self.expanding is None:
+            return self.sql, self.values(params)
+        state = self.expanding.construct_expanded_state(params)
+        processors = state.processors
+        return state.statement, [
+            value if (process := processors.get(name)) is None else process(value)
+            for name, value in zip(state.positiontup, state.positional_parameters, strict=True)
+        ]
 
     def values(self, params: dict[str, Any]) -> list[Any]:
         out = []
@@ -81,8 +94,8 @@ class _Plan:
 def _plan(statement: ClauseElement, dialect: Dialect, keys: Sequence[str] | None) -> _Plan | None:
     """Compile `statement` for SQLite, or None when the fast path cannot run it exactly as SQLAlchemy would."""
     compiled: Any = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
-    if (compiled.insert_prefetch or compiled.update_prefetch or compiled.post_compile_params
-            or compiled.literal_execute_params or compiled.escaped_bind_names or compiled.positiontup is None):
+    if (compiled.insert_prefetch or compiled.update_prefetch or compiled.literal_execute_params
+            or compiled.escaped_bind_names or compiled.positiontup is None):
         return None
     by_name = {name: bind for bind, name in compiled.bind_names.items()}
     processors = compiled._bind_processors
@@ -92,12 +105,14 @@ def _plan(statement: ClauseElement, dialect: Dialect, keys: Sequence[str] | None
         if bind.callable is not None:
             return None
         binds.append((name, bool(bind.required), bind.value, processors.get(name)))
+    expanding = compiled if compiled.post_compile_params else None
     row_type, result_processors = None, []
     if compiled._result_columns:
         fields = [entry.keyname for entry in compiled._result_columns]
         row_type = type("Row", (namedtuple("_Fields", fields, rename=True), _Row), {"__slots__": ()})
         result_processors = [entry.type._cached_result_processor(dialect, None) for entry in compiled._result_columns]
-    return _Plan(compiled.string, binds, row_type, result_processors, any(p is not None for p in result_processors))
+    return _Plan(compiled.string, binds, row_type, result_processors, any(p is not None for p in result_processors),
+                 expanding)
 
 
 async def _raw_connection(session: AsyncSession) -> tuple[sqlite3.Connection, Dialect] | None:
@@ -147,11 +162,11 @@ class Prepared:
         plan = self._plan_for(dialect, params)
         if plan is None:
             return None
-        values = plan.values(params)
+        sql, values = plan.statement(params)
         try:
-            return plan, connection.execute(plan.sql, values)
+            return plan, connection.execute(sql, values)
         except sqlite3.Error as exc:
-            raise DBAPIError.instance(plan.sql, values, exc, sqlite3.Error, dialect=dialect) from exc
+            raise DBAPIError.instance(sql, values, exc, sqlite3.Error, dialect=dialect) from exc
 
     async def all(self, session: AsyncSession, params: dict[str, Any] | None = None) -> list[Any]:
         """Every row."""

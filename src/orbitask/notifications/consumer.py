@@ -31,7 +31,7 @@ from orbitask.notifications.models import Notification
 from orbitask.notifications.schemas import NotificationRead
 from orbitask.notifications.service import board_watcher_ids, preference_table, unread_counts, user_settings
 from orbitask.tasks import watching
-from orbitask.tasks.schemas import CardRead
+from orbitask.tasks.watching import WatchedCard
 
 CHANGE_EVENTS = {
     "card.updated": "changed {what} of", "card.moved": "moved", "card.label_added": "labelled",
@@ -52,7 +52,7 @@ class Plan:
     event: Event
     user_id: uuid.UUID
     kind: str
-    card: CardRead | None
+    card: WatchedCard | None
     title: str
     body: str = ""
 
@@ -79,7 +79,7 @@ def _card_id(event: Event) -> uuid.UUID | None:
     return uuid.UUID(raw) if raw else None
 
 
-def plans_for(event: Event, card: CardRead | None, actor: str, board_watchers: list[uuid.UUID]) -> list[Plan]:
+def plans_for(event: Event, card: WatchedCard | None, actor: str, board_watchers: list[uuid.UUID]) -> list[Plan]:
     """The notifications one event calls for (before access, preferences and de-duplication)."""
     p = event.payload
     if event.type in ("reminder.due_soon", "reminder.overdue"):
@@ -139,7 +139,7 @@ class NotificationConsumer:
         relevant = [e for e in batch if e.type in HANDLED]
         if not relevant:
             return None
-        cards = await watching.cards_by_id(session, [c for e in relevant if (c := _card_id(e)) is not None])
+        cards = await watching.watched_cards(session, [c for e in relevant if (c := _card_id(e)) is not None])
         board_ids = {c.board_id for c in cards.values()} | {
             uuid.UUID(e.payload["board_id"]) for e in relevant if e.payload.get("board_id")}
         board_rows = await boards.boards_by_id(session, list(board_ids))

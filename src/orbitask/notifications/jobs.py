@@ -22,7 +22,7 @@ def notifications_consumer(rt: Runtime, **options: Any) -> EventConsumer:
 
 def webhooks_consumer(rt: Runtime, **options: Any) -> EventConsumer:
     """The consumer queueing webhook deliveries."""
-    return EventConsumer(rt.db, "webhooks", webhooks.fan_out, **options)
+    return EventConsumer(rt.db, "webhooks", webhooks.fan_out, workspaces=webhooks.hooked_workspaces, **options)
 
 
 @register_job("notifications")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import jwt
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth import service as auth_service
@@ -14,6 +14,7 @@ from orbitask.boards import service as boards
 from orbitask.core.db import utcnow
 from orbitask.core.errors import InvalidInput, NotFound
 from orbitask.core.pagination import decode_cursor, page_of
+from orbitask.core.prepared import Prepared
 from orbitask.core.uow import UnitOfWork, command
 from orbitask.notifications import events
 from orbitask.notifications.models import BoardWatcher, Notification, NotificationPreference, NotificationSettings
@@ -155,10 +156,13 @@ async def board_watcher_ids(session: AsyncSession, board_ids: list[uuid.UUID]) -
     """Who watches each board."""
     out: dict[uuid.UUID, list[uuid.UUID]] = {b: [] for b in board_ids}
     if board_ids:
-        rows = await session.execute(select(BoardWatcher).where(BoardWatcher.board_id.in_(set(board_ids))))
-        for row in rows.scalars():
-            out[row.board_id].append(row.user_id)
+        for board_id, user_id in await _BOARD_WATCHERS.all(session, {"ids": list(set(board_ids))}):
+            out[board_id].append(user_id)
     return out
+
+
+_BOARD_WATCHERS = Prepared(select(BoardWatcher.board_id, BoardWatcher.user_id)
+                           .where(BoardWatcher.board_id.in_(bindparam("ids", expanding=True))))
 
 
 async def is_watching_board(session: AsyncSession, actor: Actor, board_id: uuid.UUID) -> bool:

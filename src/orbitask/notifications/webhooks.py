@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth import workspaces
@@ -17,6 +17,7 @@ from orbitask.core.db import utcnow
 from orbitask.core.errors import Conflict, InvalidInput, NotFound
 from orbitask.core.events import Event
 from orbitask.core.pagination import decode_cursor, page_of
+from orbitask.core.prepared import Prepared
 from orbitask.core.uow import UnitOfWork, command
 from orbitask.notifications.delivery import resolve_target
 from orbitask.notifications.events import USER_EVENTS
@@ -157,6 +158,15 @@ def _event_board(event: Event) -> uuid.UUID | None:
         return event.board_id
     raw: Any = (event.payload or {}).get("board_id")
     return uuid.UUID(raw) if isinstance(raw, str) else None
+
+
+_HOOKED = Prepared(select(Webhook.workspace_id).distinct().where(
+    Webhook.workspace_id.in_(bindparam("ids", expanding=True)), Webhook.active.is_(True)))
+
+
+async def hooked_workspaces(session: AsyncSession, workspace_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Of these workspaces, those with an active webhook: the `webhooks` consumer reads only their events."""
+    return {row[0] for row in await _HOOKED.all(session, {"ids": list(workspace_ids)})}
 
 
 async def fan_out(session: AsyncSession, batch: list[Event]) -> None:

@@ -166,7 +166,7 @@ def _relation_query(by: Literal["ids", "card", "board"]) -> Any:
     )
 
 
-_BY_IDS = _relation_query("ids")
+_BY_IDS = Prepared(_relation_query("ids"))
 _BY_CARD = Prepared(_relation_query("card"))
 _BY_BOARD = Prepared(_relation_query("board"))
 
@@ -190,7 +190,7 @@ async def card_reads(session: AsyncSession, cards: Sequence[Any], *, board_id: u
     elif len(cards) == 1:
         found = await _BY_CARD.all(session, {"card_id": _id_of(cards[0])})
     else:
-        found = (await session.execute(_BY_IDS, {"ids": [_id_of(c) for c in cards]})).all()
+        found = await _BY_IDS.all(session, {"ids": [_id_of(c) for c in cards]})
     related: dict[str, dict[uuid.UUID, list[uuid.UUID]]] = {k: defaultdict(list) for k in "alw"}
     checklist: dict[uuid.UUID, tuple[int, int]] = {}
     counted: dict[str, dict[uuid.UUID, int]] = {"m": {}, "f": {}}
@@ -475,16 +475,15 @@ _OPEN_CARDS = Prepared(
     select(*Card.__table__.c).where(Card.board_id == bindparam("board_id"), Card.archived.is_(False))
     .order_by(Card.position, Card.id)
 )
-_CARDS_BY_ID = select(*Card.__table__.c).where(Card.id.in_(bindparam("ids", expanding=True)))
+_CARDS_BY_ID = Prepared(select(*Card.__table__.c).where(Card.id.in_(bindparam("ids", expanding=True))))
 
 
 async def cards_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[CardRead]:
     """These cards with their relations, in no particular order (missing ones left out)."""
     if not ids:
         return []
-    if len(ids) == 1:  # a snapshot patched after one card's change: `Prepared` statements, no list to expand
+    if len(ids) == 1:  # a snapshot patched after one card's change: no list to expand
         card = await _CARD_ROW.first(session, {"card_id": ids[0]})
         return [] if card is None else await card_reads(session, [card])
-    rows = (await session.execute(_CARDS_BY_ID, {"ids": list(ids)})).all()
-    return await card_reads(session, rows)
+    return await card_reads(session, await _CARDS_BY_ID.all(session, {"ids": list(ids)}))
 

@@ -7,12 +7,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import bindparam, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
+from orbitask.core.prepared import Prepared
 from orbitask.core.uow import UnitOfWork, command
-from orbitask.tasks import events, service
+from orbitask.tasks import events
 from orbitask.tasks.models import Card, CardAssignee, CardWatcher
 from orbitask.tasks.schemas import CardRead
 from orbitask.tasks.service import card_read, locked_card
@@ -36,9 +37,31 @@ async def set_watching(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, *, on:
     return out
 
 
-async def cards_by_id(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, CardRead]:
-    """Cards (with assignees and watchers) by id; missing ones are left out."""
-    return {c.id: c for c in await service.cards_by_id(session, list(set(ids)))}
+@dataclass(frozen=True, slots=True)
+class WatchedCard:
+    """What notifications need of a card: where it is, its title, who watches it."""
+
+    id: uuid.UUID
+    board_id: uuid.UUID
+    title: str
+    watcher_ids: list[uuid.UUID]
+
+
+_BRIEFS = Prepared(select(Card.id, Card.board_id, Card.title).where(Card.id.in_(bindparam("ids", expanding=True))))
+_WATCHERS = Prepared(select(CardWatcher.card_id, CardWatcher.user_id)
+                     .where(CardWatcher.card_id.in_(bindparam("ids", expanding=True))))
+
+
+async def watched_cards(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, WatchedCard]:
+    """Cards with their watchers, by id; missing ones are left out."""
+    if not ids:
+        return {}
+    params = {"ids": list(set(ids))}
+    watchers: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for card_id, user_id in await _WATCHERS.all(session, params):
+        watchers.setdefault(card_id, []).append(user_id)
+    return {row.id: WatchedCard(row.id, row.board_id, row.title, sorted(watchers.get(row.id, ())))
+            for row in await _BRIEFS.all(session, params)}
 
 
 @dataclass(frozen=True, slots=True)
