@@ -146,6 +146,38 @@ async def test_board_scope_and_event_type_filters(api: Api, jobs: Jobs, receiver
     assert {orjson.loads(r.body)["board_id"] for r in receiver.received} == {one["id"]}
 
 
+async def test_only_events_of_workspaces_with_a_webhook_are_read(
+    api: Api, app: Any, jobs: Jobs, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most workspaces have no webhook: the fan-out moves its cursor past their events without reading them."""
+    from orbitask.core import consumers
+
+    read: list[int] = []
+    real = consumers._EVENTS
+
+    class Spy:
+        async def all(self, session: Any, params: dict[str, Any]) -> Any:
+            read.extend(params["seqs"])
+            return await real.all(session, params)
+
+    monkeypatch.setattr(consumers, "_EVENTS", Spy())
+    quiet, hooked = await api.user("Quiet"), await api.user("Hooked")
+    await jobs.notifications.drain()
+    read.clear()
+    await api.board(quiet, name="Nobody listens")
+    assert await jobs.webhooks.drain() > 0 and read == []  # handled (the cursor moved), nothing read
+    await _hook(api, hooked, receiver.url, event_types=["board.created"])
+    await api.board(quiet, name="Still nobody")
+    board = await api.board(hooked, name="Heard")
+    assert await jobs.webhooks.drain() > 0 and len(read) == 1  # the hooked workspace's board.created only
+    await jobs.deliver(lambda: _has(receiver, 1))
+    assert [orjson.loads(r.body)["payload"]["board"]["id"] for r in receiver.received] == [board["id"]]
+
+
+async def _has(receiver: Receiver, count: int) -> bool:
+    return len(receiver.received) == count
+
+
 async def test_managing_webhooks_needs_a_workspace_admin(api: Api, receiver: Receiver) -> None:
     owner, member, outsider = await api.user("Owner"), await api.user("Member"), await api.user("Outsider")
     await api.join(owner, member)
