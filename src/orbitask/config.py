@@ -109,8 +109,8 @@ class Settings(BaseSettings):
     invitation_ttl_seconds: int = Field(7 * 86400, ge=60, description="lifetime of invitation links")
     read_wait_timeout_seconds: float = Field(2.0, ge=0, le=30, description="bound on waiting for a replica")
     idempotency_ttl_seconds: int = Field(86400, ge=60, description="how long Idempotency-Key results are kept")
-    snapshot_cache_entries: int = Field(1024, ge=0, description="board snapshots kept in the local cache")
-    snapshot_cache_mb: int = Field(64, ge=1, description="memory the local snapshot cache may use, in MiB")
+    snapshot_cache_entries: int = Field(1024, ge=0, description="board snapshots kept in the local cache (and boards' patch bases)")
+    snapshot_cache_mb: int = Field(64, ge=1, description="memory the local snapshot cache may use, in MiB (as much again for patch bases)")
     gc_young_threshold: int = Field(
         20_000, ge=0, description="`orbitask serve` workers: allocations between young-generation garbage "
         "collections (Python's default is 700; 0 keeps it); see docs/benchmarks.md, \"Fifth pass\"")

@@ -108,6 +108,25 @@ async def test_card_changes_patch_the_previous_snapshot_and_match_a_full_build(a
     assert snap == await full_build(app, bid)
 
 
+async def test_a_patch_starts_from_the_process_s_own_pieces_not_the_cached_body(app: Any, api: Api) -> None:
+    """Hundreds of boards churn the snapshot cache: the previous body may be evicted long before the board's
+    next read. The process keeps each board's latest snapshot in pieces, and patches from those."""
+    from orbitask.core.cache import MemoryCache
+
+    alice = await api.user()
+    board = await api.board(alice)
+    todo = await api.list(alice, board["id"], "Todo")
+    cards = [await api.card(alice, todo["id"], f"Card {i}") for i in range(3)]
+    await served(api, alice, board["id"])
+    app.state.runtime.cache = MemoryCache()  # every cached body gone
+    patched, full = builds("patched"), builds("full")
+    await api.ok(alice, "PATCH", f"/cards/{cards[1]['id']}", json={"title": "Changed"})
+    snap = await served(api, alice, board["id"])
+    assert (builds("patched"), builds("full")) == (patched + 1, full)
+    assert [c["title"] for c in snap["cards"]] == ["Card 0", "Changed", "Card 2"]
+    assert snap == await full_build(app, board["id"])
+
+
 async def test_other_changes_and_missing_events_mean_a_full_build(app: Any, api: Api) -> None:
     alice = await api.user()
     board = await api.board(alice)

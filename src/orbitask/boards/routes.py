@@ -65,7 +65,7 @@ async def get_board(
 ) -> Response:
     """Full snapshot: board, lists, cards, labels, members and version (gzip when accepted)."""
     gzipped = "gzip" in request.headers.get("accept-encoding", "")
-    body = await board_snapshot(session, rt.cache, actor, board_id, gzipped=gzipped)
+    body = await board_snapshot(session, rt.cache, actor, board_id, gzipped=gzipped, objects=rt.objects)
     headers = {"Vary": "Accept-Encoding", "Cache-Control": "private, no-cache"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Protocol
+from typing import Any, Protocol
 
 from orbitask.core.failopen import RedisGuard
 
@@ -22,34 +22,55 @@ class Cache(Protocol):
         ...
 
 
-class MemoryCache:
-    """An LRU in this process, bounded by entry count and by total bytes."""
+class Lru:
+    """Values in this process, the least recently used evicted past an entry count or a total size."""
 
     def __init__(self, max_entries: int = 1024, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.size = 0
-        self._data: OrderedDict[str, bytes] = OrderedDict()
+        self._data: OrderedDict[str, tuple[Any, int]] = OrderedDict()
 
-    async def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> Any | None:
         """The value, or None."""
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        self._data.move_to_end(key)
+        return entry[0]
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
-        """Store a value, evicting the least recently used past the bound."""
-        if self.max_entries <= 0 or len(value) > self.max_bytes:
+    def put(self, key: str, value: Any, size: int) -> None:
+        """Store a value that takes about `size` bytes, evicting the least recently used past the bounds."""
+        if self.max_entries <= 0 or size > self.max_bytes:
             return
         old = self._data.pop(key, None)
         if old is not None:
-            self.size -= len(old)
-        self._data[key] = value
-        self.size += len(value)
+            self.size -= old[1]
+        self._data[key] = (value, size)
+        self.size += size
         while len(self._data) > self.max_entries or self.size > self.max_bytes:
-            _, evicted = self._data.popitem(last=False)
-            self.size -= len(evicted)
+            _, (_, evicted) = self._data.popitem(last=False)
+            self.size -= evicted
+
+
+class MemoryCache:
+    """Bytes in an LRU of this process, bounded by entry count and by total bytes."""
+
+    def __init__(self, max_entries: int = 1024, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.lru = Lru(max_entries, max_bytes)
+
+    @property
+    def size(self) -> int:
+        """Bytes held."""
+        return self.lru.size
+
+    async def get(self, key: str) -> bytes | None:
+        """The value, or None."""
+        return self.lru.get(key)  # type: ignore[no-any-return]
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
+        """Store a value, evicting the least recently used past the bound."""
+        self.lru.put(key, value, len(value))
 
 
 class RedisCache:

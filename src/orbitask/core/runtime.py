@@ -10,7 +10,7 @@ from typing import Any
 from orbitask.auth.security import AccessTokens, Passwords
 from orbitask.config import Settings
 from orbitask.core.bus import Bus, InProcessBus, RedisBus
-from orbitask.core.cache import Cache, MemoryCache, RedisCache, TieredCache
+from orbitask.core.cache import Cache, Lru, MemoryCache, RedisCache, TieredCache
 from orbitask.core.db import Database
 from orbitask.core.failopen import RedisGuard
 from orbitask.core.presence import MemoryPresence, Presence, RedisPresence
@@ -39,6 +39,9 @@ class Runtime:
     revocations: Revocations = field(default_factory=MemoryRevocations)
     presence: Presence = field(default_factory=MemoryPresence)
     storages: Storages | None = None
+    # this process's own objects, never shared: each board's latest snapshot in pieces, which its next
+    # version is patched from (bounded as the local cache is)
+    objects: Lru = field(default_factory=Lru)
     # whether this node is in the writer region: jobs with side effects run only there
     is_writer: Callable[[], bool] = lambda: True
 
@@ -48,6 +51,7 @@ class Runtime:
         local = MemoryCache(settings.snapshot_cache_entries, settings.snapshot_cache_mb * 1024 * 1024)
         common: dict[str, Any] = dict(
             settings=settings,
+            objects=Lru(settings.snapshot_cache_entries, settings.snapshot_cache_mb * 1024 * 1024),
             db=Database(settings.writer_url, settings.reader_url, replica=settings.multi_region or None),
             passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_cost),
             tokens=AccessTokens(settings.signing_key, settings.access_token_ttl_seconds, settings.previous_signing_keys),
