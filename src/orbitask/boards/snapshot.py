@@ -43,6 +43,9 @@ def snapshot_key(board_id: uuid.UUID, version: int, members_version: int) -> str
     return f"board:{board_id}:v{version}:m{members_version}"
 
 
+# Most snapshots are compressed once (the next change makes a new version): level 1 takes a quarter of
+# level 5's CPU (50 KB of cards: 0.09 against 0.35 ms) for a body about a tenth larger.
+GZIP_LEVEL = 1
 # Bodies up to this size are compressed on the event loop (about 1 ms at this size), larger ones in a thread.
 GZIP_INLINE_MAX = 256 * 1024
 # Past this many versions a full build is as cheap as reading the events in between.
@@ -201,7 +204,7 @@ async def board_snapshot(
                 objects.put(parts_key(stamp.id), parts, parts.size())
     body = b'{"role":' + orjson.dumps(stamp.role) + b"," + base[1:]
     if gzipped:
-        compress = functools.partial(gzip.compress, body, compresslevel=5, mtime=0)
+        compress = functools.partial(gzip.compress, body, compresslevel=GZIP_LEVEL, mtime=0)
         # a board of a hundred cards compresses in about 0.1 ms, less than a hop to a worker thread costs
         body = compress() if len(body) <= GZIP_INLINE_MAX else await to_thread.run_sync(compress)
         await cache.set(f"{base_key}:r{stamp.role}:gz", body)
