@@ -156,3 +156,37 @@ async def test_the_write_lock_waits_for_another_process_and_gives_up_after_a_bou
                 fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
         os.close(other)
+
+
+async def test_cancelled_sessions_give_their_connections_back(tmp_path: Path) -> None:
+    """Sessions on the inline connections are closed without AsyncSession's shielded task: a request
+    cancelled inside one (a client gone, a deadline) still returns its connection to the pool."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'cancel.db'}")
+    inside = asyncio.Semaphore(0)
+
+    async def read() -> None:
+        async with db.read_session() as session:
+            await session.execute(text("SELECT 1"))
+            inside.release()
+            await asyncio.sleep(30)
+
+    async def write() -> None:
+        async with db.write_transaction() as session:
+            await session.execute(text("CREATE TABLE IF NOT EXISTS probe (n INTEGER)"))
+            inside.release()
+            await asyncio.sleep(30)
+
+    try:
+        tasks = [asyncio.create_task(read()) for _ in range(3)] + [asyncio.create_task(write())]
+        for _ in tasks:
+            await asyncio.wait_for(inside.acquire(), 10)
+        assert db.reader.pool.checkedout() == 3 and db.writer.pool.checkedout() == 1  # type: ignore[attr-defined]
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(r, asyncio.CancelledError) for r in results)
+        assert db.reader.pool.checkedout() == 0 and db.writer.pool.checkedout() == 0  # type: ignore[attr-defined]
+        async with db.write_transaction() as session:  # the cancelled write rolled back; the writer's one connection serves
+            await session.execute(text("CREATE TABLE probe (n INTEGER)"))
+    finally:
+        await db.dispose()
