@@ -48,10 +48,11 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         """Build everything a process needs from its settings: in-process, or Redis-backed when configured."""
-        local = MemoryCache(settings.snapshot_cache_entries, settings.snapshot_cache_mb * 1024 * 1024)
+        bounds = settings.snapshot_cache_entries, settings.snapshot_cache_mb * 1024 * 1024
+        local = MemoryCache(*bounds)
         common: dict[str, Any] = dict(
             settings=settings,
-            objects=Lru(settings.snapshot_cache_entries, settings.snapshot_cache_mb * 1024 * 1024),
+            objects=Lru(*bounds),
             db=Database(settings.writer_url, settings.reader_url, replica=settings.multi_region or None),
             passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_cost),
             tokens=AccessTokens(settings.signing_key, settings.access_token_ttl_seconds, settings.previous_signing_keys),

@@ -465,7 +465,7 @@ async def snapshot_cards(session: AsyncSession, board_id: uuid.UUID, list_ids: l
         return []
     order = {list_id: i for i, list_id in enumerate(list_ids)}
     # plain rows, not ORM objects: nothing here is changed, and a snapshot reads hundreds of cards;
-    # the cards of archived lists are left out here, not in SQL (no list of ids to expand: `Prepared`)
+    # the cards of archived lists are left out here, not in SQL: one statement text for every board
     rows = await _OPEN_CARDS.all(session, {"board_id": board_id})
     cards = sorted((c for c in rows if c.list_id in order), key=lambda c: order[c.list_id])  # stable: by position
     return await card_reads(session, cards, board_id=board_id)
@@ -482,8 +482,5 @@ async def cards_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[C
     """These cards with their relations, in no particular order (missing ones left out)."""
     if not ids:
         return []
-    if len(ids) == 1:  # a snapshot patched after one card's change: no list to expand
-        card = await _CARD_ROW.first(session, {"card_id": ids[0]})
-        return [] if card is None else await card_reads(session, [card])
     return await card_reads(session, await _CARDS_BY_ID.all(session, {"ids": list(ids)}))
 
