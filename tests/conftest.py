@@ -49,6 +49,9 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "env": "test", "data_dir": data_dir, "secret_key": TEST_SECRET,
         "argon2_time_cost": 1, "argon2_memory_cost": 64, "log_json": False, "log_level": "WARNING",
         "worker_in_serve": "off",  # tests run background jobs explicitly (tests/notifications)
+        # two test processes, their database servers and a browser share two cores: a login to MariaDB
+        # once took over 5 s (the default) and failed a test with 503; faults that need the bound set their own
+        "database_connect_timeout_seconds": 20,
     }
     values.update(overrides)
     return Settings(**values)

@@ -301,7 +301,7 @@ def failover_cmd(
 
     async def run() -> None:
         # the topology row is written on the new writer: this process must run with that region's settings
-        db = Database(settings.writer_url, settings.reader_url)
+        db = Database.from_settings(settings)
         try:
             result = await aws_failover(cluster, target, planned, lambda region: set_writer(db, region),
                                         progress=lambda line, at: console.print(f"{at:6.0f} s  {line}"))
@@ -339,7 +339,7 @@ def worker_gc(
     configure_logging(settings.log_level, settings.log_json)
 
     async def run() -> GcReport:
-        db = Database(settings.writer_url, settings.reader_url)
+        db = Database.from_settings(settings)
         storages = Storages.from_settings(settings)
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console) as progress:
@@ -368,7 +368,7 @@ def worker_replicate(
     settings = _settings()
 
     async def run() -> int:
-        db = Database(settings.writer_url, settings.reader_url)
+        db = Database.from_settings(settings)
         replicator = Replicator(db, Storages.from_settings(settings), _cursor_path(settings))
         try:
             return await (replicator.reconcile() if all_ else replicator.run_once())
@@ -402,7 +402,7 @@ def worker_run(
     log = structlog.get_logger("orbitask.worker")
 
     async def run() -> None:
-        db = Database(settings.writer_url, settings.reader_url)
+        db = Database.from_settings(settings)
         storages = Storages.from_settings(settings)
         replicator = Replicator(db, storages, _cursor_path(settings))
         loop = asyncio.get_running_loop()

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     database_password: SecretStr | None = Field(
         None, description="password for database URLs that carry none (e.g. injected from a secrets manager)"
     )
+    database_connect_timeout_seconds: float = Field(
+        5, gt=0, le=120, description="bound on opening one database connection (TCP, greeting and login)"
+    )
     secret_key: SecretStr | None = Field(None, description="signs access tokens; generated locally if unset")
     previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,

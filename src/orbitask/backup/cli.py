@@ -22,7 +22,7 @@ console = Console(stderr=True)
 
 def _run(settings: Settings, work: Callable[[Database, Storages, Any], Awaitable[Any]]) -> Any:
     async def main() -> Any:
-        db = Database(settings.writer_url, settings.reader_url)
+        db = Database.from_settings(settings)
         try:
             with Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           console=console, transient=False) as bars:

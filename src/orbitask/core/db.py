@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import fcntl
+import math
 import os
 import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, MetaData, String, event, text
 from sqlalchemy import types as sa_types
@@ -26,6 +28,9 @@ from orbitask.core.observability import SQLITE_WRITE_LOCK
 from orbitask.core.prepared import Prepared
 from orbitask.core.sqlite import AUTOCHECKPOINT_PAGES, BUSY_TIMEOUT_MS, inline_creator
 
+if TYPE_CHECKING:
+    from orbitask.config import Settings
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -33,7 +38,7 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-CONNECT_TIMEOUT_S = 5
+CONNECT_TIMEOUT_S = 5.0  # the default of ORBITASK_DATABASE_CONNECT_TIMEOUT_SECONDS
 WRITE_LOCK_TIMEOUT_S = 30.0  # SQLite: how long a writer waits for another process's write lock
 
 
@@ -121,7 +126,7 @@ def _sqlite_setup(engine: AsyncEngine, *, writer: bool) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-async def _asyncmy_connect_within_timeout(*args: Any, **kwargs: Any) -> Any:
+async def _asyncmy_connect_within_timeout(*args: Any, timeout: float, **kwargs: Any) -> Any:
     """asyncmy.connect, bounded as a whole.
 
     asyncmy's `connect_timeout` bounds only the TCP connect, not the server's greeting and the
@@ -135,15 +140,15 @@ async def _asyncmy_connect_within_timeout(*args: Any, **kwargs: Any) -> Any:
     try:
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the result, swallowing the
         # cancellation, when the task is cancelled just as the connect completes (a relay that never stops)
-        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+        async with asyncio.timeout(timeout):
             return await asyncmy.connect(*args, **kwargs)
     except TimeoutError:
         # 2013 "lost connection" as the driver would say it: SQLAlchemy wraps it and treats it as a disconnect
-        raise OperationalError(2013, f"Lost connection to MySQL server: no handshake within {CONNECT_TIMEOUT_S} s")
+        raise OperationalError(2013, f"Lost connection to MySQL server: no handshake within {timeout:g} s")
 
 
-def make_engine(url: str, *, writer: bool) -> AsyncEngine:
-    """An async engine with sensible pool settings for the backend.
+def make_engine(url: str, *, writer: bool, connect_timeout: float = CONNECT_TIMEOUT_S) -> AsyncEngine:
+    """An async engine with sensible pool settings for the backend; server connects give up after `connect_timeout`.
 
     Readers run in autocommit: a single SELECT needs no BEGIN/COMMIT round trips;
     reads of several statements that must agree use `repeatable_read`.
@@ -168,13 +173,14 @@ def make_engine(url: str, *, writer: bool) -> AsyncEngine:
         # utf8mb4 for emoji; UTC sessions; READ COMMITTED on the writer so that reads after
         # `SELECT ... FOR UPDATE` see the latest rows, not the transaction's first snapshot.
         kwargs["connect_args"] = {
-            "charset": "utf8mb4", "connect_timeout": CONNECT_TIMEOUT_S,
-            "init_command": "SET time_zone = '+00:00'", "async_creator_fn": _asyncmy_connect_within_timeout,
+            "charset": "utf8mb4", "connect_timeout": connect_timeout, "init_command": "SET time_zone = '+00:00'",
+            "async_creator_fn": partial(_asyncmy_connect_within_timeout, timeout=connect_timeout),
         }
         if writer:
             kwargs["isolation_level"] = "READ COMMITTED"
     elif parsed.get_backend_name() == "postgresql":
-        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, "options": "-c timezone=UTC"}
+        # libpq takes whole seconds (and at least 2)
+        kwargs["connect_args"] = {"connect_timeout": max(2, math.ceil(connect_timeout)), "options": "-c timezone=UTC"}
     return create_async_engine(url, **kwargs)
 
 
@@ -259,7 +265,8 @@ class SqliteWriteLock:
 class Database:
     """The writer and reader engines of this region, and sessions on them."""
 
-    def __init__(self, writer_url: str, reader_url: str | None = None, *, replica: bool | None = None) -> None:
+    def __init__(self, writer_url: str, reader_url: str | None = None, *, replica: bool | None = None,
+                 connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
         self.writer_url = writer_url
         parsed = make_url(writer_url)
         self.write_lock: SqliteWriteLock | None = None
@@ -268,17 +275,24 @@ class Database:
             self.sqlite_file = parsed.database
             self.write_lock = SqliteWriteLock(Path(parsed.database).with_name(Path(parsed.database).name + ".lock"))
         self.reader_url = reader_url or writer_url
-        self.writer = make_engine(writer_url, writer=True)
-        self.reader = make_engine(self.reader_url, writer=False)
+        self.writer = make_engine(writer_url, writer=True, connect_timeout=connect_timeout)
+        self.reader = make_engine(self.reader_url, writer=False, connect_timeout=connect_timeout)
         self.split = self.reader_url != self.writer_url
         # Whether reads may lag the writer: a separate reader DSN, or (in a reader region of a
         # multi-region deployment) a local database that is itself a replica of another region's.
         self.replica = self.split if replica is None else replica
         # Reads that must not see replica lag run read-only on the writer's server.
-        self.primary_reader = make_engine(writer_url, writer=False) if self.split else self.reader
+        self.primary_reader = (make_engine(writer_url, writer=False, connect_timeout=connect_timeout) if self.split
+                               else self.reader)
         self._writer_sessions = async_sessionmaker(self.writer, expire_on_commit=False, autoflush=False)
         self._reader_sessions = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=False)
         self._primary_sessions = async_sessionmaker(self.primary_reader, expire_on_commit=False, autoflush=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, replica: bool | None = None) -> Database:
+        """The writer and reader databases that `settings` name."""
+        return cls(settings.writer_url, settings.reader_url, replica=replica,
+                   connect_timeout=settings.database_connect_timeout_seconds)
 
     @property
     def backend(self) -> str:

@@ -53,7 +53,7 @@ class Runtime:
         common: dict[str, Any] = dict(
             settings=settings,
             objects=Lru(*bounds),
-            db=Database(settings.writer_url, settings.reader_url, replica=settings.multi_region or None),
+            db=Database.from_settings(settings, replica=settings.multi_region or None),
             passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_cost),
             tokens=AccessTokens(settings.signing_key, settings.access_token_ttl_seconds, settings.previous_signing_keys),
             storages=Storages.from_settings(settings),

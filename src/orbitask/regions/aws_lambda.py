@@ -114,7 +114,7 @@ async def _topology_in_this_region(region: str) -> int:
     from orbitask.regions.topology import set_writer  # the topology row: src/orbitask/regions/topology.py
 
     settings = Settings()
-    db = Database(settings.writer_url)
+    db = Database(settings.writer_url, connect_timeout=settings.database_connect_timeout_seconds)
     try:
         return await set_writer(db, region)
     finally:

@@ -54,7 +54,7 @@ async def _actor(db: Database, workspace_id: uuid.UUID, email: str | None) -> Ac
 
 def _run(settings: Settings, work) -> None:  # noqa: ANN001 - a coroutine function taking the database
     async def main() -> None:
-        db = Database(settings.writer_url, settings.reader_url)
+        db = Database.from_settings(settings)
         try:
             await work(db)
         finally:
