@@ -321,3 +321,35 @@ async def test_the_redis_lease_is_renewed_and_asked_for_a_third_of_its_ttl_apart
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_after_publishing_everything_it_read_the_relay_waits_for_the_next_poll(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load someone has always committed since the last step: stepping again at once read one
+    event per read session. Only a full batch (more waiting) is followed by another step at once."""
+    bus = Collect()
+    r = Relay(db, bus, "events", ProcessLease())  # type: ignore[arg-type]
+    r.cursor, r.holding, r.changes = 0, True, None  # a relay that holds the lease, polling every time
+    seq = 0
+    calls: list[str] = []
+
+    async def step() -> int:
+        nonlocal seq
+        seq += 1
+        calls.append("step")
+        if seq > 4:  # bounded, whatever the loop does
+            raise asyncio.CancelledError
+        await _insert(db, seq)  # another commit arrives while this step runs
+        r._caught_up = seq != 2  # the second step reads a full batch
+        return 1
+
+    async def sleep(seconds: float) -> None:
+        calls.append(f"sleep {seconds}")
+
+    monkeypatch.setattr(r, "step", step)
+    monkeypatch.setattr(relay.asyncio, "sleep", sleep)
+    with pytest.raises(asyncio.CancelledError):
+        await r.run()
+    poll = f"sleep {relay.POLL_INTERVAL_S}"
+    assert calls == ["step", poll, "step", "step", poll, "step", poll, "step"]

@@ -156,7 +156,10 @@ class Relay:
             except Exception as exc:
                 log.warning("relay_step_failed", error=type(exc).__name__, detail=str(exc)[:200])
                 published = 0
-            if not published:
+            if not published or self._caught_up:
+                # after a step that published everything it read, wait for the next poll too: under
+                # load someone has always committed since, and stepping again at once read a batch of
+                # one event per step (a read session each) instead of the poll interval's worth
                 await asyncio.sleep(POLL_INTERVAL_S)
 
     async def _resume_point(self) -> int:
