@@ -115,7 +115,9 @@ def db(backend_server: Backend) -> Iterator[Backend]:
 @pytest.fixture
 async def app(db: Backend, tmp_path: Path) -> AsyncIterator[Any]:
     """One app for the whole test: it must recover by itself, never be rebuilt."""
-    application = create_app(make_settings(tmp_path, database_url=db.url, request_timeout_seconds=REQUEST_TIMEOUT_S))
+    # the production bound on connects: a restarted server's first connects must fail within a request
+    application = create_app(make_settings(tmp_path, database_url=db.url, request_timeout_seconds=REQUEST_TIMEOUT_S,
+                                           database_connect_timeout_seconds=CONNECT_TIMEOUT_S))
     async with LifespanManager(application):
         yield application
 
