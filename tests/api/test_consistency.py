@@ -125,6 +125,31 @@ async def test_idempotent_post_replays_first_response_and_creates_nothing(api: A
     assert r.status_code == 404
 
 
+async def test_a_retry_sent_the_moment_the_answer_arrives_is_replayed(api: Api, app: Any) -> None:
+    """The response is stored before its last byte leaves: an instant retry replays it, never 'in progress'."""
+    alice = await api.user()
+    board = await api.board(alice)
+    path = f"/boards/{board['id']}/lists"
+    key = {"Idempotency-Key": "instant-1"}
+    retries: list[httpx.Response] = []
+
+    async def client_that_retries_at_once(scope: Any, receive: Any, send: Any) -> None:
+        async def send_then_retry(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                retries.append(await api.call(alice, "POST", path, json={"name": "L"}, headers=key))
+
+        await app(scope, receive, send_then_retry)
+
+    transport = httpx.ASGITransport(app=client_that_retries_at_once)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as eager:
+        first = await eager.post("/api/v1" + path, json={"name": "L"}, headers={**alice.headers, **key})
+    assert first.status_code == 201, first.text
+    [again] = retries
+    assert again.status_code == 201, again.text
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+
+
 async def test_failed_command_does_not_burn_the_idempotency_key(api: Api) -> None:
     alice = await api.user()
     board = await api.board(alice)

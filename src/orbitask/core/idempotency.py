@@ -1,7 +1,9 @@
 """Idempotency-Key on POST: a retried request returns the first response and changes nothing.
 
 The key is recorded by the unit of work inside the command's own transaction, so a
-command and its key commit together or not at all; the response is stored right after.
+command and its key commit together or not at all; the response is stored right after,
+before its last byte leaves: a client that retries the moment it has the answer finds
+it stored, not "in progress".
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from sqlalchemy import Index, Integer, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +29,8 @@ MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = ("content-type", "location", "x-orbitask-token")
 WITHHELD = "x-orbitask-withheld"
 RESPONSE_LOST_AFTER = dt.timedelta(seconds=60)  # longer than any request may run
+
+log = structlog.get_logger("orbitask.idempotency")
 
 
 class IdempotencyRecord(Base):
@@ -139,6 +144,9 @@ class IdempotencyMiddleware:
                 }
             elif message["type"] == "http.response.body":
                 captured["body"].append(message.get("body", b""))
+                if not message.get("more_body", False) and claim.recorded:
+                    captured["last"] = message  # held back until the response is stored
+                    return
             await send(message)
 
         await self.app(scope, replay_receive, capture_send)
@@ -148,7 +156,12 @@ class IdempotencyMiddleware:
             captured["headers"] = {WITHHELD: "1"}
             captured["body"] = []
         if claim.recorded:
-            await self._store(claim, captured)
+            try:
+                await self._store(claim, captured)
+            except Exception:  # the command committed: its answer still goes out; a retry sees a conflict
+                log.exception("idempotency_store_failed", path=scope["path"])
+        if "last" in captured:
+            await send(captured["last"])
 
     async def _lookup(self, who: str, key: str) -> IdempotencyRecord | None:
         async with self.db.read_session(on_writer=True) as session:
