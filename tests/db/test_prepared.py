@@ -160,3 +160,32 @@ async def test_aiosqlites_own_connections_go_through_the_session(tmp_path: Path)
             assert await _raw_connection(session) is None
     finally:
         await engine.dispose()
+
+
+async def test_single_reads_run_on_the_shared_reader_and_snapshots_on_the_session_s_connection(db: Database) -> None:
+    """A read session that begins nothing checks no connection out of the pool: its statements run on
+    the process's shared read-only connection. A `repeatable_read` block keeps its own snapshot on the
+    session's connection, and leaves the shared one free for everyone else."""
+    from orbitask.core.db import repeatable_read
+
+    pool = db.reader.sync_engine.pool
+    async with db.write_transaction() as session:
+        await INSERT.insert(session, row(uuid.uuid4()))
+    async with db.read_session() as session:
+        assert len(await ALL.all(session)) == 1
+        assert pool.checkedout() == 0 and not session.in_transaction()
+        with pytest.raises(OperationalError, match="readonly"):  # read-only, as the reader's own connections
+            await INSERT.run(session, row(uuid.uuid4()))
+
+    async with db.read_session() as snapshot:
+        async with repeatable_read(snapshot):
+            assert len(await ALL.all(snapshot)) == 1
+            assert pool.checkedout() == 1
+            async with db.write_transaction() as session:
+                await INSERT.insert(session, row(uuid.uuid4()))
+            async with db.read_session() as other:
+                assert len(await ALL.all(other)) == 2  # the shared connection is not inside the block's snapshot
+            assert len(await ALL.all(snapshot)) == 1  # the block still sees its snapshot
+    assert db.shared_reader is not None
+    await db.dispose()
+    assert db.shared_reader._connection is None

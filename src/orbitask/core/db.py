@@ -26,7 +26,7 @@ from sqlalchemy.orm import DeclarativeBase
 from orbitask.core.ids import new_id
 from orbitask.core.observability import SQLITE_WRITE_LOCK
 from orbitask.core.prepared import Prepared
-from orbitask.core.sqlite import AUTOCHECKPOINT_PAGES, BUSY_TIMEOUT_MS, inline_creator
+from orbitask.core.sqlite import AUTOCHECKPOINT_PAGES, BUSY_TIMEOUT_MS, SHARED_READER, SharedReader, inline_creator
 
 if TYPE_CHECKING:
     from orbitask.config import Settings
@@ -103,21 +103,26 @@ def id_default() -> uuid.UUID:
     return new_id()
 
 
+def configure_sqlite(dbapi_connection: Any, *, writer: bool) -> None:
+    """WAL, foreign keys, a short busy timeout, and read-only unless `writer` (a sqlite3 connection or SQLAlchemy's adapter)."""
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # short: calls run on the loop (core/sqlite.py)
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")  # a backstop (core/sqlite.py)
+    if not writer:
+        cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
 def _sqlite_setup(engine: AsyncEngine, *, writer: bool) -> None:
     """WAL, foreign keys, a busy timeout; writers start with BEGIN IMMEDIATE, readers are read-only."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # short: calls run on the loop (core/sqlite.py)
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")  # a backstop (core/sqlite.py)
-        if not writer:
-            cursor.execute("PRAGMA query_only=ON")
-        cursor.close()
+        configure_sqlite(dbapi_connection, writer=writer)
 
     if writer:
 
@@ -200,6 +205,7 @@ _COMMIT = Prepared(text("COMMIT"))
 @asynccontextmanager
 async def repeatable_read(session: AsyncSession) -> AsyncIterator[None]:
     """Make the reads in the block see one consistent state (reader sessions autocommit)."""
+    session.info.pop(SHARED_READER, None)  # the block runs on the session's own connection
     for statement in _SNAPSHOT_STATEMENTS.get(session.get_bind().dialect.name, _SNAPSHOT_STATEMENTS["sqlite"]):
         await statement.run(session)
     try:
@@ -284,6 +290,10 @@ class Database:
         # Reads that must not see replica lag run read-only on the writer's server.
         self.primary_reader = (make_engine(writer_url, writer=False, connect_timeout=connect_timeout) if self.split
                                else self.reader)
+        # single reads outside transactions, on the embedded default (core/sqlite.py)
+        self.shared_reader = (SharedReader(self.sqlite_file, self.reader.sync_engine,
+                                           partial(configure_sqlite, writer=False))
+                              if self.sqlite_file is not None and not self.split else None)
         self._writer_sessions = async_sessionmaker(self.writer, expire_on_commit=False, autoflush=False)
         self._reader_sessions = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=False)
         self._primary_sessions = async_sessionmaker(self.primary_reader, expire_on_commit=False, autoflush=False)
@@ -317,6 +327,8 @@ class Database:
     async def read_session(self, *, on_writer: bool = False) -> AsyncIterator[AsyncSession]:
         """A read-only session on the reader (or on the writer after a failed replica wait)."""
         async with self._session(self._primary_sessions if on_writer else self._reader_sessions) as session:
+            if self.shared_reader is not None:
+                session.info[SHARED_READER] = self.shared_reader
             yield session
 
     @asynccontextmanager
@@ -340,5 +352,7 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self.shared_reader is not None:
+            self.shared_reader.close()
         for engine in {self.writer, self.reader, self.primary_reader}:
             await engine.dispose()

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.dml import ValuesBase
 
-from orbitask.core.sqlite import InlineConnection
+from orbitask.core.sqlite import SHARED_READER, InlineConnection
 
 _RAW_KEY = "orbitask.prepared.raw"  # session.info: (transaction, (sqlite3 connection, dialect) or None)
 
@@ -120,6 +120,8 @@ async def _raw_connection(session: AsyncSession) -> tuple[sqlite3.Connection, Di
     if session.get_bind().dialect.name != "sqlite":  # MariaDB, PostgreSQL: no connection checkout just to find out
         return None
     transaction = session.sync_session.get_transaction()
+    if transaction is None and (shared := session.info.get(SHARED_READER)) is not None:
+        return shared.connection()  # a read session that has begun nothing: its statements autocommit
     cached = session.info.get(_RAW_KEY)
     if cached is not None and transaction is not None and cached[0] is transaction and transaction.is_active:
         return cached[1]  # type: ignore[no-any-return]

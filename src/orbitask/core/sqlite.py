@@ -93,6 +93,45 @@ class InlineConnection(aiosqlite.Connection):
         self.stop()
 
 
+SHARED_READER = "orbitask.shared_reader"  # session.info of read sessions on the embedded default
+
+
+class SharedReader:
+    """One read-only sqlite3 connection per process, for statements outside any transaction.
+
+    A read session's statements run in autocommit, each on its own snapshot, so they need not run
+    on the session's own pooled connection: `Prepared` runs them here when the session has not
+    begun anything (core/prepared.py). Checking a connection out of the pool into the session and
+    back cost several times the statement (docs/benchmarks.md, "Seventh pass"). One connection is
+    enough: each statement runs and is fetched on the event loop's thread without a pause, so
+    no two ever overlap. Blocks that need one snapshot (`repeatable_read`) use the session's own.
+    """
+
+    def __init__(self, database: str, engine: Any, configure: Callable[[sqlite3.Connection], None]) -> None:
+        self.database = database
+        self.engine = engine  # the reader's sync engine: its dialect, and whether anyone listens to statements
+        self._configure = configure
+        self._connection: sqlite3.Connection | None = None
+
+    def connection(self) -> tuple[sqlite3.Connection, Any] | None:
+        """(connection, dialect); None while statements are listened to (tracing, a test counting them)."""
+        dispatch = self.engine.dispatch
+        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+            return None
+        if self._connection is None:
+            connection = sqlite3.connect(self.database, uri=self.database.startswith("file:"),
+                                         check_same_thread=False, isolation_level=None)
+            self._configure(connection)
+            self._connection = connection
+        return self._connection, self.engine.dialect
+
+    def close(self) -> None:
+        """Close the connection (the next statement opens another)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
 def inline_creator(database: str) -> Callable[[], Any]:
     """An `async_creator` for `create_async_engine`: inline connections to one SQLite file."""
 
