@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from orbitask import __version__
 from orbitask.auth.deps import RuntimeDep, idempotency_scope
 from orbitask.config import Settings
+from orbitask.core import routing
 from orbitask.core.errors import document_problems, install_error_handlers
 from orbitask.core.idempotency import IdempotencyMiddleware
 from orbitask.core.jobs import Worker
@@ -245,6 +246,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.mount("/", WebApp(settings.web_dir), name="web")  # last: every API route wins
+    routing.install(app.router, API_PREFIX)  # API routes looked up by path segment (core/routing.py)
     INFO.labels(__version__, settings.region).set(1)
     app.add_middleware(
         IdempotencyMiddleware, db=runtime.db, identify=idempotency_scope(runtime),
