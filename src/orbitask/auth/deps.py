@@ -32,14 +32,21 @@ BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(beare
 
 async def get_runtime(request: Request) -> Runtime:
     """The process runtime."""
-    return request.app.state.runtime
+    return _runtime(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def read_session(rt: RuntimeDep) -> AsyncIterator[AsyncSession]:
+def _runtime(request: Request) -> Runtime:
+    """The runtime, read directly: each dependency FastAPI solves costs it some 10 µs per request, and
+    a dependency's own dependencies are solved again wherever it is used (docs/benchmarks.md, "Eighth pass")."""
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A read session that has caught up with the client's X-Orbitask-Token."""
+    rt = _runtime(request)
     state = context.current()
     token = state.read_token if state is not None else None
     async with consistent_read(rt.db, token, rt.settings.read_wait_timeout_seconds) as session:
@@ -49,8 +56,9 @@ async def read_session(rt: RuntimeDep) -> AsyncIterator[AsyncSession]:
 ReadSession = Annotated[AsyncSession, Depends(read_session)]
 
 
-async def current_actor(request: Request, rt: RuntimeDep, creds: BearerCredentials) -> Actor:
+async def current_actor(request: Request, creds: BearerCredentials) -> Actor:
     """The authenticated caller: Bearer JWT, personal API token, or session cookie plus CSRF header."""
+    rt = _runtime(request)
     if creds is not None:
         if creds.credentials.startswith(API_TOKEN_PREFIX):
             async with consistent_read(rt.db, None, 0) as session:
@@ -95,17 +103,17 @@ async def signup_limits(request: Request, rt: RuntimeDep) -> None:
     await enforce(rt.limiter, [Limit("signup_ip", client_ip(request.scope), rt.settings.rate_limit_signup_per_minute)])
 
 
-async def get_uow(rt: RuntimeDep, actor: CurrentActor) -> UnitOfWork:
+async def get_uow(request: Request, actor: CurrentActor) -> UnitOfWork:
     """A unit of work acting for the caller."""
-    return rt.uow(actor.user_id)
+    return _runtime(request).uow(actor.user_id)
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-async def anonymous_uow(rt: RuntimeDep) -> UnitOfWork:
+async def anonymous_uow(request: Request) -> UnitOfWork:
     """A unit of work for sign-up and sign-in."""
-    return rt.uow(None)
+    return _runtime(request).uow(None)
 
 
 AnonUow = Annotated[UnitOfWork, Depends(anonymous_uow)]
