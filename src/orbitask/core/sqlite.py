@@ -102,7 +102,7 @@ class SharedReader:
     A read session's statements run in autocommit, each on its own snapshot, so they need not run
     on the session's own pooled connection: `Prepared` runs them here when the session has not
     begun anything (core/prepared.py). Checking a connection out of the pool into the session and
-    back cost several times the statement (docs/benchmarks.md, "Seventh pass"). One connection is
+    back cost several times the statement (docs/benchmarks.md, "Seventh and eighth passes"). One connection is
     enough: each statement runs and is fetched on the event loop's thread without a pause, so
     no two ever overlap. Blocks that need one snapshot (`repeatable_read`) use the session's own.
     """
