@@ -7,7 +7,7 @@ import gc
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import structlog
@@ -124,38 +124,6 @@ def _service_routers() -> dict[str, list[APIRouter]]:
             "realtime": [realtime_router], "notifications": [notifications]}
 
 
-# FastAPI tries the included routers in the order they were included, a regular expression per route,
-# and goes through the matching router twice: the services of most requests (cards, boards) go first
-MATCH_ORDER = ("tasks", "boards", "auth", "notifications", "realtime", "operations")
-
-
-def include_hot_first(app: FastAPI, included: list[tuple[str, APIRouter, str, bool]]) -> None:
-    """Include (service, router, prefix, in schema) by service in MATCH_ORDER; the OpenAPI schema
-    keeps the order given, which the committed client types (web/src/api/schema.d.ts) follow.
-
-    The paths of different services do not overlap, so the order decides only how soon a request
-    finds its route (tests/api/test_routing.py).
-    """
-    schema_rank: dict[int, int] = {}
-    for at, (_, router, prefix, in_schema) in sorted(enumerate(included), key=lambda e: MATCH_ORDER.index(e[1][0])):
-        app.include_router(router, prefix=prefix, include_in_schema=in_schema)
-        schema_rank[id(app.router.routes[-1])] = at
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        routes = app.router.routes
-        # synchronous: no request is routed while the schema is built from the routes in schema order
-        app.router.routes = sorted(routes, key=lambda route: schema_rank.get(id(route), -1))
-        try:
-            return build()
-        finally:
-            app.router.routes = routes
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def start_realtime(runtime: Runtime, hub: Hub, presence: BoardPresence | None = None) -> list[asyncio.Task[None]]:
     """The relay (one per region with Redis, one per process in-process) and this process's bus listeners."""
     lease = RedisLease(runtime.redis, f"{runtime.events_channel}:relay") if runtime.bus.shared else ProcessLease()
@@ -233,12 +201,13 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app.state.presence = BoardPresence(runtime.presence, runtime.bus, runtime.presence_channel, app.state.hub)
     app.state.services = list(mounted)
     install_error_handlers(app)
-    routers = _service_routers()
-    # /healthz and /readyz under the API and at the root, for load balancers
-    included = [("operations", ops, API_PREFIX, True), ("operations", ops, "", False)]
-    included += [(name, router, API_PREFIX, True) for name in mounted for router in routers[name]]
-    include_hot_first(app, included)
     document_problems(app)
+    app.include_router(ops, prefix=API_PREFIX)
+    app.include_router(ops, include_in_schema=False)  # /healthz and /readyz for load balancers
+    routers = _service_routers()
+    for name in mounted:
+        for router in routers[name]:
+            app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
