@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 
@@ -148,6 +149,30 @@ async def test_a_retry_sent_the_moment_the_answer_arrives_is_replayed(api: Api, 
     [again] = retries
     assert again.status_code == 201, again.text
     assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+
+
+async def test_a_response_that_cannot_be_stored_still_reaches_the_client(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storing the response for replay fails after the command committed: the client still gets its
+    answer (it is held back only until the store is over), and a retry is told the request is known."""
+    from orbitask.core.idempotency import IdempotencyMiddleware
+
+    alice = await api.user()
+    board = await api.board(alice)
+    key = {"Idempotency-Key": "unstored-1"}
+
+    async def broken_store(*_: Any) -> None:
+        raise RuntimeError("the writer went away")
+
+    monkeypatch.setattr(IdempotencyMiddleware, "_store", broken_store)
+    first = await api.call(alice, "POST", f"/boards/{board['id']}/lists", json={"name": "L"}, headers=key, expect=201)
+    assert first.json()["name"] == "L"
+    monkeypatch.undo()
+    again = await api.call(alice, "POST", f"/boards/{board['id']}/lists", json={"name": "L"}, headers=key)
+    assert again.status_code == 409 and again.json()["type"].endswith("idempotency-in-progress")
+    snap = await api.ok(alice, "GET", f"/boards/{board['id']}")
+    assert [x["name"] for x in snap["lists"]] == ["L"]
 
 
 async def test_failed_command_does_not_burn_the_idempotency_key(api: Api) -> None:

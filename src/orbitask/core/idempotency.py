@@ -159,7 +159,7 @@ class IdempotencyMiddleware:
             try:
                 await self._store(claim, captured)
             except Exception:  # the command committed: its answer still goes out; a retry sees a conflict
-                log.exception("idempotency_store_failed", path=scope["path"])
+                log.exception("idempotency_store_failed", route=getattr(scope.get("route"), "path", "unmatched"))
         if "last" in captured:
             await send(captured["last"])
 
