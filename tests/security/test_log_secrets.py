@@ -99,6 +99,11 @@ async def test_logs_hold_no_password_token_or_secret(tmp_path: Path, template_db
     ("/api/v1/ws?ticket=eyJx.eyJy.zz&x=1", "/api/v1/ws?ticket=***&x=1"),
     ("ot_0123abcd_secretpart", "ot_***"),
     ("plain words stay", "plain words stay"),
+    ("jwt eyJhbGciOi.eyJzdWIi.c2ln in text", "jwt *** in text"),
+    ("BASIC dXNlcjpwYXNz", "BASIC ***"),
+    ("/x?Signature=abc&y=1", "/x?Signature=***&y=1"),
+    ("/feeds?TOKEN=abc", "/feeds?TOKEN=***"),
+    ("mysql+asyncmy://app:pw@db/x and eyJa.eyJb.c", "mysql+asyncmy://app:***@db/x and ***"),
 ])
 def test_redact_masks_secrets_by_shape(raw: str, shown: str) -> None:
     assert redact(raw) == shown
