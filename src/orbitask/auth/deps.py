@@ -30,18 +30,18 @@ bearer = HTTPBearer(auto_error=False, description="JWT access token or personal 
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
+def _runtime(request: Request) -> Runtime:
+    """The runtime, read directly: each dependency FastAPI solves costs it some 10 µs per request, and
+    a dependency's own dependencies are solved again wherever it is used (docs/benchmarks.md, "Seventh and eighth passes")."""
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
 async def get_runtime(request: Request) -> Runtime:
     """The process runtime."""
     return _runtime(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-def _runtime(request: Request) -> Runtime:
-    """The runtime, read directly: each dependency FastAPI solves costs it some 10 µs per request, and
-    a dependency's own dependencies are solved again wherever it is used (docs/benchmarks.md, "Seventh and eighth passes")."""
-    return request.app.state.runtime  # type: ignore[no-any-return]
 
 
 async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
