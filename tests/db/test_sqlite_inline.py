@@ -158,6 +158,57 @@ async def test_the_write_lock_waits_for_another_process_and_gives_up_after_a_bou
         os.close(other)
 
 
+async def test_a_free_write_lock_is_taken_at_once_even_while_writers_wait(tmp_path: Path) -> None:
+    """A lock handed to the first waiter stays unused until the event loop gets round to it; a writer
+    that finds it free takes it without waiting for that (docs/benchmarks.md, "Ninth pass")."""
+    lock = SqliteWriteLock(tmp_path / "inline.db.lock")
+    order: list[str] = []
+
+    async def waiting() -> None:
+        async with lock.hold():
+            order.append("waiting")
+
+    first = lock.hold()
+    await first.__aenter__()
+    task = asyncio.create_task(waiting())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert lock.locked() and order == []
+    await first.__aexit__(None, None, None)  # wakes the waiter, which has not run yet
+    async with lock.hold():  # no pass of the event loop in between: the lock is free, take it
+        order.append("arriving")
+        assert lock.locked()
+    await asyncio.wait_for(task, 5)
+    assert order == ["arriving", "waiting"]
+    assert not lock.locked()
+
+
+async def test_a_writer_waits_as_long_as_a_writer_of_its_own_process_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bound is for another process's hold; one of this process's own writers (an import, say) is waited for."""
+    monkeypatch.setattr(db_module, "WRITE_LOCK_TIMEOUT_S", 0.0)
+    lock = SqliteWriteLock(tmp_path / "inline.db.lock")
+    released = asyncio.Event()
+
+    async def long_writer() -> None:
+        async with lock.hold():
+            await released.wait()
+
+    async def writer() -> None:
+        async with lock.hold():
+            pass
+
+    holder = asyncio.create_task(long_writer())
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(writer())
+    for _ in range(20):  # well past the bound, several of the waiter's looks at the lock
+        await asyncio.sleep(0.002)
+    assert not waiter.done()
+    released.set()
+    await asyncio.wait_for(asyncio.gather(holder, waiter), 5)
+
+
 async def test_cancelled_sessions_give_their_connections_back(tmp_path: Path) -> None:
     """Sessions on the inline connections are closed without AsyncSession's shielded task: a request
     cancelled inside one (a client gone, a deadline) still returns its connection to the pool."""

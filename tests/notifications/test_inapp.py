@@ -261,7 +261,7 @@ async def test_the_consumer_reads_outside_the_write_transaction(
     real = consumer.watching.watched_cards
 
     async def spy(session: Any, ids: list[Any]) -> Any:
-        held.append(db.write_lock is not None and db.write_lock._local.locked())
+        held.append(db.write_lock is not None and db.write_lock.locked())
         held.append(session.in_transaction() and session.bind is db.writer)
         return await real(session, ids)
 

@@ -10,8 +10,9 @@ import os
 import sqlite3
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,57 +216,108 @@ async def repeatable_read(session: AsyncSession) -> AsyncIterator[None]:
 
 
 class SqliteWriteLock:
-    """Queues SQLite writers: an asyncio lock within a process, flock(2) across processes.
+    """Queues SQLite writers: within a process, and across processes with flock(2).
 
     Without it, writers in several worker processes spin in SQLite's busy handler,
     which sleeps in growing steps and ruins tail latency.
+
+    A writer's transaction nearly always runs without giving the event loop a turn (the SQLite
+    calls run inline, core/sqlite.py), so the lock is taken and given back within one step of the
+    loop. A writer that finds it free takes it at once, even while others wait: a lock handed to the
+    first waiter stays unused until the event loop gets round to that waiter, a whole pass over the
+    loop's ready work under load, and with an asyncio.Lock every writer of the process queued
+    behind those gaps (docs/benchmarks.md, "Ninth pass"). A waiter is woken when a writer of its
+    own process gives the lock back, and otherwise looks again every millisecond or two (another
+    process's writer does not tell it).
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = asyncio.Lock()
         self._fd: int | None = None
+        self._held = False  # a writer of this process holds the flock
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def locked(self) -> bool:
+        """Whether a writer of this process holds the lock."""
+        return self._held
 
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
         """Hold the lock for the block."""
-        async with self._local:
-            if self._fd is None:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            fd = self._fd
-            asked = time.perf_counter()
-            await self._take(fd)
-            taken = time.perf_counter()
-            SQLITE_WRITE_LOCK.labels("wait").observe(taken - asked)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                SQLITE_WRITE_LOCK.labels("hold").observe(time.perf_counter() - taken)
+        asked = time.perf_counter()
+        if not self._take():
+            await self._wait()
+        taken = time.perf_counter()
+        SQLITE_WRITE_LOCK.labels("wait").observe(taken - asked)
+        try:
+            yield
+        finally:
+            self._held = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)  # type: ignore[arg-type]  # set by _take
+            SQLITE_WRITE_LOCK.labels("hold").observe(time.perf_counter() - taken)
+            self._wake_first()
 
-    @staticmethod
-    async def _take(fd: int) -> None:
-        """Take the lock when this process's event loop can use it at once.
+    def _take(self) -> bool:
+        """Take the lock if no writer of this process or another one holds it."""
+        if self._held:
+            return False
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        self._held = True
+        return True
 
-        While another process holds it, try again every millisecond or two. (Waiting in a worker
-        thread took the lock the moment it was free, but then held it unused until the event loop
-        got round to resuming the writer, milliseconds under load, while every other process's
-        writers waited.) Bounded: a process that keeps the lock for WRITE_LOCK_TIMEOUT_S gets a
-        "database is locked" error, which commands retry (core/uow.py).
+    def _wake_first(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _wait(self) -> None:
+        """Wait for a turn: woken by this process's last holder, or after a pause of a millisecond or two.
+
+        Bounded: when another process keeps the lock for WRITE_LOCK_TIMEOUT_S, a "database is
+        locked" error, which commands retry (core/uow.py). (Waiting on flock in a worker thread took
+        the lock the moment it was free, but then held it unused until the event loop got round to
+        resuming the writer, milliseconds under load, while every other process's writers waited.)
         """
-        deadline = time.monotonic() + WRITE_LOCK_TIMEOUT_S
+        loop = asyncio.get_running_loop()
+        foreign_since: float | None = None
         pause = 0.0005
         while True:
+            if self._held:
+                foreign_since = None  # a writer of this process: its turn ends, however long it takes
+            elif foreign_since is None:
+                foreign_since = time.monotonic()
+            elif time.monotonic() - foreign_since > WRITE_LOCK_TIMEOUT_S:
+                raise sqlite3.OperationalError(
+                    f"database is locked: another process held the write lock for {WRITE_LOCK_TIMEOUT_S:.0f} s"
+                )
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            timer = loop.call_later(pause, _settle, waiter)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_first()  # cancelled after being woken: the turn goes to the next waiter
+                raise
+            finally:
+                timer.cancel()
+                with suppress(ValueError):
+                    self._waiters.remove(waiter)
+            if self._take():
                 return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise sqlite3.OperationalError(
-                        f"database is locked: another process held the write lock for {WRITE_LOCK_TIMEOUT_S:.0f} s"
-                    ) from None
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.002)
+            pause = min(pause * 2, 0.002)
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Database:

@@ -16,7 +16,7 @@ below. (Commits used to go to a worker thread instead: the hop cost CPU, and a w
 write lock until the event loop got round to resuming it, which queued the other writers.)
 
 Blocking the loop is otherwise safe because SQLite does not wait on anyone in our processes:
-writers queue on `SqliteWriteLock` (an asyncio lock and flock) before `BEGIN IMMEDIATE`, and
+writers queue on `SqliteWriteLock` (in the process, and across processes with flock) before `BEGIN IMMEDIATE`, and
 WAL readers never wait for writers. The busy timeout is kept short so that a foreign process
 holding the database lock (a `sqlite3` shell, say) cannot freeze the loop for long: the
 command then fails with "database is locked", which commands retry (`core/uow.py`).
