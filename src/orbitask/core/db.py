@@ -41,6 +41,8 @@ NAMING_CONVENTION = {
 }
 CONNECT_TIMEOUT_S = 5.0  # the default of ORBITASK_DATABASE_CONNECT_TIMEOUT_SECONDS
 WRITE_LOCK_TIMEOUT_S = 30.0  # SQLite: how long a writer waits for another process's write lock
+WRITE_LOCK_SPIN_S = 0.002  # ... of which at first this long without giving the event loop a turn
+WRITE_LOCK_SPIN_STEP_S = 0.0001
 
 
 class Base(DeclarativeBase):
@@ -226,9 +228,10 @@ class SqliteWriteLock:
     loop. A writer that finds it free takes it at once, even while others wait: a lock handed to the
     first waiter stays unused until the event loop gets round to that waiter, a whole pass over the
     loop's ready work under load, and with an asyncio.Lock every writer of the process queued
-    behind those gaps (docs/benchmarks.md, "Ninth pass"). A waiter is woken when a writer of its
-    own process gives the lock back, and otherwise looks again every millisecond or two (another
-    process's writer does not tell it).
+    behind those gaps (docs/benchmarks.md, "Ninth pass"). A writer that finds another process's
+    writer holding it first waits a moment on this thread (`_take_soon`). After that, a waiter is
+    woken when a writer of its own process gives the lock back, and otherwise looks again every
+    millisecond or two (another process's writer does not tell it).
     """
 
     def __init__(self, path: Path) -> None:
@@ -245,7 +248,7 @@ class SqliteWriteLock:
     async def hold(self) -> AsyncIterator[None]:
         """Hold the lock for the block."""
         asked = time.perf_counter()
-        if not self._take():
+        if not self._take() and not self._take_soon():
             await self._wait()
         taken = time.perf_counter()
         SQLITE_WRITE_LOCK.labels("wait").observe(taken - asked)
@@ -269,6 +272,23 @@ class SqliteWriteLock:
             return False
         self._held = True
         return True
+
+    def _take_soon(self) -> bool:
+        """While another process's writer holds the lock, wait a moment for it on this thread.
+
+        That writer is most likely running its transaction, a millisecond or two, on another core.
+        Giving the event loop a turn instead costs more: under load a pass over the loop's ready
+        work takes several milliseconds, and the lock can be taken again by then. The wait is
+        bounded (WRITE_LOCK_SPIN_S) and sleeps, so the core is free for others meanwhile.
+        """
+        if self._held:
+            return False  # the holder is of this process: it needs the event loop to finish
+        deadline = time.perf_counter() + WRITE_LOCK_SPIN_S
+        while time.perf_counter() < deadline:
+            time.sleep(WRITE_LOCK_SPIN_STEP_S)
+            if self._take():
+                return True
+        return False
 
     def _wake_first(self) -> None:
         while self._waiters:
