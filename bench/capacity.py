@@ -67,7 +67,7 @@ START_CONCURRENCY = 16
 DRAIN_TIMEOUT_S = REQUEST_TIMEOUT_S + 1  # after a window, for its last requests to finish
 FIRST_WARMUP_S = 15.0
 IDLE_SECONDS = 5.0
-DEFAULT_STEPS = [10, 20, 40, 80, 120, 160, 200, 250, 300, 400, 500, 600]
+DEFAULT_STEPS = [10, 20, 40, 80, 120, 160, 200, 250, 300, 320, 350, 400, 450, 500, 600]
 console = Console(width=160)
 
 
