@@ -190,6 +190,46 @@ async def test_a_writer_waits_out_another_process_s_short_hold_without_giving_th
         os.close(other)
 
 
+async def test_a_writer_does_not_stop_the_loop_when_writers_already_wait_for_another_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers waiting on the event loop mean a hold longer than the moment: the next one waits with them."""
+    path = tmp_path / "inline.db.lock"
+    other = os.open(path, os.O_RDWR | os.O_CREAT)  # flock is per open file: this stands for another process
+    lock = SqliteWriteLock(path)
+    turns = 0
+    entered_at: dict[int, int] = {}
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def writer(n: int) -> None:
+        async with lock.hold():
+            entered_at[n] = turns
+
+    tick = asyncio.create_task(ticker())
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        monkeypatch.setattr(db_module, "WRITE_LOCK_SPIN_S", 0.0)
+        first = asyncio.create_task(writer(1))
+        for _ in range(5):
+            await asyncio.sleep(0)  # the first writer now waits on the loop
+        monkeypatch.setattr(db_module, "WRITE_LOCK_SPIN_S", 30.0)
+        release = threading.Timer(0.2, fcntl.flock, (other, fcntl.LOCK_UN))  # the other writer commits
+        release.start()
+        started = turns
+        second = asyncio.create_task(writer(2))
+        await asyncio.wait_for(asyncio.gather(first, second), 5)
+        release.join()
+        assert entered_at[2] > started + 10  # the loop kept turning while it waited
+    finally:
+        tick.cancel()
+        os.close(other)
+
+
 async def test_a_free_write_lock_is_taken_at_once_even_while_writers_wait(tmp_path: Path) -> None:
     """A lock handed to the first waiter stays unused until the event loop gets round to it; a writer
     that finds it free takes it without waiting for that (docs/benchmarks.md, "Ninth pass")."""

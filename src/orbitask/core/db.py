@@ -279,10 +279,12 @@ class SqliteWriteLock:
         That writer is most likely running its transaction, a millisecond or two, on another core.
         Giving the event loop a turn instead costs more: under load a pass over the loop's ready
         work takes several milliseconds, and the lock can be taken again by then. The wait is
-        bounded (WRITE_LOCK_SPIN_S) and sleeps, so the core is free for others meanwhile.
+        bounded (WRITE_LOCK_SPIN_S) and sleeps, so the core is free for others meanwhile. Writers of
+        this process already waiting on the event loop mean a longer hold (a job's transaction, an
+        import): then this one waits with them instead of stopping the loop for nothing.
         """
-        if self._held:
-            return False  # the holder is of this process: it needs the event loop to finish
+        if self._held or self._waiters:
+            return False  # a holder of this process needs the event loop to finish; or a long hold
         deadline = time.perf_counter() + WRITE_LOCK_SPIN_S
         while time.perf_counter() < deadline:
             time.sleep(WRITE_LOCK_SPIN_STEP_S)
