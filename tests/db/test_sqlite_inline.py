@@ -7,6 +7,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -123,95 +124,99 @@ async def test_commits_leave_the_checkpoint_to_the_background_task(tmp_path: Pat
         await db.dispose()
 
 
-async def test_the_write_lock_waits_for_another_process_and_gives_up_after_a_bound(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def other_process(tmp_path: Path) -> Iterator[tuple[SqliteWriteLock, int]]:
+    """A write lock, and a second open file of its lock file: flock is per open file, so this stands for
+    another process's writer."""
     path = tmp_path / "inline.db.lock"
-    other = os.open(path, os.O_RDWR | os.O_CREAT)  # flock is per open file: this stands for another process
-    lock = SqliteWriteLock(path)
+    other = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        yield SqliteWriteLock(path), other
+    finally:
+        os.close(other)
+
+
+class LoopTurns:
+    """Counts the event loop's turns while the block runs."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LoopTurns:
+        self._task = asyncio.create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+    async def _tick(self) -> None:
+        while True:
+            self.count += 1
+            await asyncio.sleep(0)
+
+
+async def test_the_write_lock_waits_for_another_process_and_gives_up_after_a_bound(
+    other_process: tuple[SqliteWriteLock, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock, other = other_process
     entered = asyncio.Event()
 
     async def writer() -> None:
         async with lock.hold():
             entered.set()
 
-    try:
-        fcntl.flock(other, fcntl.LOCK_EX)
-        task = asyncio.create_task(writer())
-        for _ in range(20):  # the loop keeps running other work while the writer waits
-            await asyncio.sleep(0)
-        assert not entered.is_set()
-        fcntl.flock(other, fcntl.LOCK_UN)
-        await asyncio.wait_for(task, 5)
-        assert entered.is_set()
+    fcntl.flock(other, fcntl.LOCK_EX)
+    task = asyncio.create_task(writer())
+    for _ in range(20):  # the loop keeps running other work while the writer waits
+        await asyncio.sleep(0)
+    assert not entered.is_set()
+    fcntl.flock(other, fcntl.LOCK_UN)
+    await asyncio.wait_for(task, 5)
+    assert entered.is_set()
 
-        monkeypatch.setattr(db_module, "WRITE_LOCK_TIMEOUT_S", 0.05)
-        fcntl.flock(other, fcntl.LOCK_EX)
-        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
-            async with lock.hold():
-                pass
-        fcntl.flock(other, fcntl.LOCK_UN)
-        async with lock.hold():  # nothing left held by the failed attempt
-            with pytest.raises(BlockingIOError):
-                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    finally:
-        os.close(other)
+    monkeypatch.setattr(db_module, "WRITE_LOCK_TIMEOUT_S", 0.05)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        async with lock.hold():
+            pass
+    fcntl.flock(other, fcntl.LOCK_UN)
+    async with lock.hold():  # nothing left held by the failed attempt
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 async def test_a_writer_waits_out_another_process_s_short_hold_without_giving_the_loop_a_turn(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    other_process: tuple[SqliteWriteLock, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process's writer holds the lock for a millisecond or two; under load a turn of the event
     loop takes longer than that, and the lock may be taken again by then (docs/benchmarks.md, "Ninth pass")."""
     monkeypatch.setattr(db_module, "WRITE_LOCK_SPIN_S", 30.0)  # the bound is not what this test is about
-    path = tmp_path / "inline.db.lock"
-    other = os.open(path, os.O_RDWR | os.O_CREAT)  # flock is per open file: this stands for another process
-    lock = SqliteWriteLock(path)
-    turns = 0
-
-    async def ticker() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(ticker())
-    try:
+    lock, other = other_process
+    async with LoopTurns() as turns:
         await asyncio.sleep(0)
         fcntl.flock(other, fcntl.LOCK_EX)
         release = threading.Timer(0.02, fcntl.flock, (other, fcntl.LOCK_UN))  # the other writer commits
         release.start()
-        before = turns
+        before = turns.count
         async with lock.hold():
-            assert turns == before  # taken in the same turn of the loop
+            assert turns.count == before  # taken in the same turn of the loop
         release.join()
-    finally:
-        task.cancel()
-        os.close(other)
 
 
 async def test_a_writer_does_not_stop_the_loop_when_writers_already_wait_for_another_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    other_process: tuple[SqliteWriteLock, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Writers waiting on the event loop mean a hold longer than the moment: the next one waits with them."""
-    path = tmp_path / "inline.db.lock"
-    other = os.open(path, os.O_RDWR | os.O_CREAT)  # flock is per open file: this stands for another process
-    lock = SqliteWriteLock(path)
-    turns = 0
+    lock, other = other_process
     entered_at: dict[int, int] = {}
+    async with LoopTurns() as turns:
 
-    async def ticker() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
+        async def writer(n: int) -> None:
+            async with lock.hold():
+                entered_at[n] = turns.count
 
-    async def writer(n: int) -> None:
-        async with lock.hold():
-            entered_at[n] = turns
-
-    tick = asyncio.create_task(ticker())
-    try:
         fcntl.flock(other, fcntl.LOCK_EX)
         monkeypatch.setattr(db_module, "WRITE_LOCK_SPIN_S", 0.0)
         first = asyncio.create_task(writer(1))
@@ -220,14 +225,11 @@ async def test_a_writer_does_not_stop_the_loop_when_writers_already_wait_for_ano
         monkeypatch.setattr(db_module, "WRITE_LOCK_SPIN_S", 30.0)
         release = threading.Timer(0.2, fcntl.flock, (other, fcntl.LOCK_UN))  # the other writer commits
         release.start()
-        started = turns
+        started = turns.count
         second = asyncio.create_task(writer(2))
         await asyncio.wait_for(asyncio.gather(first, second), 5)
         release.join()
         assert entered_at[2] > started + 10  # the loop kept turning while it waited
-    finally:
-        tick.cancel()
-        os.close(other)
 
 
 async def test_a_free_write_lock_is_taken_at_once_even_while_writers_wait(tmp_path: Path) -> None:
