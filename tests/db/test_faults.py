@@ -214,7 +214,9 @@ async def test_server_lost_in_the_middle_of_a_request(db: Backend, app: Any, api
         await conn.execute(select(Board.id).where(Board.id == uuid.UUID(board["id"])).with_for_update())
         pending = asyncio.ensure_future(api.call(alice, "POST", f"/lists/{lst['id']}/cards", **request))
         await asyncio.wait_for(locking.wait(), BOUND_S)  # the command is in its transaction
-        outage(db, how)
+        # in a thread: the app sees its connection drop while the server shuts down (a shutdown
+        # checkpoint can outlast the request's deadline on a slow machine)
+        await asyncio.to_thread(outage, db, how)
         assert_503(await timed(pending))
     finally:
         event.remove(writer, "before_cursor_execute", watch)
