@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -154,8 +155,8 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
-        log.info("orbitask_started", version=__version__, region=settings.region, services=mounted,
-                 settings=settings.shown())
+        log.info("orbitask_started", version=__version__, pid=os.getpid(), region=settings.region,
+                 services=",".join(mounted), database=settings.summary()["database"])
         if "realtime" in mounted:
             tasks = start_realtime(runtime, application.state.hub, application.state.presence)
         if application.state.regions.multi_region:

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from orbitask.config import ALL_SERVICES, Settings
+from orbitask.config import ALL_SERVICES, DataDirError, Settings
 from orbitask.lab.cli import DEFAULT_DIR as LAB_DIR
 from orbitask.lab.cli import lab_app
 
@@ -35,13 +36,20 @@ app.add_typer(worker_app, name="worker")
 console = Console(stderr=True)
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(*, data_dir: bool = True, **overrides: object) -> Settings:
+    """The settings, validated; with `data_dir`, the data directory exists afterwards (created on first run)."""
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        if data_dir:
+            settings.ensure_data_dir()
+        return settings
     except ValidationError as exc:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "settings"
             console.print(f"[red]Invalid configuration[/red] {where}: {err['msg']}")
+        raise typer.Exit(2) from None
+    except DataDirError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -60,7 +68,10 @@ def serve(
     migrate: Annotated[bool, typer.Option(help="apply migrations first (default for SQLite)")] = True,
 ) -> None:
     """Serve the API (and the web app when built)."""
+    import structlog
     import uvicorn
+
+    from orbitask.core.observability import configure_logging
 
     settings = _settings(host=host, port=port, workers=workers, services=services)
     if migrate and settings.writer_url.startswith("sqlite"):
@@ -69,10 +80,8 @@ def serve(
     os.environ["ORBITASK_SERVICES"] = ",".join(settings.services)
     os.environ["ORBITASK_DATA_DIR"] = str(settings.data_dir.resolve())
     _ = settings.signing_key  # generate the local secret once, before workers race for it
-    console.print(
-        f"Orbitask serving {', '.join(settings.services)} on [bold]http://{settings.host}:{settings.port}[/bold] "
-        f"(API /api/v1, docs http://{settings.host}:{settings.port}/api/docs), {settings.workers} worker(s)"
-    )
+    configure_logging(settings.log_level, settings.log_json)
+    structlog.get_logger("orbitask.serve").info("orbitask_serving", **settings.summary())
     uvicorn.run(
         "orbitask.app:app_from_env", factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level="warning", access_log=False,
@@ -159,7 +168,7 @@ def db_check() -> None:
 def config_show() -> None:
     """Print the effective settings (secrets masked)."""
     table = Table("setting", "value", title="Orbitask settings")
-    for name, value in _settings().shown().items():
+    for name, value in _settings(data_dir=False).shown().items():
         table.add_row(f"ORBITASK_{name.upper()}", str(value))
     Console().print(table)
 
@@ -295,7 +304,7 @@ def failover_cmd(
     from orbitask.regions.aws import aws_failover
     from orbitask.regions.topology import set_writer
 
-    settings = _settings()
+    settings = _settings(data_dir=False)
     target: str = to
     cluster: str = global_cluster
 

@@ -17,6 +17,10 @@ SECRET_FILE = "secret.key"
 MIN_SECRET_LENGTH = 32
 
 
+class DataDirError(Exception):
+    """The data directory cannot be created or used; the message names the path and the setting."""
+
+
 class RegionConfig(BaseModel):
     """One region as the others see it (an entry of ORBITASK_REGIONS)."""
 
@@ -134,7 +138,9 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations")
     argon2_memory_cost: int = Field(65536, ge=8, description="argon2id memory in KiB")
     log_level: str = Field("INFO", description="log level")
-    log_json: bool = Field(True, description="JSON logs (false: console format)")
+    log_json: bool | None = Field(
+        None, description="JSON logs; unset: JSON unless standard error is a terminal (then one readable line each)"
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest accepted JSON request body")
     web_dir: Path | None = Field(
         None, description="built web app served at /; default: web/dist of the source checkout"
@@ -345,6 +351,22 @@ class Settings(BaseSettings):
         """Whether cookies carry the Secure flag."""
         return self.cookie_secure if self.cookie_secure is not None else self.env == "production"
 
+    def ensure_data_dir(self) -> Path:
+        """The data directory, created (mode 0700) when missing; DataDirError when that is impossible."""
+        path = self.data_dir.expanduser().absolute()
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except FileExistsError:
+            raise DataDirError(f"{_DATA_DIR_PROBLEM.format(path=path)}: a file is in the way") from None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            if isinstance(exc, NotADirectoryError):
+                reason = "a file is in the way of one of its parents"
+            raise DataDirError(f"{_DATA_DIR_PROBLEM.format(path=path)}: {reason}") from None
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise DataDirError(f"{_DATA_DIR_PROBLEM.format(path=path)}: not writable")
+        return path
+
     @cached_property
     def signing_key(self) -> str:
         """The token signing secret: configured, or generated once into the data dir."""
@@ -372,6 +394,13 @@ class Settings(BaseSettings):
         """The secret behind the region-to-region hop's signatures."""
         return self.forward_secret.get_secret_value() if self.forward_secret else self.signing_key
 
+    def summary(self) -> dict[str, object]:
+        """What a person starting the server wants to see: where it listens, where data lives, what runs."""
+        url = f"http://{self.host}:{self.port}"
+        return {"url": url, "docs": f"{url}/api/docs", "data_dir": str(self.data_dir.absolute()),
+                "database": _mask_dsn(self.writer_url), "workers": self.workers, "services": ",".join(self.services),
+                "region": self.region}
+
     def shown(self) -> dict[str, object]:
         """Settings for display, secrets masked."""
         out: dict[str, object] = {}
@@ -383,6 +412,9 @@ class Settings(BaseSettings):
                 value = _mask_dsn(value)
             out[name] = value
         return out
+
+
+_DATA_DIR_PROBLEM = "Cannot use the data directory {path} (the setting ORBITASK_DATA_DIR)"
 
 
 def _read_secret_file(name: str, path: str) -> str:

@@ -124,10 +124,15 @@ def _drop_secrets(_: object, __: str, event_dict: dict[str, object]) -> dict[str
     return event_dict
 
 
-def configure_logging(level: str = "INFO", json: bool = True) -> None:
-    """Structured logs on stderr: JSON in production, readable in a terminal."""
+def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
+    """Structured logs on stderr: JSON for machines, one readable line per event for a person.
+
+    `json=None` decides by standard error: a terminal gets the readable lines, anything else JSON.
+    """
+    tty = sys.stderr.isatty()
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if (not tty if json is None else json)
+        else structlog.dev.ConsoleRenderer(colors=tty, sort_keys=False)
     )
     structlog.configure(
         processors=[
