@@ -25,10 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "deploy" / "docker"
 APP_IMAGE = "${ORBITASK_IMAGE:-orbitask:local}"
 
-# Commands and services that deploy files use but that other branches add (issue 10 was built alongside them).
-# The lead empties these when merging; the test below fails once one exists, as a reminder to remove it here.
-OWNED_BY_OTHER_BRANCHES: dict[str, frozenset[str]] = {"commands": frozenset(), "services": frozenset()}
-
 
 def compose() -> dict[str, Any]:
     return yaml.safe_load((DOCKER / "compose.yaml").read_text())
@@ -83,23 +79,14 @@ def resolve(args: list[str]) -> tuple[Any, list[str]]:
 def test_every_command_a_deploy_file_runs_exists_in_the_cli(where: str) -> None:
     args = deploy_commands()[where]
     command, rest = resolve(args)
-    if command is None:
-        assert args[0] in OWNED_BY_OTHER_BRANCHES["commands"], f"{where}: `orbitask {' '.join(args)}` is no command"
-        return
+    assert command is not None, f"{where}: `orbitask {' '.join(args)}` is no command"
     runnable = not hasattr(command, "commands") or command.invoke_without_command  # a group that runs on its own
     assert runnable, f"{where}: `orbitask {' '.join(args)}` names a group, not a command"
     ctx = command.make_context("orbitask", list(rest))  # the options it passes must exist
     services = ctx.params.get("services")
     if services:
-        unknown = set(services.split(",")) - set(ALL_SERVICES) - OWNED_BY_OTHER_BRANCHES["services"]
+        unknown = set(services.split(",")) - set(ALL_SERVICES)
         assert not unknown, f"{where}: unknown services {unknown}"
-
-
-def test_the_names_owned_by_other_branches_do_not_exist_yet() -> None:
-    for name in OWNED_BY_OTHER_BRANCHES["commands"]:
-        assert resolve([name])[0] is None, f"`orbitask {name}` exists now: remove it from OWNED_BY_OTHER_BRANCHES"
-    for name in OWNED_BY_OTHER_BRANCHES["services"]:
-        assert name not in ALL_SERVICES, f"service {name} exists now: remove it from OWNED_BY_OTHER_BRANCHES"
 
 
 def test_the_cli_parse_check_catches_a_wrong_command() -> None:

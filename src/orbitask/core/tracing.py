@@ -15,6 +15,7 @@ from orbitask import __version__
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
     from opentelemetry.sdk.trace.export import SpanExporter
 
     from orbitask.core.runtime import Runtime
@@ -48,14 +49,23 @@ def configure_tracing(app: FastAPI, runtime: Runtime, exporter: SpanExporter | N
     engines: list[Any] = list({id(e): e.sync_engine for e in (runtime.db.writer, runtime.db.reader,
                                                               runtime.db.primary_reader)}.values())
     # the instrumentation declares SQLAlchemy < 2.1; its event hooks work on 2.1 (tests/api/test_tracing.py)
-    SQLAlchemyInstrumentor().instrument(engines=engines, tracer_provider=provider, enable_commenter=False,
-                                        skip_dep_check=True)
+    _instrument_process(SQLAlchemyInstrumentor(), engines=engines, tracer_provider=provider, enable_commenter=False,
+                        skip_dep_check=True)
     HTTPXClientInstrumentor.instrument_client(app.state.forward_client, tracer_provider=provider)
-    if runtime.redis is not None and not RedisInstrumentor().is_instrumented_by_opentelemetry:
-        RedisInstrumentor().instrument(tracer_provider=provider)
+    if runtime.redis is not None:
+        _instrument_process(RedisInstrumentor(), tracer_provider=provider)
     app.state.tracer_provider = provider
     log.info("tracing_enabled", exporter=type(exporter).__name__ if exporter else "otlp")
     return True
+
+
+def _instrument_process(instrumentor: BaseInstrumentor, **options: Any) -> None:
+    """Point a process-wide instrumentor at this app's provider, taking it over from any app built before."""
+    # it ignores a second instrument() in a process: a second app (tests, benchmarks) had its queries
+    # traced into the first app's provider and none into its own
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    instrumentor.instrument(**options)
 
 
 def add_trace_ids(_: object, __: str, event_dict: dict[str, object]) -> dict[str, object]:
