@@ -266,7 +266,7 @@ def app_from_env() -> FastAPI:
 
 
 def tune_gc(young_threshold: int) -> None:
-    """Garbage collection for a long-running worker (docs/benchmarks.md, "Fifth pass").
+    """Garbage collection for a long-running worker (docs/benchmarks-history.md, "Fifth pass").
 
     The modules, models and schemas loaded so far live as long as the process: frozen, later
     collections skip them. A request allocates thousands of short-lived objects (a snapshot patch

@@ -1,4 +1,4 @@
-"""`orbitask` command line: serve, worker, db, demo, config, import, export, lab, failover."""
+"""`orbitask` command line: serve, worker, db, demo, config, import, export, backup, restore, lab, failover."""
 
 from __future__ import annotations
 

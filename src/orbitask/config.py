@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     snapshot_cache_mb: int = Field(64, ge=1, description="memory the local snapshot cache may use, in MiB (as much again for patch bases)")
     gc_young_threshold: int = Field(
         20_000, ge=0, description="`orbitask serve` workers: allocations between young-generation garbage "
-        "collections (Python's default is 700; 0 keeps it); see docs/benchmarks.md, \"Fifth pass\"")
+        "collections (Python's default is 700; 0 keeps it); see docs/benchmarks-history.md, \"Fifth pass\"")
     snapshot_cache_ttl_seconds: int = Field(3600, ge=60, description="how long a snapshot stays in Redis")
     rate_limit_login_per_minute: int = Field(10, ge=0, description="sign-in attempts per e-mail address (0: off)")
     rate_limit_login_ip_per_minute: int = Field(30, ge=0, description="sign-in attempts per client address (0: off)")

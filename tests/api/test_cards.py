@@ -849,7 +849,7 @@ async def hot_requests(
 async def test_hot_card_commands_load_no_orm_objects(api: Api) -> None:
     """Create, edit, move, comment, tick and delete read and write plain rows: loading ORM objects
     (identity map, change tracking, flush) cost more than the rest of such a command, and these are
-    most of what users send (docs/benchmarks.md, "Fourth pass"). They still do what they say."""
+    most of what users send (docs/benchmarks-history.md, "Fourth pass"). They still do what they say."""
     from sqlalchemy import event
 
     from orbitask.core.db import Base
@@ -889,7 +889,7 @@ async def test_hot_card_requests_on_sqlite_run_their_statements_on_the_connectio
 ) -> None:
     """On the embedded default the hot commands and opening a card are `Prepared` statements run on the
     sqlite3 connection: none goes through `AsyncSession.execute`, which cost 100-240 µs a statement
-    against SQLite's 8 (docs/benchmarks.md, "Fifth pass"). (MariaDB and PostgreSQL run the same
+    against SQLite's 8 (docs/benchmarks-history.md, "Fifth pass"). (MariaDB and PostgreSQL run the same
     statements through the session: the test above checks their results on every backend.)"""
     from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -191,7 +191,7 @@ async def test_a_writer_waits_out_another_process_s_short_hold_without_giving_th
     other_process: tuple[SqliteWriteLock, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process's writer holds the lock for a millisecond or two; under load a turn of the event
-    loop takes longer than that, and the lock may be taken again by then (docs/benchmarks.md, "Ninth pass")."""
+    loop takes longer than that, and the lock may be taken again by then (docs/benchmarks-history.md, "Ninth pass")."""
     monkeypatch.setattr(db_module, "WRITE_LOCK_SPIN_S", 30.0)  # the bound is not what this test is about
     lock, other = other_process
     async with LoopTurns() as turns:
@@ -234,7 +234,7 @@ async def test_a_writer_does_not_stop_the_loop_when_writers_already_wait_for_ano
 
 async def test_a_free_write_lock_is_taken_at_once_even_while_writers_wait(tmp_path: Path) -> None:
     """A lock handed to the first waiter stays unused until the event loop gets round to it; a writer
-    that finds it free takes it without waiting for that (docs/benchmarks.md, "Ninth pass")."""
+    that finds it free takes it without waiting for that (docs/benchmarks-history.md, "Ninth pass")."""
     lock = SqliteWriteLock(tmp_path / "inline.db.lock")
     order: list[str] = []
 

@@ -32,7 +32,7 @@ BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(beare
 
 def _runtime(request: Request) -> Runtime:
     """The runtime, read directly: each dependency FastAPI solves costs it some 10 µs per request, and
-    a dependency's own dependencies are solved again wherever it is used (docs/benchmarks.md, "Seventh and eighth passes")."""
+    a dependency's own dependencies are solved again wherever it is used (docs/benchmarks-history.md, "Seventh and eighth passes")."""
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 

@@ -81,7 +81,7 @@ class LockedBoard:
 
     `emit` numbers events from `version` and writes the last one to `version_table` at commit.
     The hot card commands lock with this instead of loading the ORM object, whose loading cost
-    more than the rest of the lock (docs/benchmarks.md, "Fourth pass").
+    more than the rest of the lock (docs/benchmarks-history.md, "Fourth pass").
     """
 
     id: uuid.UUID

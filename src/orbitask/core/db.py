@@ -228,7 +228,7 @@ class SqliteWriteLock:
     loop. A writer that finds it free takes it at once, even while others wait: a lock handed to the
     first waiter stays unused until the event loop gets round to that waiter, a whole pass over the
     loop's ready work under load, and with an asyncio.Lock every writer of the process queued
-    behind those gaps (docs/benchmarks.md, "Ninth pass"). A writer that finds another process's
+    behind those gaps (docs/benchmarks-history.md, "Ninth pass"). A writer that finds another process's
     writer holding it first waits a moment on this thread (`_take_soon`). After that, a waiter is
     woken when a writer of its own process gives the lock back, and otherwise looks again every
     millisecond or two (another process's writer does not tell it).

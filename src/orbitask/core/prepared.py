@@ -2,7 +2,7 @@
 
 A statement that SQLite runs in about 8 µs took 100-240 µs through `AsyncSession.execute` (the
 session's bookkeeping, a greenlet switch, the cache-key walk of the statement, the result
-machinery), and a card command runs six to nine of them (docs/benchmarks.md, "Fifth pass").
+machinery), and a card command runs six to nine of them (docs/benchmarks-history.md, "Fifth pass").
 `Prepared` keeps SQLAlchemy for what it does well, building the SQL and converting values (its
 compiler, bind processors and result processors, taken once per statement), and skips the rest:
 on a session whose connection is one of core/sqlite.py's inline connections it executes the

@@ -4,7 +4,7 @@ aiosqlite runs every call (cursor, execute, fetch, close: four per statement) on
 its own and wakes the event loop through its self-pipe for each answer. On a SQLite file a
 statement takes microseconds; the hops cost about 0.2 ms of CPU each, most of it in system
 calls, which made them the largest single cost of a request on the embedded default
-(docs/benchmarks.md, "Capacity"). So these connections keep aiosqlite's API, which
+(docs/benchmarks-history.md, "Capacity"). So these connections keep aiosqlite's API, which
 SQLAlchemy's aiosqlite dialect drives, and call sqlite3 directly.
 
 Commits run inline too: with `synchronous=NORMAL` a WAL commit appends to the log without
@@ -102,7 +102,7 @@ class SharedReader:
     A read session's statements run in autocommit, each on its own snapshot, so they need not run
     on the session's own pooled connection: `Prepared` runs them here when the session has not
     begun anything (core/prepared.py). Checking a connection out of the pool into the session and
-    back cost several times the statement (docs/benchmarks.md, "Seventh and eighth passes"). One connection is
+    back cost several times the statement (docs/benchmarks-history.md, "Seventh and eighth passes"). One connection is
     enough: each statement runs and is fetched on the event loop's thread without a pause, so
     no two ever overlap. Blocks that need one snapshot (`repeatable_read`) use the session's own.
     """

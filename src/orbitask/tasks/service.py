@@ -69,7 +69,7 @@ _LOCK_LIST = Prepared(boards.with_access(
     .scalar_subquery()
 ).with_for_update(of=Board))
 # the hot commands read and write the card table with plain statements: the ORM's identity map,
-# change tracking and flush cost more than the rest of such a command (docs/benchmarks.md, "Fourth pass"),
+# change tracking and flush cost more than the rest of such a command (docs/benchmarks-history.md, "Fourth pass"),
 # and they are `Prepared` (core/prepared.py: on SQLite, run on the connection itself; "Fifth pass")
 CARD = Card.__table__
 _CARD_ROW = Prepared(select(*CARD.c).where(CARD.c.id == bindparam("card_id")))
