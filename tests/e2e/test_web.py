@@ -12,8 +12,6 @@ from playwright.sync_api import expect
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import add_card, card, column, create_board, drag, sign_up
 
-LIVE_MS = 2000  # the acceptance bound for seeing someone else's change
-
 
 def test_sign_up_board_lists_cards_and_a_drag_that_survives_reload(new_tab) -> None:
     tab = new_tab()
@@ -46,7 +44,6 @@ def test_sign_up_board_lists_cards_and_a_drag_that_survives_reload(new_tab) -> N
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("link", name="Launch")).to_be_visible()
-    assert tab.errors == [] and tab.csp == []
 
 
 def _next_frames(page) -> None:
@@ -97,6 +94,8 @@ def test_card_dialog_edits_are_saved(new_tab) -> None:
     dialog.get_by_label("Title", exact=True).fill("Final plan")
     dialog.get_by_label("Title", exact=True).press("Enter")
     dialog.get_by_role("button", name="Edit description").click()
+    # sanitising parses the hostile <img onerror> inertly; the CSP refuses even to compile its handler
+    tab.expect_csp("inline event handler")
     dialog.get_by_label("Description (markdown)").fill("Plan **bold** step\n\n<img src=x onerror=alert(2)>\n\n- one\n- two")
     dialog.get_by_role("button", name="Save").click()
     expect(dialog.locator(".description strong")).to_have_text("bold")
@@ -137,9 +136,7 @@ def test_card_dialog_edits_are_saved(new_tab) -> None:
     page.goto(tab.url + "/")
     page.goto(url)
     expect(page.get_by_role("dialog").get_by_label("Title", exact=True)).to_have_value("Final plan")
-    assert tab.dialogs == [] and tab.errors == []
-    # sanitising parses the hostile <img onerror> inertly; the CSP refuses even to compile its handler
-    assert all("inline event handler" in m for m in tab.csp), tab.csp
+    assert tab.dialogs == []
 
 
 def _invite(owner, other, name: str, email: str) -> None:
@@ -186,29 +183,28 @@ def test_two_users_see_each_others_changes_live(new_tab) -> None:
     bob.go(f"/b/{board_id}")
     expect(card(bob, "Shared task", "Todo")).to_be_visible()
     expect(bob.page.get_by_test_id("live-status")).to_contain_text("Live")
-    expect(ann.page.locator(".presence .avatar")).to_have_count(1, timeout=LIVE_MS)
+    expect(ann.page.locator(".presence .avatar")).to_have_count(1)
 
     add_card(ann, "Todo", "From Ann")
-    expect(card(bob, "From Ann", "Todo")).to_be_visible(timeout=LIVE_MS)
+    expect(card(bob, "From Ann", "Todo")).to_be_visible()
 
     drag(bob, card(bob, "Shared task"), column(bob, "Done").locator("ol"))
-    expect(card(ann, "Shared task", "Done")).to_be_visible(timeout=LIVE_MS)
+    expect(card(ann, "Shared task", "Done")).to_be_visible()
 
     add_card(bob, "Done", "From Bob")
-    expect(card(ann, "From Bob", "Done")).to_be_visible(timeout=LIVE_MS)
+    expect(card(ann, "From Bob", "Done")).to_be_visible()
 
     card(ann, "From Bob").click()
     # typing in the open dialog while others change the board: focus and text stay put
     comment_box = ann.page.get_by_role("dialog").get_by_label("Comment", exact=True)
     comment_box.press_sequentially("Half a thou")
     add_card(bob, "Todo", "Another from Bob")
-    expect(card(ann, "Another from Bob", "Todo")).to_be_attached(timeout=LIVE_MS)
+    expect(card(ann, "Another from Bob", "Todo")).to_be_attached()
     expect(comment_box).to_be_focused()
     expect(comment_box).to_have_value("Half a thou")
     ann.page.get_by_role("dialog").get_by_label("Title", exact=True).fill("Renamed by Ann")
     ann.page.get_by_role("dialog").get_by_label("Title", exact=True).press("Enter")
-    expect(card(bob, "Renamed by Ann", "Done")).to_be_visible(timeout=LIVE_MS)
-    assert ann.errors == [] and bob.errors == [] and ann.csp == [] and bob.csp == []
+    expect(card(bob, "Renamed by Ann", "Done")).to_be_visible()
 
 
 def test_markup_in_a_title_renders_as_text(new_tab) -> None:
@@ -226,7 +222,6 @@ def test_markup_in_a_title_renders_as_text(new_tab) -> None:
     expect(card(tab, title).locator(".card-title")).to_have_text(title)
     expect(tab.page.get_by_role("heading", name="<b>Board</b>")).to_be_visible()
     assert tab.dialogs == []
-    assert tab.errors == [] and tab.csp == []
 
 
 def test_a_failed_change_is_undone_with_a_message(new_tab) -> None:
@@ -329,7 +324,7 @@ def test_a_lost_connection_catches_up_on_reconnect(new_tab) -> None:
     expect(card(ann, "Added while Ann was away")).to_have_count(0)
 
     sockets["held"].close()  # the network is back: the next connection reaches the server
-    expect(card(ann, "Added while Ann was away", "Todo")).to_be_visible(timeout=LIVE_MS + 1000)
+    expect(card(ann, "Added while Ann was away", "Todo")).to_be_visible()
     expect(ann.page.get_by_test_id("live-status")).to_contain_text("Live")
     assert sockets["count"] == 3
 
@@ -386,7 +381,7 @@ def test_attachments_drop_preview_cover_and_delete(new_tab) -> None:
     tile.dispatch_event("drop", {"dataTransfer": drop})
     expect(tile).not_to_have_class(re.compile("drop-target"))
     expect(tile.locator(".badge[title=Attachments]")).to_have_text("1")
-    expect(card(again, "Mock-ups").locator(".badge[title=Attachments]")).to_have_text("1", timeout=LIVE_MS)
+    expect(card(again, "Mock-ups").locator(".badge[title=Attachments]")).to_have_text("1")
 
     # the dialog lists it with a real preview (the server's WebP thumbnail) and a working link
     tile.click()
@@ -409,7 +404,7 @@ def test_attachments_drop_preview_cover_and_delete(new_tab) -> None:
     cover = tile.locator("img.card-cover")
     expect(cover).to_have_attribute("src", thumb_src)
     assert cover.evaluate("img => img.decode().then(() => img.naturalWidth)") == 64
-    expect(card(again, "Mock-ups").locator("img.card-cover")).to_be_visible(timeout=LIVE_MS)
+    expect(card(again, "Mock-ups").locator("img.card-cover")).to_be_visible()
     page.reload()
     expect(card(ann, "Mock-ups").locator("img.card-cover")).to_be_visible()
 
@@ -420,7 +415,7 @@ def test_attachments_drop_preview_cover_and_delete(new_tab) -> None:
     expect(notes.locator(".file-kind")).to_have_text("TXT")
     expect(notes.get_by_role("button", name="Make cover")).to_have_count(0)
     expect(card(ann, "Mock-ups").locator(".badge[title=Attachments]")).to_have_text("2")
-    expect(card(again, "Mock-ups").locator(".badge[title=Attachments]")).to_have_text("2", timeout=LIVE_MS)
+    expect(card(again, "Mock-ups").locator(".badge[title=Attachments]")).to_have_text("2")
 
     # too large: refused in the browser, never sent; a refusal from the server is explained too
     huge = page.evaluate_handle(
@@ -448,8 +443,7 @@ def test_attachments_drop_preview_cover_and_delete(new_tab) -> None:
     expect(tile.locator("img.card-cover")).to_have_count(0)
     expect(tile.locator(".badge[title=Attachments]")).to_have_text("1")
     other_tile = card(again, "Mock-ups")
-    expect(other_tile.locator("img.card-cover")).to_have_count(0, timeout=LIVE_MS)
-    expect(other_tile.locator(".badge[title=Attachments]")).to_have_text("1", timeout=LIVE_MS)
+    expect(other_tile.locator("img.card-cover")).to_have_count(0)
+    expect(other_tile.locator(".badge[title=Attachments]")).to_have_text("1")
     assert page.request.get(ann.url + href).status == 404
-    assert ann.errors == [] and again.errors == [] and ann.dialogs == []
-    assert ann.csp == [] and again.csp == []
+    assert ann.dialogs == []
