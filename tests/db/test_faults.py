@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ from tests.conftest import TEST_DATABASE, Api, User, _tables, assert_problem, ma
 from tests.dbservers import USER as DB_USER
 from tests.dbservers import MariaDB, MissingServer, PostgreSQL
 
-BOUND_S = 8.0  # every request made during a fault must return within this
 FROZEN_CONNECT_S = 2.0  # a connect timeout unlike the default and the suite's
 HANG_S = 30.0  # past this a request is abandoned, so that a regression fails instead of hanging the suite
 REQUEST_TIMEOUT_S = 3.0  # request_timeout_seconds of the apps under test: tight, yet roomy for a busy CI machine
@@ -122,19 +120,17 @@ async def app(db: Backend, tmp_path: Path) -> AsyncIterator[Any]:
         yield application
 
 
-async def timed(request: Awaitable[httpx.Response]) -> httpx.Response:
-    """The response, after checking it came back within BOUND_S."""
-    started = time.monotonic()
+async def answered(request: Awaitable[httpx.Response]) -> httpx.Response:
+    """The response; a request still unanswered after HANG_S fails the test."""
     try:
-        r = await asyncio.wait_for(request, HANG_S)
+        return await asyncio.wait_for(request, HANG_S)
     except TimeoutError:
         pytest.fail(f"the request hung for {HANG_S} s")
-    elapsed = time.monotonic() - started
-    assert elapsed < BOUND_S, f"took {elapsed:.2f} s (bound {BOUND_S} s): {r.status_code} {r.text}"
-    return r
 
 
 def assert_503(r: httpx.Response, type_: str = "unavailable") -> dict[str, Any]:
+    """503 with Retry-After; "unavailable" (the database failed) is answered before the deadline, which
+    would have said "timeout"."""
     body = assert_problem(r, 503, type_)
     assert int(r.headers["retry-after"]) >= 1
     return body
@@ -169,14 +165,14 @@ async def test_server_down_answers_503_and_the_same_app_recovers(db: Backend, ap
     key = f"create-{uuid.uuid4()}"
     outage(db, how)
 
-    # a write, reads, an idempotent write and a sign-up: 503 with Retry-After, quickly, never 500
-    assert_503(await timed(api.call(alice, "POST", f"/lists/{lst['id']}/cards", json={"title": "Lost"})))
-    assert_503(await timed(api.call(alice, "GET", f"/boards/{board['id']}")))
-    assert_503(await timed(api.call(alice, "GET", f"/cards/{card['id']}")))
+    # a write, reads, an idempotent write and a sign-up: 503 with Retry-After, before the deadline, never 500
+    assert_503(await answered(api.call(alice, "POST", f"/lists/{lst['id']}/cards", json={"title": "Lost"})))
+    assert_503(await answered(api.call(alice, "GET", f"/boards/{board['id']}")))
+    assert_503(await answered(api.call(alice, "GET", f"/cards/{card['id']}")))
     retried = {"json": {"title": "Retried"}, "headers": {"Idempotency-Key": key}}
-    assert_503(await timed(api.call(alice, "POST", f"/lists/{lst['id']}/cards", **retried)))
-    assert_503(await timed(api.call(alice, "POST", f"/lists/{lst['id']}/cards", **retried)))
-    assert_503(await timed(api.call(
+    assert_503(await answered(api.call(alice, "POST", f"/lists/{lst['id']}/cards", **retried)))
+    assert_503(await answered(api.call(alice, "POST", f"/lists/{lst['id']}/cards", **retried)))
+    assert_503(await answered(api.call(
         None, "POST", "/auth/register", json={"email": "bob@example.com", "password": "x" * 12, "name": "Bob"})))
 
     db.server.start()  # same data directory, same port
@@ -213,11 +209,11 @@ async def test_server_lost_in_the_middle_of_a_request(db: Backend, app: Any, api
         await conn.begin()
         await conn.execute(select(Board.id).where(Board.id == uuid.UUID(board["id"])).with_for_update())
         pending = asyncio.ensure_future(api.call(alice, "POST", f"/lists/{lst['id']}/cards", **request))
-        await asyncio.wait_for(locking.wait(), BOUND_S)  # the command is in its transaction
+        await asyncio.wait_for(locking.wait(), HANG_S)  # the command is in its transaction
         # in a thread: the app sees its connection drop while the server shuts down (a shutdown
         # checkpoint can outlast the request's deadline on a slow machine)
         await asyncio.to_thread(outage, db, how)
-        assert_503(await timed(pending))
+        assert_503(await answered(pending))
     finally:
         event.remove(writer, "before_cursor_execute", watch)
         with contextlib.suppress(Exception):  # its server is gone
@@ -240,7 +236,7 @@ async def test_idempotent_post_replays_after_a_server_restart(db: Backend, api: 
     db.server.stop()
     db.server.start()
 
-    replay = await timed(api.call(alice, "POST", f"/lists/{lst['id']}/cards", expect=201, **request))
+    replay = await answered(api.call(alice, "POST", f"/lists/{lst['id']}/cards", expect=201, **request))
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == first.json()
     assert await titles(api, alice, board["id"]) == ["Before the fault", "Once"]
@@ -258,11 +254,9 @@ async def test_request_past_its_timeout_answers_503_and_writes_nothing(db: Backe
             await conn.begin()
             await conn.execute(select(Board.id).where(Board.id == uuid.UUID(board["id"])).with_for_update())
 
-            started = time.monotonic()
-            r = await timed(api.call(alice, "POST", f"/lists/{lst['id']}/cards", **request))
-            assert time.monotonic() - started >= REQUEST_TIMEOUT_S * 0.9  # it was the deadline that ended it
-            body = assert_503(r, "timeout")
-            assert "did not finish" in body["detail"]
+            r = await answered(api.call(alice, "POST", f"/lists/{lst['id']}/cards", **request))
+            body = assert_503(r, "timeout")  # it was the deadline that ended it, the app's own
+            assert f"did not finish within {REQUEST_TIMEOUT_S:g} seconds" in body["detail"]
             # reads do not wait on row locks: the app keeps serving
             assert await titles(api, alice, board["id"]) == ["Before the fault"]
             await conn.rollback()
@@ -275,7 +269,7 @@ async def test_request_past_its_timeout_answers_503_and_writes_nothing(db: Backe
     assert [e["board_version"] for e in await api.events(alice, board["id"])] == list(range(1, version + 1))
 
     # the timed-out POST is retried with its key: applied exactly once
-    done = await timed(api.call(alice, "POST", f"/lists/{lst['id']}/cards", expect=201, **request))
+    done = await answered(api.call(alice, "POST", f"/lists/{lst['id']}/cards", expect=201, **request))
     again = await api.call(alice, "POST", f"/lists/{lst['id']}/cards", expect=201, **request)
     assert again.headers["idempotent-replayed"] == "true" and again.json()["id"] == done.json()["id"]
     assert await titles(api, alice, board["id"]) == ["Before the fault", "Slow"]
@@ -294,7 +288,7 @@ async def test_frozen_server_never_hangs_a_request(db: Backend, api: Api) -> Non
             ("POST", f"/lists/{lst['id']}/cards",
              {"json": {"title": "Frozen"}, "headers": {"Idempotency-Key": f"k-{uuid.uuid4()}"}}),
         ]:
-            r = await timed(api.call(alice, method, path, **kw))
+            r = await answered(api.call(alice, method, path, **kw))
             assert r.status_code == 503, r.text
             assert_503(r, r.json()["type"].rsplit("/", 1)[1])
     finally:
@@ -307,21 +301,29 @@ async def test_frozen_server_never_hangs_a_request(db: Backend, api: Api) -> Non
 async def test_connecting_to_a_frozen_server_gives_up_after_the_connect_timeout(db: Backend, tmp_path: Path) -> None:
     """Outside any request deadline (relay, workers, CLI) a connect must not hang either. The TCP
     handshake succeeds (the kernel accepts for a stopped process); the server's greeting never comes.
-    The bound is ORBITASK_DATABASE_CONNECT_TIMEOUT_SECONDS."""
+    The bound is ORBITASK_DATABASE_CONNECT_TIMEOUT_SECONDS: the connect is given the setting, not the
+    default (5 s), and it is that timeout which ends it."""
     database = Database.from_settings(make_settings(tmp_path, database_url=db.url,
                                                     database_connect_timeout_seconds=FROZEN_CONNECT_S))
     engine = database.writer
+    given: list[dict[str, Any]] = []  # the driver's arguments at each connect
+
+    def record(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        given.append(dict(params))
+
+    event.listen(engine.sync_engine, "do_connect", record)
     db.freeze()
     try:
         async def connect() -> None:
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
 
-        started = time.monotonic()
-        with pytest.raises(OperationalError):
+        with pytest.raises(OperationalError) as failed:
             await asyncio.wait_for(connect(), HANG_S)  # a hang ends in TimeoutError: the test fails
-        # the setting's bound, not the default's (5 s)
-        assert FROZEN_CONNECT_S - 0.5 < time.monotonic() - started < CONNECT_TIMEOUT_S - 0.5
     finally:
         db.thaw()
         await database.dispose()
+    assert [p["connect_timeout"] for p in given] == [FROZEN_CONNECT_S]
+    # asyncmy's own timeout covers the TCP connect only: the bound on the whole connect is ours
+    expected = {"mariadb": f"no handshake within {FROZEN_CONNECT_S:g} s", "postgresql": "timeout expired"}[db.name]
+    assert expected in str(failed.value.orig), failed.value

@@ -3,7 +3,8 @@
 One process in-process (TestClient) against a real redis-server. Before the crash the Redis
 implementations are in use (counters, cache entries, revocations, presence live in Redis);
 while Redis is dead, sign-in (rate limits fail open), board snapshots (cache miss path),
-writes, sign-out and WebSocket subscriptions (presence empty) all keep answering, quickly;
+writes, sign-out and WebSocket subscriptions (presence empty) all keep answering, each Redis
+call failing open (counted, answered with its default) instead of failing the request;
 after Redis restarts on the same port, empty, every feature works again without a restart.
 """
 
@@ -20,14 +21,16 @@ import redis
 from starlette.testclient import TestClient
 
 from orbitask.app import create_app
+from orbitask.core.observability import REDIS_FAILURES
 from tests.conftest import PASSWORD, make_settings
-from tests.realtime.test_gateway import Client, _until
-from tests.realtime.test_presence import presence, shared_board, subscribe
+from tests.realtime.frames import receive
+from tests.realtime.test_gateway import Client
+from tests.realtime.test_presence import presence, shared_board
 from tests.redisserver import RedisServer
 
 LOGIN_LIMIT = 3
 RECOVERY_S = 15.0
-SLOW_S = 2.5  # an outage must not make requests wait for Redis timeouts
+FEATURES = ("cache", "presence", "ratelimit", "revocation")  # the Redis guard's operations, by prefix
 
 
 @pytest.fixture
@@ -51,23 +54,46 @@ def http(tmp_path: Path, template_db: Path, redis_server: RedisServer) -> Iterat
         yield client
 
 
+def next_of(ws: Any, kind: str, limit: int = 50) -> dict[str, Any]:
+    """The next message of `kind`; other kinds (heartbeats, presence) are passed over, at most `limit`."""
+    for _ in range(limit):
+        message = receive(ws)
+        if message["type"] == kind:
+            return message
+    raise AssertionError(f"no {kind} within {limit} messages")
+
+
+def subscribe(ws: Any, board_id: str) -> dict[str, Any]:
+    ws.send_json({"type": "subscribe", "board_id": board_id})
+    return next_of(ws, "subscribed")
+
+
 def keys(server: RedisServer, kind: str) -> list[bytes]:
     """Keys Orbitask keeps in Redis for one feature (cache, rl, revoked, presence)."""
     with redis.Redis.from_url(server.url) as r:
         return list(r.scan_iter(f"orbitask:local:{kind}:*"))
 
 
+def failed_open() -> dict[str, float]:
+    """Redis calls answered fail-open so far (orbitask_redis_failures_total), per feature."""
+    totals = dict.fromkeys(FEATURES, 0.0)
+    for sample in REDIS_FAILURES.collect()[0].samples:
+        if sample.name.endswith("_total"):
+            feature = sample.labels["op"].split(".")[0]
+            totals[feature] = totals.get(feature, 0.0) + sample.value
+    return totals
+
+
 class Calls:
-    """HTTP calls that must all answer below 500, and fast."""
+    """HTTP calls that must all answer below 500."""
 
     def __init__(self, http: TestClient) -> None:
         self.http = http
-        self.seen: list[tuple[str, str, int, float]] = []
+        self.seen: list[tuple[str, str, int]] = []
 
     def __call__(self, method: str, path: str, **kw: Any) -> Any:
-        started = time.monotonic()
         r = self.http.request(method, path, **kw)
-        self.seen.append((method, path, r.status_code, time.monotonic() - started))
+        self.seen.append((method, path, r.status_code))
         return r
 
     def login(self, email: str) -> Any:
@@ -76,8 +102,6 @@ class Calls:
     def check(self) -> None:
         failed = [s for s in self.seen if s[2] >= 500]
         assert not failed, failed
-        slow = [s for s in self.seen if s[3] > SLOW_S]
-        assert not slow, slow
 
 
 def test_a_redis_crash_degrades_features_but_never_fails_requests(
@@ -111,11 +135,12 @@ def test_a_redis_crash_degrades_features_but_never_fails_requests(
             assert keys(redis_server, "presence")
 
             # --- Redis crashes ------------------------------------------------------------------
+            before = failed_open()
             redis_server.kill()
             a.send_json({"type": "ping"})  # open sockets stay up
-            assert _until(a, "pong")["type"] == "pong"
+            next_of(a, "pong")
         a.send_json({"type": "unsubscribe", "board_id": board})
-        assert _until(a, "unsubscribed")["board_id"] == board
+        assert next_of(a, "unsubscribed")["board_id"] == board
 
     # sign-in: the limit that refused alice a moment ago fails open
     for _ in range(LOGIN_LIMIT + 2):
@@ -142,6 +167,9 @@ def test_a_redis_crash_degrades_features_but_never_fails_requests(
         assert subscribe(a, board)["board_id"] == board
         assert presence(a, board, [])[-1]["users"] == []
     call.check()
+    # every feature met the outage and was answered by the guard's fail-open path
+    during = failed_open()
+    assert [f for f in FEATURES if during[f] <= before[f]] == [], (before, during)
 
     # --- Redis is back (empty): everything works again --------------------------------------
     redis_server.restart()
@@ -186,6 +214,6 @@ def test_events_written_while_redis_was_down_reach_open_sockets_when_it_returns(
         titles = [alice.do("POST", f"/lists/{lst['id']}/cards", json={"title": f"t{i}"})["title"] for i in range(3)]
         redis_server.restart()
         # No further write: the bus listener's re-subscription makes the socket read the log.
-        got = [_until(ws, "event", limit=8)["event"] for _ in titles]
+        got = [next_of(ws, "event", limit=8)["event"] for _ in titles]
     assert [e["board_version"] for e in got] == [version + 1, version + 2, version + 3]
     assert [e["payload"]["card"]["title"] for e in got] == titles

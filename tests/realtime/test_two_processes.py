@@ -2,21 +2,20 @@
 
 What a browser sees when it talks to one process while writes go through another: the region's
 single relay publishes each committed event once on Redis pub/sub, every process hears it, and a
-socket gets every board event in version order within a second. Reconnecting with `after_version`
-replays exactly what was missed. A Redis crash never breaks HTTP, and live delivery comes back by
-itself once Redis does (missed events are filled in from the log).
+socket gets every board event, once, in version order. Reconnecting with `after_version` replays
+exactly what was missed. A Redis crash never breaks HTTP, and live delivery comes back by itself
+once Redis does (missed events are filled in from the log). How fast events arrive is measured by
+bench/realtime.py, not here: the waits below are generous bounds on whether they arrive at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import random
 import re
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -35,8 +34,9 @@ from tests.realtime.frames import unpack
 from tests.redisserver import RedisServer
 from tests.servers import orbitask_server
 
-DELIVERY_BOUND_S = 1.0  # commit -> socket, per event
 WAIT_S = 15.0  # bound on any single wait in these tests
+RESUME_S = 60.0  # bound on live delivery coming back after Redis restarts
+NUDGE_S = 1.5  # while waiting for it, another write this often (not a bound: earlier writes still count)
 CHANNEL = "orbitask:local:events"  # the default region's bus channel
 RELAY_METRIC = re.compile(rb"^orbitask_relay_published_total (\S+)$", re.M)
 
@@ -135,11 +135,11 @@ class User:
 
 
 class Socket:
-    """A WebSocket client that records every message with its wall-clock receive time."""
+    """A WebSocket client that records every message, in arrival order."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
-        self.received: list[tuple[float, dict[str, Any]]] = []
+        self.received: list[dict[str, Any]] = []
         self.closed = False
         self._changed = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
@@ -148,7 +148,7 @@ class Socket:
         try:
             async for raw in self.ws:
                 for message in unpack(raw):
-                    self.received.append((time.time(), message))
+                    self.received.append(message)
                     if message["type"] == "ping":
                         await self.ws.send('{"type": "pong"}')
                 self._changed.set()
@@ -162,11 +162,11 @@ class Socket:
         await self.ws.send(orjson.dumps(message).decode())
 
     def of(self, kind: str) -> list[dict[str, Any]]:
-        return [m for _, m in self.received if m["type"] == kind]
+        return [m for m in self.received if m["type"] == kind]
 
-    def events(self, board_id: str) -> list[tuple[float, dict[str, Any]]]:
-        """(receive time, event) for the board, in arrival order."""
-        return [(t, m["event"]) for t, m in self.received if m["type"] == "event" and m["event"]["board_id"] == board_id]
+    def events(self, board_id: str) -> list[dict[str, Any]]:
+        """The board's events, in arrival order."""
+        return [m["event"] for m in self.received if m["type"] == "event" and m["event"]["board_id"] == board_id]
 
     async def until(self, check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
         """Wait (bounded) until `check()` is truthy; returns its value."""
@@ -179,7 +179,7 @@ class Socket:
                 return value
             remaining = deadline - loop.time()
             if remaining <= 0 or self.closed:
-                tail = [m for _, m in self.received[-5:]]
+                tail = self.received[-5:]
                 raise AssertionError(f"no {what} within {timeout} s (closed={self.closed}); last messages: {tail}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
@@ -193,7 +193,7 @@ class Socket:
         await self.send(message)
 
         def answer() -> dict[str, Any] | None:
-            for _, m in self.received[before:]:
+            for m in self.received[before:]:
                 if m.get("board_id") == board_id and m["type"] in ("subscribed", "resync", "error"):
                     return m
             return None
@@ -203,7 +203,7 @@ class Socket:
         return reply["version"]
 
     async def versions_reach(self, board_id: str, version: int, timeout: float = WAIT_S) -> None:
-        await self.until(lambda: any(e["board_version"] >= version for _, e in self.events(board_id)),
+        await self.until(lambda: any(e["board_version"] >= version for e in self.events(board_id)),
                          f"event version {version} of board {board_id}", timeout)
 
     async def pong(self) -> None:
@@ -223,10 +223,6 @@ class Socket:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=10) as client:
         yield client
-
-
-def created_at(event: dict[str, Any]) -> float:
-    return dt.datetime.fromisoformat(event["created_at"]).timestamp()
 
 
 def assert_in_order_once(events: list[dict[str, Any]], first: int, last: int) -> None:
@@ -300,7 +296,7 @@ async def relay_published(http: httpx.AsyncClient, base: str) -> float:
 # -- tests -------------------------------------------------------------------------------------
 
 
-async def test_writes_through_b_reach_a_socket_in_order_within_a_second(
+async def test_writes_through_b_reach_a_socket_once_in_order_as_the_log_has_them(
     shared: Cluster, http: httpx.AsyncClient,
 ) -> None:
     user = await User.register(http, shared.a)
@@ -313,14 +309,10 @@ async def test_writes_through_b_reach_a_socket_in_order_within_a_second(
             await writer.one(shared.b)
         last = start + 30
         await sock.versions_reach(board["id"], last)
-        await sock.pong()
-        received = sock.events(board["id"])
-        events = [e for _, e in received]
+        await sock.pong()  # anything queued after the last event (a duplicate) has arrived too
+        events = sock.events(board["id"])
         assert_in_order_once(events, start + 1, last)
         assert [e["type"] for e in events] == writer.expected
-        late = [(e["board_version"], round(t - created_at(e), 3)) for t, e in received
-                if t - created_at(e) > DELIVERY_BOUND_S]
-        assert not late, f"events delivered later than {DELIVERY_BOUND_S} s after commit: {late}"
         assert events == await user.log(shared.a, board["id"], start)  # the same events the log holds
 
         snapshot = await user.do(shared.a, "GET", f"/boards/{board['id']}")
@@ -361,14 +353,14 @@ async def test_reconnect_with_after_version_replays_exactly_the_missed_events(
         assert await sock.subscribe(board["id"], after_version=seen) == seen + 20
         await sock.versions_reach(board["id"], seen + 20)
         await sock.pong()  # the replay was queued before the pong: nothing more is on its way
-        events = [e for _, e in sock.events(board["id"])]
+        events = sock.events(board["id"])
         assert_in_order_once(events, seen + 1, seen + 20)
         assert events == missed
         assert [e["type"] for e in events] == writer.expected[4:]
         await writer.one(shared.b, "card")  # live again, continuing right after the replay
         await sock.versions_reach(board["id"], seen + 21)
         await sock.pong()
-        assert_in_order_once([e for _, e in sock.events(board["id"])], seen + 1, seen + 21)
+        assert_in_order_once(sock.events(board["id"]), seen + 1, seen + 21)
     finally:
         await sock.close()
 
@@ -401,7 +393,7 @@ async def test_exactly_one_relay_publishes_each_event(shared: Cluster, http: htt
         for sock in socks:
             await sock.versions_reach(board["id"], start + 50)
             await sock.pong()
-            assert_in_order_once([e for _, e in sock.events(board["id"])], start + 1, start + 50)
+            assert_in_order_once(sock.events(board["id"]), start + 1, start + 50)
         writes = lambda: [e for e in published if e["board_version"] > start]  # noqa: E731
         await socks[0].until(lambda: len(writes()) >= 50, "50 events on the Redis channel")
         await socks[0].pong()  # a round trip through the server: any duplicate publish has landed by now
@@ -456,39 +448,40 @@ async def test_redis_crash_keeps_http_up_and_live_delivery_resumes(
 
             c.redis.restart()
             loop = asyncio.get_running_loop()
-            restarted = loop.time()
-            deadline = restarted + 30
-            pending = dict(socks)  # sockets still waiting for a live event
+            deadline = loop.time() + RESUME_S
+            first = {name: start[name] + 1 for name in socks}  # the first version each socket must hold
+            pending = dict(socks)  # sockets that have not yet received an event written after the restart
+            due: dict[str, int] = {}  # for each of them, the first version written since it subscribed
             while pending:
-                assert loop.time() < deadline, f"live delivery did not resume on {sorted(pending)} within 30 s"
+                assert loop.time() < deadline, f"live delivery did not resume on {sorted(pending)} within {RESUME_S} s"
                 for name, s in list(pending.items()):
                     if s.closed:  # the server may drop a socket; reconnect and catch up from the log
-                        last = max((e["board_version"] for _, e in s.events(board["id"])), default=start[name])
+                        last = max((e["board_version"] for e in s.events(board["id"])), default=start[name])
                         await s.close()
                         socks[name] = pending[name] = await user.socket(bases[name])
                         await socks[name].subscribe(board["id"], after_version=last)
-                await writer.one(c.b, "card")  # a live event, delivered only through Redis
+                        first[name] = last + 1
+                        due.pop(name, None)
+                await writer.one(c.b, "card")  # reaches an open socket only once delivery works again
                 written += 1
-                attempt_ends = loop.time() + 1.5  # one window shared by every socket still waiting
+                for name in pending:
+                    due.setdefault(name, written)
+                nudge_at = loop.time() + NUDGE_S  # one window shared by every socket still waiting
                 for name, s in list(pending.items()):
                     with contextlib.suppress(AssertionError):
-                        await s.versions_reach(board["id"], written, timeout=max(0.01, attempt_ends - loop.time()))
+                        await s.versions_reach(board["id"], due[name], timeout=max(0.01, nudge_at - loop.time()))
                         del pending[name]
-            resumed_after = loop.time() - restarted
 
-            # once resumed, a new write arrives within the usual bound, and nothing was lost or repeated
+            # once resumed, a new write arrives too, and each socket holds every event since it
+            # subscribed (those written while Redis was down included), once, in order, as the log has them
             await writer.one(c.b, "move")
             written += 1
             for name, s in socks.items():
-                await s.versions_reach(board["id"], written, timeout=DELIVERY_BOUND_S + 1)
+                await s.versions_reach(board["id"], written)
                 await s.pong()
-                t, last_event = s.events(board["id"])[-1]
-                assert last_event["board_version"] == written
-                assert t - created_at(last_event) <= DELIVERY_BOUND_S
-                got = [e for _, e in s.events(board["id"])]
-                first = got[0]["board_version"]
-                assert_in_order_once(got, first, written)
-            assert resumed_after < 30
+                got = s.events(board["id"])
+                assert_in_order_once(got, first[name], written)
+                assert got == await user.log(bases[name], board["id"], first[name] - 1)
         finally:
             for s in socks.values():
                 await s.close()
