@@ -22,6 +22,7 @@ from orbitask import __version__
 from orbitask.auth.deps import RuntimeDep, idempotency_scope
 from orbitask.config import Settings
 from orbitask.core import routing
+from orbitask.core.backoff import Backoff, Outage
 from orbitask.core.errors import document_problems, install_error_handlers
 from orbitask.core.idempotency import IdempotencyMiddleware
 from orbitask.core.jobs import Worker
@@ -86,6 +87,10 @@ async def readyz(rt: RuntimeDep) -> Response:
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ok else 503)
 
 
+# logs an unreachable replica once per outage, not on every metrics scrape
+_REPLICA_LAG_OUTAGE = Outage(log, loop="replica-lag", what="database", backoff=Backoff(min_s=1, max_s=1))
+
+
 async def sample_database(runtime: Runtime) -> None:
     """Pool gauges, and how many events the replica is behind the writer (bounded: a scrape never hangs)."""
     db = runtime.db
@@ -104,7 +109,9 @@ async def sample_database(runtime: Runtime) -> None:
                     heads.append(await conn.scalar(text("SELECT COALESCE(MAX(seq), 0) FROM event")) or 0)
         REPLICA_LAG_EVENTS.set(max(0, heads[0] - heads[1]))
     except Exception as exc:  # the scrape still answers; the gauge keeps its last value
-        log.warning("replica_lag_unavailable", error=type(exc).__name__)
+        _REPLICA_LAG_OUTAGE.failed(exc)  # scrapes set the pace: the wait it returns is not used
+    else:
+        _REPLICA_LAG_OUTAGE.ok()
 
 
 def _service_routers() -> dict[str, list[APIRouter]]:

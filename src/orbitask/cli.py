@@ -401,6 +401,7 @@ def worker_run(
     garbage."""
     import structlog
 
+    from orbitask.core.backoff import Backoff, Outage
     from orbitask.core.db import Database
     from orbitask.core.observability import configure_logging
     from orbitask.core.storage import Storages
@@ -417,7 +418,7 @@ def worker_run(
         loop = asyncio.get_running_loop()
         next_gc = loop.time() + gc_every if gc_every > 0 else float("inf")
         reconciled = not storages.peers
-        failing = False
+        outage = Outage(log, loop="attachment-replicator", backoff=Backoff(min_s=interval, max_s=max(interval, 60)))
         try:
             while True:
                 try:  # a database or storage outage fails this pass, not the worker: the next pass retries
@@ -432,13 +433,10 @@ def worker_run(
                         await collect_garbage(db, storages.local, grace_s=settings.attachment_gc_grace_seconds,
                                               purge_rows=purge_rows)
                         next_gc = loop.time() + gc_every
-                    if failing:
-                        log.info("worker_recovered")
-                        failing = False
-                except Exception as exc:
-                    if not failing:  # once per outage, not once per pass
-                        log.warning("worker_pass_failed", error_type=type(exc).__name__, error=str(exc)[:200])
-                    failing = True
+                except Exception as exc:  # logged once per outage, retried with a growing pause
+                    await asyncio.sleep(outage.failed(exc))
+                    continue
+                outage.ok()
                 await asyncio.sleep(interval)
         finally:
             await db.dispose()

@@ -8,11 +8,15 @@ from typing import Protocol
 
 import structlog
 
+from orbitask.core.backoff import Backoff, Outage
+from orbitask.core.observability import REDIS_FAILURES
+
 log = structlog.get_logger("orbitask.bus")
 
 Handler = Callable[[bytes], Awaitable[None]]
 Hook = Callable[[], None]
-RECONNECT_DELAY_S = 0.5
+RECONNECT_DELAY_S = 0.5  # after a lost subscription: the first wait, doubling (jittered) up to ...
+RECONNECT_MAX_S = 5.0  # ... this, which bounds how late live updates resume after Redis is back
 
 
 class Bus(Protocol):
@@ -77,19 +81,24 @@ class RedisBus:
         try:
             await self.redis.publish(channel, message)  # type: ignore[attr-defined]
             return True
-        except Exception as exc:
-            log.warning("bus_publish_failed", channel=channel, error=type(exc).__name__)
+        except Exception as exc:  # callers act on False (the relay retries and logs the outage once)
+            REDIS_FAILURES.labels("publish").inc()
+            log.debug("bus_publish_failed", channel=channel, error=type(exc).__name__)
             return False
 
     async def listen(self, channel: str, handler: Handler, on_subscribed: Hook | None = None) -> None:
-        """Subscribe and dispatch; reconnect with a pause after any failure, until cancelled."""
+        """Subscribe and dispatch; reconnect with a backoff after any failure, until cancelled."""
+        outage = Outage(log, loop=f"bus-listener:{channel}", what="redis",
+                        backoff=Backoff(min_s=RECONNECT_DELAY_S, max_s=RECONNECT_MAX_S))
         while True:
             pubsub = self.redis.pubsub()  # type: ignore[attr-defined]
+            wait = RECONNECT_DELAY_S
             try:
                 await pubsub.subscribe(channel)
                 async for message in pubsub.listen():
                     if message.get("type") == "subscribe":  # confirmed: from here on nothing is missed
-                        log.info("bus_subscribed", channel=channel)
+                        outage.ok()
+                        log.debug("bus_subscribed", channel=channel)
                         if on_subscribed is not None:
                             on_subscribed()
                     elif message.get("type") == "message":
@@ -100,10 +109,10 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("bus_listen_failed", channel=channel, error=type(exc).__name__)
+                wait = outage.failed(exc)
             finally:
                 try:
                     await pubsub.aclose()
                 except Exception:  # the connection is already gone
                     pass
-            await asyncio.sleep(RECONNECT_DELAY_S)
+            await asyncio.sleep(wait)

@@ -15,7 +15,9 @@ Services register jobs in an `orbitask/<service>/jobs.py` module, found and impo
 Each job runs under its own database lease, so however many processes run the worker
 (`orbitask worker`, or `orbitask serve` in the embedded default), one runs each job at a
 time; and only where `runtime.is_writer()` says this node is in the writer region, unless
-it is registered with `writer_only=False` (then one per region).
+it is registered with `writer_only=False` (then one per region). A failing step or lease (the
+database away) is retried with a jittered backoff up to ERROR_BACKOFF_MAX_S and logged once
+per outage (core/backoff.py).
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ import asyncio
 import importlib
 import importlib.util
 import pkgutil
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
 
+from orbitask.core.backoff import Backoff, Outage
 from orbitask.core.leases import DbLease
 
 if TYPE_CHECKING:
@@ -116,21 +118,27 @@ class Worker:
     async def _loop(self, name: str) -> None:
         step, interval = self.steps[name]
         lease = self.leases[name]
-        failures = 0
+        # the n-th failure in a row waits [interval * 2^(n-1), interval * 2^n], at most ERROR_BACKOFF_MAX_S
+        outage = Outage(log, loop=f"job:{name}",
+                        backoff=Backoff(min_s=min(interval, ERROR_BACKOFF_MAX_S), max_s=ERROR_BACKOFF_MAX_S))
         try:
             while True:
                 done = 0
+                error: Exception | None = None
                 try:
-                    if (self.runtime.is_writer() or not self.writer_only[name]) and await lease.hold():
-                        done = await step()
-                    failures = 0
+                    if self.runtime.is_writer() or not self.writer_only[name]:
+                        if await lease.hold():
+                            done = await step()
+                        else:
+                            error = lease.error  # None: another process holds it
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    failures += 1
-                    log.warning("job_failed", job=name, error=type(exc).__name__, detail=str(exc)[:200])
-                    await asyncio.sleep(min(ERROR_BACKOFF_MAX_S, interval * 2**failures) * random.uniform(0.5, 1))
+                    error = exc
+                if error is not None:
+                    await asyncio.sleep(outage.failed(error))
                     continue
+                outage.ok()
                 if done < BACKLOG:  # caught up: let work gather for one interval, then take it in one step
                     await asyncio.sleep(interval)
         finally:

@@ -33,7 +33,9 @@ class DbLease:
     Renewals are written every third of the TTL, not on every `hold()`, so a job polling
     many times a second costs one small write every few seconds; processes that do not hold
     it ask again every third of the TTL (at most every 2 s). A holder that stops renewing
-    (crashed, partitioned) loses the lease after `ttl_s`.
+    (crashed, partitioned) loses the lease after `ttl_s`. When the database cannot be asked,
+    `hold()` answers False with the failure in `error`, and asks again at the next call: the
+    caller's loop logs the outage and paces its retries (core/backoff.py).
     """
 
     def __init__(self, db: Database, name: str, ttl_s: float = 15.0) -> None:
@@ -43,19 +45,21 @@ class DbLease:
         self.owner = uuid.uuid4().hex
         self._valid_until = 0.0  # monotonic time until which we trust our hold without asking
         self._next_try = 0.0  # while another process holds it, when to ask again
+        self.error: Exception | None = None  # why the last call's claim failed (None: no failure)
 
     async def hold(self) -> bool:
         """Take or renew the lease; True while this process holds it."""
         now_mono = time.monotonic()
         if now_mono < self._valid_until:
             return True
+        self.error = None
         if now_mono < self._next_try:
             return False  # someone else holds it: ask again later, not on every poll
         try:
             held = await self._claim()
-        except Exception as exc:
-            log.warning("lease_unavailable", lease=self.name, error=type(exc).__name__)
-            held = False
+        except Exception as exc:  # the caller logs it (once per outage) and decides when to ask again
+            self.error, self._valid_until, self._next_try = exc, 0.0, 0.0
+            return False
         self._valid_until = now_mono + self.ttl_s / 3 if held else 0.0
         self._next_try = 0.0 if held else now_mono + min(self.ttl_s / 3, MAX_RETRY_S)
         return held

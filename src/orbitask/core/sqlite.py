@@ -35,9 +35,12 @@ import aiosqlite
 import structlog
 from anyio import to_thread
 
+from orbitask.core.backoff import Backoff, Outage
+
 BUSY_TIMEOUT_MS = 1_000
 # The log is copied into the database file this often (run_checkpoints) ...
 CHECKPOINT_INTERVAL_S = 0.5
+CHECKPOINT_RETRY_MAX_S = 30.0  # a checkpoint that keeps failing (an unwritable file) is retried at most this far apart
 # ... and SQLite copies it in a commit only past this many pages (4 KiB each): a backstop for
 # processes without run_checkpoints (command-line tools) and for a checkpoint that fell behind.
 AUTOCHECKPOINT_PAGES = 10_000
@@ -150,12 +153,18 @@ async def run_checkpoints(database: str, interval_s: float = CHECKPOINT_INTERVAL
     Several processes may run this on one file; SQLite lets one checkpoint at a time (the others
     find it busy and try again later).
     """
+    outage = Outage(log, loop="sqlite-checkpoint", what="sqlite file",
+                    backoff=Backoff(min_s=interval_s, max_s=max(interval_s, CHECKPOINT_RETRY_MAX_S)))
+    wait = interval_s
     while True:
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(wait)
         try:
             await to_thread.run_sync(_checkpoint, database)
-        except sqlite3.Error as exc:  # a locked or unwritable file: keep serving, try again
-            log.warning("sqlite_checkpoint_failed", error=str(exc))
+        except sqlite3.Error as exc:  # a locked or unwritable file: keep serving, try again (logged once)
+            wait = outage.failed(exc)
+        else:
+            outage.ok()
+            wait = interval_s
 
 
 def _checkpoint(database: str) -> tuple[int, int, int]:

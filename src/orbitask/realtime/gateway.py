@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 import structlog
 from sqlalchemy import select
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
 from orbitask.auth.policy import Actor
 from orbitask.boards.service import board_view
@@ -124,20 +124,23 @@ class Connection:
                     self.outbox.get_nowait()
 
     async def _writer(self) -> None:
-        while True:
-            data = await self.outbox.get()
-            frames: list[str] = []
-            while data is not None:
-                frames.append(data)
-                if len(frames) == BATCH_MAX or self.outbox.empty():
-                    break
-                data = self.outbox.get_nowait()
-            if frames:
-                await self.ws.send_text(frames[0] if len(frames) == 1 else batch_frame(frames))
-            if data is None:
-                code, reason = self.closing or (1000, "")
-                await self.ws.close(code=code, reason=reason)
-                return
+        try:
+            while True:
+                data = await self.outbox.get()
+                frames: list[str] = []
+                while data is not None:
+                    frames.append(data)
+                    if len(frames) == BATCH_MAX or self.outbox.empty():
+                        break
+                    data = self.outbox.get_nowait()
+                if frames:
+                    await self.ws.send_text(frames[0] if len(frames) == 1 else batch_frame(frames))
+                if data is None:
+                    code, reason = self.closing or (1000, "")
+                    await self.ws.close(code=code, reason=reason)
+                    return
+        except (WebSocketDisconnect, WebSocketDisconnected) as exc:  # the client left mid-send: normal
+            log.debug("socket_gone", during="send", code=getattr(exc, "code", None))
 
     async def _heartbeat(self) -> None:
         loop = asyncio.get_running_loop()
@@ -352,8 +355,8 @@ class Connection:
                 await self._handle(message.get("text") or "")
             if self.closing is not None and not writer.done():
                 await asyncio.wait_for(writer, timeout=5)
-        except (WebSocketDisconnect, RuntimeError, TimeoutError):
-            pass
+        except (WebSocketDisconnect, RuntimeError, TimeoutError) as exc:  # the client left, or never read
+            log.debug("socket_gone", during="receive", error=type(exc).__name__)
         finally:
             self.hub.remove_user(self)
             boards = list(self.boards)
@@ -366,11 +369,12 @@ class Connection:
                     await self._leave(*boards)
             except Exception:  # presence is best effort; entries expire on their own
                 log.warning("presence_leave_failed", boards=len(boards))
-            if self.ws.application_state != WebSocketState.DISCONNECTED:
+            # a client that left has nothing to close (a closing handshake is answered by the server)
+            if WebSocketState.DISCONNECTED not in (self.ws.application_state, self.ws.client_state):
                 try:
                     await self.ws.close()
-                except RuntimeError:
-                    pass
+                except (WebSocketDisconnect, RuntimeError):  # it left meanwhile
+                    log.debug("socket_gone", during="close")
 
 
 def batch_frame(frames: list[str]) -> str:

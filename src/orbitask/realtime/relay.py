@@ -19,6 +19,10 @@ never held it: after a Redis restart any process may win) starts TAKEOVER_REPLAY
 the head, not at it: events committed while nobody held the lease would otherwise never be
 published, and a listener that had already caught up from the log would miss them. (Listeners
 drop what they have already sent.)
+
+A failing database or bus is retried with a bounded, jittered backoff (RETRY_MIN_S to
+RETRY_MAX_S) instead of at the poll's pace, and logged once when lost and once when back
+(core/backoff.py); the healthy path keeps its POLL_INTERVAL_S pacing.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import orjson
 import structlog
 from sqlalchemy import bindparam, func, select
 
+from orbitask.core.backoff import Backoff, Outage
 from orbitask.core.bus import Bus
 from orbitask.core.db import Database, utcnow
 from orbitask.core.events import Event, EventRead
@@ -51,6 +56,8 @@ BATCH = 500
 SEEN_IDS = 10_000
 RESUME_LIMIT = 10_000
 TAKEOVER_REPLAY_S = 30.0
+RETRY_MIN_S = 0.1  # after a failed step: the first wait, doubling (jittered) up to ...
+RETRY_MAX_S = 5.0  # ... this, which bounds how late live updates resume after an outage
 
 
 class Lease(Protocol):
@@ -90,6 +97,8 @@ class RedisLease:
         self.owner = uuid.uuid4().hex
         self._valid_until = 0.0  # monotonic time until which our last renewal is trusted
         self._next_try = 0.0  # while another process holds it (or Redis is down), when to ask again
+        self.outage = Outage(log, loop="relay-lease", what="redis",
+                             backoff=Backoff(min_s=ttl_ms / 3000, max_s=max(ttl_ms / 3000, RETRY_MAX_S)))
 
     async def hold(self) -> bool:
         """Renew if ours, else try to take it (at most every third of the TTL either way)."""
@@ -104,8 +113,9 @@ class RedisLease:
                 or await self.redis.set(self.key, self.owner, nx=True, px=self.ttl_ms)  # type: ignore[attr-defined]
             )
         except Exception as exc:
-            log.warning("relay_lease_unavailable", error=type(exc).__name__)
-            held = False
+            self._valid_until, self._next_try = 0.0, now + self.outage.failed(exc)
+            return False
+        self.outage.ok()
         third = self.ttl_ms / 3000
         self._valid_until = now + third if held else 0.0
         self._next_try = 0.0 if held else now + third
@@ -135,9 +145,12 @@ class Relay:
         self._late: dict[int, float] = {}  # skipped seq -> when we gave up waiting in line for it
         self._seen: OrderedDict[uuid.UUID, None] = OrderedDict()
         self._caught_up = False  # the last step published everything there was (no gap, bus up)
+        self.refused = False  # the last step's publish was refused by the bus
+        self.outage = Outage(log, loop="relay", backoff=Backoff(min_s=RETRY_MIN_S, max_s=RETRY_MAX_S))
+        self.bus_outage = Outage(log, loop="relay", what="bus", backoff=Backoff(min_s=RETRY_MIN_S, max_s=RETRY_MAX_S))
 
     async def run(self) -> None:
-        """Relay until cancelled; errors are logged and retried."""
+        """Relay until cancelled; failures are retried with backoff and logged once per outage."""
         while True:
             try:
                 if await self.lease.hold():
@@ -148,14 +161,20 @@ class Relay:
                     # read before the query, so that a commit during a step is seen at the next look
                     changed = self.changes is None or self.changes.changed()
                     published = await self.step() if changed or not self._caught_up or self._late else 0
+                    self.outage.ok()
                 else:
-                    self.holding = False  # someone else relays, or Redis is down
+                    self.holding = self.refused = False  # someone else relays, or Redis is down
                     published = 0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("relay_step_failed", error=type(exc).__name__, detail=str(exc)[:200])
-                published = 0
+                await asyncio.sleep(self.outage.failed(exc))
+                continue
+            if self.refused:  # the bus is down (it logs why): retry with backoff, not at the poll's pace
+                await asyncio.sleep(self.bus_outage.failed("publish refused"))
+                continue
+            if self.holding:
+                self.bus_outage.ok()
             if not published or self._caught_up:
                 # after a step that published everything it read, wait for the next poll too: under
                 # load someone has always committed since, and stepping again at once read a batch of
@@ -180,6 +199,7 @@ class Relay:
         """Publish what is ready; returns how many events went out."""
         assert self.cursor is not None
         self._caught_up = False  # until this step has published everything it read (a failed read too)
+        self.refused = False
         async with self.db.read_session() as session:
             rows = await _AFTER.all(session, {"cursor": self.cursor})
             late: Sequence[Any] = []
@@ -218,6 +238,7 @@ class Relay:
             return 0
         body = EventRead.model_validate(event).model_dump(mode="json")
         if not await self.bus.publish(self.channel, orjson.dumps(body)):
+            self.refused = True
             return None
         self._seen[event.id] = None
         if len(self._seen) > SEEN_IDS:

@@ -4,7 +4,8 @@ A node serves reads from its own region's replica and forwards every write to th
 region (regions/forwarding.py). The writer region and an epoch live in one row of the
 `topology` table, written only on the writer database (by `set_writer` at promotion), so
 the row travels to the other regions with the data it governs. Each node re-reads it every
-REFRESH_S and at once after a forwarding failure. Without a row (a fresh database, or a
+REFRESH_S (backing off up to RETRY_MAX_S while the reader fails, logged once per outage) and
+at once after a forwarding failure. Without a row (a fresh database, or a
 single-region deployment) the writer is ORBITASK_WRITER_REGION, else this node's region.
 
 The failover controller writes the row with plain SQL on the database it promotes:
@@ -20,12 +21,14 @@ import structlog
 from sqlalchemy import select
 
 from orbitask.config import RegionConfig, Settings
+from orbitask.core.backoff import Backoff, Outage
 from orbitask.core.db import Database, utcnow
 from orbitask.regions.models import TOPOLOGY_ID, Topology
 
 log = structlog.get_logger("orbitask.topology")
 
 REFRESH_S = 1.0
+RETRY_MAX_S = 5.0
 SET_WRITER_SQL = (
     "INSERT INTO topology (id, writer_region, epoch, updated_at) VALUES (1, %s, 1, UTC_TIMESTAMP(6)) "
     "ON DUPLICATE KEY UPDATE writer_region = VALUES(writer_region), epoch = epoch + 1, "
@@ -101,12 +104,15 @@ class RegionMap:
         return self.writer
 
     async def watch(self) -> None:
-        """Until cancelled: refresh every REFRESH_S; failures keep the last view."""
+        """Until cancelled: refresh every REFRESH_S; failures keep the last view and back off."""
+        outage = Outage(log, loop="topology", backoff=Backoff(min_s=REFRESH_S, max_s=RETRY_MAX_S))
         while True:
             try:
                 await self.refresh()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("topology_refresh_failed", error=type(exc).__name__)
+                await asyncio.sleep(outage.failed(exc))
+                continue
+            outage.ok()
             await asyncio.sleep(REFRESH_S)
