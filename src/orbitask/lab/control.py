@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import structlog
 
-from orbitask.lab import haproxy
+from orbitask.lab import haproxy, journal
 from orbitask.lab.mariadb import DATABASE, REPL_PASSWORD, REPL_USER, MariaDBServer, SqlError
 from orbitask.lab.procs import alive, kill, spawn, stop, wait_until
 from orbitask.lab.redis import LabRedis
@@ -37,7 +37,8 @@ WORKER_BANNER = b"Orbitask worker for region"  # printed by `orbitask worker run
 def server(state: LabState, region: str) -> MariaDBServer:
     """The region's MariaDB as recorded in the state."""
     r = state.regions[region]
-    return MariaDBServer(state.dir / region / "db", r.server_id, r.db_port, state.semi_sync, r.db_pid, region)
+    return MariaDBServer(state.dir / region / "db", r.server_id, r.db_port, state.semi_sync, r.db_pid, region,
+                         journal.path(state.dir))
 
 
 def redis_of(state: LabState, region: str) -> LabRedis:
@@ -171,7 +172,11 @@ def bootstrap(state: LabState, progress: Callable[[str], None] = lambda _msg: No
     """Servers, replication, schema, API nodes and entry points (the WAN links must be up already)."""
     from orbitask.core.migrate import upgrade
 
-    progress("MariaDB and Redis in every region")
+    def step(text: str) -> None:
+        journal.write(journal.path(state.dir), f"lab up: {text}")
+        progress(text)
+
+    step("MariaDB and Redis in every region")
 
     def servers(region: str) -> None:
         start_db(state, region)
@@ -183,25 +188,27 @@ def bootstrap(state: LabState, progress: Callable[[str], None] = lambda _msg: No
     lab = cluster(state)
     writer = state.writer
     failover.promote(lab, writer)
-    progress("schema on the writer")
+    step("schema on the writer")
     upgrade(server(state, writer).url())
     for region in REGIONS:
         if region != writer:
-            progress(f"replication {writer} -> {region}")
+            step(f"replication {writer} -> {region}")
             failover.replicate(lab, region, writer)
     state.epoch = failover.record_writer(lab, writer)
     sync_replicas(state)
     if state.semi_sync and not failover.semi_sync_on(lab, writer, [r for r in REGIONS if r != writer]):
         raise RuntimeError(f"no replica connected to {writer}: semi-sync could not be switched on")
-    for region in REGIONS:
-        progress(f"API node and replication worker in {region}")
-        start_api(state, region)
-        start_worker(state, region)
-        state.save()
-    progress("HAProxy entry points")
+    step("API nodes and replication workers")
+    with ThreadPoolExecutor(2 * len(REGIONS)) as pool:  # each waits for its process to be ready: wait side by side
+        started = [pool.submit(start, state, region) for region in REGIONS for start in (start_api, start_worker)]
+    state.save()
+    for done in started:
+        done.result()
+    step("HAProxy entry points")
     state.haproxy_pid = haproxy.start(state)
     state.status = "ready"
     state.save()
+    step("ready")
 
 
 def up(lab_dir: Path, wan_scale: float, semi_sync: bool, progress: Callable[[str], None] = print) -> LabState:
@@ -252,12 +259,16 @@ def down(lab_dir: Path) -> bool:
         state = LabState.load(lab_dir)
     except FileNotFoundError:
         return False
-    pids = [state.haproxy_pid, *(r.api_pid for r in state.regions.values()),
-            *(r.worker_pid for r in state.regions.values()), state.supervisor_pid,
-            *(r.redis_pid for r in state.regions.values()), *(r.db_pid for r in state.regions.values())]
-    running = [pid for pid in pids if alive(pid)]
-    for pid in running:
-        stop(pid)
+    # the entry points, nodes and supervisor first (nothing fails over or reconnects while the servers go)
+    front = [state.haproxy_pid, *(r.api_pid for r in state.regions.values()),
+             *(r.worker_pid for r in state.regions.values()), state.supervisor_pid]
+    back = [*(r.redis_pid for r in state.regions.values()), *(r.db_pid for r in state.regions.values())]
+    running = [pid for pid in front + back if alive(pid)]
+    if running:
+        journal.write(journal.path(state.dir), f"lab down: stopping {len(running)} processes")
+    for group in (front, back):
+        with ThreadPoolExecutor(len(group)) as pool:  # each stop waits for its process to exit: wait side by side
+            list(pool.map(stop, [pid for pid in group if alive(pid)]))
     state.haproxy_pid = state.supervisor_pid = None
     for r in state.regions.values():
         r.api_pid = r.worker_pid = r.redis_pid = r.db_pid = None
@@ -274,11 +285,20 @@ def run_failover(lab_dir: Path, *, to: str | None = None, planned: bool = False,
         if expected_writer is not None and state.writer != expected_writer:
             return None
         lab = cluster(state)
-        if planned:
-            target = to or state.nearest(state.writer)[1]
-            result = failover.switchover(lab, state.writer, target)
-        else:
-            result = failover.unplanned_failover(lab, state.writer, to=to, preference=state.nearest(state.writer))
+        notes = journal.path(state.dir)
+        kind = "switchover" if planned else "failover"
+        journal.write(notes, f"{kind}: from {state.writer}" + (f" to {to}" if to else ""))
+        try:
+            if planned:
+                target = to or state.nearest(state.writer)[1]
+                result = failover.switchover(lab, state.writer, target)
+            else:
+                result = failover.unplanned_failover(lab, state.writer, to=to, preference=state.nearest(state.writer))
+        except Exception as exc:
+            journal.write(notes, f"{kind}: FAILED: {type(exc).__name__}: {exc}")
+            raise
+        journal.write(notes, f"{kind}: {result.old_writer} -> {result.new_writer}, epoch {result.epoch}, "
+                             f"{result.seconds:.2f} s")
         state.writer, state.epoch = result.new_writer, result.epoch
         state.pending_rejoin = sorted(set(state.pending_rejoin) - {result.new_writer} - set(result.rejoined)
                                       | set(result.pending_rejoin))
@@ -329,9 +349,11 @@ def restart_region(lab_dir: Path, region: str) -> None:
     rejoin_pending(lab_dir)
     with locked(lab_dir):
         state = LabState.load(lab_dir)
-        start_api(state, region)
-        start_worker(state, region)
+        with ThreadPoolExecutor(2) as pool:
+            started = [pool.submit(start, state, region) for start in (start_api, start_worker)]
         state.save()
+        for done in started:
+            done.result()
 
 
 def status(lab_dir: Path) -> dict:

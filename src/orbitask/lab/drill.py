@@ -17,12 +17,13 @@ import asyncio
 import math
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
 from rich.table import Table
 
-from orbitask.lab import control
+from orbitask.lab import control, journal
 from orbitask.lab.mariadb import APP_PASSWORD, APP_USER, DATABASE
 from orbitask.lab.state import REGIONS, LabState
 from orbitask.lab.wan import rtt_ms
@@ -52,17 +53,35 @@ SETTLE_S = 5.0
 WRITERS_PER_LOCATION = 2
 
 
+class Steps:
+    """The drill's progress, on the console and in the lab's journal (which outlives a hung drill)."""
+
+    def __init__(self, console: Console, lab_dir: Path) -> None:
+        self.console, self.journal = console, journal.path(lab_dir)
+
+    def log(self, text: str) -> None:
+        self.console.log(text)
+        journal.write(self.journal, f"drill: {text}")
+
+
 def run_drill(lab_dir, *, pairs: int = 2000, crash: bool = True, console: Console | None = None,  # noqa: ANN001
               clients: int = CLIENTS_PER_LOCATION) -> dict[str, Any]:
     """Run every phase against the running lab; returns the results (also what --json writes)."""
-    return asyncio.run(_drill(lab_dir, pairs, crash, console or Console(stderr=True), clients))
+    steps = Steps(console or Console(stderr=True), Path(lab_dir))
+    try:
+        result = asyncio.run(_drill(lab_dir, pairs, crash, steps, clients))
+    except BaseException as exc:
+        journal.write(steps.journal, f"drill: FAILED: {type(exc).__name__}: {exc}")
+        raise
+    journal.write(steps.journal, "drill: done")
+    return result
 
 
 def ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-async def _drill(lab_dir, pairs: int, crash: bool, console: Console,  # noqa: ANN001
+async def _drill(lab_dir, pairs: int, crash: bool, console: Steps,  # noqa: ANN001
                  clients_per_location: int) -> dict[str, Any]:
     state = LabState.load(lab_dir)
     writer = state.writer
@@ -100,7 +119,7 @@ async def _drill(lab_dir, pairs: int, crash: bool, console: Console,  # noqa: AN
 
 
 async def _latency_phase(state: LabState, clients: dict[str, Client], pairs: int, shared_list: str,
-                         listeners: list[Listener], console: Console, clients_per_location: int) -> dict[str, Any]:
+                         listeners: list[Listener], console: Steps, clients_per_location: int) -> dict[str, Any]:
     per_worker = math.ceil(pairs / (len(REGIONS) * clients_per_location))
     console.log(f"Write-then-read: {per_worker * clients_per_location} pairs per location, "
                 f"{clients_per_location} clients each; realtime probes on a shared board")
@@ -196,7 +215,7 @@ def _failures(logs: dict[str, WriteLog]) -> dict[str, dict[str, int]]:
             for loc, log in logs.items()}
 
 
-async def _failover_phase(lab_dir, clients: dict[str, Client], console: Console) -> dict[str, Any]:  # noqa: ANN001
+async def _failover_phase(lab_dir, clients: dict[str, Client], console: Steps) -> dict[str, Any]:  # noqa: ANN001
     state = LabState.load(lab_dir)
     old = state.writer
     boards = {loc: await board_with_list(client, f"Failover {loc}") for loc, client in clients.items()}
@@ -238,7 +257,7 @@ async def _failover_phase(lab_dir, clients: dict[str, Client], console: Console)
 
 
 async def _split_brain(lab_dir, old: str, new: str, clients: dict[str, Client], promotion_state: str,  # noqa: ANN001
-                       console: Console) -> dict[str, Any]:
+                       console: Steps) -> dict[str, Any]:
     """The old writer comes back fenced: it refuses writes, forwards its clients' writes, originates nothing."""
     console.log(f"Restarting {old} (it must come back fenced and rejoin as a replica)")
     with control.locked(lab_dir):
@@ -276,7 +295,7 @@ def _app_write_refused(state: LabState, region: str) -> bool:
     return done.returncode != 0 and "read-only" in done.stderr.lower()
 
 
-async def _switchover_phase(lab_dir, clients: dict[str, Client], back_to: str, console: Console) -> dict[str, Any]:  # noqa: ANN001
+async def _switchover_phase(lab_dir, clients: dict[str, Client], back_to: str, console: Steps) -> dict[str, Any]:  # noqa: ANN001
     boards = {loc: await board_with_list(client, f"Switchover {loc}") for loc, client in clients.items()}
     stop = asyncio.Event()
     tasks, logs = await _load(clients, boards, stop)

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orbitask.lab import journal
+from orbitask.lab.journal import shown
 from orbitask.lab.procs import alive, free_port, kill, spawn, stop, wait_until
 
 START_TIMEOUT_S = 60.0
@@ -23,6 +25,7 @@ REPL_USER, REPL_PASSWORD = "repl", "orbitask-repl-pw"
 DATABASE = "orbitask"
 SEMI_SYNC_TIMEOUT_MS = 5000
 INSTALL_HINT = "install it with `apt-get install -y mariadb-server` (`make test` does this for you)"
+TMPDIR = "tmp"  # each server's own: a starting mariadbd empties its tmpdir of temporary tables
 
 
 class MissingServer(RuntimeError):
@@ -42,18 +45,24 @@ def binary(name: str) -> str:
 
 
 def install_datadir(datadir: Path) -> None:
-    """mariadb-install-db into `datadir` (retried: it fails once in a while on a loaded machine)."""
+    """mariadb-install-db into `datadir`, with the server's own temporary directory beside it.
+
+    Every mariadbd, the bootstrap one included, deletes each `#sql*` file in its tmpdir when it
+    starts. With the default tmpdir (/tmp) shared, one server starting removed the internal
+    temporary tables another server was using: bootstraps running side by side (the lab's three)
+    then failed ("Can't find file: '/tmp/#sql-temptable-....MAI'") or crashed in
+    ha_maria::drop_table, 6 of 45 runs three at a time, none with a tmpdir each.
+    """
     install = binary("mariadb-install-db")
-    for _ in range(3):
-        done = subprocess.run(
-            [install, "--no-defaults", f"--datadir={datadir}", "--user=root", "--skip-test-db",
-             "--auth-root-authentication-method=normal"],
-            capture_output=True, text=True,
-        )
-        if done.returncode == 0:
-            return
-        shutil.rmtree(datadir, ignore_errors=True)
-    raise RuntimeError(f"mariadb-install-db failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    tmpdir = datadir.parent / TMPDIR
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [install, "--no-defaults", f"--datadir={datadir}", f"--tmpdir={tmpdir}", "--user=root", "--skip-test-db",
+         "--auth-root-authentication-method=normal"],
+        capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mariadb-install-db failed in {datadir}: {done.stdout[-1000:]} {done.stderr[-3000:]}")
 
 
 def server_args(base: Path, port: int, server_id: int, *, binlog: bool = True, read_only: bool = False,
@@ -65,7 +74,7 @@ def server_args(base: Path, port: int, server_id: int, *, binlog: bool = True, r
         "--skip-name-resolve", f"--pid-file={base / 'mysqld.pid'}", "--innodb-buffer-pool-size=64M",
         "--innodb-flush-log-at-trx-commit=2", "--character-set-server=utf8mb4",
         "--collation-server=utf8mb4_unicode_ci", "--max-connections=500", "--gtid-strict-mode=ON",
-        f"--log-error={base / 'error.log'}", "--skip-slave-start",
+        f"--log-error={base / 'error.log'}", "--skip-slave-start", f"--tmpdir={base / TMPDIR}",
     ]
     if binlog:
         args += [f"--log-bin={base / 'binlog'}", "--binlog-format=ROW", "--log-slave-updates=ON", "--sync-binlog=0",
@@ -100,6 +109,7 @@ class MariaDBServer:
     semi_sync: bool = False
     pid: int | None = None
     region: str = ""
+    journal: Path | None = None  # where every statement is noted (the lab's journal)
 
     @property
     def socket(self) -> str:
@@ -116,6 +126,7 @@ class MariaDBServer:
         if fresh:
             self.base.mkdir(parents=True, exist_ok=True)
             install_datadir(datadir)
+        (self.base / TMPDIR).mkdir(parents=True, exist_ok=True)
         args = server_args(self.base, self.port, self.server_id, read_only=True, semi_sync=self.semi_sync)
         self.pid = spawn(args, self.base / "mariadbd.out")
         wait_until(self.reachable, f"mariadbd on port {self.port}", START_TIMEOUT_S, self.pid, self.log)
@@ -136,19 +147,57 @@ class MariaDBServer:
         return True
 
     def sql(self, statements: str, database: str | None = None, timeout: float = 30, names: bool = False) -> str:
-        """Run SQL as root through the socket; returns tab-separated output (with column names if `names`)."""
+        """Run SQL as root through the socket; returns tab-separated output (with column names if `names`).
+
+        Each call goes to the journal (server, outcome, seconds, statement). A timeout names the
+        statement and what the server was running at that moment (each statement's state says
+        what it waited for); then the client is killed.
+        """
         args = ["mariadb", "--no-defaults", f"--socket={self.socket}", "-uroot", "-B", "--connect-timeout=2"]
         if not names:
             args.append("-N")
         if database:
             args.append(database)
+        started = time.monotonic()
+        client = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
         try:
-            done = subprocess.run(args, input=statements, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise SqlError(f"mariadb on port {self.port}: no answer within {timeout:.0f} s") from exc
-        if done.returncode != 0:
-            raise SqlError(f"mariadb on port {self.port}: {done.stderr.strip()}")
-        return done.stdout
+            out, err = client.communicate(statements, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            running = self.running_statements()
+            client.kill()
+            client.communicate()
+            self._note(started, "TIMEOUT", statements, f"the server was running: {running}")
+            raise SqlError(f"{self.name}: no answer within {timeout:.0f} s to: {shown(statements)}; "
+                           f"the server was running: {running}") from None
+        if client.returncode != 0:
+            self._note(started, "ERROR", statements, err.strip())
+            raise SqlError(f"{self.name}: {err.strip()} (in: {shown(statements)})")
+        self._note(started, "ok", statements)
+        return out
+
+    def running_statements(self) -> str:
+        """What the server runs now, one `[id user seconds state] statement` per client (for error messages)."""
+        query = ("SELECT CONCAT('[', ID, ' ', USER, ' ', TIME, 's ', IFNULL(STATE, ''), '] ', LEFT(IFNULL(INFO, ''), 150))"
+                 " FROM information_schema.PROCESSLIST WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump')"
+                 " AND ID <> CONNECTION_ID() ORDER BY TIME DESC LIMIT 20")
+        try:
+            done = subprocess.run(["mariadb", "--no-defaults", f"--socket={self.socket}", "-uroot", "-B", "-N",
+                                   "--connect-timeout=2"], input=query, capture_output=True, text=True, timeout=5)
+        except subprocess.TimeoutExpired:
+            return "(no answer to the process list either)"
+        return "; ".join(line for line in done.stdout.splitlines() if line) or done.stderr.strip() or "nothing"
+
+    @property
+    def name(self) -> str:
+        """How messages and the journal name this server."""
+        return f"mariadb {self.region or 'server'} (port {self.port})"
+
+    def _note(self, started: float, outcome: str, statements: str, detail: str = "") -> None:
+        elapsed, statement = time.monotonic() - started, shown(statements)
+        detail = f" -> {detail[:1500]}" if detail else ""
+        journal.write(self.journal, f"sql {self.name} {outcome} {elapsed:.3f}s: {statement}{detail}",
+                      stream=f"sql {self.name}", key=f"{outcome} {statement}{detail}")  # a poll's repeats: counted
 
     def url(self, port: int | None = None, database: str = DATABASE) -> str:
         """The application's async SQLAlchemy URL (through `port`, e.g. a WAN link, when given)."""

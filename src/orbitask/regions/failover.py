@@ -38,9 +38,12 @@ rebuilds it from a consistent dump of the new primary before it replicates.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -52,6 +55,16 @@ log = structlog.get_logger("orbitask.failover")
 
 APPLY_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 10
+FENCE_GRACE_S = 0.5  # what statements already running get to finish before the fence ends them
+FENCE_TIMEOUT_S = 20  # lock_wait_timeout of the fence's SET GLOBAL read_only (below the client's 30 s)
+# What a pending SET GLOBAL read_only waits for: statements that write or lock rows (they hold the
+# backup lock it needs), not those queued behind it nor plain reads.
+_BLOCKERS_SQL = (
+    "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' AND ID <> CONNECTION_ID()"
+    " AND IFNULL(STATE, '') <> 'Waiting for backup lock' AND INFO NOT LIKE 'SET GLOBAL read_only%'"
+    " AND (INFO NOT REGEXP '^[[:space:]]*(SELECT|SHOW|WITH)[[:space:]]'"
+    " OR INFO REGEXP 'FOR[[:space:]]+UPDATE|IN[[:space:]]+SHARE[[:space:]]+MODE')"
+)
 _REGION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -181,9 +194,41 @@ def wait_applied(node: Node, pos: str, timeout: float = APPLY_TIMEOUT_S) -> bool
     return node.sql(f"SELECT MASTER_GTID_WAIT('{pos}', {timeout})", timeout=timeout + 10).strip() == "0"
 
 
-def fence(node: Node) -> None:
-    """Make `node` refuse application writes (its app user has neither SUPER nor READ_ONLY ADMIN)."""
-    node.sql("SET GLOBAL read_only=ON; SET GLOBAL rpl_semi_sync_master_enabled=OFF")
+def fence(node: Node, *, grace: float = FENCE_GRACE_S, timeout: float = FENCE_TIMEOUT_S) -> None:
+    """Make `node` refuse application writes (its app user has neither SUPER nor READ_ONLY ADMIN).
+
+    `SET GLOBAL read_only=ON` waits for every write statement and every commit in progress, while
+    new writes queue behind it, so two things could hold it up indefinitely:
+    - a commit waiting for a replica's acknowledgement that does not come: semi-sync goes off
+      first, which releases it (its transaction is in the binlog, which a switchover's target
+      applies entirely before it is promoted);
+    - a statement waiting for a row lock held by a transaction whose next statement is queued
+      behind read_only (two writers on one board): MariaDB's deadlock detection does not see the
+      row lock, so read_only waited until innodb_lock_wait_timeout (50 s) failed the statement.
+      After `grace` the statements holding it up are ended (KILL QUERY); their transactions
+      would fail at commit on a read-only server anyway.
+    """
+    node.sql("SET GLOBAL rpl_semi_sync_master_enabled=OFF")
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(node.sql, f"SET SESSION lock_wait_timeout={int(timeout)}; SET GLOBAL read_only=ON",
+                              timeout=timeout + 10)
+        for _ in range(int(timeout / grace) + 1):
+            try:
+                pending.result(grace)
+                return
+            except FuturesTimeout:
+                _end_blockers(node)
+        pending.result()  # bounded by lock_wait_timeout: the answer, or the error that names the wait
+
+
+def _end_blockers(node: Node) -> None:
+    """KILL QUERY the statements a pending `SET GLOBAL read_only=ON` waits for (plain reads never hold it up)."""
+    threads = node.sql(_BLOCKERS_SQL).split()
+    for thread in threads:
+        with contextlib.suppress(Exception):  # it may have ended meanwhile
+            node.sql(f"KILL QUERY {int(thread)}")
+    if threads:
+        log.warning("fence_ended_statements", region=node.region, threads=threads)
 
 
 def replicate(cluster: Cluster, replica: str, primary: str, *, from_binlog: bool = False) -> None:
@@ -191,8 +236,9 @@ def replicate(cluster: Cluster, replica: str, primary: str, *, from_binlog: bool
     node = cluster.nodes[replica]
     host, port = cluster.route(replica, primary)
     reset = "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos;" if from_binlog else ""
+    fence(node)
     node.sql(
-        "SET GLOBAL read_only=ON; SET GLOBAL rpl_semi_sync_master_enabled=OFF; STOP SLAVE; RESET SLAVE ALL;"
+        "STOP SLAVE; RESET SLAVE ALL;"
         f"{reset}CHANGE MASTER TO MASTER_HOST='{host}', MASTER_PORT={port}, MASTER_USER='{cluster.repl_user}', "
         f"MASTER_PASSWORD='{cluster.repl_password}', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, "
         "MASTER_HEARTBEAT_PERIOD=1; START SLAVE;"
