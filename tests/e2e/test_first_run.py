@@ -25,7 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orbitask.cli import app as cli_app
-from tests.servers import STARTUP_TIMEOUT_S, free_port
+from tests.servers import STARTUP_TIMEOUT_S, free_port, stop
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colours: a terminal gets them
 ORBITASK = str(Path(sys.executable).parent / "orbitask")  # the console script `make run` runs
@@ -67,12 +67,7 @@ def serving(cwd: Path, env: dict[str, str], **popen: object) -> Iterator[tuple[s
             time.sleep(0.1)  # polling a starting process, bounded by the deadline
         yield url, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 
