@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 import orjson
 import pytest
+from sqlalchemy import update
 
 from orbitask.notifications.delivery import SIGNATURE_HEADER, verify
+from orbitask.notifications.models import Webhook
 from tests.conftest import Api, User, assert_problem
 from tests.notifications.conftest import Jobs
 from tests.webhookreceiver import Receiver
@@ -118,6 +121,59 @@ async def test_private_loopback_and_link_local_targets_are_refused(api: Api, app
         return
     body = assert_problem(r, 422, "webhook-target-refused")
     assert "url:" in body["detail"]
+
+
+# IPv6 forms that carry an IPv4 address: the embedded address is checked as well (and named when refused)
+EMBEDDED = [
+    ("http://[64:ff9b::a9fe:a9fe]/", "169.254.169.254"),  # NAT64 well-known prefix (RFC 6052), /96
+    ("http://[64:ff9b:1::a9fe:a9fe]/", "64:ff9b:1::a9fe:a9fe"),  # NAT64 local-use prefix (RFC 8215): never public
+    ("http://[64:ff9b:1:7f00:0:100::]/", "64:ff9b:1:7f00:0:100::"),  # the same prefix, a /48 embedding
+    ("http://[::127.0.0.1]/", "127.0.0.1"),  # IPv4-compatible ::a.b.c.d (deprecated)
+    ("http://[2002:7f00:1::]/", "127.0.0.1"),  # 6to4
+    ("http://[2002:a9fe:a9fe::1]/", "169.254.169.254"),
+    ("http://[::ffff:0:7f00:1]/", "127.0.0.1"),  # SIIT IPv4-translated ::ffff:0:a.b.c.d
+    ("http://[::ffff:a9fe:a9fe]/", "169.254.169.254"),  # IPv4-mapped ::ffff:a.b.c.d
+    ("http://[2001:0:a9fe:a9fe:0:ffff:a247:27dd]/", "169.254.169.254"),  # Teredo server
+    ("http://[2001:0:5db8:d822:0:ffff:80ff:fffe]/", "127.0.0.1"),  # Teredo client (stored inverted)
+]
+
+
+@pytest.mark.parametrize(("url", "named"), EMBEDDED)
+async def test_ipv6_forms_that_embed_a_private_ipv4_address_are_refused(
+    api: Api, app: Any, url: str, named: str
+) -> None:
+    app.state.runtime.settings.webhook_allowed_networks = []
+    owner = await api.user("Owner")
+    r = await api.call(owner, "POST", f"/workspaces/{owner.workspace_id}/webhooks", json={"url": url})
+    body = assert_problem(r, 422, "webhook-target-refused")
+    assert named in body["detail"] and ("embeds" in body["detail"] or "local-use NAT64" in body["detail"]), body
+
+
+@pytest.mark.parametrize("url", ["http://[64:ff9b::5db8:d822]/", "http://[2002:5db8:d822::1]/"])
+async def test_ipv6_forms_that_embed_a_public_ipv4_address_are_accepted(api: Api, app: Any, url: str) -> None:
+    app.state.runtime.settings.webhook_allowed_networks = []
+    owner = await api.user("Owner")
+    await _hook(api, owner, url)  # NAT64 and 6to4 to 93.184.216.34: nothing is sent before an event
+
+
+async def test_embedded_addresses_are_checked_again_at_delivery(
+    api: Api, jobs: Jobs, app: Any, receiver: Receiver
+) -> None:
+    """A URL stored before this check existed (or by another version) is refused before any connection."""
+    owner = await api.user("Owner")
+    hook = await _hook(api, owner, receiver.url)
+    port = httpx.URL(receiver.url).port
+    async with app.state.runtime.db.write_transaction() as session:
+        await session.execute(update(Webhook).where(Webhook.id == uuid.UUID(hook["id"]))
+                              .values(url=f"http://[64:ff9b::7f00:1]:{port}/hooks/orbitask"))
+    app.state.runtime.settings.webhook_allowed_networks = []
+    await api.board(owner)
+    await jobs.events()
+    await jobs.deliver(_settled(api, owner, hook, 1))
+    [dead] = await _deliveries(api, owner, hook)
+    assert dead["status"] == "dead" and dead["last_status_code"] is None
+    assert "64:ff9b::7f00:1 (embeds 127.0.0.1)" in dead["last_error"], dead["last_error"]
+    assert receiver.received == []
 
 
 async def test_targets_are_checked_again_at_delivery(api: Api, jobs: Jobs, app: Any, receiver: Receiver) -> None:

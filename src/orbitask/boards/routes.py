@@ -29,7 +29,7 @@ from orbitask.boards.schemas import (
 from orbitask.boards.snapshot import board_snapshot
 from orbitask.core.events import EventRead
 from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from orbitask.core.schemas import Output
+from orbitask.core.schemas import DbInt, Output
 
 router = APIRouter(tags=["boards"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
@@ -87,7 +87,7 @@ async def delete_board(board_id: uuid.UUID, actor: CurrentActor, uow: Uow) -> No
 @router.get("/boards/{board_id}/events", response_model=EventPage)
 async def board_events(
     board_id: uuid.UUID, actor: CurrentActor, session: ReadSession,
-    after_version: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    after_version: Annotated[DbInt, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> EventPage:
     """Events after a version, in order, to catch up without reloading."""
     items, version = await service.list_events(session, actor, board_id, after_version=after_version, limit=limit)

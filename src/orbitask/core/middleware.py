@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,6 +17,7 @@ from orbitask.core import context
 from orbitask.core.errors import PayloadTooLarge, is_unavailable, problem, request_timed_out, unavailable
 from orbitask.core.observability import REQUEST_LATENCY
 from orbitask.core.ratelimit import client_ip
+from orbitask.core.schemas import NUL_REFUSED
 from orbitask.core.tokens import HEADER as TOKEN_HEADER
 from orbitask.core.tokens import ConsistencyToken
 
@@ -25,6 +27,7 @@ _TOKEN = TOKEN_HEADER.lower().encode()
 # waits up to 5 + 5 s for that; a second cancel makes it drop the connection at once instead.
 CLEANUP_GRACE_S = 1.0
 _REQUEST_ID = b"x-request-id"
+NOT_UTF8 = "must be valid UTF-8 (it has percent-encoded bytes that are not, such as an unpaired surrogate)"
 
 log = structlog.get_logger("orbitask.http")
 
@@ -105,6 +108,14 @@ class RequestContextMiddleware:
                     f"The request line and headers exceed {self.max_header_bytes} bytes.",
                 )(scope, receive, send_with_headers)
                 return
+            refused = _unstorable_url(scope)
+            if refused is not None:  # bodies refuse such text (core/schemas.Input): the URL does the same
+                field, why = refused
+                await problem(
+                    422, "invalid-input", "Invalid input", f"{field}: {why}",
+                    errors=[{"field": field, "message": why, "code": "value_error"}],
+                )(scope, receive, send_with_headers)
+                return
             if length is not None and (not length.isdigit() or int(length) > max_body):
                 await problem(
                     413, "payload-too-large", "Request body too large",
@@ -164,6 +175,43 @@ class RequestContextMiddleware:
                     response_started=started, cleanup_interrupted=forced)
         if not started:  # once the response has started it is too late for a status: cut it off
             await request_timed_out(timeout)(scope, receive, send)
+
+
+def _unstorable(raw: bytes) -> str | None:
+    """Why a percent-encoded part of the URL is not text a database stores faithfully, or None."""
+    data = unquote_to_bytes(raw) if b"%" in raw else raw
+    if b"\x00" in data:
+        return NUL_REFUSED
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return NOT_UTF8
+    return None
+
+
+def _unstorable_url(scope: Scope) -> tuple[str, str] | None:
+    """The part of the URL (`path`, `query.<name>`, `query`) that holds NUL or is not UTF-8, and why."""
+    raw_path = scope.get("raw_path")
+    if raw_path is not None:
+        path = raw_path.split(b"?", 1)[0]  # httpx's ASGI transport puts the query string in raw_path too
+    else:  # only the decoded path: escape its "%" so that nothing is decoded twice
+        path = scope["path"].encode("utf-8", "surrogatepass").replace(b"%", b"%25")
+    why = _unstorable(path)
+    if why is not None:
+        return "path", why
+    query: bytes = scope.get("query_string") or b""
+    if not query or _unstorable(query) is None:
+        return None
+    for pair in query.split(b"&"):  # name the parameter
+        name, _, value = pair.partition(b"=")
+        why = _unstorable(name)
+        if why is not None:
+            return "query", why
+        why = _unstorable(value)
+        if why is not None:
+            return "query." + unquote_to_bytes(name.replace(b"+", b" ")).decode(), why
+    return None
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+BIGINT_MAX = 2**63 - 1
+# An integer every backend stores (SQLite's INTEGER, BIGINT elsewhere): for query and path parameters that
+# reach the database, narrowed further where they are declared. Past it SQLite's driver raises OverflowError.
+DbInt = Annotated[int, Field(ge=-BIGINT_MAX - 1, le=BIGINT_MAX)]
+NUL_REFUSED = "must not contain NUL (\\u0000) characters"
 
 
 def _check_text(value: Any) -> Any:
     """Refuse text no database stores faithfully: NUL characters and unpaired surrogates."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise ValueError("must not contain NUL (\\u0000) characters")
+            raise ValueError(NUL_REFUSED)
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:

@@ -64,12 +64,53 @@ def verify(secret: str, header: str, body: bytes, *, tolerance_s: int = 300, now
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-def _allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, networks: list[str]) -> bool:
-    if any(address in ipaddress.ip_network(n, strict=False) for n in networks):
-        return True
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix (RFC 6052): the IPv4 address is the last 32 bits
+_SIIT = ipaddress.ip_network("::ffff:0:0:0/96")  # IPv4-translated (RFC 2765)
+_COMPATIBLE = ipaddress.ip_network("::/96")  # IPv4-compatible ::a.b.c.d (deprecated by RFC 4291)
+# Not public although `is_global` says so on this Python: a local-use NAT64 prefix (RFC 8215) may embed the
+# IPv4 address at any of six offsets, so it cannot be checked and is refused as a whole.
+_NOT_GLOBAL = (ipaddress.ip_network("64:ff9b:1::/48"),)
+
+
+def embedded_ipv4(address: Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address stands for (mapped, SIIT, IPv4-compatible, NAT64, 6to4, Teredo)."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return []
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)  # (server, client); the client is already de-obfuscated
+    if address in _NAT64 or address in _SIIT or (address in _COMPATIBLE and int(address) > 1):  # not :: or ::1
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    return []
+
+
+def _public(address: Address) -> bool:
+    return address.is_global and not address.is_multicast and not any(address in n for n in _NOT_GLOBAL)
+
+
+def refusal(address: Address, networks: list[str]) -> str | None:
+    """Why a webhook may not go to `address` (the address, and the IPv4 addresses it embeds), or None."""
+    allowed = [ipaddress.ip_network(n, strict=False) for n in networks]
+    if any(address in n for n in allowed):
+        return None
+    if any(address in n for n in _NOT_GLOBAL):
+        return f"{address} (local-use NAT64)"
+    embedded = embedded_ipv4(address)
+    refused = [str(a) for a in embedded if not _public(a) and not any(a in n for n in allowed)]
+    if refused:
+        return f"{address} (embeds {', '.join(refused)})"
+    mapped = isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None
+    # a mapped address is its IPv4 address (the socket connects to that); any other must be public itself too
+    return None if mapped or _public(address) else str(address)
+
+
+def _allowed(address: Address, networks: list[str]) -> bool:
+    """Whether a webhook may go to `address`."""
+    return refusal(address, networks) is None
 
 
 async def resolve_target(url: str, allowed_networks: list[str]) -> tuple[httpx.URL, str]:
@@ -88,7 +129,7 @@ async def resolve_target(url: str, allowed_networks: list[str]) -> tuple[httpx.U
     except OSError as exc:
         raise RefusedTarget(f"url: cannot resolve host {parsed.host!r} ({exc.strerror or exc})") from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
-    refused = [str(a) for a in addresses if not _allowed(a, allowed_networks)]
+    refused = [r for r in (refusal(a, allowed_networks) for a in addresses) if r is not None]
     if not addresses or refused:
         raise RefusedTarget(
             f"url: {parsed.host} resolves to {', '.join(refused) or 'nothing'}, a private, loopback, link-local "
