@@ -66,3 +66,24 @@ def test_import_errors_name_the_problem_and_import_nothing(data_dir: Path) -> No
     assert nobody.returncode == 1 and "No user" in nobody.stderr
     unknown = run_cli(data_dir, "export", "board", "not-an-id")
     assert unknown.returncode == 1 and "not a board id" in unknown.stderr
+
+
+HOSTILE = {  # name -> (a card's raw JSON fields, words of the one error line)
+    "deep nesting": ('"name": ' + "[" * 5000 + "]" * 5000, "field 'name' nests arrays and objects more than"),
+    "NUL in a description": ('"name": "[/bold] [link=x]Launch", "desc": "a\\u0000"',
+                             "card '[/bold] [link=x]Launch': field 'desc' must not contain NUL"),
+    "junk in an ignored field": ('"name": "x", "junk": "' + "y" * (2 << 20) + '"', "field 'junk' holds a value longer"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_files_fail_with_one_line_and_no_traceback(data_dir: Path, case: str) -> None:
+    fields, words = HOSTILE[case]
+    doc = json.loads(TRELLO_FIXTURE.read_text())
+    doc["cards"] = [{"id": "5f1a00000000000000000c09", "idList": doc["lists"][0]["id"], "pos": 1, "CARD": 0}]
+    hostile = data_dir / f"hostile-{case.replace(' ', '-')}.json"
+    hostile.write_text(json.dumps(doc).replace('"CARD": 0', fields))
+    result = run_cli(data_dir, "import", "trello", str(hostile), "-w", WORKSPACE)
+    assert result.returncode == 1, result.stderr[-2000:]
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("Failed")]
+    assert words in line and "Traceback" not in result.stderr, result.stderr[-2000:]

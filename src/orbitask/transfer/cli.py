@@ -13,6 +13,7 @@ from typing import Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -63,14 +64,16 @@ def _run(settings: Settings, work) -> None:  # noqa: ANN001 - a coroutine functi
     try:
         asyncio.run(main())
     except (Failed, DomainError) as exc:
-        console.print(f"[red]Failed:[/red] {exc.detail if isinstance(exc, DomainError) else exc}")
+        # one line, however long, and the file's text (card names...) shown as is, never as console markup
+        message = exc.detail if isinstance(exc, DomainError) else str(exc)
+        console.print(f"[red]Failed:[/red] {escape(message)}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
 def run_import(settings: Settings, fmt: service.Format, file: Path, workspace: str, as_user: str | None) -> None:
     """Import FILE into a workspace with a progress bar, and print what was imported."""
     if not file.is_file():
-        console.print(f"[red]Failed:[/red] no such file: {file}")
+        console.print(f"[red]Failed:[/red] no such file: {escape(str(file))}", soft_wrap=True)
         raise typer.Exit(2)
 
     async def work(db: Database) -> None:

@@ -11,12 +11,12 @@ import datetime as dt
 import uuid
 from typing import IO, Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from orbitask.boards.schemas import Color
 from orbitask.transfer.spool import Spool
-from orbitask.transfer.stream import ImportRejected, describe, top_level
-from orbitask.transfer.trello import is_web_url
+from orbitask.transfer.stream import ImportRejected, JsonStream, describe, shape_of
+from orbitask.transfer.trello import When, is_web_url
 
 FORMAT = "orbitask-export"
 VERSION = 1
@@ -76,7 +76,7 @@ class ItemDoc(_Row):
     position: _text(128)
     done: bool = False
     assignee_id: uuid.UUID | None = None
-    due_at: AwareDatetime | None = None
+    due_at: When | None = None
 
 
 class ChecklistDoc(_Row):
@@ -90,8 +90,8 @@ class CommentDoc(_Row):
     id: uuid.UUID
     author_id: uuid.UUID | None = None
     body: _text(16384, 1)
-    created_at: AwareDatetime
-    edited_at: AwareDatetime | None = None
+    created_at: When
+    edited_at: When | None = None
     mentions: list[uuid.UUID] = []
 
 
@@ -117,11 +117,11 @@ class CardDoc(_Row):
     title: _text(512, 1)
     description: Annotated[str, Field(max_length=65536)] = ""
     position: _text(128)
-    start_at: AwareDatetime | None = None
-    due_at: AwareDatetime | None = None
+    start_at: When | None = None
+    due_at: When | None = None
     completed: bool = False
     archived: bool = False
-    created_at: AwareDatetime | None = None
+    created_at: When | None = None
     created_by: uuid.UUID | None = None
     assignee_ids: list[uuid.UUID] = []
     watcher_ids: list[uuid.UUID] = []
@@ -139,12 +139,12 @@ def _ids(values: list[uuid.UUID]) -> list[str]:
     return [str(v) for v in values]
 
 
+ARRAYS: dict[str, type[_Row]] = {"members": MemberDoc, "boards": BoardDoc, "board_members": BoardMemberDoc,
+                                  "lists": ListDoc, "labels": LabelDoc, "cards": CardDoc}
+
+
 def _stage(spool: Spool, key: str, value: Any) -> None:
-    models = {"members": MemberDoc, "boards": BoardDoc, "board_members": BoardMemberDoc, "lists": ListDoc,
-              "labels": LabelDoc, "cards": CardDoc}
-    model = models.get(key)
-    if model is None:
-        return
+    model = ARRAYS[key]
     what = f"{key[:-1].replace('_', ' ')} {value.get('id')!r}" if isinstance(value, dict) and "id" in value else key[:-1]
     if not isinstance(value, dict):
         raise ImportRejected("wrong-shape", f"{what}: expected a JSON object, got {type(value).__name__}.")
@@ -198,9 +198,11 @@ def _stage_card(spool: Spool, card: CardDoc) -> None:
 
 
 def read_native(raw: IO[bytes], spool: Spool) -> None:
-    """Parse an Orbitask export into `spool` (one pass, one card in memory at a time)."""
+    """Parse an Orbitask export into `spool` (one pass, one card's known fields in memory at a time)."""
     header: dict[str, Any] = {}
-    for key, in_array, value in top_level(raw, WHAT):
+    stream = JsonStream(raw, WHAT, "export", fields={"format": None, "version": None},
+                        arrays={key: shape_of(model) for key, model in ARRAYS.items()})
+    for key, in_array, value in stream:
         if not in_array:
             header[key] = value
             if key == "format" and value != FORMAT:

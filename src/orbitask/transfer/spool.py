@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from orbitask.core.ids import new_id
+from orbitask.transfer.limits import CAPS, PER_FILE
+from orbitask.transfer.stream import ImportRejected
 
 BATCH = 1000
 _SCHEMA = """
@@ -50,6 +52,7 @@ class Spool:
         self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16000;" + _SCHEMA)
         self.db.execute("BEGIN")
         self._pending: list[tuple[Any, ...]] = []
+        self._counts: dict[tuple[str, str], int] = {}  # staged per (kind, board), for the caps
 
     def __enter__(self) -> Spool:
         return self
@@ -59,7 +62,14 @@ class Spool:
 
     def put(self, kind: str, board: str, ext_id: str, data: dict[str, Any], *, parent: str | None = None,
             sort: Any = None) -> None:
-        """Stage one object; a repeated (kind, id) keeps the first."""
+        """Stage one object; a repeated (kind, id) keeps the first. Past a cap of limits.CAPS the file is refused."""
+        if kind in CAPS:
+            scope = (kind, "" if kind in PER_FILE else board)
+            count = self._counts[scope] = self._counts.get(scope, 0) + 1
+            cap, what = CAPS[kind]
+            if count > cap:
+                raise ImportRejected("too-many", f"The file has more than {cap:,} {what}; an import takes at most "
+                                     f"{cap:,}.")
         self._pending.append((kind, board, ext_id, parent, sort, json.dumps(data, separators=(",", ":"))))
         if len(self._pending) >= BATCH:
             self.flush()

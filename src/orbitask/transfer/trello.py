@@ -4,7 +4,7 @@ Trello's own limits bound the strings we accept (names and comments 16,384 chara
 descriptions 16,384 characters, i.e. at most 64 KiB of UTF-8, our own limit); anything larger
 is refused, naming the object and field. Names longer than Orbitask's columns are shortened
 with an ellipsis (the full name is kept at the top of the card's description). Unknown fields
-are ignored.
+are read past without being built (the models below are the shapes of what is kept).
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import IO, Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orbitask.transfer.spool import Spool
-from orbitask.transfer.stream import ImportRejected, describe, top_level
+from orbitask.transfer.stream import ImportRejected, JsonStream, describe, shape_of
 
 SOURCE = "trello"
 WHAT = "a Trello board export"
+NOT_TRELLO = ("This is an Orbitask export, not a Trello one: import it as Orbitask JSON (`orbitask import orbitask`, "
+              "POST /api/v1/imports/orbitask).")
 TRELLO_TEXT = 16384
 MAX_DESCRIPTION_BYTES = 65536
 PALETTE = {"green", "yellow", "orange", "red", "purple", "blue", "sky", "lime", "pink", "black"}
@@ -26,6 +28,20 @@ BACKGROUNDS = PALETTE | {"grey": "gray"}.keys()
 Name = Annotated[str, Field(max_length=TRELLO_TEXT)]
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 Url = Annotated[str, Field(max_length=2048)]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """The time in UTC, within the years every supported database stores."""
+    try:
+        value = value.astimezone(dt.UTC)
+    except OverflowError:
+        value = dt.datetime.min.replace(tzinfo=dt.UTC)  # before year 1 or after 9999 in UTC
+    if not 1000 <= value.year <= 9999:
+        raise ValueError("must be between the years 1000 and 9999 (in UTC)")
+    return value
+
+
+When = Annotated[AwareDatetime, AfterValidator(_utc)]
 
 
 class _Item(BaseModel):
@@ -70,9 +86,9 @@ class TrelloCard(_Item):
     idList: Id  # noqa: N815
     name: Name = ""
     desc: Annotated[str, Field(max_length=MAX_DESCRIPTION_BYTES)] = ""
-    due: AwareDatetime | None = None
+    due: When | None = None
     dueComplete: bool = False  # noqa: N815
-    start: AwareDatetime | None = None
+    start: When | None = None
     idLabels: list[str] = []  # noqa: N815
     idMembers: list[str] = []  # noqa: N815
     closed: bool = False
@@ -93,7 +109,7 @@ class TrelloCheckItem(_Item):
     name: Name = ""
     state: str = "incomplete"
     pos: float = 0
-    due: AwareDatetime | None = None
+    due: When | None = None
     idMember: str | None = None  # noqa: N815
 
 
@@ -105,18 +121,26 @@ class TrelloChecklist(_Item):
     checkItems: Annotated[list[TrelloCheckItem], Field(max_length=10000)] = []  # noqa: N815
 
 
+class TrelloCardRef(_Item):
+    id: Any = None  # a comment whose card id is not a string is skipped
+
+
 class TrelloCommentData(_Item):
     text: Name = ""
-    card: dict[str, Any] = {}
+    card: TrelloCardRef = TrelloCardRef()
 
 
 class TrelloAction(_Item):
     id: Id
     type: str = ""
-    date: AwareDatetime | None = None
+    date: When | None = None
     idMemberCreator: str | None = None  # noqa: N815
     memberCreator: TrelloMember | None = None  # noqa: N815
     data: TrelloCommentData = TrelloCommentData()
+
+
+class TrelloPrefs(_Item):
+    background: Annotated[str, Field(max_length=200)] | None = None
 
 
 class TrelloBoard(_Item):
@@ -124,7 +148,11 @@ class TrelloBoard(_Item):
     name: Name = "Imported board"
     desc: Annotated[str, Field(max_length=16384)] = ""
     closed: bool = False
-    prefs: dict[str, Any] = {}
+    prefs: TrelloPrefs = TrelloPrefs()
+
+
+ARRAYS = {"lists": TrelloList, "labels": TrelloLabel, "members": TrelloMember, "cards": TrelloCard,
+          "checklists": TrelloChecklist, "actions": TrelloAction}
 
 
 def is_web_url(url: str) -> bool:
@@ -177,17 +205,15 @@ class _Reader:
     def __init__(self, spool: Spool) -> None:
         self.spool = spool
         self.board_fields: dict[str, Any] = {}
-        self.seen: set[str] = set()
         self.commenters: dict[str, TrelloMember] = {}  # people who may have left the board since
 
     def top(self, key: str, in_array: bool, value: Any) -> None:
         if not in_array:
             self.board_fields[key] = value
             return
-        handler = getattr(self, f"_{key}", None)
-        if handler is not None:
-            self.seen.add(key)
-            handler(value)
+        if self.board_fields.get("format") == "orbitask-export":
+            raise ImportRejected("wrong-shape", NOT_TRELLO)
+        getattr(self, f"_{key}")(value)
 
     def _lists(self, value: Any) -> None:
         row = _validate(TrelloList, value, _named("list", value))
@@ -243,7 +269,7 @@ class _Reader:
         if not isinstance(value, dict) or value.get("type") != "commentCard":
             return  # other actions are history Orbitask does not replay
         row: TrelloAction = _validate(TrelloAction, value, "comment")
-        card_id = row.data.card.get("id")
+        card_id = row.data.card.id
         if not isinstance(card_id, str) or not row.data.text.strip():
             return
         author = row.idMemberCreator
@@ -254,21 +280,16 @@ class _Reader:
             "body": row.data.text, "author": author, "created_at": _when(row.date), "edited_at": None,
         }, parent=card_id, sort=_when(row.date))
 
-    def board(self) -> None:
+    def board(self, arrays: set[str]) -> None:
         missing = [k for k in ("id", "name") if k not in self.board_fields]
-        missing += [k for k in ("lists", "cards") if k not in self.seen and k not in self.board_fields]
+        missing += [k for k in ("lists", "cards") if k not in arrays]
         if self.board_fields.get("format") == "orbitask-export":
-            raise ImportRejected("wrong-shape", "This is an Orbitask export, not a Trello one: import it as Orbitask "
-                                 "JSON (`orbitask import orbitask`, POST /api/v1/imports/orbitask).")
+            raise ImportRejected("wrong-shape", NOT_TRELLO)
         if missing:
             raise ImportRejected("wrong-shape", f"This JSON is not {WHAT}: it has no {', '.join(missing)}. In Trello, "
                                  "open the board menu, then Print, export and share, then Export as JSON.")
-        for key in ("lists", "cards", "labels", "checklists", "actions", "members"):
-            if key in self.board_fields and not isinstance(self.board_fields[key], list):
-                raise ImportRejected("wrong-shape", f"This JSON is not {WHAT}: '{key}' is not an array.")
         row: TrelloBoard = _validate(TrelloBoard, self.board_fields, "board")
-        prefs = row.prefs if isinstance(row.prefs, dict) else {}
-        background = prefs.get("background")
+        background = row.prefs.background
         color = {"grey": "gray"}.get(background, background) if background in BACKGROUNDS else "blue"
         self.spool.put("board", "b", row.id, {
             "name": shorten(row.name, 200) or "Imported board", "description": row.desc, "color": color,
@@ -277,11 +298,13 @@ class _Reader:
 
 
 def read_trello(raw: IO[bytes], spool: Spool) -> None:
-    """Parse a Trello export into `spool` (one pass, one object in memory at a time)."""
+    """Parse a Trello export into `spool` (one pass, one object's known fields in memory at a time)."""
     reader = _Reader(spool)
-    for key, in_array, value in top_level(raw, WHAT):
+    stream = JsonStream(raw, WHAT, "board", fields={**shape_of(TrelloBoard), "format": None},
+                        arrays={key: shape_of(model) for key, model in ARRAYS.items()})
+    for key, in_array, value in stream:
         reader.top(key, in_array, value)
-    reader.board()
+    reader.board(stream.arrays_seen)
     for member in reader.commenters.values():
         if not spool.has("member", member.id):
             reader._member(member)
