@@ -242,6 +242,7 @@ async def test_viewer_downloads_but_cannot_upload_or_delete(api: Api, app: Any) 
     alice, board, card = await a_card(api)
     att = (await upload(api, alice, card["id"], "plan.txt", b"the plan")).json()
     viewer = await api.user("Viewer")
+    await api.join(alice, viewer, "guest")
     await api.ok(alice, "POST", f"/boards/{board['id']}/members", json={"user_id": str(viewer.id), "role": "viewer"})
     got = await api.call(viewer, "GET", f"/attachments/{att['id']}/content", expect=200)
     assert got.content == b"the plan"

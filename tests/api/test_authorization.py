@@ -167,8 +167,9 @@ async def member_with_role(api: Api, world: World, role: str) -> User:
     if role == "editor":  # a plain workspace member: editor on every workspace-visible board
         user = await api.user("Member")
         await api.join(world.alice, user, "member")
-    else:  # an outsider added to the board: becomes a workspace guest with that board role
+    else:  # a workspace guest (invited by link) added to the board with that role
         user = await api.user(role.title())
+        await api.join(world.alice, user, "guest")
         await api.ok(world.alice, "POST", f"/boards/{world.board['id']}/members",
                      json={"user_id": str(user.id), "role": role})
     snap = await api.ok(user, "GET", f"/boards/{world.board['id']}")
@@ -194,6 +195,7 @@ async def test_board_roles_are_enforced(api: Api, role: str, method: str, path: 
 async def test_guest_editor_added_to_the_board_can_edit_cards(api: Api) -> None:
     world = await build_world(api)
     guest = await api.user("Guest")
+    await api.join(world.alice, guest, "guest")
     await api.ok(world.alice, "POST", f"/boards/{world.board['id']}/members",
                  json={"user_id": str(guest.id), "role": "editor"})
     card = await api.ok(guest, "PATCH", f"/cards/{world.card['id']}", json={"title": "Edited by guest"})
@@ -285,6 +287,7 @@ async def test_workspace_guest_sees_only_boards_they_were_added_to(api: Api) -> 
     other_list = await api.list(world.alice, other["id"])
     other_card = await api.card(world.alice, other_list["id"], "Other card")
     guest = await api.user("Guest")
+    await api.join(world.alice, guest, "guest")
     await api.ok(world.alice, "POST", f"/boards/{world.board['id']}/members",
                  json={"user_id": str(guest.id), "role": "viewer"})
     invited = await api.user("Invited")

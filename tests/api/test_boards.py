@@ -305,11 +305,12 @@ async def test_delete_board_removes_it_and_everything_on_it(api: Api) -> None:
 # --- members ----------------------------------------------------------------------------------
 
 
-async def test_adding_an_outsider_makes_them_a_workspace_guest(api: Api) -> None:
+async def test_a_workspace_guest_added_to_a_board_sees_only_that_board(api: Api) -> None:
     alice = await api.user("Alice")
-    carol = await api.user("Carol")  # registered, but not in alice's workspace
+    carol = await api.user("Carol")
     board = await api.board(alice)
     other = await api.board(alice, name="Other")
+    await api.join(alice, carol, "guest")  # the invitation link she accepted
     assert_problem(await api.call(carol, "GET", f"/boards/{board['id']}"), 404)
 
     r = await api.call(alice, "POST", f"/boards/{board['id']}/members",
@@ -333,9 +334,43 @@ async def test_adding_an_outsider_makes_them_a_workspace_guest(api: Api) -> None
         ("board.member_added", str(carol.id), "commenter")]
 
 
+async def test_people_outside_the_workspace_cannot_be_added_and_their_existence_is_not_told(api: Api) -> None:
+    alice = await api.user("Alice")
+    carol = await api.user("Carol")  # registered, but not in alice's workspace
+    board = await api.board(alice, visibility="private")
+    workspace_before = await api.ok(alice, "GET", f"/workspaces/{alice.workspace_id}/members")
+    audit_before = (await api.ok(alice, "GET", f"/workspaces/{alice.workspace_id}/audit"))["items"]
+
+    answers = []
+    for user_id in (str(carol.id), str(uuid.uuid4())):
+        r = await api.call(alice, "POST", f"/boards/{board['id']}/members", json={"user_id": user_id, "role": "admin"})
+        problem = assert_problem(r, 404, "not-found")
+        assert "invitation link" in problem["detail"]
+        assert "Carol" not in r.text and carol.email not in r.text
+        answers.append((r.status_code, r.headers["content-type"], problem))
+    assert answers[0] == answers[1]  # a real user outside the workspace looks like no user at all
+
+    # nothing changed: no board role, no workspace membership, no event, no audit entry
+    assert await version(api, alice, board["id"]) == board["version"]
+    assert await api.ok(alice, "GET", f"/workspaces/{alice.workspace_id}/members") == workspace_before
+    assert (await api.ok(alice, "GET", f"/workspaces/{alice.workspace_id}/audit"))["items"] == audit_before
+    assert [m["user"]["id"] for m in await api.ok(alice, "GET", f"/boards/{board['id']}/members")] == [str(alice.id)]
+    assert_problem(await api.call(carol, "GET", f"/boards/{board['id']}"), 404)
+    assert (await api.ok(carol, "GET", "/workspaces"))["items"][0]["id"] == str(carol.workspace_id)
+    assert len((await api.ok(carol, "GET", "/workspaces"))["items"]) == 1
+
+    # once she accepts an invitation link, the same request adds her
+    await api.join(alice, carol, "guest")
+    r = await api.call(alice, "POST", f"/boards/{board['id']}/members",
+                       json={"user_id": str(carol.id), "role": "viewer"}, expect=201)
+    assert r.json()["user"]["email"] == carol.email
+    assert (await snapshot(api, carol, board["id"]))["role"] == "viewer"
+
+
 async def test_add_member_defaults_to_editor_and_repeating_it_changes_nothing(api: Api) -> None:
     alice = await api.user()
     carol = await api.user()
+    await api.join(alice, carol, "guest")
     board = await api.board(alice)
     r = await api.call(alice, "POST", f"/boards/{board['id']}/members", json={"user_id": str(carol.id)}, expect=201)
     assert r.json()["role"] == "editor"
@@ -356,6 +391,7 @@ async def test_add_member_defaults_to_editor_and_repeating_it_changes_nothing(ap
 async def test_invalid_add_member_is_422_and_changes_nothing(api: Api, body: dict[str, Any]) -> None:
     alice = await api.user()
     carol = await api.user()
+    await api.join(alice, carol, "guest")  # someone who could be added, but for the body
     board = await api.board(alice)
     body = {k: (str(carol.id) if v == "USER" else v) for k, v in body.items()}
     r = await api.call(alice, "POST", f"/boards/{board['id']}/members", json=body)
@@ -376,6 +412,7 @@ async def test_add_unknown_user_is_refused_and_changes_nothing(api: Api) -> None
 async def test_update_member_role(api: Api) -> None:
     alice = await api.user()
     carol = await api.user()
+    await api.join(alice, carol, "guest")
     board = await api.board(alice)
     await api.ok(alice, "POST", f"/boards/{board['id']}/members", json={"user_id": str(carol.id), "role": "viewer"})
     v = await version(api, alice, board["id"])
@@ -398,6 +435,7 @@ async def test_update_member_role(api: Api) -> None:
 async def test_remove_member(api: Api) -> None:
     alice = await api.user()
     carol = await api.user()
+    await api.join(alice, carol, "guest")
     board = await api.board(alice)
     await api.ok(alice, "POST", f"/boards/{board['id']}/members", json={"user_id": str(carol.id), "role": "editor"})
     v = await version(api, alice, board["id"])
@@ -421,6 +459,7 @@ async def test_a_member_can_leave_a_board_but_not_remove_others(api: Api) -> Non
     dave = await api.user()
     board = await api.board(alice)
     for who in (carol, dave):
+        await api.join(alice, who, "guest")
         await api.ok(alice, "POST", f"/boards/{board['id']}/members", json={"user_id": str(who.id), "role": "viewer"})
     v = await version(api, alice, board["id"])
 

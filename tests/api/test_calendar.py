@@ -49,6 +49,7 @@ async def test_feed_lists_exactly_my_assigned_cards_with_due_dates(api: Api, app
     # a card on another workspace's board that Alice was assigned to, then removed from
     bob_board = await api.board(bob, name="Bob's board", visibility="private")
     bob_list = (await api.list(bob, bob_board["id"], "L"))["id"]
+    await api.join(bob, alice, "guest")
     await api.ok(bob, "POST", f"/boards/{bob_board['id']}/members", json={"user_id": str(alice.id), "role": "editor"})
     lost = await api.card(bob, bob_list, "Lost access", due_at="2030-01-01T00:00:00Z", assignee_ids=me)
     await api.call(bob, "DELETE", f"/boards/{bob_board['id']}/members/{alice.id}", expect=204)

@@ -539,6 +539,7 @@ async def test_my_tasks_hides_cards_on_boards_i_lost_access_to(api: Api) -> None
     bob = await api.user("Bob")  # workspace member
     carol = await api.user("Carol")  # board guest
     await api.join(alice, bob)
+    await api.join(alice, carol, "guest")
     await api.ok(alice, "POST", f"/boards/{board['id']}/members", json={"user_id": str(carol.id), "role": "editor"})
     card = await api.card(alice, todo["id"], "shared", assignee_ids=[str(bob.id), str(carol.id)])
     secret = await api.board(alice, name="Secret", visibility="private")
@@ -769,7 +770,8 @@ async def test_mentions_record_board_members_only(api: Api) -> None:
     assert [sorted(x["mentions"]) for x in listed] == [[str(bob.id)], sorted([str(alice.id), str(bob.id)]),
                                                         [str(alice.id)]]
 
-    # once carol is added to the board she can be mentioned
+    # once carol is in the workspace and added to the board she can be mentioned
+    await api.join(alice, carol, "guest")
     await api.ok(alice, "POST", f"/boards/{board['id']}/members", json={"user_id": str(carol.id), "role": "viewer"})
     c = await api.ok(alice, "POST", f"/cards/{card['id']}/comments", json={"body": f"@{carol_local}"})
     assert c["mentions"] == [str(carol.id)]

@@ -139,10 +139,11 @@ def test_card_dialog_edits_are_saved(new_tab) -> None:
     assert tab.dialogs == []
 
 
-def _invite(owner, other, name: str, email: str) -> None:
+def _invite(owner, other, name: str, email: str, role: str = "member") -> None:
     """Owner makes an invitation link on the members screen; the other signs up and opens it."""
     page = owner.page
     page.get_by_role("link", name="Members").click()
+    page.get_by_label("Invitation role").select_option(role)
     page.get_by_role("button", name="Create invitation link").click()
     link = page.get_by_label("Invitation link").input_value()
     sign_up(other, name, email)
@@ -171,6 +172,42 @@ def test_comment_with_mention_autocomplete(new_tab) -> None:
     expect(comment).to_contain_text("Please review, @bob.stone@example.com")
     ann.page.keyboard.press("Escape")
     expect(card(ann, "Discuss").locator(".badge[title=Comments]")).to_have_text("1")
+
+
+def test_board_members_are_added_from_the_workspace_and_others_are_pointed_to_an_invitation(new_tab) -> None:
+    ann, gus, cleo = new_tab(), new_tab(), new_tab()
+    sign_up(cleo, "Cleo Elsewhere", "cleo.elsewhere@example.com")  # has an account, not in Ann's workspace
+    sign_up(ann, "Ann Admin", "ann.admin@example.com")
+    _invite(ann, gus, "Gus Guest", "gus.guest@example.com", role="guest")
+    ann.page.get_by_role("link", name="Orbitask").click()
+    board_id = create_board(ann, "Guests welcome", ["Todo"])
+    gus.go(f"/b/{board_id}")
+    expect(gus.page.get_by_text("This board does not exist, or you have no access to it.")).to_be_visible()
+
+    ann.page.get_by_role("link", name="Board members").click()
+    dialog = ann.page.get_by_role("dialog", name="Board members")
+    expect(dialog.get_by_test_id("board-member")).to_have_text([re.compile("Ann Admin")])
+    # only people already in the workspace are offered; everyone else is pointed to an invitation link
+    person = dialog.get_by_label("Person to add")
+    expect(person.locator("option")).to_have_text(["Gus Guest (gus.guest@example.com)"])
+    expect(dialog.get_by_test_id("invite-hint")).to_contain_text("invitation link")
+    expect(dialog.get_by_test_id("invite-hint").get_by_role("link", name="Members page")).to_have_attribute(
+        "href", re.compile(r"^/w/[0-9a-f-]{36}/members$"))
+    assert "cleo" not in dialog.inner_text().lower()
+
+    dialog.get_by_label("Board role").select_option("commenter")
+    dialog.get_by_role("button", name="Add to board").click()
+    gus_row = dialog.get_by_test_id("board-member").filter(has_text="Gus Guest")
+    expect(gus_row.get_by_label("Board role of Gus Guest")).to_have_value("commenter")
+    expect(dialog.get_by_text("Everyone in this workspace is on this board already.")).to_be_visible()
+    gus.page.reload()
+    expect(gus.page.get_by_role("heading", name="Guests welcome")).to_be_visible()
+
+    gus_row.get_by_role("button", name="Remove").click()
+    expect(dialog.get_by_test_id("board-member")).to_have_count(1)
+    expect(person.locator("option")).to_have_text(["Gus Guest (gus.guest@example.com)"])
+    dialog.get_by_test_id("invite-hint").get_by_role("link", name="Members page").click()
+    expect(ann.page.get_by_role("heading", name="Members")).to_be_visible()
 
 
 def test_two_users_see_each_others_changes_live(new_tab) -> None:

@@ -58,6 +58,7 @@ async def _build(data_dir: Path) -> World:
             await api.join(owner, admin, "admin")
             await api.join(owner, member, "member")
             await api.join(owner, guest, "guest")
+            await api.join(owner, viewer, "guest")  # board members come from the workspace (by invitation)
             board = await api.board(owner, name="Plans")
             await api.ok(owner, "POST", f"/boards/{board['id']}/members",
                          json={"user_id": str(viewer.id), "role": "viewer"})

@@ -54,6 +54,7 @@ createRoot(document.getElementById("root")!).render(
             <Route path="/w/:workspaceId/members" element={signedIn(<Members />)} />
             <Route path="/b/:boardId" element={signedIn(<BoardView />)} />
             <Route path="/b/:boardId/c/:cardId" element={signedIn(<BoardView />)} />
+            <Route path="/b/:boardId/members" element={signedIn(<BoardView panel="members" />)} />
             <Route path="/my-tasks" element={signedIn(<MyTasks />)} />
             <Route path="/invite/:token" element={signedIn(<AcceptInvite />)} />
             <Route path="*" element={<Failed message="There is nothing at this address." />} />

@@ -56,7 +56,8 @@ class BoardSummary(BoardRead):
 
 
 class BoardMemberAdd(Input):
-    user_id: uuid.UUID
+    user_id: uuid.UUID = Field(description="someone already in the board's workspace; anyone else first accepts "
+                                           "a workspace invitation link")
     role: BoardRoleIn = "editor"
 
 

@@ -290,12 +290,18 @@ async def board_members(session: AsyncSession, board: Board) -> list[BoardMember
     return sorted(members, key=lambda m: (m.user.name.lower(), str(m.user.id)))
 
 
+# Nobody joins a workspace without accepting an invitation (adding a user id used to make them a guest), and
+# an unknown id answers the same as someone outside the workspace: the answer must not tell who has an account.
+NOT_IN_WORKSPACE = "Not a member of this workspace: invite them with an invitation link, then add them to the board."
+
+
 @command
 async def add_member(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: BoardMemberAdd) -> BoardMemberRead:
-    """Give a user a role on the board; outsiders join the workspace as guests."""
+    """Give someone already in the board's workspace a role on it (404 NOT_IN_WORKSPACE for anyone else)."""
     async with uow:
         board = await lock_board(uow, actor, board_id, "board.admin")
-        await workspaces.ensure_member(uow, board.workspace_id, cmd.user_id, "guest")
+        if await workspaces.workspace_role(uow.session, board.workspace_id, cmd.user_id) is None:
+            raise NotFound(NOT_IN_WORKSPACE)
         member = await uow.session.get(BoardMember, (board.id, cmd.user_id))
         if member is None:
             uow.session.add(BoardMember(board_id=board.id, user_id=cmd.user_id, role=cmd.role, created_at=utcnow()))

@@ -14,6 +14,13 @@ told `resync` reloads the board snapshot. When several messages are queued for a
 once (a replay, or a busy server), they go out as one `batch` frame holding them in order:
 one write instead of many. Clients handle a batch as its messages, one after another.
 
+Access: after an event that may change what the user sees of a board (removed from it or
+from its workspace, a role or the visibility changed, the board deleted), nothing more of that
+board goes out until a re-check on the writer says the user still sees it; if not, the socket
+gets `unsubscribed` (reason `access_revoked`) and nothing written after the change. A board's
+event holds it where it stands in board_version order; a workspace event holds the user's
+boards of that workspace from the moment the hub dispatches it, before any later event.
+
 Notifications: every socket receives its user's `notification` messages (a new in-app
 notification, with the new unread count) and `notifications_read` (marked read or unread
 elsewhere, e.g. in another tab), without subscribing; see docs/notifications.md.
@@ -48,7 +55,7 @@ from orbitask.core.errors import DomainError
 from orbitask.core.events import Event, EventRead
 from orbitask.core.observability import SOCKET_DROPS
 from orbitask.core.presence import member_of
-from orbitask.realtime.hub import Hub, presence_frame
+from orbitask.realtime.hub import Hub, changes_access, presence_frame
 from orbitask.realtime.presence import BoardPresence
 
 log = structlog.get_logger("orbitask.ws")
@@ -63,6 +70,7 @@ IDLE_TIMEOUT_S = 60.0
 CLOSE_SLOW = 4008
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_RETRY = 1013
 LEAVE_TIMEOUT_S = 5.0
 
 
@@ -73,8 +81,9 @@ class BoardState:
     workspace_id: uuid.UUID
     version: int
     ready: bool = False  # replay done: live events may flow
-    pending: list[dict[str, Any]] = field(default_factory=list)  # live events seen during replay
+    pending: list[dict[str, Any]] = field(default_factory=list)  # live events seen during replay or a hold
     presence: list[str] | None = None  # the users last sent
+    holds: int = 0  # access re-checks in flight: while any is, nothing of the board goes out
 
 
 class Connection:
@@ -93,6 +102,7 @@ class Connection:
         self.boards: dict[uuid.UUID, BoardState] = {}
         self.outbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=OUTBOX_LIMIT)
         self.closing: tuple[int, str] | None = None
+        self.access_changes = 0  # workspace events about this user seen so far (a subscribe compares)
         self.last_seen = asyncio.get_running_loop().time()
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -161,7 +171,7 @@ class Connection:
         state = self.boards.get(board_id)
         if state is None:
             return
-        if not state.ready:
+        if not state.ready or state.holds:
             state.pending.append(event)
             return
         self._deliver(board_id, state, event, frame)
@@ -174,20 +184,38 @@ class Connection:
                 self._spawn(self._fill(board_id, state))
 
     def recheck(self, board_ids: set[uuid.UUID]) -> None:
-        """Membership or visibility changed: verify access again (called by the hub)."""
-        self._spawn(self._recheck(board_ids))
+        """The user's workspace membership changed: hold these boards until access is verified (called by the hub)."""
+        self.access_changes += 1
+        self._hold([(board_id, state) for board_id in board_ids if (state := self.boards.get(board_id))])
 
-    async def _recheck(self, board_ids: set[uuid.UUID]) -> None:
-        for board_id in board_ids:
-            if board_id not in self.boards:
-                continue
+    def _hold(self, held: list[tuple[uuid.UUID, BoardState]]) -> None:
+        """Send nothing more of these boards until a re-check on the writer says they are still visible."""
+        # taken at once, before any later event is looked at: a re-check that only began then used to lose
+        # the race to the events written right after a removal, and send them
+        for _, state in held:
+            state.holds += 1
+        if held:
+            self._spawn(self._recheck(held))
+
+    async def _recheck(self, held: list[tuple[uuid.UUID, BoardState]]) -> None:
+        for board_id, state in held:
             try:
                 async with self.db.read_session(on_writer=True) as session:
                     await board_view(session, self.actor, board_id)
             except DomainError:
-                self._drop(board_id)
-                self.send({"type": "unsubscribed", "board_id": str(board_id), "reason": "access_revoked"})
-                await self._leave(board_id)
+                if self.boards.get(board_id) is state:  # not unsubscribed (or subscribed afresh) meanwhile
+                    self._drop(board_id)
+                    self.send({"type": "unsubscribed", "board_id": str(board_id), "reason": "access_revoked"})
+                    await self._leave(board_id)
+                continue
+            except Exception:  # cannot tell: fail closed; the client reconnects and subscribing checks again
+                log.warning("access_recheck_failed", exc_info=True)
+                self.close(CLOSE_RETRY, "could not re-check access: reconnect")
+                return
+            state.holds -= 1
+            if self.boards.get(board_id) is state and not state.holds and state.ready:
+                state.ready = False  # send what was held back, from the log
+                self._spawn(self._fill(board_id, state))
 
     def notify(self, frame: str) -> None:
         """A message addressed to this user (called by the hub)."""
@@ -220,30 +248,45 @@ class Connection:
         if version <= state.version:
             return  # already sent (replay and live overlap, or a bus duplicate)
         if version == state.version + 1:
-            state.version = version
-            self.send_frame(frame)
+            self._send_event(board_id, state, event, frame)
             return
         # a gap: fetch what is missing from the log before going on
         state.ready = False
         state.pending.append(event)
         self._spawn(self._fill(board_id, state))
 
+    def _send_event(self, board_id: uuid.UUID, state: BoardState, event: dict[str, Any], frame: str | None = None) -> None:
+        """Send the board's next event; after one that may change the user's access, hold the board."""
+        state.version = event["board_version"]
+        if frame is None:
+            self.send({"type": "event", "event": event})
+        else:
+            self.send_frame(frame)
+        if changes_access(event, self.user_id):
+            self._hold([(board_id, state)])
+
     async def _fill(self, board_id: uuid.UUID, state: BoardState) -> None:
         events = await self._events_after(board_id, state.version, REPLAY_LIMIT)
+        if self.boards.get(board_id) is not state:
+            return  # unsubscribed meanwhile (access revoked, or asked)
         for event in events:
+            if state.holds:
+                break  # the rest is read again once access is confirmed
             if event["board_version"] == state.version + 1:
-                state.version += 1
-                self.send({"type": "event", "event": event})
+                self._send_event(board_id, state, event)
         pending, state.pending = sorted(state.pending, key=lambda e: e["board_version"]), []
         for event in pending:
+            if state.holds:
+                state.pending = [e for e in pending if e["board_version"] > state.version]
+                break
             if event["board_version"] == state.version + 1:
-                state.version += 1
-                self.send({"type": "event", "event": event})
-        if any(e["board_version"] > state.version for e in pending):
-            # still missing (replica behind the bus): tell the client to reload
-            newest = max(e["board_version"] for e in pending)
-            state.version = newest
-            self.send({"type": "resync", "board_id": str(board_id), "version": newest, "reason": "gap"})
+                self._send_event(board_id, state, event)
+        skipped = [] if state.holds else [e for e in pending if e["board_version"] > state.version]
+        if skipped:  # still missing (replica behind the bus): tell the client to reload
+            state.version = max(e["board_version"] for e in skipped)
+            self.send({"type": "resync", "board_id": str(board_id), "version": state.version, "reason": "gap"})
+            if any(changes_access(e, self.user_id) for e in skipped):
+                self._hold([(board_id, state)])
         state.ready = True
 
     async def _events_after(self, board_id: uuid.UUID, version: int, limit: int) -> list[dict[str, Any]]:
@@ -263,6 +306,7 @@ class Connection:
             self.send({"type": "error", "code": "too_many_subscriptions", "board_id": str(board_id),
                        "message": f"At most {MAX_SUBSCRIPTIONS} boards per connection."})
             return
+        changes = self.access_changes
         try:
             async with self.db.read_session() as session:
                 view = await board_view(session, self.actor, board_id)
@@ -276,6 +320,8 @@ class Connection:
         state = BoardState(view.board.workspace_id, start)
         self.boards[board_id] = state
         self.hub.add(board_id, view.board.workspace_id, self)  # live events buffer from here on
+        if self.access_changes != changes:  # a workspace event about the user passed while checking
+            self._hold([(board_id, state)])
         if after_version is not None and (after_version > current or current - after_version > REPLAY_LIMIT):
             state.version = current
             state.ready = True

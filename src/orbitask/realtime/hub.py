@@ -18,6 +18,17 @@ ACCESS_EVENTS = {
 USER_MESSAGES = {"notification.created": "notification", "notification.read": "notifications_read"}
 
 
+def changes_access(event: dict[str, Any], user_id: uuid.UUID) -> bool:
+    """Whether `event` may change what `user_id` can see of its board or workspace (re-check before going on)."""
+    if event["type"] not in ACCESS_EVENTS:
+        return False
+    payload = event.get("payload") or {}
+    if event["type"] == "board.updated":
+        return "visibility" in payload.get("changes", ())  # the only board field access depends on
+    target = payload.get("user_id")
+    return target is None or target == str(user_id)
+
+
 def event_frame(event_json: bytes) -> str:
     """The `event` message around an event already encoded as JSON."""
     return '{"type":"event","event":' + event_json.decode() + "}"
@@ -42,7 +53,10 @@ class Subscriber(Protocol):
         ...
 
     def recheck(self, board_ids: set[uuid.UUID]) -> None:
-        """Ask the connection to re-check its access to these boards."""
+        """The user's access may have changed: send nothing more of these boards until it is checked again.
+
+        Called while the event that changed it is dispatched, so no later event gets ahead of the check.
+        """
         ...
 
     def show_presence(self, board_id: uuid.UUID, users: list[str], frame: str) -> None:
@@ -115,8 +129,8 @@ class Hub:
                 frame = event_frame(message)
                 for sub in list(subs):
                     sub.offer(board_id, event, frame)
-        if event["type"] in ACCESS_EVENTS:
-            self._access_changed(event, board_id)
+        if board_id is None and event["type"] in ACCESS_EVENTS:
+            self._access_changed(event)
 
     def _to_user(self, event: dict[str, Any]) -> None:
         payload = dict(event.get("payload") or {})
@@ -135,15 +149,19 @@ class Hub:
                     seen.add(id(sub))
                     sub.catch_up()
 
-    def _access_changed(self, event: dict[str, Any], board_id: uuid.UUID | None) -> None:
-        if board_id is not None:
-            affected = {board_id}
-        elif event.get("workspace_id"):
-            affected = set(self.workspaces.get(uuid.UUID(event["workspace_id"]), ()))
-        else:
+    def _access_changed(self, event: dict[str, Any]) -> None:
+        """A workspace event that may change access: the sockets it concerns hold the workspace's boards here.
+
+        Board events are checked by each subscriber as it sends them, in board-version order (gateway).
+        The user's sockets are told even without an affected board: one may be subscribing right now.
+        """
+        if not event.get("workspace_id"):
             return
-        payload_user = event.get("payload", {}).get("user_id")
-        for bid in affected:
-            for sub in list(self.boards.get(bid, ())):
-                if payload_user is None or str(sub.user_id) == payload_user:
-                    sub.recheck({bid})
+        affected = set(self.workspaces.get(uuid.UUID(event["workspace_id"]), ()))
+        user = (event.get("payload") or {}).get("user_id")
+        if user is not None:
+            subs: set[Subscriber] = set(self.users.get(uuid.UUID(user), ()))
+        else:
+            subs = {sub for bid in affected for sub in self.boards.get(bid, ())}
+        for sub in subs:
+            sub.recheck(affected)

@@ -1554,6 +1554,7 @@ export interface components {
             /**
              * User Id
              * Format: uuid
+             * @description someone already in the board's workspace; anyone else first accepts a workspace invitation link
              */
             user_id: string;
         };

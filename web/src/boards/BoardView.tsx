@@ -12,6 +12,7 @@ import { useIgnoreStrayDrops, useUploader } from "../cards/uploads";
 import { Avatar } from "../ui/avatar";
 import { Layout } from "../ui/Layout";
 import { Empty, Failed, Loading, colorProps } from "../ui/states";
+import { BoardMembers } from "./BoardMembers";
 import { Column } from "./Column";
 import { FilterBar } from "./FilterBar";
 import { filtersFromQuery, filtersToQuery, isFiltering, matches, type Filters } from "./filters";
@@ -51,7 +52,8 @@ const keyboardCoordinates: KeyboardCoordinateGetter = (event, args) => {
   return target ? { x: target.left, y: target.top } : undefined;
 };
 
-export function BoardView() {
+/** The board at /b/<id>; `panel` opens the members dialog over it (/b/<id>/members). */
+export function BoardView({ panel }: { panel?: "members" }) {
   const { boardId = "", cardId } = useParams();
   const navigate = useNavigate();
   const { user } = useSession();
@@ -210,6 +212,7 @@ export function BoardView() {
         <span className="presence" aria-label="Also on this board">
           {present.map((id) => <Avatar key={id} id={id} name={people.get(id)?.user.name ?? "Someone"} />)}
         </span>
+        <Link to={{ pathname: `/b/${boardId}/members`, search: query.toString() }} className="pill board-members-link">Board members</Link>
       </div>
       <FilterBar filters={filters} onChange={setFilters} labels={data.labels} members={data.members} />
       {filtering && <p className="filter-note">Filtered view: clear the filters to drag cards.</p>}
@@ -231,6 +234,10 @@ export function BoardView() {
           </div>
         </SortableContext>
       </DndContext>
+      {panel === "members" && (
+        <BoardMembers boardId={boardId} workspaceId={data.board.workspace_id} role={data.role} members={data.members}
+          reload={actions.reload} close={() => navigate({ pathname: `/b/${boardId}`, search: query.toString() })} />
+      )}
       {cardId && (
         <Suspense fallback={<div className="modal-backdrop"><div className="modal"><Loading what="the card" /></div></div>}>
         <CardDialog
