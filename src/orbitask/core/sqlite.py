@@ -154,7 +154,8 @@ async def run_checkpoints(database: str, interval_s: float = CHECKPOINT_INTERVAL
     find it busy and try again later).
     """
     outage = Outage(log, loop="sqlite-checkpoint", what="sqlite file",
-                    backoff=Backoff(min_s=interval_s, max_s=max(interval_s, CHECKPOINT_RETRY_MAX_S)))
+                    backoff=Backoff(min_s=max(interval_s, CHECKPOINT_INTERVAL_S),
+                                    max_s=max(interval_s, CHECKPOINT_RETRY_MAX_S)))
     wait = interval_s
     while True:
         await asyncio.sleep(wait)
