@@ -1,4 +1,7 @@
-"""Login backoff: after repeated failures an account waits longer and longer between attempts."""
+"""Login backoff: after repeated failures an account waits longer and longer between attempts.
+
+The backoff is counted from the audit log (the database); each test still runs with the region's shared
+state in the process and in Redis (`shared_state`), since every attempt also passes the rate limiter."""
 
 from __future__ import annotations
 
@@ -11,12 +14,15 @@ from sqlalchemy import select
 from orbitask.audit.models import AuditEntry
 from orbitask.config import Settings
 from tests.conftest import PASSWORD, Api, assert_problem
+from tests.sharedstate import SharedState, fixture_shared_redis, fixture_shared_state  # noqa: F401 - the fixtures
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
+def settings(settings: Settings, shared_state: SharedState) -> Settings:
     """The per-minute sign-in limits off: this is about the per-account backoff alone."""
-    return settings.model_copy(update={"rate_limit_login_per_minute": 0, "rate_limit_login_ip_per_minute": 0})
+    return settings.model_copy(
+        update={"rate_limit_login_per_minute": 0, "rate_limit_login_ip_per_minute": 0, **shared_state.overrides}
+    )
 
 
 async def _attempt(api: Api, email: str, password: str) -> Any:
@@ -30,7 +36,9 @@ async def _time_passes(app: Any, seconds: float) -> None:
             entry.at -= dt.timedelta(seconds=seconds)
 
 
-async def test_failures_in_a_row_make_the_account_wait_longer_each_time(api: Api, app: Any) -> None:
+async def test_failures_in_a_row_make_the_account_wait_longer_each_time(
+    api: Api, app: Any, shared_state: SharedState
+) -> None:
     alice, bob = await api.user("Alice"), await api.user("Bob")
     for _ in range(5):  # ORBITASK_LOGIN_BACKOFF_AFTER=5 failures are answered as plain failures
         assert_problem(await _attempt(api, alice.email, "wrong password"), 401, "unauthorized")
@@ -50,6 +58,9 @@ async def test_failures_in_a_row_make_the_account_wait_longer_each_time(api: Api
     assert (await _attempt(api, alice.email, PASSWORD)).status_code == 200  # a success resets the streak
     assert_problem(await _attempt(api, alice.email, "wrong password"), 401)
     assert (await _attempt(api, alice.email, PASSWORD)).status_code == 200
+    # every attempt went through the region's limiter, which counted no sign-in limit: those are off
+    shared_state.assert_in_use(app.state.runtime, "rl")
+    assert not [k for k in shared_state.keys("rl") if k.startswith("login_")]
 
 
 async def test_the_wait_is_capped(api: Api, app: Any) -> None:

@@ -1,6 +1,7 @@
-"""Rate limits in one process: sign-in per address and per e-mail, sign-up per address, the API per
-credentials and per address. Past a limit: 429 `rate-limited` with Retry-After; others are unaffected;
-after the window everything passes again. Time is moved with the limiter's clock, never slept."""
+"""Rate limits: sign-in per address and per e-mail, sign-up per address, the API per credentials and per
+address. Past a limit: 429 `rate-limited` with Retry-After; others are unaffected; after the window
+everything passes again. Time is moved with the limiter's clock, never slept. Each test runs with the
+counters in the process and in Redis (`shared_state`)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from asgi_lifespan import LifespanManager
 
 from orbitask.app import create_app
 from tests.conftest import PASSWORD, assert_problem, make_settings
+from tests.sharedstate import SharedState, fixture_shared_redis, fixture_shared_state  # noqa: F401 - the fixtures
 
 V1 = "/api/v1"
 WINDOW_START = 1_800_000_000.0  # a multiple of 60: the start of a one-minute window
 NOW = WINDOW_START + 20  # 40 s left in the window
+WINDOW = int(WINDOW_START) // 60  # the window's number in the counters' names
 
 
 class Clock:
@@ -35,8 +38,9 @@ class Clock:
 class Limited:
     """An app with tiny limits, reachable from several client addresses."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, state: SharedState) -> None:
         self.app = app
+        self.state = state
         self.clock = Clock(NOW)
         app.state.runtime.limiter.clock = self.clock
         self._clients: dict[str, httpx.AsyncClient] = {}
@@ -57,19 +61,23 @@ class Limited:
 
 
 @pytest.fixture
-def limited(tmp_path: Path, template_db: Path) -> Callable[..., Any]:
+def limited(tmp_path: Path, template_db: Path, shared_state: SharedState) -> Callable[..., Any]:
     """Build an app with the given limit settings (SQLite: the limiter does not depend on the database)."""
 
     @asynccontextmanager
     async def build(**limits: int) -> AsyncIterator[Limited]:
         shutil.copy(template_db, tmp_path / "orbitask.db")
-        app = create_app(make_settings(tmp_path, **limits))
-        async with LifespanManager(app):
-            env = Limited(app)
-            try:
-                yield env
-            finally:
-                await env.aclose()
+        app = create_app(make_settings(tmp_path, **limits, **shared_state.overrides))
+        lifespan = LifespanManager(app)
+        await lifespan.__aenter__()
+        env = Limited(app, shared_state)
+        try:
+            yield env
+        finally:
+            await env.aclose()
+            # shut down as after a pass even when the test failed: LifespanManager cancels the app on an
+            # error instead, which left its Redis listeners running and the test's event loop never closed
+            await lifespan.__aexit__(None, None, None)
 
     return build
 
@@ -101,6 +109,7 @@ async def test_sign_in_is_limited_per_email_address(limited: Callable[..., Any])
         assert_limited(await login(env.ip("10.0.0.2"), "ANN@example.com"), "login_email")
         # other accounts are unaffected, from the same address
         assert (await login(a, "bob@example.com")).status_code == 200
+        env.state.assert_in_use(env.app.state.runtime, "rl")
         env.next_window()
         assert (await login(a, "ann@example.com")).status_code == 200
 
@@ -113,6 +122,8 @@ async def test_sign_in_is_limited_per_client_address(limited: Callable[..., Any]
             assert_problem(await login(a, f"guess{i}@example.com"), 401, "unauthorized")
         assert_limited(await login(a, "ann@example.com"), "login_ip")
         assert (await login(b, "ann@example.com")).status_code == 200
+        if env.state.redis:  # the region's counter, refused attempts included
+            assert env.state.counter(f"login_ip:10.0.0.1:{WINDOW}") == 4
         env.next_window()
         assert (await login(a, "ann@example.com")).status_code == 200
 
@@ -175,6 +186,9 @@ async def test_limits_of_zero_are_off(limited: Callable[..., Any]) -> None:
         assert (await register(a, "ann@example.com")).status_code == 201
         for _ in range(25):
             assert_problem(await login(a, "ann@example.com", "wrong password"), 401, "unauthorized")
+        # a limit that is off counts nothing; the sign-in and sign-up limits per address still count
+        env.state.assert_in_use(env.app.state.runtime, "rl")
+        assert {k.split(":")[0] for k in env.state.keys("rl")} <= {"login_ip", "signup_ip"}
 
 
 async def test_refused_requests_do_no_work(limited: Callable[..., Any]) -> None:

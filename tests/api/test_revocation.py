@@ -1,5 +1,6 @@
 """Access-token revocation: signing out kills the access token at once, not after its 15 minutes;
-replaying a used refresh token kills every access token of that sign-in."""
+replaying a used refresh token kills every access token of that sign-in. Each test runs with the revocation
+list in the process and in Redis (`shared_state`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,19 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
+from orbitask.config import Settings
 from tests.conftest import PASSWORD, assert_problem
+from tests.sharedstate import SharedState, fixture_shared_redis, fixture_shared_state  # noqa: F401 - the fixtures
 
 V1 = "/api/v1"
+
+
+@pytest.fixture
+def settings(settings: Settings, shared_state: SharedState) -> Settings:
+    """The API settings with the revocation list (and the rest of the region's shared state) under test."""
+    return settings.model_copy(update=shared_state.overrides)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -39,7 +49,9 @@ def assert_revoked(r: httpx.Response) -> None:
     assert "revoked" in body["detail"]
 
 
-async def test_bearer_logout_revokes_the_access_token_it_carries(client: httpx.AsyncClient) -> None:
+async def test_bearer_logout_revokes_the_access_token_it_carries(
+    client: httpx.AsyncClient, app: Any, shared_state: SharedState
+) -> None:
     session = await register(client)
     other = await login(client, session["email"])  # the same user on another device
     access = session["access_token"]
@@ -47,6 +59,10 @@ async def test_bearer_logout_revokes_the_access_token_it_carries(client: httpx.A
 
     r = await client.post(f"{V1}/auth/logout", headers=bearer(access))
     assert r.status_code == 204
+    shared_state.assert_in_use(app.state.runtime, "revoked")
+    claims = app.state.runtime.tokens.verify(access)
+    if shared_state.redis:  # the token and its sign-in, for every process of the region
+        assert {f"jti:{claims['jti']}", f"fam:{claims['fam']}"} <= set(shared_state.keys("revoked"))
 
     assert_revoked(await me(client, access))
     assert_revoked(await client.post(f"{V1}/ws/tickets", headers=bearer(access)))

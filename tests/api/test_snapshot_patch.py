@@ -1,4 +1,6 @@
-"""Snapshots built from the previous one: after every kind of card change they equal a full build."""
+"""Snapshots built from the previous one: after every kind of card change they equal a full build.
+
+Each test runs with the snapshot cache in the process and, behind it, in Redis (`shared_state`)."""
 
 from __future__ import annotations
 
@@ -7,17 +9,31 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import delete
 
 from orbitask.boards.models import Board
 from orbitask.boards.snapshot import build_snapshot
+from orbitask.config import Settings
+from orbitask.core.cache import MemoryCache
 from orbitask.core.events import Event
 from tests.conftest import Api, User
+from tests.sharedstate import SharedState, fixture_shared_redis, fixture_shared_state  # noqa: F401 - the fixtures
+
+
+@pytest.fixture
+def settings(settings: Settings, shared_state: SharedState) -> Settings:
+    """The API settings with the snapshot cache (and the rest of the region's shared state) under test."""
+    return settings.model_copy(update=shared_state.overrides)
 
 
 def builds(kind: str) -> float:
     return REGISTRY.get_sample_value("orbitask_snapshot_builds_total", {"kind": kind}) or 0.0
+
+
+def lookups(result: str) -> float:
+    return REGISTRY.get_sample_value("orbitask_snapshot_cache_total", {"result": result}) or 0.0
 
 
 async def full_build(app: Any, board_id: str) -> dict[str, Any]:
@@ -108,17 +124,36 @@ async def test_card_changes_patch_the_previous_snapshot_and_match_a_full_build(a
     assert snap == await full_build(app, bid)
 
 
-async def test_a_patch_starts_from_the_process_s_own_pieces_not_the_cached_body(app: Any, api: Api) -> None:
+async def test_a_repeat_read_is_served_from_the_cache(app: Any, api: Api, shared_state: SharedState) -> None:
+    """A version is built once. With Redis the body is also in the region's cache: a process whose own
+    tier does not hold it (another node, or this one after an eviction) is served from there, not a build."""
+    alice = await api.user()
+    board = await api.board(alice)
+    todo = await api.list(alice, board["id"], "Todo")
+    await api.card(alice, todo["id"], "Card")
+    first = await served(api, alice, board["id"])
+    hits, built = lookups("hit"), builds("patched") + builds("full")
+    assert await served(api, alice, board["id"]) == first
+    assert (lookups("hit"), builds("patched") + builds("full")) == (hits + 1, built)
+    shared_state.assert_in_use(app.state.runtime, "cache")
+    if shared_state.redis:
+        assert [k for k in shared_state.keys("cache") if k.startswith(f"board:{board['id']}:")]
+        app.state.runtime.cache.local = MemoryCache()  # this process's tier forgets it
+        assert await served(api, alice, board["id"]) == first
+        assert (lookups("hit"), builds("patched") + builds("full")) == (hits + 2, built)
+
+
+async def test_a_patch_starts_from_the_process_s_own_pieces_not_the_cached_body(
+    app: Any, api: Api, shared_state: SharedState
+) -> None:
     """Hundreds of boards churn the snapshot cache: the previous body may be evicted long before the board's
     next read. The process keeps each board's latest snapshot in pieces, and patches from those."""
-    from orbitask.core.cache import MemoryCache
-
     alice = await api.user()
     board = await api.board(alice)
     todo = await api.list(alice, board["id"], "Todo")
     cards = [await api.card(alice, todo["id"], f"Card {i}") for i in range(3)]
     await served(api, alice, board["id"])
-    app.state.runtime.cache = MemoryCache()  # every cached body gone
+    shared_state.forget_cached(app.state.runtime)  # every cached body gone, the region's too
     patched, full = builds("patched"), builds("full")
     await api.ok(alice, "PATCH", f"/cards/{cards[1]['id']}", json={"title": "Changed"})
     snap = await served(api, alice, board["id"])
