@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from orbitask.core.backoff import Backoff, Outage
 from orbitask.core.bus import Bus
 from orbitask.core.observability import PRESENCE_CHANGES
 from orbitask.core.presence import Presence
@@ -96,10 +97,13 @@ class BoardPresence:
 
     async def sweep(self) -> None:
         """Until cancelled: every `sweep_s`, send every board watched here its current users."""
+        outage = Outage(log, loop="presence-sweep", backoff=Backoff(min_s=self.sweep_s, max_s=self.sweep_s))
         while True:
             await asyncio.sleep(self.sweep_s)
             try:
                 for board_id in list(self.hub.boards):
                     self.hub.present(board_id, await self.store.users(board_id))
-            except Exception:  # a bug here must not end the loop
-                log.exception("presence_sweep_failed")
+            except Exception as exc:  # must not end the loop; logged once per outage, not every sweep
+                outage.failed(exc)
+            else:
+                outage.ok()
