@@ -6,6 +6,7 @@ import { api, unwrap, type BoardMember, type Member } from "../api/client";
 import { useSession } from "../auth/session";
 import { Avatar } from "../ui/avatar";
 import { Failed, Loading } from "../ui/states";
+import { useDialogFocus } from "../ui/dialog";
 import { useToast } from "../ui/toast";
 import { addable } from "./members";
 
@@ -31,19 +32,7 @@ export function BoardMembers({ boardId, workspaceId, role, members, reload, clos
   const [newRole, setNewRole] = useState<Role>("editor");
   const dialog = useRef<HTMLDivElement>(null);
 
-  // focus moves into the dialog once and back where it was on close
-  const closeRef = useRef(close);
-  closeRef.current = close;
-  useEffect(() => {
-    const prev = document.activeElement as HTMLElement | null;
-    dialog.current?.focus();
-    const onKey = (e: KeyboardEvent) => e.key === "Escape" && !e.defaultPrevented && closeRef.current();
-    window.addEventListener("keydown", onKey);
-    return () => {
-      window.removeEventListener("keydown", onKey);
-      prev?.focus?.();
-    };
-  }, []);
+  useDialogFocus(dialog, close);
 
   useEffect(() => {
     if (!isAdmin) return;

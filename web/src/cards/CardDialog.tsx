@@ -6,6 +6,7 @@ import type { BoardData } from "../boards/state";
 import type { BoardActions } from "../boards/useBoard";
 import { Avatar } from "../ui/avatar";
 import { Failed, Loading, PALETTE, colorProps } from "../ui/states";
+import { useDialogFocus } from "../ui/dialog";
 import { useToast } from "../ui/toast";
 import { Attachments } from "./Attachments";
 import { Checklists } from "./Checklists";
@@ -64,19 +65,7 @@ export function CardDialog({ cardId, board, boardCard, actions, canEdit, upload,
 
   useEffect(() => setTitle(card?.title ?? ""), [card?.title]);
 
-  // focus moves into the dialog once and back where it was on close; live re-renders must not move it
-  const closeRef = useRef(close);
-  closeRef.current = close;
-  useEffect(() => {
-    const prev = document.activeElement as HTMLElement | null;
-    dialog.current?.focus();
-    const onKey = (e: KeyboardEvent) => e.key === "Escape" && !e.defaultPrevented && closeRef.current();
-    window.addEventListener("keydown", onKey);
-    return () => {
-      window.removeEventListener("keydown", onKey);
-      prev?.focus?.();
-    };
-  }, []);
+  useDialogFocus(dialog, close);
 
   const call = async <T,>(p: Promise<T>, what: string): Promise<T | null> => {
     try {
