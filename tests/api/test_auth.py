@@ -554,6 +554,22 @@ async def test_api_tokens_of_a_deactivated_account_stop_working(
     assert await count(app, Workspace) == before
 
 
+async def test_an_api_token_cannot_manage_api_tokens(api: Api, client: httpx.AsyncClient) -> None:
+    """A leaked API token must not mint itself successors, nor list or revoke the owner's tokens: only a
+    signed-in session may."""
+    alice = await api.user("Alice")
+    made = (await api.call(alice, "POST", "/me/api-tokens", json={"name": "ci"}, expect=201)).json()
+    raw = made["token"]
+    for method, path in (("POST", "/me/api-tokens"), ("GET", "/me/api-tokens"),
+                         ("DELETE", f"/me/api-tokens/{made['id']}")):
+        r = await client.request(method, V1 + path, headers=bearer(raw),
+                                 json={"name": "successor"} if method == "POST" else None)
+        assert "API token" in problem_of(r, 403, "forbidden")["detail"]
+    listed = (await api.call(alice, "GET", "/me/api-tokens", expect=200)).json()
+    assert [(t["id"], t["revoked_at"]) for t in listed] == [(made["id"], None)]
+    assert (await client.get(f"{V1}/me", headers=bearer(raw))).status_code == 200  # otherwise it still works
+
+
 async def test_api_token_input_limits(api: Api) -> None:
     alice = await api.user("Alice")
     for payload in ({"name": ""}, {"name": "x" * 101}, {"name": "t", "expires_in_days": 0},

@@ -274,20 +274,36 @@ async def test_outbox_rows_commit_with_their_change_or_not_at_all(api: Api, app:
     assert count == 0
 
 
-async def test_responses_holding_secrets_are_not_kept_for_replay(api: Api, app: Any) -> None:
-    """An API token is shown once: a retry learns it was created, without the secret being stored."""
+# route -> (request body, the answer's field that is shown once)
+SHOWN_ONCE: dict[str, tuple[dict[str, Any], str]] = {
+    "/me/api-tokens": ({"name": "ci"}, "token"),
+    "/workspaces/{ws}/invitations": ({"role": "member"}, "token"),
+    "/me/calendar-feed": ({}, "url"),
+    "/workspaces/{ws}/webhooks": ({"url": "http://127.0.0.1:9/hook"}, "secret"),
+}
+
+
+@pytest.mark.parametrize("route", list(SHOWN_ONCE))
+async def test_responses_holding_secrets_are_not_kept_for_replay(api: Api, app: Any, route: str) -> None:
+    """A secret shown once (API token, invitation link, calendar-feed URL, webhook signing secret): a retry
+    learns it was created, without the secret being stored for 24 hours or shown a second time."""
     from orbitask.core.idempotency import IdempotencyRecord
 
+    app.state.runtime.settings.webhook_allowed_networks = ["127.0.0.1/32"]  # a target no delivery is made to
     alice = await api.user()
-    key = {"Idempotency-Key": "token-1"}
-    first = await api.call(alice, "POST", "/me/api-tokens", json={"name": "ci"}, headers=key, expect=201)
-    again = await api.call(alice, "POST", "/me/api-tokens", json={"name": "ci"}, headers=key, expect=409)
+    body, field = SHOWN_ONCE[route]
+    path = route.format(ws=alice.workspace_id)
+    key = {"Idempotency-Key": "secret-1"}
+    first = await api.call(alice, "POST", path, json=body, headers=key, expect=201)
+    secret = first.json()[field]
+    assert secret
+    again = await api.call(alice, "POST", path, json=body, headers=key, expect=409)
     assert again.json()["type"].endswith("idempotency-response-withheld")
-    assert len(await api.ok(alice, "GET", "/me/api-tokens")) == 1
+    assert secret not in again.text
     async with app.state.runtime.db.read_session() as session:
         stored = (await session.execute(select(IdempotencyRecord))).scalars().all()
     assert len(stored) == 1 and not stored[0].response_body
-    assert first.json()["token"] not in str(stored[0].response_headers)
+    assert secret not in str(stored[0].response_headers)
 
 
 async def test_a_key_whose_response_was_lost_says_the_change_was_applied(api: Api, app: Any) -> None:

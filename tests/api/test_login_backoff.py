@@ -71,3 +71,30 @@ async def test_the_wait_is_capped(api: Api, app: Any) -> None:
     assert_problem(await _attempt(api, alice.email, "wrong password"), 401)
     r = await _attempt(api, alice.email, PASSWORD)
     assert r.status_code == 429 and r.headers["retry-after"] == "900"  # ORBITASK_LOGIN_BACKOFF_MAX_SECONDS
+
+
+def _answer(r: Any) -> tuple[int, bytes, dict[str, str]]:
+    """What a client can compare between two answers: status, body and headers (the request id aside)."""
+    return r.status_code, r.content, {k: v for k, v in r.headers.items() if k != "x-request-id"}
+
+
+async def test_an_unknown_address_backs_off_exactly_like_an_account(api: Api, app: Any) -> None:
+    """No account oracle: an address with no account gets the same answers, waits and headers as one with."""
+    alice = await api.user("Alice")
+    nobody = "nobody-" + alice.email  # no account has this address
+    for _ in range(5):
+        known, unknown = await _attempt(api, alice.email, "wrong"), await _attempt(api, nobody, "wrong")
+        assert_problem(known, 401, "unauthorized")
+        assert _answer(unknown) == _answer(known)
+
+    known, unknown = await _attempt(api, alice.email, "wrong"), await _attempt(api, nobody, "wrong")
+    assert_problem(known, 429, "rate-limited")
+    assert known.headers["retry-after"] == "2"
+    assert _answer(unknown) == _answer(known)
+    # the wait doubles for both, and case does not make a new address
+    await _time_passes(app, 2.5)
+    for email in (alice.email, nobody):
+        assert_problem(await _attempt(api, email.upper(), "wrong again"), 401)
+    known, unknown = await _attempt(api, alice.email, PASSWORD), await _attempt(api, nobody, PASSWORD)
+    assert known.headers["retry-after"] == "4"
+    assert _answer(unknown) == _answer(known)

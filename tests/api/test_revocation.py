@@ -9,9 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
+from orbitask.app import create_app
 from orbitask.config import Settings
 from tests.conftest import PASSWORD, assert_problem
+from tests.realtime.frames import receive
 from tests.sharedstate import SharedState, fixture_shared_redis, fixture_shared_state  # noqa: F401 - the fixtures
 
 V1 = "/api/v1"
@@ -134,3 +138,69 @@ async def test_api_tokens_and_new_sign_ins_are_unaffected_by_logout(client: http
     assert (await me(client, made.json()["token"])).status_code == 200
     fresh = await login(client, session["email"])
     assert (await me(client, fresh["access_token"])).status_code == 200
+
+
+async def test_a_signed_out_token_gets_no_idempotent_replay(client: httpx.AsyncClient) -> None:
+    """A stored answer goes only to credentials a fresh request would accept: the same user, signed in."""
+    session = await register(client)
+    key = {"Idempotency-Key": "ws-" + uuid.uuid4().hex}
+
+    async def create(token: str, name: str = "Once") -> httpx.Response:
+        return await client.post(f"{V1}/workspaces", json={"name": name}, headers={**bearer(token), **key})
+
+    made = await create(session["access_token"])
+    assert made.status_code == 201, made.text
+    assert (await client.post(f"{V1}/auth/logout", headers=bearer(session["access_token"]))).status_code == 204
+
+    replay = await create(session["access_token"])
+    assert_revoked(replay)
+    assert "idempotent-replayed" not in replay.headers and made.json()["id"] not in replay.text
+    # the key's other answers (reused, in progress) are not told to a revoked token either
+    assert_revoked(await create(session["access_token"], "Other"))
+    # the same user signed in again gets the stored answer, and nothing is created twice
+    again = await create((await login(client, session["email"]))["access_token"])
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == made.json()
+
+
+def _socket_answers(http: TestClient, ticket: str) -> bool:
+    """Whether a socket opened with `ticket` is accepted and answers a ping; False when refused (policy)."""
+    try:
+        with http.websocket_connect(f"{V1}/ws?ticket={ticket}") as ws:
+            ws.send_json({"type": "ping"})
+            for _ in range(10):  # a heartbeat may come first
+                if receive(ws)["type"] == "pong":
+                    return True
+            raise AssertionError("no pong")
+    except WebSocketDisconnect as refused:
+        assert refused.code == 1008, refused
+        return False
+
+
+def _ticket(http: TestClient, access: str) -> str:
+    r = http.post(f"{V1}/ws/tickets", headers=bearer(access))
+    assert r.status_code == 201, r.text
+    return str(r.json()["ticket"])
+
+
+def test_a_socket_ticket_opens_one_socket(settings: Settings, shared_state: SharedState) -> None:
+    app = create_app(settings)
+    with TestClient(app) as http:
+        r = http.post(f"{V1}/auth/register", json={"email": "t@example.com", "password": PASSWORD, "name": "T"})
+        access = r.json()["access_token"]
+        first, second = _ticket(http, access), _ticket(http, access)
+        assert _socket_answers(http, first)
+        assert not _socket_answers(http, first)  # a copy (a log line, a proxy) cannot open another
+        shared_state.assert_in_use(app.state.runtime, "revoked")  # used once in the region, not per process
+        assert _socket_answers(http, second)  # each ticket once, not one per sign-in
+
+
+def test_signing_out_kills_the_socket_tickets_of_that_sign_in(settings: Settings, shared_state: SharedState) -> None:
+    with TestClient(create_app(settings)) as http:
+        r = http.post(f"{V1}/auth/register", json={"email": "t@example.com", "password": PASSWORD, "name": "T"})
+        session = r.json()
+        other = http.post(f"{V1}/auth/login", json={"email": "t@example.com", "password": PASSWORD}).json()
+        mine, theirs = _ticket(http, session["access_token"]), _ticket(http, other["access_token"])
+        assert http.post(f"{V1}/auth/logout", headers=bearer(session["access_token"])).status_code == 204
+        assert not _socket_answers(http, mine)
+        assert _socket_answers(http, theirs)  # the other sign-in's tickets live on

@@ -35,6 +35,8 @@ async def test_every_answer_carries_the_security_headers(http: httpx.AsyncClient
     csp = r.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
     assert "strict-transport-security" not in r.headers  # plain HTTP: HSTS would be ignored anyway
+    # API answers, errors included, are never kept by a browser or proxy cache (see test_sessions_hardening.py)
+    assert r.headers.get("cache-control") == ("no-store" if path.startswith("/api/v1/") else None)
 
 
 async def test_hsts_behind_tls(tmp_path: Path, template_db: Path) -> None:

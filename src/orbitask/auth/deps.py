@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Scope
 
 from orbitask.auth import service
 from orbitask.auth.policy import Actor
@@ -79,6 +80,16 @@ async def current_actor(request: Request, creds: BearerCredentials) -> Actor:
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
+async def session_actor(actor: CurrentActor) -> Actor:
+    """The caller, signed in with a session (not a personal API token): for managing credentials."""
+    if actor.via == "api_token":
+        raise Forbidden("A personal API token cannot create, list or revoke API tokens; sign in to manage them.")
+    return actor
+
+
+SessionActor = Annotated[Actor, Depends(session_actor)]
+
+
 async def presented_access_token(request: Request, creds: BearerCredentials) -> str | None:
     """The JWT access token the request carries (Bearer or cookie), unverified; None for API tokens."""
     if creds is not None:
@@ -119,24 +130,37 @@ async def anonymous_uow(request: Request) -> UnitOfWork:
 AnonUow = Annotated[UnitOfWork, Depends(anonymous_uow)]
 
 
-def idempotency_scope(rt: Runtime):  # noqa: ANN201 - returns a closure
-    """Who a request is, for scoping Idempotency-Key (verified, no database)."""
+class RequestIdentity:
+    """Who a request is, for scoping Idempotency-Key and rate limits (verified signature, no database), and
+    its full authentication, which a stored idempotent answer must pass as a fresh request would."""
 
-    def identify(headers: dict[str, str], client_ip: str) -> str:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def __call__(self, headers: dict[str, str], client_ip: str) -> str:
+        """`u:<user>`, `t:<API token digest>`, or `ip:<address>` when no credential verifies."""
         auth = headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             raw = auth[7:].strip()
             if raw.startswith(API_TOKEN_PREFIX):
                 return "t:" + digest(raw)[:40]
-            subject = rt.tokens.subject(raw)
+            subject = self.rt.tokens.subject(raw)
             if subject is not None:
                 return f"u:{subject}"
         for part in headers.get("cookie", "").split(";"):
             name, _, value = part.strip().partition("=")
             if name == ACCESS_COOKIE:
-                subject = rt.tokens.subject(value)
+                subject = self.rt.tokens.subject(value)
                 if subject is not None:
                     return f"u:{subject}"
         return f"ip:{client_ip}"[:80]
 
-    return identify
+    async def authenticate(self, scope: Scope) -> None:
+        """Raise what the route's own authentication would: a revoked, expired or missing credential, no CSRF header."""
+        request = Request(scope)
+        await current_actor(request, await bearer(request))
+
+
+def idempotency_scope(rt: Runtime) -> RequestIdentity:
+    """Who a request is, for scoping Idempotency-Key and rate limits."""
+    return RequestIdentity(rt)

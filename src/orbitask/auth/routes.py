@@ -18,6 +18,7 @@ from orbitask.auth.deps import (
     PresentedAccessToken,
     ReadSession,
     RuntimeDep,
+    SessionActor,
     Uow,
     login_limits,
     signup_limits,
@@ -118,7 +119,7 @@ async def me(actor: CurrentActor, session: ReadSession) -> UserRead:
 
 
 @router.post("/me/api-tokens", status_code=status.HTTP_201_CREATED, response_model=ApiTokenCreated)
-async def create_api_token(cmd: ApiTokenCreate, actor: CurrentActor, uow: Uow) -> ApiTokenCreated:
+async def create_api_token(cmd: ApiTokenCreate, actor: SessionActor, uow: Uow) -> ApiTokenCreated:
     """A personal API token; the secret is in this response only."""
     withhold_from_replay()
     row, raw = await service.create_api_token(uow, actor, cmd)
@@ -126,13 +127,13 @@ async def create_api_token(cmd: ApiTokenCreate, actor: CurrentActor, uow: Uow) -
 
 
 @router.get("/me/api-tokens", response_model=list[ApiTokenRead])
-async def list_api_tokens(actor: CurrentActor, session: ReadSession) -> list[ApiTokenRead]:
+async def list_api_tokens(actor: SessionActor, session: ReadSession) -> list[ApiTokenRead]:
     """The caller's API tokens (never their secrets)."""
     return [ApiTokenRead.model_validate(t) for t in await service.list_api_tokens(session, actor)]
 
 
 @router.delete("/me/api-tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_api_token(token_id: uuid.UUID, actor: CurrentActor, uow: Uow) -> None:
+async def revoke_api_token(token_id: uuid.UUID, actor: SessionActor, uow: Uow) -> None:
     """Revoke an API token."""
     await service.revoke_api_token(uow, actor, token_id)
 

@@ -25,6 +25,9 @@ from orbitask.core.runtime import Runtime
 from orbitask.core.uow import UnitOfWork, command
 
 BAD_CREDENTIALS = "The e-mail or password is incorrect."
+# failed sign-ins for an address with no account are counted under a stand-in id derived from the
+# address, so it backs off exactly like an account: a different answer would tell who has one
+UNKNOWN_ADDRESSES = uuid.uuid5(uuid.NAMESPACE_URL, "https://orbitask.dev/sign-in/unknown-address")
 
 
 @dataclass
@@ -73,6 +76,24 @@ async def verify_access(rt: Runtime, token: str) -> dict[str, Any]:
     return claims
 
 
+async def issue_socket_ticket(rt: Runtime, actor: Actor, access_token: str | None, ttl: int) -> str:
+    """A WebSocket ticket for the caller, bound to the sign-in (refresh family) of the access token asking."""
+    claims = rt.tokens.claims_or_none(access_token)
+    family = uuid.UUID(claims["fam"]) if claims is not None and claims.get("fam") else None
+    return rt.tokens.issue(actor.user_id, typ="ws", ttl=ttl, family=family)
+
+
+async def redeem_socket_ticket(rt: Runtime, ticket: str) -> uuid.UUID:
+    """The user a WebSocket ticket names. It opens one socket, and none once its sign-in has signed out."""
+    claims = rt.tokens.verify(ticket, typ="ws")
+    if claims.get("fam") and await rt.revocations.any_revoked([f"fam:{claims['fam']}"]):
+        raise Unauthorized("This ticket's session has signed out; sign in again.")
+    # used = revoked until it would have expired anyway: a copy (a log line, a proxy) opens nothing
+    if not await rt.revocations.claim(f"jti:{claims['jti']}", int(claims["exp"] - time.time()) + 1):
+        raise Unauthorized("This ticket was already used; ask POST /api/v1/ws/tickets for another.")
+    return claims["sub"]  # type: ignore[no-any-return]
+
+
 async def _revoke_family_access(rt: Runtime, family_id: uuid.UUID) -> None:
     """Refuse every access token issued to this sign-in until the newest could have expired."""
     await rt.revocations.revoke(f"fam:{family_id}", rt.tokens.ttl + 1)
@@ -101,20 +122,21 @@ async def register(uow: UnitOfWork, rt: Runtime, cmd: RegisterIn) -> IssuedSessi
 @command
 async def login(uow: UnitOfWork, rt: Runtime, cmd: LoginIn) -> IssuedSession:
     """Check credentials and open a new session (a new refresh-token family)."""
+    email = cmd.email.lower()
     # Verify outside the write transaction: hashing is slow and must not hold the writer.
     async with rt.db.read_session(on_writer=True) as session:
-        user = await session.scalar(select(User).where(User.email == cmd.email.lower()))
-        if user is not None:
-            s = rt.settings
-            wait = await audit.login_backoff(session, user.id, utcnow(), after=s.login_backoff_after,
-                                             base_s=s.login_backoff_seconds, cap_s=s.login_backoff_max_seconds)
-            if wait:
-                raise RateLimited(f"Too many failed sign-ins for this account; retry in {wait} s.",
-                                  retry_after=wait, limit="login_backoff")
-    ok = await rt.passwords.verify(user.password_hash if user else None, cmd.password)
+        user = await session.scalar(select(User).where(User.email == email))
+        attempter = user.id if user is not None else uuid.uuid5(UNKNOWN_ADDRESSES, email)
+        s = rt.settings
+        wait = await audit.login_backoff(session, attempter, utcnow(), after=s.login_backoff_after,
+                                         base_s=s.login_backoff_seconds, cap_s=s.login_backoff_max_seconds)
+        if wait:
+            raise RateLimited(f"Too many failed sign-ins for this account; retry in {wait} s.",
+                              retry_after=wait, limit="login_backoff")
+    ok = await rt.passwords.verify(user.password_hash if user else None, cmd.password)  # same work without a user
     if user is None or not ok or not user.is_active:
-        await audit.record_alone(rt.db, "login.failed", actor_id=user.id if user else None, target_type="user",
-                                 target_id=user.id if user else None, email=cmd.email.lower(),
+        await audit.record_alone(rt.db, "login.failed", actor_id=attempter, target_type="user",
+                                 target_id=user.id if user else None, email=email,
                                  reason="unknown e-mail" if user is None else "wrong password" if not ok
                                  else "deactivated")
         raise Unauthorized(BAD_CREDENTIALS)

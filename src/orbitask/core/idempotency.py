@@ -11,8 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Index, Integer, String, delete, select, update
@@ -22,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from orbitask.core import context
 from orbitask.core.context import IdempotencyClaim
 from orbitask.core.db import Base, Database, UTCDateTime, long_binary, utcnow
-from orbitask.core.errors import problem
+from orbitask.core.errors import DomainError, problem, render_problem
 
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
@@ -50,7 +49,16 @@ class IdempotencyRecord(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
-Identify = Callable[[dict[str, str], str], str]
+class Identify(Protocol):
+    """Who a request is (the scope of its keys), and whether its credentials still hold."""
+
+    def __call__(self, headers: dict[str, str], client_ip: str) -> str:
+        """The request's scope: one user, one API token, or one client address."""
+        ...
+
+    async def authenticate(self, scope: Scope) -> None:
+        """Raise the DomainError a fresh request's authentication would raise (401, 403)."""
+        ...
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
@@ -119,6 +127,13 @@ class IdempotencyMiddleware:
 
         existing = await self._lookup(who, key)
         if existing is not None:
+            # the scope comes from a token's signature alone: a stored answer (or word of the key) goes
+            # only to credentials the route would accept now, not to a token revoked since (signed out)
+            try:
+                await self.identify.authenticate(scope)
+            except DomainError as exc:
+                await render_problem(exc)(scope, receive, send)
+                return
             await self._answer_existing(existing, request_hash, scope, receive, send)
             return
 

@@ -1,7 +1,8 @@
-"""Revoked access tokens: names (a token's `jti`, a sign-in's refresh family) that expire with the tokens.
+"""Revoked access tokens: names (a token's `jti`, a sign-in's refresh family) that expire with the tokens;
+and single-use tokens (WebSocket tickets), claimed here on first use.
 
 In-process for the embedded default (one process: every request sees it); in Redis when
-configured, so every process of the region refuses a revoked token. A Redis outage fails
+configured, so every process of the region refuses a revoked or used token. A Redis outage fails
 open: tokens are then only bounded by their short lifetime, and a warning is logged.
 """
 
@@ -25,6 +26,10 @@ class Revocations(Protocol):
 
     async def any_revoked(self, names: Sequence[str]) -> bool:
         """Whether any of `names` is revoked."""
+        ...
+
+    async def claim(self, name: str, ttl_seconds: int) -> bool:
+        """Revoke `name` for `ttl_seconds` if it is not yet: True for the first caller only."""
         ...
 
 
@@ -51,6 +56,13 @@ class MemoryRevocations:
         now = self.clock()
         return any(self._until.get(name, 0.0) > now for name in names)
 
+    async def claim(self, name: str, ttl_seconds: int) -> bool:
+        """Check and set without suspending (revoke never does): no other request of the process interleaves."""
+        if self._until.get(name, 0.0) > self.clock():
+            return False
+        await self.revoke(name, max(ttl_seconds, 1))
+        return True
+
 
 class RedisRevocations:
     """Keys with a TTL under the region's prefix."""
@@ -71,3 +83,10 @@ class RedisRevocations:
             return False
         keys = [self.prefix + name for name in names]
         return bool(await self.guard.run("revocation.get", lambda r: r.exists(*keys), 0))
+
+    async def claim(self, name: str, ttl_seconds: int) -> bool:
+        """SET NX with expiry: one process of the region wins; True (fail open) when Redis is unavailable."""
+        key = self.prefix + name
+        won = await self.guard.run("revocation.claim", lambda r: r.set(key, b"1", ex=max(ttl_seconds, 1), nx=True),
+                                   True)
+        return bool(won)

@@ -10,6 +10,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 HSTS = b"max-age=31536000; includeSubDomains"
 NO_CSP_PATHS = ("/api/docs", "/api/docs/oauth2-redirect")
+# API answers carry tokens (sign-in, API tokens, invitation links, calendar URLs, webhook secrets) or private
+# data: no browser or proxy cache may keep them (a shared computer, a TLS-terminating proxy). A route that
+# means to be cached says so itself (the board snapshot: private, revalidated; the calendar feed; attachments).
+NO_STORE_PREFIX = "/api/v1/"
+NO_STORE = (b"cache-control", b"no-store")
 
 BASE_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
@@ -21,7 +26,7 @@ BASE_HEADERS = (
 
 
 class SecurityHeadersMiddleware:
-    """nosniff, no framing, a referrer policy, a CSP for API answers, and HSTS behind TLS."""
+    """nosniff, no framing, a referrer policy, a CSP and no-store for API answers, and HSTS behind TLS."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -35,6 +40,8 @@ class SecurityHeadersMiddleware:
             extra.append((b"content-security-policy", API_CSP))
         if scope.get("scheme") == "https":
             extra.append((b"strict-transport-security", HSTS))
+        if scope["path"].startswith(NO_STORE_PREFIX):
+            extra.append(NO_STORE)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

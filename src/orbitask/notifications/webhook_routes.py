@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 
 from orbitask.auth.deps import CurrentActor, ReadSession, RuntimeDep, Uow
+from orbitask.core.context import withhold_from_replay
 from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from orbitask.notifications import webhooks
 from orbitask.notifications.schemas import (
@@ -28,6 +29,7 @@ async def create_webhook(
     workspace_id: uuid.UUID, cmd: WebhookCreate, actor: CurrentActor, uow: Uow, rt: RuntimeDep
 ) -> WebhookRead:
     """Subscribe a URL to events; the response shows the signing secret, once."""
+    withhold_from_replay()
     return await webhooks.create_webhook(uow, actor, workspace_id, cmd, rt.settings)
 
 

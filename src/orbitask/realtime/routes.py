@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket, status
 
-from orbitask.auth.deps import ACCESS_COOKIE, CurrentActor, RuntimeDep
+from orbitask.auth.deps import ACCESS_COOKIE, CurrentActor, PresentedAccessToken, RuntimeDep
 from orbitask.auth.policy import Actor
-from orbitask.auth.service import verify_access
+from orbitask.auth.service import issue_socket_ticket, redeem_socket_ticket, verify_access
 from orbitask.core.errors import Unauthorized
 from orbitask.core.observability import SOCKETS
 from orbitask.core.schemas import Output
@@ -23,9 +23,10 @@ class TicketOut(Output):
 
 
 @router.post("/ws/tickets", status_code=status.HTTP_201_CREATED, response_model=TicketOut)
-async def create_ticket(actor: CurrentActor, rt: RuntimeDep) -> TicketOut:
+async def create_ticket(actor: CurrentActor, rt: RuntimeDep, access_token: PresentedAccessToken) -> TicketOut:
     """A ticket for opening /api/v1/ws (valid 60 s), so no long-lived token goes into a URL."""
-    ticket = rt.tokens.issue(actor.user_id, typ="ws", ttl=TICKET_TTL_S)
+    # one socket per ticket, and none after the sign-in asking for it signs out (auth.service)
+    ticket = await issue_socket_ticket(rt, actor, access_token, TICKET_TTL_S)
     return TicketOut(ticket=ticket, expires_in=TICKET_TTL_S, url=f"/api/v1/ws?ticket={ticket}")
 
 
@@ -45,7 +46,7 @@ async def websocket(ws: WebSocket) -> None:
     ticket = ws.query_params.get("ticket")
     try:
         if ticket:
-            actor = Actor(rt.tokens.verify(ticket, typ="ws")["sub"], "bearer")
+            actor = Actor(await redeem_socket_ticket(rt, ticket), "bearer")
         elif (cookie := ws.cookies.get(ACCESS_COOKIE)) and _same_origin(ws):
             actor = Actor((await verify_access(rt, cookie))["sub"], "cookie")
         else:

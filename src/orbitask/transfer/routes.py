@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from orbitask.auth import workspaces
 from orbitask.auth.deps import CurrentActor, ReadSession, RuntimeDep, Uow
+from orbitask.core.context import withhold_from_replay
 from orbitask.core.errors import InvalidInput, PayloadTooLarge
 from orbitask.transfer import calendar, export, service
 from orbitask.transfer.schemas import CalendarFeedCreated, CalendarFeedRead, ImportedBoardRead, ImportResult
@@ -131,6 +132,7 @@ async def export_workspace(workspace_id: uuid.UUID, rt: RuntimeDep, actor: Curre
 @router.post("/me/calendar-feed", status_code=status.HTTP_201_CREATED, response_model=CalendarFeedCreated)
 async def create_calendar_feed(request: Request, actor: CurrentActor, uow: Uow) -> CalendarFeedCreated:
     """A secret iCalendar URL for your cards' due dates, shown once; calling again replaces it (the old URL stops)."""
+    withhold_from_replay()
     raw, created_at = await calendar.rotate_feed(uow, actor)
     return CalendarFeedCreated(url=str(request.url_for("calendar_feed", token=raw)), created_at=created_at)
 
