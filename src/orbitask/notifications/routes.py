@@ -81,6 +81,12 @@ async def unwatch_board(board_id: uuid.UUID, actor: CurrentActor, uow: Uow) -> W
     return WatchState(watching=await service.set_board_watching(uow, actor, board_id, on=False))
 
 
+# The unsubscribe pages are the only HTML the API serves: their button posts back to the same address, which
+# the API's own policy (form-action 'none') would block in a browser; nothing else may load or run.
+PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
+            "base-uri 'none'")
+
+
 def _page(title: str, text: str, form_token: str | None = None) -> HTMLResponse:
     form = ""
     if form_token is not None:
@@ -89,7 +95,8 @@ def _page(title: str, text: str, form_token: str | None = None) -> HTMLResponse:
     return HTMLResponse(
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
         f'<body style="font-family:system-ui,sans-serif;max-width:520px;margin:40px auto">'
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>{form}</body></html>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>{form}</body></html>",
+        headers={"Content-Security-Policy": PAGE_CSP},
     )
 
 
