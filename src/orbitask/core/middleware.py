@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import structlog
@@ -125,11 +126,13 @@ class RequestContextMiddleware:
             deadline = asyncio.timeout(timeout)
             task = asyncio.current_task()
             forced = False
+            stuck_at: list[str] = []
 
             def force_cancel() -> None:  # the request's cleanup outlived the grace: interrupt it as well
                 nonlocal forced
                 if deadline.expired() and task is not None:
                     forced = True
+                    stuck_at[:] = where_suspended(task)  # what did not give way to the first cancel
                     task.cancel()
 
             hard_stop = asyncio.get_running_loop().call_later(timeout + CLEANUP_GRACE_S, force_cancel)
@@ -144,7 +147,8 @@ class RequestContextMiddleware:
             except asyncio.CancelledError:
                 if not forced:
                     raise
-                await self._timed_out(scope, receive, send_with_headers, response_started, timeout, forced=True)
+                await self._timed_out(scope, receive, send_with_headers, response_started, timeout, forced=True,
+                                      stuck_at=stuck_at)
             except Exception as exc:
                 if isinstance(exc, TimeoutError) and deadline.expired():
                     await self._timed_out(scope, receive, send_with_headers, response_started, timeout, forced=False)
@@ -168,13 +172,28 @@ class RequestContextMiddleware:
             context.end(reset)
 
     async def _timed_out(
-        self, scope: Scope, receive: Receive, send: Send, started: bool, timeout: float, *, forced: bool
+        self, scope: Scope, receive: Receive, send: Send, started: bool, timeout: float, *, forced: bool,
+        stuck_at: list[str] | None = None,
     ) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
         log.warning("request_timeout", method=scope["method"], route=route, timeout_s=timeout,
-                    response_started=started, cleanup_interrupted=forced)
+                    response_started=started, cleanup_interrupted=forced, stuck_at=stuck_at or None)
         if not started:  # once the response has started it is too late for a status: cut it off
             await request_timed_out(timeout)(scope, receive, send)
+
+
+def where_suspended(task: asyncio.Task[object], frames: int = 12) -> list[str]:
+    """Where a task waits, its innermost `frames` awaits last (file:line function): for the log line of a request
+    that would not end. (Task.get_stack shows only the outermost coroutine of a suspended task.)"""
+    out: list[str] = []
+    coro: Any = task.get_coro()
+    while coro is not None and len(out) < 200:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        out.append(f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_name}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return out[-frames:]
 
 
 def _unstorable(raw: bytes) -> str | None:
