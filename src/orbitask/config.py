@@ -182,6 +182,12 @@ class Settings(BaseSettings):
         86400, ge=0, description="age before deleted or orphaned attachment files are collected"
     )
     public_url: str = Field("http://127.0.0.1:8000", description="base URL of the web app, for links in e-mails")
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host headers answered besides public_url's (production refuses others)"
+    )
+    signup_verification: bool | None = Field(
+        None, description="sign-up finishes through a link e-mailed to the address (default: on when smtp_host is set)"
+    )
     worker_in_serve: Literal["auto", "on", "off"] = Field(
         "auto", description="run the background jobs inside `orbitask serve` (auto: when the database is SQLite)"
     )

@@ -188,7 +188,8 @@ async def test_only_owners_delete_a_workspace_and_it_takes_everything_along(api:
 async def test_an_invitation_link_adds_whoever_accepts_it(api: Api, app: Any) -> None:
     olga, bob = await api.user("Olga"), await api.user("Bob")
     inv = await invite(api, olga, olga.workspace_id, role="member")
-    assert inv["token"] and inv["url"] == f"http://testserver/invite/{inv['token']}"
+    # the link is built from the configured public URL, never from the request's Host header
+    assert inv["token"] and inv["url"] == f"{app.state.runtime.settings.public_url}/invite/{inv['token']}"
     assert inv["workspace_id"] == str(olga.workspace_id) and inv["role"] == "member"
     assert inv["uses"] == 0 and inv["max_uses"] is None and inv["email"] is None
     expires = dt.datetime.fromisoformat(inv["expires_at"])

@@ -194,7 +194,7 @@ async def remove_member(workspace_id: uuid.UUID, user_id: uuid.UUID, actor: Curr
 @router.post("/workspaces/{workspace_id}/invitations", status_code=status.HTTP_201_CREATED,
              response_model=InvitationRead)
 async def create_invitation(
-    workspace_id: uuid.UUID, cmd: InvitationCreate, request: Request, actor: CurrentActor, uow: Uow, rt: RuntimeDep
+    workspace_id: uuid.UUID, cmd: InvitationCreate, actor: CurrentActor, uow: Uow, rt: RuntimeDep
 ) -> InvitationRead:
     """An invitation link (shown once)."""
     withhold_from_replay()
@@ -206,7 +206,7 @@ async def create_invitation(
     out = InvitationRead.model_validate(inv)
     out.emailed = mail and inv.email is not None
     out.token = raw
-    out.url = str(request.base_url) + f"invite/{raw}"
+    out.url = f"{rt.settings.public_url}/invite/{raw}"  # never from the Host header
     return out
 
 

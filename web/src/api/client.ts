@@ -35,9 +35,22 @@ export class ApiError extends Error {
   }
 }
 
-function problemMessage(error: unknown, status: number): string {
+/**
+ * What a person reads for the answers to a retried write (the client retries a POST with the same
+ * Idempotency-Key after a lost answer): the server's wording is for API clients.
+ */
+const RETRY_OUTCOMES: Record<string, string> = {
+  "idempotency-response-withheld":
+    "That was done, but what it showed (a link or secret shown only once) was lost on the way and cannot be " +
+    "shown again. Make a new one.",
+  "idempotency-response-lost": "That was saved, but the answer was lost on the way. Reload the page to see it.",
+};
+
+export function problemMessage(error: unknown, status: number): string {
   if (error && typeof error === "object") {
-    const e = error as { detail?: unknown; title?: string };
+    const e = error as { detail?: unknown; title?: string; type?: unknown };
+    const kind = typeof e.type === "string" ? e.type.slice(e.type.lastIndexOf("/") + 1) : "";
+    if (kind in RETRY_OUTCOMES) return RETRY_OUTCOMES[kind];
     if (typeof e.detail === "string") return e.detail;
     if (Array.isArray(e.detail) && e.detail.length) {
       const first = e.detail[0] as { msg?: string; loc?: unknown[] };
