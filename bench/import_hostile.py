@@ -22,12 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +35,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.procs import server_processes  # noqa: E402
+from bench.procs import orbitask_env, server_processes, workdir, write_result  # noqa: E402
 from tests.servers import orbitask_server  # noqa: E402
 
 TARGET_RATIO = 4.0
@@ -207,14 +203,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "import_hostile.json")
     opts = parser.parse_args()
 
-    work = opts.keep or Path(tempfile.mkdtemp(prefix="orbitask-bench-hostile-"))
-    data_dir = work / "data"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITASK_")}
-    env.update(ORBITASK_DATA_DIR=str(data_dir), ORBITASK_ARGON2_MEMORY_COST="64", ORBITASK_ARGON2_TIME_COST="1",
-               ORBITASK_LOG_LEVEL="WARNING")
-    rows = []
-    try:
+    with workdir(opts.keep, "orbitask-bench-hostile-") as work:
+        data_dir = work / "data"
+        env = orbitask_env(data_dir)
+        rows = []
         subprocess.run([sys.executable, "-m", "orbitask.cli", "demo"], env=env, cwd=work, check=True,
                        capture_output=True)
         for name in opts.case or list(CASES):
@@ -229,15 +221,8 @@ def main() -> int:
                   f"{row['seconds']:6.1f} s   RSS before {row['rss_before_mib']:6.1f} MiB (peak {row['peak_before_mib']:.1f})"
                   f"   peak during {row['peak_during_mib']:7.1f} MiB   growth {row['growth_ratio']:6.3f}x upload"
                   f"   (target < {TARGET_RATIO:g}x: {verdict})")
-        result = {"mb": opts.mb, "runs": rows, "target_ratio": TARGET_RATIO, "python": platform.python_version(),
-                  "cpus": os.cpu_count()}
-        opts.json.parent.mkdir(parents=True, exist_ok=True)
-        opts.json.write_text(json.dumps(result, indent=2))
-        print(f"wrote {opts.json}")
+        write_result(opts.json, {"mb": opts.mb, "runs": rows, "target_ratio": TARGET_RATIO})
         return 0 if all(r["growth_ratio"] < TARGET_RATIO for r in rows) else 1
-    finally:
-        if opts.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,18 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.procs import orbitask_env, workdir, write_result  # noqa: E402
+
 TARGET_MB = 300
 LISTS, LABELS, MEMBERS = 40, 12, 25
 
@@ -174,15 +174,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "trello_import.json")
     opts = parser.parse_args()
 
-    work = opts.keep or Path(tempfile.mkdtemp(prefix="orbitask-bench-import-"))
-    (work / "data").mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITASK_")}
-    env.update(ORBITASK_DATA_DIR=str(work / "data"), ORBITASK_ARGON2_MEMORY_COST="64", ORBITASK_ARGON2_TIME_COST="1",
-               ORBITASK_LOG_LEVEL="WARNING", COLUMNS="120")
-    if opts.database_url:
-        env["ORBITASK_DATABASE_URL"] = opts.database_url
+    extra = {"ORBITASK_DATABASE_URL": opts.database_url} if opts.database_url else {}
     cli = [sys.executable, "-m", "orbitask.cli"]
-    try:
+    with workdir(opts.keep, "orbitask-bench-import-") as work:
+        env = orbitask_env(work / "data", COLUMNS="120", **extra)
         export = work / "trello-export.json"
         started = time.perf_counter()
         counts = write_export(export, opts.cards)
@@ -208,16 +203,9 @@ def main() -> int:
             rows.append(row)
             print(f"{row['run']:<20} {row['seconds']:7.1f} s wall, {row['cpu_seconds']:6.1f} s CPU   peak RSS "
                   f"{row['peak_rss_mib']:6.1f} MiB (idle {row['idle_rss_mib']:.1f})   {row['cards_per_second']:8,} cards/s")
-        result = {"cards": opts.cards, "export_mib": round(size_mb, 1), "counts": counts, "runs": rows,
-                  "backend": (opts.database_url or "sqlite").split(":")[0], "python": platform.python_version(),
-                  "cpus": os.cpu_count()}
-        opts.json.parent.mkdir(parents=True, exist_ok=True)
-        opts.json.write_text(json.dumps(result, indent=2))
-        print(f"wrote {opts.json}")
+        write_result(opts.json, {"cards": opts.cards, "export_mib": round(size_mb, 1), "counts": counts, "runs": rows,
+                                 "backend": (opts.database_url or "sqlite").split(":")[0]})
         return 0 if all(r["peak_rss_mib"] < TARGET_MB for r in rows) else 1
-    finally:
-        if opts.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
