@@ -123,19 +123,30 @@ class RequestContextMiddleware:
                     f"The request body exceeds {max_body} bytes.",
                 )(scope, receive, send_with_headers)
                 return
-            deadline = asyncio.timeout(timeout)
+            # One timer per request, at the deadline: it notes where the request waits, then expires the
+            # deadline (which cancels the request as asyncio.timeout would) and gives its cleanup a grace.
+            deadline = asyncio.timeout(None)
             task = asyncio.current_task()
+            loop = asyncio.get_running_loop()
             forced = False
-            stuck_at: list[str] = []
+            waiting_at: list[str] = []  # where the request waited when its time was up
+            stuck_at: list[str] = []  # where its cleanup still was after the grace
 
             def force_cancel() -> None:  # the request's cleanup outlived the grace: interrupt it as well
                 nonlocal forced
-                if deadline.expired() and task is not None:
+                if task is not None:
                     forced = True
                     stuck_at[:] = where_suspended(task)  # what did not give way to the first cancel
                     task.cancel()
 
-            hard_stop = asyncio.get_running_loop().call_later(timeout + CLEANUP_GRACE_S, force_cancel)
+            def time_is_up() -> None:
+                nonlocal hard_stop
+                if task is not None:
+                    waiting_at[:] = where_suspended(task)
+                deadline.reschedule(loop.time())
+                hard_stop = loop.call_later(CLEANUP_GRACE_S, force_cancel)
+
+            hard_stop = loop.call_later(timeout, time_is_up)
             try:
                 try:
                     async with deadline:
@@ -148,10 +159,11 @@ class RequestContextMiddleware:
                 if not forced:
                     raise
                 await self._timed_out(scope, receive, send_with_headers, response_started, timeout, forced=True,
-                                      stuck_at=stuck_at)
+                                      waiting_at=waiting_at, stuck_at=stuck_at)
             except Exception as exc:
                 if isinstance(exc, TimeoutError) and deadline.expired():
-                    await self._timed_out(scope, receive, send_with_headers, response_started, timeout, forced=False)
+                    await self._timed_out(scope, receive, send_with_headers, response_started, timeout, forced=False,
+                                          waiting_at=waiting_at)
                     return
                 if response_started or not is_unavailable(exc):
                     raise
@@ -173,11 +185,12 @@ class RequestContextMiddleware:
 
     async def _timed_out(
         self, scope: Scope, receive: Receive, send: Send, started: bool, timeout: float, *, forced: bool,
-        stuck_at: list[str] | None = None,
+        waiting_at: list[str], stuck_at: list[str] | None = None,
     ) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
         log.warning("request_timeout", method=scope["method"], route=route, timeout_s=timeout,
-                    response_started=started, cleanup_interrupted=forced, stuck_at=stuck_at or None)
+                    response_started=started, cleanup_interrupted=forced, waiting_at=waiting_at or None,
+                    stuck_at=stuck_at or None)
         if not started:  # once the response has started it is too late for a status: cut it off
             await request_timed_out(timeout)(scope, receive, send)
 
