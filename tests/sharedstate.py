@@ -73,11 +73,6 @@ class SharedState:
         with self.client() as r:
             return sorted(name.decode()[len(prefix):] for name in r.scan_iter(prefix + "*"))
 
-    def counter(self, name: str) -> int:
-        """A rate-limit counter in Redis (`<limit>:<who>:<window>`), 0 when absent."""
-        with self.client() as r:
-            return int(r.get(f"{PREFIX}rl:{name}") or 0)
-
     def assert_in_use(self, runtime: Any, feature: str) -> None:
         """The app runs this case's implementation of `feature`; with Redis, its state is in Redis."""
         attribute, in_process, in_redis = FEATURES[feature]

@@ -1,11 +1,10 @@
-"""The in-process rate limiter, revocation list and Redis guard: windows, expiry, fail-open pauses."""
+"""The in-process revocation list and the Redis guard: expiry, fail-open pauses (rate limits: test_ratelimit_window)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from orbitask.core.failopen import RedisGuard
-from orbitask.core.ratelimit import Limit, MemoryRateLimiter
 from orbitask.core.revocation import MemoryRevocations
 
 
@@ -15,28 +14,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-async def test_fixed_windows_count_per_key_and_tell_when_the_window_ends() -> None:
-    clock = Clock(600.0 + 45.5)  # 14.5 s before the window [600, 660) ends
-    limiter = MemoryRateLimiter(clock)
-    ann = [Limit("login_email", "ann", 2)]
-    assert (await limiter.hit(ann)).allowed
-    assert (await limiter.hit(ann)).allowed
-    refused = await limiter.hit(ann)
-    assert (refused.allowed, refused.limit, refused.retry_after) == (False, "login_email", 15)
-    assert (await limiter.hit([Limit("login_email", "bob", 2)])).allowed
-    clock.now = 660.0
-    assert (await limiter.hit(ann)).allowed
-
-
-async def test_the_longest_wait_wins_and_zero_means_no_limit() -> None:
-    clock = Clock(3600.0 + 30)
-    limiter = MemoryRateLimiter(clock)
-    both = [Limit("short", "x", 1, window_s=60), Limit("long", "x", 1, window_s=3600), Limit("off", "x", 0)]
-    assert (await limiter.hit(both)).allowed
-    refused = await limiter.hit(both)
-    assert (refused.limit, refused.retry_after) == ("long", 3570)
 
 
 async def test_revocations_last_as_long_as_asked() -> None:

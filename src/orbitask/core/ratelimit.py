@@ -1,19 +1,34 @@
-"""Rate limits: fixed-window counters, in-process (embedded default) or in Redis (shared by a region).
+"""Rate limits: moving windows kept by the `limits` library, in-process (embedded default) or in Redis (a region's).
 
-A window is aligned to the wall clock (`floor(now / window)`), so every process of a region
-counts into the same Redis key. Past a limit the request answers 429 `rate-limited` with
-`Retry-After`: the seconds until that window ends. When Redis fails the request is allowed
-(fail open) and a warning is logged.
+A limit allows at most `per_window` requests in ANY span of `window_s` seconds: each allowed request's
+time is logged, and a request is refused while the `per_window`-th latest of them is younger than the
+window (the library's moving window). Fixed windows aligned to the clock let a client spend its allowance
+at 0:59 and again at 1:00; a moving window does not. The library's sliding-window counter mostly would
+not either, but it guesses the last window's requests were spread evenly (a burst at 0:59 is half
+forgotten by 1:30), and in Redis it measures time by key TTLs on the server, so no test can move its clock;
+the moving window is exact and takes every time from the process, in memory and in Redis alike. It
+costs a log of up to `per_window` timestamps per key (3000 for the default per-address API limit), dropped
+once the window passes. Refused requests are not logged: a client that keeps knocking is let in as soon
+as its oldest request leaves the window.
+
+Past a limit the request answers 429 `rate-limited` with `Retry-After`: the whole seconds until that
+oldest request has left the window. In Redis each log is a list under the region's prefix, updated by
+the library's Lua script on the runtime's connection pool; when Redis fails the request is allowed (fail
+open) and a warning is logged (`RedisGuard`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orbitask.core.errors import RateLimited, render_problem
@@ -21,7 +36,6 @@ from orbitask.core.failopen import RedisGuard
 from orbitask.core.observability import RATE_LIMITED
 
 WINDOW_S = 60
-PRUNE_EVERY = 1024
 
 # what each limit counts, for the problem's detail
 DESCRIPTIONS = {
@@ -35,7 +49,7 @@ DESCRIPTIONS = {
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    """At most `per_window` requests by `who` per window of `window_s` seconds (0: no limit)."""
+    """At most `per_window` requests by `who` in any `window_s` seconds (0: no limit)."""
 
     name: str
     who: str
@@ -65,85 +79,87 @@ class RateLimiter(Protocol):
         ...
 
 
-def _verdict(limits: Sequence[Limit], counts: Sequence[int], now: float) -> Verdict:
-    """The most restrictive exceeded limit (the longest wait), or ALLOWED."""
-    worst = ALLOWED
-    for limit, count in zip(limits, counts, strict=True):
-        if count > limit.per_window:
-            reset = (math.floor(now / limit.window_s) + 1) * limit.window_s
-            wait = max(1, math.ceil(reset - now))
-            if wait > worst.retry_after:
-                worst = Verdict(False, limit.name, wait)
-    if not worst.allowed:
-        RATE_LIMITED.labels(worst.limit).inc()
-    return worst
+def _item(limit: Limit) -> RateLimitItem:
+    # the limit's name leads its key: `<name>/<who>/<per_window>/<window_s>/second`
+    return RateLimitItemPerSecond(limit.per_window, limit.window_s, namespace=limit.name)
+
+
+class _MovingWindows:
+    """One moving window per limit and `who`, in a `limits` storage.
+
+    `clock` must tell the time the library reads (`time.time`): the waits are counted from it. Tests that
+    move time replace both (tests/unit/test_ratelimit_window.py).
+    """
+
+    def __init__(self, storage: Storage, clock: Callable[[], float]) -> None:
+        self.windows = MovingWindowRateLimiter(storage)
+        self.clock = clock
+
+    async def _judge(self, limits: Sequence[Limit]) -> Verdict:
+        """Log the request in every window with room; the longest wait of those without, or ALLOWED."""
+        keyed = [(_item(limit), limit.who, limit.name) for limit in limits]
+        # a request counts against every limit, also those with room when another refuses it
+        granted = await self._hit_each(keyed)
+        refused = [key for key, ok in zip(keyed, granted, strict=True) if not ok]
+        if not refused:
+            return ALLOWED
+        stats = await asyncio.gather(*(self.windows.get_window_stats(item, who) for item, who, _ in refused))
+        now = self.clock()
+        # let in only once the oldest logged request is strictly older than the window: whole seconds past it
+        waits = [(max(1, math.floor(s.reset_time - now) + 1), name)
+                 for s, (_, _, name) in zip(stats, refused, strict=True)]
+        wait, name = max(waits, key=lambda w: w[0])
+        RATE_LIMITED.labels(name).inc()
+        return Verdict(False, name, wait)
+
+
+    async def _hit_each(self, keyed: list[tuple[RateLimitItem, str, str]]) -> list[bool]:
+        # in memory one after the other: tasks for asyncio.gather cost 20 times the hits themselves
+        return [await self.windows.hit(item, who) for item, who, _ in keyed]
 
 
 def _active(limits: Sequence[Limit]) -> list[Limit]:
     return [limit for limit in limits if limit.per_window > 0]
 
 
-class MemoryRateLimiter:
-    """Counters in this process; `clock` can be replaced (tests move time forward)."""
+class MemoryRateLimiter(_MovingWindows):
+    """Windows in this process (the library sweeps out what has left them)."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self.clock = clock
-        self._counts: dict[tuple[str, str, int], tuple[int, int]] = {}  # (name, who, window) -> (bucket, n)
-        self._hits = 0
+        super().__init__(MemoryStorage(), clock)
 
     async def hit(self, limits: Sequence[Limit]) -> Verdict:
         """Count and judge, all in memory."""
         limits = _active(limits)
-        if not limits:
-            return ALLOWED
-        now = self.clock()
-        counts = []
-        for limit in limits:
-            key = (limit.name, limit.who, limit.window_s)
-            bucket = math.floor(now / limit.window_s)
-            seen_bucket, n = self._counts.get(key, (bucket, 0))
-            n = n + 1 if seen_bucket == bucket else 1
-            self._counts[key] = (bucket, n)
-            counts.append(n)
-        self._hits += 1
-        if self._hits % PRUNE_EVERY == 0:
-            self._prune(now)
-        return _verdict(limits, counts, now)
-
-    def _prune(self, now: float) -> None:
-        for key, (bucket, _) in list(self._counts.items()):
-            if bucket < math.floor(now / key[2]):
-                del self._counts[key]
+        return await self._judge(limits) if limits else ALLOWED
 
 
-class RedisRateLimiter:
-    """Counters in Redis (INCR + EXPIRE per window), shared by every process of the region."""
+class RedisRateLimiter(_MovingWindows):
+    """Windows in Redis, shared by every process of the region, on the runtime's connection pool."""
 
     def __init__(self, guard: RedisGuard, prefix: str, clock: Callable[[], float] = time.time) -> None:
+        storage = RedisStorage(
+            "async+redis://", implementation="redispy",
+            key_prefix=prefix.removesuffix(":"),  # the library puts the ':' between prefix and key
+            connection_pool=guard.redis.connection_pool,
+        )
+        super().__init__(storage, clock)
         self.guard = guard
-        self.prefix = prefix
-        self.clock = clock
 
     async def hit(self, limits: Sequence[Limit]) -> Verdict:
-        """Count in one round trip; allowed when Redis is unavailable."""
+        """Count and judge in Redis (a round trip per limit, side by side); allowed when Redis is unavailable."""
         limits = _active(limits)
         if not limits:
             return ALLOWED
-        now = self.clock()
 
-        async def count(redis: object) -> list[int]:
-            pipe = redis.pipeline(transaction=False)  # type: ignore[attr-defined]
-            for limit in limits:
-                key = f"{self.prefix}{limit.name}:{limit.who}:{math.floor(now / limit.window_s)}"
-                pipe.incr(key)
-                pipe.expire(key, limit.window_s + 1)
-            results = await pipe.execute()
-            return [int(n) for n in results[::2]]
+        async def judge(_redis: object) -> Verdict:
+            return await self._judge(limits)
 
-        counts = await self.guard.run("ratelimit", count, None)
-        if counts is None:
-            return ALLOWED
-        return _verdict(limits, counts, now)
+        return await self.guard.run("ratelimit", judge, ALLOWED)
+
+    async def _hit_each(self, keyed: list[tuple[RateLimitItem, str, str]]) -> list[bool]:
+        # side by side: each is a round trip to Redis
+        return list(await asyncio.gather(*(self.windows.hit(item, who) for item, who, _ in keyed)))
 
 
 async def enforce(limiter: RateLimiter, limits: Sequence[Limit]) -> None:
