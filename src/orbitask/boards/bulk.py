@@ -1,4 +1,8 @@
-"""Boards, lists and labels in bulk: what imports write and exports read, inside the caller's transaction."""
+"""Boards, lists and labels in bulk: what imports write and exports read, inside the caller's transaction.
+
+Writes keep to the caps of orbitask.boards.limits (409 limit-reached past one), on a board the caller
+locked or created in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
-from orbitask.boards import events
+from orbitask.boards import events, limits
 from orbitask.boards.models import Board, BoardList, BoardMember, Label
 from orbitask.boards.schemas import BoardRead, LabelRead, ListRead
 from orbitask.boards.service import lock_board
@@ -18,6 +22,9 @@ from orbitask.core.db import utcnow
 from orbitask.core.uow import UnitOfWork
 
 BOARD_FIELDS = ("name", "description", "color", "visibility", "archived")
+_COUNT_LISTS = limits.counter(BoardList.board_id)
+_COUNT_LABELS = limits.counter(Label.board_id)
+_COUNT_MEMBERS = limits.counter(BoardMember.board_id)
 
 
 async def board_exists(session: AsyncSession, board_id: uuid.UUID) -> bool:
@@ -52,9 +59,11 @@ async def add_viewers(session: AsyncSession, board_id: uuid.UUID, user_ids: list
         select(BoardMember.user_id).where(BoardMember.board_id == board_id, BoardMember.user_id.in_(user_ids))
     )).scalars())
     now = utcnow()
-    for user_id in dict.fromkeys(user_ids):
-        if user_id not in have:
-            session.add(BoardMember(board_id=board_id, user_id=user_id, role="viewer", created_at=now))
+    new = [u for u in dict.fromkeys(user_ids) if u not in have]
+    await limits.require_room(session, _COUNT_MEMBERS, board_id, cap=limits.MAX_MEMBERS_PER_BOARD,
+                              what="explicit members", adding=len(new))
+    for user_id in new:
+        session.add(BoardMember(board_id=board_id, user_id=user_id, role="viewer", created_at=now))
     await session.flush()
 
 
@@ -63,6 +72,8 @@ async def set_roles(session: AsyncSession, board_id: uuid.UUID, roles: dict[uuid
     have = {m.user_id: m for m in (await session.execute(
         select(BoardMember).where(BoardMember.board_id == board_id, BoardMember.user_id.in_(list(roles)))
     )).scalars()} if roles else {}
+    await limits.require_room(session, _COUNT_MEMBERS, board_id, cap=limits.MAX_MEMBERS_PER_BOARD,
+                              what="explicit members", adding=len(roles.keys() - have.keys()))
     for user_id, role in roles.items():
         if user_id in have:
             have[user_id].role = role
@@ -80,6 +91,8 @@ async def ids_on_board(session: AsyncSession, kind: str, board_id: uuid.UUID) ->
 async def write_lists(session: AsyncSession, board_id: uuid.UUID, new: list[dict[str, Any]],
                       old: list[dict[str, Any]]) -> None:
     """Insert and update lists (dicts of id, name, position, archived)."""
+    await limits.require_room(session, _COUNT_LISTS, board_id, cap=limits.MAX_LISTS_PER_BOARD, what="lists",
+                              adding=len(new))
     now = utcnow()
     await upsert(session, BoardList, [{**r, "board_id": board_id, "created_at": now, "updated_at": now} for r in new],
                  [{**r, "updated_at": now} for r in old])
@@ -88,6 +101,8 @@ async def write_lists(session: AsyncSession, board_id: uuid.UUID, new: list[dict
 async def write_labels(session: AsyncSession, board_id: uuid.UUID, new: list[dict[str, Any]],
                        old: list[dict[str, Any]]) -> None:
     """Insert and update labels (dicts of id, name, color)."""
+    await limits.require_room(session, _COUNT_LABELS, board_id, cap=limits.MAX_LABELS_PER_BOARD, what="labels",
+                              adding=len(new))
     await upsert(session, Label, [{**r, "board_id": board_id, "created_at": utcnow()} for r in new], old)
 
 

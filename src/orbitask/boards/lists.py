@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
-from orbitask.boards import events
+from orbitask.boards import events, limits
 from orbitask.boards.models import Board, BoardList, Label
 from orbitask.boards.schemas import LabelCreate, LabelRead, LabelUpdate, ListCreate, ListMove, ListRead, ListUpdate
 from orbitask.boards.service import lock_board
@@ -20,6 +20,8 @@ from orbitask.core.uow import UnitOfWork, command
 
 _LIST_BOARD = Prepared(select(BoardList.board_id).where(BoardList.id == bindparam("id")))
 _LABEL_BOARD = Prepared(select(Label.board_id).where(Label.id == bindparam("id")))
+_COUNT_LISTS = limits.counter(BoardList.board_id)
+_COUNT_LABELS = limits.counter(Label.board_id)
 
 
 async def list_board_id(session: AsyncSession, list_id: uuid.UUID) -> uuid.UUID | None:
@@ -45,9 +47,10 @@ async def _locked_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID) -> tup
 
 @command
 async def create_list(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: ListCreate) -> ListRead:
-    """A new list, placed between the given neighbours (default: last)."""
+    """A new list, placed between the given neighbours (default: last); 409 past limits.MAX_LISTS_PER_BOARD."""
     async with uow:
         board = await lock_board(uow, actor, board_id, "board.write")
+        await limits.require_room(uow.session, _COUNT_LISTS, board.id, cap=limits.MAX_LISTS_PER_BOARD, what="lists")
         position = await ordering.position_for(
             uow.session, BoardList, BoardList.board_id, board.id,
             after_id=cmd.after_id, before_id=cmd.before_id, what="list",
@@ -106,9 +109,11 @@ async def delete_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID) -> None
 
 @command
 async def create_label(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: LabelCreate) -> LabelRead:
-    """A new label on the board."""
+    """A new label on the board; 409 past limits.MAX_LABELS_PER_BOARD."""
     async with uow:
         board = await lock_board(uow, actor, board_id, "board.write")
+        await limits.require_room(uow.session, _COUNT_LABELS, board.id, cap=limits.MAX_LABELS_PER_BOARD,
+                                  what="labels")
         row = Label(board_id=board.id, name=cmd.name, color=cmd.color, created_at=utcnow())
         uow.session.add(row)
         await uow.session.flush()

@@ -13,7 +13,7 @@ from orbitask.audit import service as audit
 from orbitask.auth import policy, workspaces
 from orbitask.auth import service as auth_service
 from orbitask.auth.policy import Actor, BoardAccess
-from orbitask.boards import events
+from orbitask.boards import events, limits
 from orbitask.boards.models import Board, BoardMember
 from orbitask.boards.schemas import (
     BoardCreate,
@@ -293,17 +293,21 @@ async def board_members(session: AsyncSession, board: Board) -> list[BoardMember
 # Nobody joins a workspace without accepting an invitation (adding a user id used to make them a guest), and
 # an unknown id answers the same as someone outside the workspace: the answer must not tell who has an account.
 NOT_IN_WORKSPACE = "Not a member of this workspace: invite them with an invitation link, then add them to the board."
+_COUNT_MEMBERS = limits.counter(BoardMember.board_id)
 
 
 @command
 async def add_member(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: BoardMemberAdd) -> BoardMemberRead:
-    """Give someone already in the board's workspace a role on it (404 NOT_IN_WORKSPACE for anyone else)."""
+    """Give someone already in the board's workspace a role on it (404 NOT_IN_WORKSPACE for anyone else;
+    409 past limits.MAX_MEMBERS_PER_BOARD)."""
     async with uow:
         board = await lock_board(uow, actor, board_id, "board.admin")
         if await workspaces.workspace_role(uow.session, board.workspace_id, cmd.user_id) is None:
             raise NotFound(NOT_IN_WORKSPACE)
         member = await uow.session.get(BoardMember, (board.id, cmd.user_id))
         if member is None:
+            await limits.require_room(uow.session, _COUNT_MEMBERS, board.id, cap=limits.MAX_MEMBERS_PER_BOARD,
+                                      what="explicit members")
             uow.session.add(BoardMember(board_id=board.id, user_id=cmd.user_id, role=cmd.role, created_at=utcnow()))
             uow.emit(events.BoardMemberAdded(board_id=board.id, user_id=cmd.user_id, role=cmd.role), board=board)
             _audit_member(uow, actor, board, "board.member_added", cmd.user_id, role=cmd.role)

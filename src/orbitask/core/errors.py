@@ -55,6 +55,12 @@ class Conflict(DomainError):
     status, type, title = 409, "conflict", "Conflict"
 
 
+class LimitReached(Conflict):
+    """A container holds as much as it may (a board's labels, lists, cards or members): nothing more fits."""
+
+    type, title = "limit-reached", "Limit reached"
+
+
 class InvalidInput(DomainError):
     status, type, title = 422, "invalid-input", "Invalid input"
 

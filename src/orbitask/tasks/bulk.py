@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orbitask.boards import limits as board_limits
 from orbitask.core.bulk import replace_children, upsert
 from orbitask.core.db import utcnow
+from orbitask.tasks import limits
 from orbitask.tasks.models import (
     Card,
     CardAssignee,
@@ -25,6 +27,7 @@ from orbitask.tasks.models import (
 )
 
 _OWNED = {"checklist": Checklist, "item": ChecklistItem, "comment": Comment, "link": CardLink}
+_COUNT_CARDS = board_limits.counter(Card.board_id)
 
 
 async def ids_on_board(session: AsyncSession, kind: str, board_id: uuid.UUID) -> AsyncIterator[list[uuid.UUID]]:
@@ -43,7 +46,12 @@ async def write_cards(
     session: AsyncSession, board_id: uuid.UUID, new: list[dict[str, Any]], old: list[dict[str, Any]],
     relations: dict[str, list[tuple[uuid.UUID, uuid.UUID]]],
 ) -> None:
-    """Insert and update cards, and make their assignees, watchers and labels exactly the given pairs."""
+    """Insert and update cards, and make their assignees, watchers and labels exactly the given pairs.
+
+    409 limit-reached when the new cards would take the board past limits.MAX_CARDS_PER_BOARD.
+    """
+    await board_limits.require_room(session, _COUNT_CARDS, board_id, cap=limits.MAX_CARDS_PER_BOARD, what="cards",
+                                    adding=len(new))
     now = utcnow()
     await upsert(session, Card, [{"created_at": now, **r, "board_id": board_id, "updated_at": now} for r in new],
                  [{**r, "updated_at": now} for r in old])

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.auth.policy import Actor
+from orbitask.boards import limits as board_limits
 from orbitask.boards import lists as board_lists
 from orbitask.boards import service as boards
 from orbitask.boards.models import Board, BoardList
@@ -37,7 +38,7 @@ from orbitask.core.ids import new_id
 from orbitask.core.pagination import decode_cursor, encode_cursor, page_of
 from orbitask.core.prepared import Prepared
 from orbitask.core.uow import UnitOfWork, command
-from orbitask.tasks import events
+from orbitask.tasks import events, limits
 from orbitask.tasks.models import (
     Attachment,
     Card,
@@ -79,6 +80,7 @@ _INSERT_CARD = Prepared(insert(CARD))
 _INSERT_ASSIGNEE = Prepared(insert(CardAssignee.__table__))
 _INSERT_LABEL = Prepared(insert(CardLabel.__table__))
 _INSERT_WATCHER = Prepared(insert(CardWatcher.__table__))
+_COUNT_CARDS = board_limits.counter(CARD.c.board_id)
 
 
 async def _lock_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, action: str, what: str) -> boards.LockedBoard:
@@ -244,10 +246,12 @@ async def _require_cover(session: AsyncSession, card_id: uuid.UUID, attachment_i
 
 @command
 async def create_card(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: CardCreate) -> CardRead:
-    """A new card on a list (default: at the bottom); the creator watches it."""
+    """A new card on a list (default: at the bottom); the creator watches it. 409 past limits.MAX_CARDS_PER_BOARD."""
     async with uow:
         row = await _LOCK_LIST.first(uow.session, {"user_id": actor.user_id, "list_id": list_id})
         board = boards.checked_lock_values(row, "board.write", "list")
+        await board_limits.require_room(uow.session, _COUNT_CARDS, board.id, cap=limits.MAX_CARDS_PER_BOARD,
+                                        what="cards")
         position = await ordering.position_for(
             uow.session, Card, Card.list_id, list_id, after_id=cmd.after_id, before_id=cmd.before_id, what="card"
         )

@@ -1,17 +1,16 @@
-"""How much one board may hold: the caps an import checks, in one place.
+"""How much one import may hold: its per-file caps, and the per-board caps it checks as it reads.
 
-They live here until the board and task services enforce them on their own create paths; then
-they belong in orbitask.boards (lists, labels, members) and orbitask.tasks (cards), and the
-importer reads them from there. Trello's own limits are the guide: 1,000 labels and 3,000
-lists per board; cards are capped well above the 50,000-card benchmark (100,000 labels make a
-13 MB snapshot for every viewer, so the caps bound what every board read costs).
+The per-board caps are the board and task services' own (orbitask.boards.limits, orbitask.tasks.limits),
+enforced on every create path: a file past one is refused here while it is read, before anything is
+written (422 too-many), and a re-import that would take an existing board past one is refused when it
+writes (409 limit-reached).
 """
 
 from __future__ import annotations
 
-MAX_LISTS_PER_BOARD = 3_000
-MAX_LABELS_PER_BOARD = 1_000
-MAX_CARDS_PER_BOARD = 200_000
+from orbitask.boards.limits import MAX_LABELS_PER_BOARD, MAX_LISTS_PER_BOARD
+from orbitask.tasks.limits import MAX_CARDS_PER_BOARD
+
 MAX_MEMBERS_PER_IMPORT = 5_000  # each one not matched to a user becomes a placeholder account
 MAX_BOARDS_PER_IMPORT = 1_000
 
