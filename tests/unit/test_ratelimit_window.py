@@ -1,4 +1,5 @@
-"""The in-process rate limiter: a moving window per limit and key, the wait it tells, limits that are off.
+"""The in-process rate limiter: a moving window per limit and key, the wait it tells, limits that are off,
+and windows that have passed forgotten.
 
 The `limits` library reads `time.time()` itself. `Clock` is the limiter's clock and stands in for the `time`
 module of the library's storages (`move_library_time`), so a test moves both at once and nothing else's time.
@@ -10,7 +11,7 @@ import pytest
 from limits.aio.storage import memory
 from limits.aio.storage.redis import redispy
 
-from orbitask.core.ratelimit import Limit, MemoryRateLimiter
+from orbitask.core.ratelimit import PRUNE_EVERY, Limit, MemoryRateLimiter
 
 
 class Clock:
@@ -67,3 +68,15 @@ async def test_the_longest_wait_wins_and_zero_means_no_limit(clock: Clock) -> No
     refused = await limiter.hit(both)
     assert (refused.limit, refused.retry_after) == ("long", 3591)
     assert (await limiter.hit([Limit("off", "x", 0)])).allowed
+
+
+async def test_windows_that_have_passed_are_forgotten(clock: Clock) -> None:
+    """Memory stays bounded by the clients of the last window, not by every client ever seen."""
+    limiter = MemoryRateLimiter(clock)
+    for n in range(PRUNE_EVERY):
+        await limiter.hit([Limit("api_ip", f"10.0.{n // 256}.{n % 256}", 5)])
+    assert len(limiter._logs) == PRUNE_EVERY
+    clock.now += 61
+    for _ in range(PRUNE_EVERY):
+        await limiter.hit([Limit("api_ip", "10.9.9.9", 10**6)])
+    assert list(limiter._logs) == [("api_ip", "10.9.9.9", 60)]
