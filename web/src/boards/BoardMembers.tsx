@@ -4,7 +4,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link } from "react-router-dom";
 import { api, unwrap, type BoardMember, type Member } from "../api/client";
 import { useSession } from "../auth/session";
-import { Avatar } from "../ui/avatar";
+import { MemberRow } from "../ui/MemberRow";
 import { Failed, Loading } from "../ui/states";
 import { useDialogFocus } from "../ui/dialog";
 import { useToast } from "../ui/toast";
@@ -75,26 +75,11 @@ export function BoardMembers({ boardId, workspaceId, role, members, reload, clos
         <h2>Board members</h2>
         <ul className="member-list" aria-label="People on this board">
           {members.map((m) => (
-            <li key={m.user.id} data-testid="board-member">
-              <Avatar id={m.user.id} name={m.user.name} size="m" />
-              <span className="grow">
-                <strong>{m.user.name}</strong> <span className="muted">{m.user.email}</span>
-                {m.explicit === false && <span className="muted"> · through the workspace</span>}
-              </span>
-              {isAdmin && m.explicit !== false && m.user.id !== user?.id ? (
-                <>
-                  <select aria-label={`Board role of ${m.user.name}`} value={m.role}
-                    onChange={(e) => void change(api.PATCH("/api/v1/boards/{board_id}/members/{user_id}", { ...path(m), body: { role: e.target.value as Role } }), `change ${m.user.name}'s role`)}>
-                    {ROLES.map((r) => <option key={r}>{r}</option>)}
-                  </select>
-                  <button className="link danger" onClick={() => void change(api.DELETE("/api/v1/boards/{board_id}/members/{user_id}", path(m)), `remove ${m.user.name}`)}>
-                    Remove
-                  </button>
-                </>
-              ) : (
-                <span className="pill">{m.role}</span>
-              )}
-            </li>
+            <MemberRow key={m.user.id} testId="board-member" user={m.user} role={m.role as Role} roles={ROLES}
+              roleLabel={`Board role of ${m.user.name}`} editable={isAdmin && m.explicit !== false && m.user.id !== user?.id}
+              note={m.explicit === false && <span className="muted"> · through the workspace</span>}
+              onRole={(r) => void change(api.PATCH("/api/v1/boards/{board_id}/members/{user_id}", { ...path(m), body: { role: r } }), `change ${m.user.name}'s role`)}
+              onRemove={() => void change(api.DELETE("/api/v1/boards/{board_id}/members/{user_id}", path(m)), `remove ${m.user.name}`)} />
           ))}
         </ul>
         {isAdmin && (

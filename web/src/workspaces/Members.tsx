@@ -3,12 +3,13 @@ import { useCallback, useEffect, useState } from "react";
 import { useParams } from "react-router-dom";
 import { api, unwrap, type Invitation, type Member } from "../api/client";
 import { useSession } from "../auth/session";
-import { Avatar } from "../ui/avatar";
+import { MemberRow } from "../ui/MemberRow";
 import { Layout } from "../ui/Layout";
 import { Failed, Loading } from "../ui/states";
 import { useToast } from "../ui/toast";
 
-type Role = "owner" | "admin" | "member" | "guest";
+const ROLES = ["owner", "admin", "member", "guest"] as const;
+type Role = (typeof ROLES)[number];
 
 export function Members() {
   const { workspaceId = "" } = useParams();
@@ -67,22 +68,8 @@ export function Members() {
         {error ? <Failed message={error} retry={load} /> : members === null ? <Loading what="members" /> : (
           <ul className="member-list">
             {members.map((m) => (
-              <li key={m.user.id}>
-                <Avatar id={m.user.id} name={m.user.name} size="m" />
-                <span className="grow">
-                  <strong>{m.user.name}</strong> <span className="muted">{m.user.email}</span>
-                </span>
-                {canManage && m.user.id !== user?.id ? (
-                  <>
-                    <select aria-label={`Role of ${m.user.name}`} value={m.role} onChange={(e) => void changeRole(m, e.target.value as Role)}>
-                      {["owner", "admin", "member", "guest"].map((r) => <option key={r}>{r}</option>)}
-                    </select>
-                    <button className="link danger" onClick={() => void remove(m)}>Remove</button>
-                  </>
-                ) : (
-                  <span className="pill">{m.role}</span>
-                )}
-              </li>
+              <MemberRow key={m.user.id} user={m.user} role={m.role as Role} roles={ROLES} roleLabel={`Role of ${m.user.name}`}
+                editable={canManage && m.user.id !== user?.id} onRole={(r) => void changeRole(m, r)} onRemove={() => void remove(m)} />
             ))}
           </ul>
         )}
