@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from orbitask.audit import service
 from orbitask.audit.schemas import AuditPage
 from orbitask.auth.deps import CurrentActor, ReadSession
-from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from orbitask.core.pagination import DEFAULT_LIMIT, Limit
 
 router = APIRouter(tags=["audit"])
 
@@ -20,7 +20,7 @@ router = APIRouter(tags=["audit"])
 async def list_audit(
     workspace_id: uuid.UUID, actor: CurrentActor, session: ReadSession,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
     action: Annotated[str | None, Query(max_length=64, description="an action, or a prefix ending in '.'")] = None,
     actor_id: uuid.UUID | None = None,
     since: Annotated[dt.datetime | None, Query(description="entries at or after this time")] = None,

@@ -28,11 +28,10 @@ from orbitask.boards.schemas import (
 )
 from orbitask.boards.snapshot import board_snapshot
 from orbitask.core.events import EventRead
-from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from orbitask.core.pagination import DEFAULT_LIMIT, Limit, Page
 from orbitask.core.schemas import DbInt, Output
 
 router = APIRouter(tags=["boards"])
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 class EventPage(Output):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 
 from orbitask.core.errors import InvalidInput
@@ -14,6 +15,7 @@ from orbitask.core.errors import InvalidInput
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]  # a list route's `limit` query parameter
 
 
 class Page(BaseModel, Generic[T]):

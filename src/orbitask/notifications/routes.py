@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse
 
 from orbitask.auth.deps import AnonUow, CurrentActor, ReadSession, RuntimeDep, Uow
 from orbitask.core.errors import NotFound
-from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from orbitask.core.pagination import DEFAULT_LIMIT, Limit
 from orbitask.notifications import service
 from orbitask.notifications.schemas import (
     MarkRead,
@@ -23,7 +23,6 @@ from orbitask.notifications.schemas import (
 )
 
 router = APIRouter(tags=["notifications"])
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Token = Annotated[str, Query(max_length=1000)]
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from orbitask.auth.deps import CurrentActor, ReadSession, RuntimeDep, Uow
 from orbitask.core.context import withhold_from_replay
-from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from orbitask.core.pagination import DEFAULT_LIMIT, Limit
 from orbitask.notifications import webhooks
 from orbitask.notifications.schemas import (
     DeliveryPage,
@@ -21,7 +21,6 @@ from orbitask.notifications.schemas import (
 )
 
 router = APIRouter(tags=["webhooks"])
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 @router.post("/workspaces/{workspace_id}/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookRead)

@@ -14,7 +14,7 @@ from orbitask.auth.deps import CurrentActor, ReadSession, RuntimeDep, Uow
 from orbitask.auth.policy import Actor
 from orbitask.core import context
 from orbitask.core.errors import NotFound
-from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from orbitask.core.pagination import DEFAULT_LIMIT, Limit
 from orbitask.core.ranges import parse_range
 from orbitask.core.reads import consistent_read
 from orbitask.core.runtime import Runtime
@@ -83,7 +83,7 @@ async def complete_direct_upload(
 @router.get("/cards/{card_id}/attachments", response_model=AttachmentPage)
 async def list_attachments(
     card_id: uuid.UUID, actor: CurrentActor, session: ReadSession, cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> AttachmentPage:
     """A card's attachments, oldest first."""
     items, next_cursor = await attachments.list_attachments(session, actor, card_id, cursor=cursor, limit=limit)

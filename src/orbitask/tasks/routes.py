@@ -11,7 +11,7 @@ from pydantic import AwareDatetime
 from orbitask.auth.deps import CurrentActor, ReadSession, Uow
 from orbitask.core.db import repeatable_read
 from orbitask.core.events import EventRead
-from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from orbitask.core.pagination import DEFAULT_LIMIT, Limit
 from orbitask.tasks import attachment_routes, checklists, comments, service, watching
 from orbitask.tasks.schemas import (
     CardCreate,
@@ -32,7 +32,6 @@ from orbitask.tasks.schemas import (
 )
 
 router = APIRouter(tags=["tasks"])
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 @router.post("/lists/{list_id}/cards", status_code=status.HTTP_201_CREATED, response_model=CardRead)
