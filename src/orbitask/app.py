@@ -24,6 +24,7 @@ from orbitask.config import Settings
 from orbitask.core import routing
 from orbitask.core.backoff import Backoff, Outage
 from orbitask.core.errors import document_problems, install_error_handlers
+from orbitask.core.hosts import install_host_check
 from orbitask.core.idempotency import IdempotencyMiddleware
 from orbitask.core.jobs import Worker
 from orbitask.core.middleware import LargeTransfers, RequestContextMiddleware
@@ -39,6 +40,7 @@ from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
 from orbitask.regions.forwarding import ForwardingMiddleware, HopSigner, forward_key
 from orbitask.regions.topology import RegionMap
 from orbitask.tasks.attachment_routes import LARGE_TRANSFER, MULTIPART_OVERHEAD
+from orbitask.web.apidocs import install as install_api_docs
 from orbitask.web.static import WebApp
 
 if TYPE_CHECKING:
@@ -203,7 +205,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
     app = FastAPI(
         title="Orbitask API",
         version=__version__,
-        docs_url="/api/docs",
+        docs_url=None,  # /api/docs is served from the web build (web/apidocs.py)
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
@@ -232,6 +234,7 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
         await sample_database(runtime)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    install_api_docs(app, settings.web_dir)
     app.mount("/", WebApp(settings.web_dir), name="web")  # last: every API route wins
     routing.install(app.router, API_PREFIX)  # API routes looked up by path segment (core/routing.py)
     INFO.labels(__version__, settings.region).set(1)
@@ -259,6 +262,8 @@ def create_app(settings: Settings | None = None, *, services: list[str] | None =
             expose_headers=["X-Orbitask-Token", "X-Request-Id", "Retry-After", "Idempotent-Replayed"],
             max_age=600,
         )
+    # production: an unknown Host is refused inside the request context (logged, counted), before any work
+    install_host_check(app, settings, exempt=RATE_LIMIT_EXEMPT)  # health checks: load balancers probe by IP
     app.add_middleware(
         RequestContextMiddleware, region=settings.region, max_body=settings.max_body_bytes,
         max_header_bytes=settings.http_max_header_bytes,

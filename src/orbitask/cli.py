@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from orbitask.config import ALL_SERVICES, DataDirError, Settings
+from orbitask.config import ALL_SERVICES, DataDirError, Settings, tighten_data_dir
 from orbitask.lab.cli import DEFAULT_DIR as LAB_DIR
 from orbitask.lab.cli import lab_app
 
@@ -34,14 +34,22 @@ app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(worker_app, name="worker")
 console = Console(stderr=True)
+PRIVATE_UMASK = 0o077  # the data may hold anything users wrote: no other account on the machine reads it
 
 
 def _settings(*, data_dir: bool = True, **overrides: object) -> Settings:
-    """The settings, validated; with `data_dir`, the data directory exists afterwards (created on first run)."""
+    """The settings, validated; with `data_dir`, the data directory exists afterwards (created on first run).
+
+    From then on every file the process creates (database, attachments, exports, backups) is for its
+    owner only: 0600, directories 0700, whatever the umask it was started with.
+    """
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
         if data_dir:
-            settings.ensure_data_dir()
+            os.umask(PRIVATE_UMASK)
+            warning = tighten_data_dir(settings.ensure_data_dir())
+            if warning:
+                console.print(f"[yellow]{escape(warning)}[/yellow]", soft_wrap=True)
         return settings
     except ValidationError as exc:
         for err in exc.errors():
@@ -79,6 +87,7 @@ def serve(
     # Workers re-read settings from the environment: pass the choices down that way.
     os.environ["ORBITASK_SERVICES"] = ",".join(settings.services)
     os.environ["ORBITASK_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ["ORBITASK_PUBLIC_URL"] = settings.public_url  # as derived from --host/--port, when not set
     _ = settings.signing_key  # generate the local secret once, before workers race for it
     configure_logging(settings.log_level, settings.log_json)
     structlog.get_logger("orbitask.serve").info("orbitask_serving", **settings.summary())

@@ -55,7 +55,7 @@ class StorageLocation(BaseModel):
 class Settings(BaseSettings):
     """Every setting Orbitask reads; documented in docs/configuration.md."""
 
-    model_config = SettingsConfigDict(env_prefix="ORBITASK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ORBITASK_", extra="ignore", env_ignore_empty=True)  # VAR= is unset
 
     env: Literal["development", "test", "production"] = Field(
         "development", description="production refuses default secrets"
@@ -181,9 +181,13 @@ class Settings(BaseSettings):
     attachment_gc_grace_seconds: int = Field(
         86400, ge=0, description="age before deleted or orphaned attachment files are collected"
     )
-    public_url: str = Field("http://127.0.0.1:8000", description="base URL of the web app, for links in e-mails")
-    allowed_hosts: list[str] = Field(
-        default_factory=list, description="Host headers answered besides public_url's (production refuses others)"
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="base URL of the web app, for every link the server hands out "
+        "(default: this region's public_url in ORBITASK_REGIONS; in development, where `orbitask serve` listens)"
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="host names (comma-separated or a JSON list; `*.example.com` matches "
+        "subdomains) answered besides public_url's and the regions'; production refuses any other Host with 400"
     )
     signup_verification: bool | None = Field(
         None, description="sign-up finishes through a link e-mailed to the address (default: on when smtp_host is set)"
@@ -232,6 +236,43 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            import json
+
+            try:  # a JSON list, or names separated by commas (an IPv6 address is bracketed: `[::1]`)
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = None
+            value = parsed if isinstance(parsed, list) else value.split(",")
+        if isinstance(value, list):
+            value = [part.strip().lower() for part in value if isinstance(part, str) and part.strip()]
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        names = []
+        for host in value:
+            literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+            if ":" in literal:  # an IPv6 address, which a Host header brackets; anything else names a port
+                try:
+                    names.append(f"[{ipaddress.IPv6Address(literal)}]")
+                    continue
+                except ValueError:
+                    raise ValueError(f"{host!r}: give a host name without scheme, port or path "
+                                     "(e.g. app.example.com)") from None
+            if "/" in host or "[" in host or "]" in host:
+                raise ValueError(f"{host!r}: give a host name without scheme, port or path (e.g. app.example.com)")
+            if "*" in host[1:] or (host.startswith("*") and host != "*" and not host.startswith("*.")):
+                raise ValueError(f"{host!r}: a wildcard is only `*.example.com` (every subdomain) or `*` (any host)")
+            names.append(host)
+        return names
 
     @field_validator("previous_secret_keys", mode="before")
     @classmethod
@@ -308,6 +349,18 @@ class Settings(BaseSettings):
                 backend="s3", bucket=self.s3_bucket, region=self.s3_region, endpoint_url=self.s3_endpoint_url
             )
         return StorageLocation(backend="local", dir=(self.storage_dir or self.data_dir / "files").resolve())
+
+    @model_validator(mode="after")
+    def _public_url_default(self) -> Settings:
+        """Links name where people reach this server, never the request's Host header (which a client forges)."""
+        if "public_url" in self.model_fields_set:
+            return self
+        own = next((r.public_url for r in self.regions if r.name == self.region and r.public_url), "")
+        if own.startswith(("http://", "https://")):
+            self.public_url = own.rstrip("/")
+        elif self.env == "development":  # `orbitask serve --port 9000` hands out links to port 9000
+            self.public_url = serve_url(self.host, self.port)
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_secret(self) -> Settings:
@@ -421,6 +474,25 @@ class Settings(BaseSettings):
 
 
 _DATA_DIR_PROBLEM = "Cannot use the data directory {path} (the setting ORBITASK_DATA_DIR)"
+
+
+def serve_url(host: str, port: int) -> str:
+    """The URL of a server bound to `host` and `port` (a wildcard address is reached on the loopback)."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def tighten_data_dir(path: Path) -> str | None:
+    """Close an existing data directory to other users (mode 0700); a warning to show when it was open."""
+    mode = path.stat().st_mode & 0o777
+    if not mode & 0o077:
+        return None
+    try:
+        path.chmod(0o700)
+    except OSError as exc:
+        return (f"The data directory {path} (ORBITASK_DATA_DIR) is open to other users (mode {mode:04o}) and "
+                f"could not be closed: {exc.strerror}; run `chmod 700 {path}`.")
+    return f"The data directory {path} (ORBITASK_DATA_DIR) was open to other users (mode {mode:04o}); it is now 0700."
 
 
 def _read_secret_file(name: str, path: str) -> str:

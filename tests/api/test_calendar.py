@@ -80,6 +80,15 @@ async def test_feed_lists_exactly_my_assigned_cards_with_due_dates(api: Api, app
     assert stored == [hashlib.sha256(secret.encode()).hexdigest()]
 
 
+async def test_feed_url_names_the_public_url_whatever_host_the_request_names(api: Api, app: Any) -> None:
+    alice = await api.user("Alice")
+    public_url = app.state.runtime.settings.public_url
+    url = (await api.ok(alice, "POST", "/me/calendar-feed", headers={"Host": "evil.example"}))["url"]
+    # a forged Host must not make the server hand out a link to someone else's host
+    assert url.startswith(f"{public_url}/api/v1/calendar/cal_") and "evil.example" not in url, url
+    assert (await feed(api, url)).status_code == 200
+
+
 async def test_feed_url_can_be_rotated_and_revoked(api: Api) -> None:
     alice: User = await api.user()
     first = (await api.ok(alice, "POST", "/me/calendar-feed"))["url"]

@@ -1,7 +1,8 @@
-"""Security headers on every answer, CORS only for configured origins."""
+"""Security headers on every answer, CORS only for configured origins, API docs from our own build."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,9 +13,13 @@ from asgi_lifespan import LifespanManager
 
 from orbitask.app import create_app
 from orbitask.config import Settings
+from orbitask.web.static import CSP
 from tests.conftest import make_settings
+from tests.e2e.browser import require_bundle
 
 ORIGIN = "https://tasks.example.com"
+REFERENCE = re.compile(r"""<(script|link)\b[^>]*?\b(?:src|href)=["']?([^"' >]+)""")
+NESTED = re.compile(r"/assets/[\w.-]+")
 
 
 @pytest.fixture
@@ -63,3 +68,35 @@ async def test_cors_answers_configured_origins_only(http: httpx.AsyncClient) -> 
 def test_a_wildcard_origin_is_refused() -> None:
     with pytest.raises(ValueError, match="cannot be"):
         Settings(cors_origins="*")
+
+
+async def test_the_api_docs_page_loads_only_its_own_files(http: httpx.AsyncClient) -> None:
+    require_bundle()  # the page is built with the web app (`make web`)
+    r = await http.get("/api/docs")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "//" not in r.text, "an absolute or protocol-relative URL: another host"
+    refs = REFERENCE.findall(r.text)
+    assert {"script", "link"} <= {tag for tag, _ in refs}, r.text
+    pending, fetched = [ref for _, ref in refs], set()
+    while pending:  # and what those files load in turn: the page's script loads Swagger UI's bundle
+        ref = pending.pop()
+        assert ref.startswith("/") and not ref.startswith("//"), f"{ref} is on another host"
+        asset = await http.get(ref)
+        assert asset.status_code == 200, ref
+        fetched.add(ref)
+        if ref.endswith((".js", ".css")):
+            pending += [found for found in NESTED.findall(asset.text) if found not in fetched]
+    assert any("swagger-ui" in ref for ref in fetched), fetched
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", r.text), "an inline script"
+    assert r.headers["content-security-policy"] == CSP  # the web app's: script-src 'self', nothing inline
+
+
+async def test_unbuilt_api_docs_say_how_to_build_them(tmp_path: Path, template_db: Path) -> None:
+    shutil.copy(template_db, tmp_path / "orbitask.db")
+    app = create_app(make_settings(tmp_path, web_dir=tmp_path / "nothing"))
+    async with LifespanManager(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            r = await client.get("/api/docs")
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    assert "make web" in r.json()["detail"] and r.headers["retry-after"]
+    assert "default-src 'none'" in r.headers["content-security-policy"]

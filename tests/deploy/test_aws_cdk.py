@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from orbitask.config import Settings
+from orbitask.core.hosts import allowed_hosts
 from tests.deploy.cdk import Synthesised, import_app, synthesise
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1")
@@ -123,6 +125,15 @@ def test_the_app_environment_names_the_region_its_peers_and_no_secret(synth: Syn
     assert [p["name"] for p in peers] == list(REGIONS)
     assert all(p["internal_url"] == f"https://{p['name']}.api.orbitask.example.com" for p in peers)
     assert env["ORBITASK_FORWARDED_ALLOW_IPS"] == {"Fn::GetAtt": ["Vpc8378EB38", "CidrBlock"]}
+    # links name CloudFront's domain; production answers it, the latency-routed name CloudFront reaches the ALBs
+    # by, and each region's own name (from ORBITASK_REGIONS), and refuses any other Host
+    assert env["ORBITASK_PUBLIC_URL"] == "https://app.orbitask.example.com"
+    assert env["ORBITASK_ALLOWED_HOSTS"] == "api.orbitask.example.com"
+    settings = Settings(env="production", secret_key="x" * 40, database_url="mysql+asyncmy://o@db/o",
+                        regions=peers, public_url=env["ORBITASK_PUBLIC_URL"],
+                        allowed_hosts=env["ORBITASK_ALLOWED_HOSTS"], region=region)
+    assert {"app.orbitask.example.com", "api.orbitask.example.com", f"{region}.api.orbitask.example.com"} <= set(
+        allowed_hosts(settings))
     assert "Files" in text(env["ORBITASK_S3_BUCKET"]) and env["ORBITASK_S3_REGION"] == region
     assert not {"ORBITASK_SECRET_KEY", "ORBITASK_DATABASE_PASSWORD", "ORBITASK_FORWARD_SECRET"} & set(env)
 

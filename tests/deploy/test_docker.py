@@ -18,7 +18,8 @@ import typer
 import yaml
 
 from orbitask.cli import app as cli_app
-from orbitask.config import ALL_SERVICES
+from orbitask.config import ALL_SERVICES, Settings
+from orbitask.core.hosts import allowed_hosts
 from tests.deploy.cdk import import_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,6 +118,18 @@ def test_compose_runs_one_region_with_its_servers() -> None:
         assert "@mariadb:3306/" in env["ORBITASK_DATABASE_URL"] and env["ORBITASK_REDIS_URL"] == "redis://redis:6379/0"
         # secrets come from .env, never from the file
         assert env["ORBITASK_SECRET_KEY"].startswith("${ORBITASK_SECRET_KEY:?")
+
+
+def test_compose_answers_the_names_people_browse_to() -> None:
+    """Production refuses unknown Host names: with compose's defaults, http://localhost:8080 and
+    http://127.0.0.1:8080 (nginx passes the browser's Host on) must still be answered."""
+    env = compose()["services"]["auth"]["environment"]
+    defaults = {k: re.sub(r"^\$\{[A-Z_]+:-(.*)\}$", r"\1", v) for k, v in env.items()
+                if k in ("ORBITASK_PUBLIC_URL", "ORBITASK_ALLOWED_HOSTS")}
+    settings = Settings(env="production", secret_key="x" * 40, database_url="mysql+asyncmy://o@mariadb/o",
+                        public_url=defaults["ORBITASK_PUBLIC_URL"], allowed_hosts=defaults["ORBITASK_ALLOWED_HOSTS"])
+    assert {"localhost", "127.0.0.1"} <= set(allowed_hosts(settings))
+    assert "proxy_set_header Host $host;" in (DOCKER / "nginx.conf").read_text()
 
 
 def test_the_gateway_routes_only_to_compose_services() -> None:

@@ -81,9 +81,16 @@ def test_serve_then_demo_from_an_empty_directory_with_no_settings(tmp_path: Path
         assert demo.returncode == 0, demo.stderr
         r = httpx.post(f"{url}/api/v1/auth/login", json=DEMO_USER, timeout=30)
         assert r.status_code == 200, r.text
-        me = httpx.get(f"{url}/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"},
-                       timeout=10)
+        auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        me = httpx.get(f"{url}/api/v1/me", headers=auth, timeout=10)
         assert me.status_code == 200 and me.json()["email"] == DEMO_USER["email"]
+        # no ORBITASK_PUBLIC_URL: the links the server hands out name the port it was started on
+        workspace = httpx.get(f"{url}/api/v1/workspaces", headers=auth, timeout=10).json()["items"][0]["id"]
+        inv = httpx.post(f"{url}/api/v1/workspaces/{workspace}/invitations", headers=auth, json={"role": "member"},
+                         timeout=10)
+        assert inv.status_code == 201 and inv.json()["url"].startswith(f"{url}/invite/"), inv.text
+        feed = httpx.post(f"{url}/api/v1/me/calendar-feed", headers=auth, timeout=10)
+        assert feed.status_code == 201 and feed.json()["url"].startswith(f"{url}/api/v1/calendar/"), feed.text
 
 
 def test_demo_first_creates_the_data_directory_and_serve_finds_its_users(tmp_path: Path) -> None:

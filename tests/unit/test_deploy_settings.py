@@ -51,3 +51,13 @@ def test_serve_believes_forwarded_headers_only_from_the_configured_proxies(
 
     assert result.exit_code == 0, result.output
     assert seen["proxy_headers"] is (allowed is not None) and seen["forwarded_allow_ips"] == allowed
+
+
+def test_a_variable_set_to_nothing_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/docker/compose.yaml passes `ORBITASK_SMTP_HOST: ${ORBITASK_SMTP_HOST:-}`: no SMTP server, not one
+    named "" (which would turn on e-mail, and with it sign-up verification that can never arrive)."""
+    for name in ("ORBITASK_SMTP_HOST", "ORBITASK_SMTP_USERNAME", "ORBITASK_PUBLIC_URL"):
+        monkeypatch.setenv(name, "")
+    settings = Settings()
+    assert settings.smtp_host is None and settings.smtp_username is None
+    assert settings.public_url.startswith("http://")

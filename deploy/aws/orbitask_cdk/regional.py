@@ -88,6 +88,9 @@ class RegionalStack(cdk.Stack):
         environment = {
             "ORBITASK_ENV": "production", "ORBITASK_REGION": region, "ORBITASK_REGIONS": cfg.regions_json(),
             "ORBITASK_HOST": "0.0.0.0", "ORBITASK_PORT": str(services.APP_PORT),
+            # links name CloudFront's domain; CloudFront reaches the ALBs as api_domain (regions' own names are
+            # in ORBITASK_REGIONS): production refuses any other Host
+            "ORBITASK_PUBLIC_URL": f"https://{cfg.domain}", "ORBITASK_ALLOWED_HOSTS": cfg.api_domain,
             "ORBITASK_FORWARDED_ALLOW_IPS": vpc.vpc_cidr_block,  # the ALB's addresses: client IPs for rate limits
             "ORBITASK_DATABASE_URL": dsn.format(host=db.writer_host),
             "ORBITASK_DATABASE_READER_URL": dsn.format(host=db.reader_host),

@@ -5,11 +5,9 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The API answers JSON: nothing in it may load anything or be framed. HTML pages (the web
-# app) set their own, stricter-for-their-needs policy; the interactive API docs page loads
-# Swagger UI's script and styles, so it is left without one.
+# app, the API docs page served from its build, the unsubscribe page) set their own policy.
 API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 HSTS = b"max-age=31536000; includeSubDomains"
-NO_CSP_PATHS = ("/api/docs", "/api/docs/oauth2-redirect")
 # API answers carry tokens (sign-in, API tokens, invitation links, calendar URLs, webhook secrets) or private
 # data: no browser or proxy cache may keep them (a shared computer, a TLS-terminating proxy). A route that
 # means to be cached says so itself (the board snapshot: private, revalidated; the calendar feed; attachments).
@@ -35,9 +33,7 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = list(BASE_HEADERS)
-        if scope["path"] not in NO_CSP_PATHS:
-            extra.append((b"content-security-policy", API_CSP))
+        extra = [*BASE_HEADERS, (b"content-security-policy", API_CSP)]
         if scope.get("scheme") == "https":
             extra.append((b"strict-transport-security", HSTS))
         if scope["path"].startswith(NO_STORE_PREFIX):

@@ -91,8 +91,21 @@ def content_disposition(filename: str, *, inline: bool) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+def private_dirs(path: Path) -> None:
+    """Create `path` and any missing parent as directories only their owner may enter (0700)."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)  # mkdir(parents=True) would give the parents the umask's mode
+
+
 class LocalStorage:
-    """Objects as files under one directory; writes land atomically (temp file, then rename)."""
+    """Objects as files under one directory; writes land atomically (temp file, then rename).
+
+    Files are 0600 and directories 0700 (attachments are private), whatever the process's umask.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
@@ -106,8 +119,8 @@ class LocalStorage:
 
     def _write(self, key: str, fill: Any) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        private_dirs(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # mode 0600, kept by the rename
         try:
             with os.fdopen(fd, "wb") as out:
                 fill(out)
@@ -329,7 +342,7 @@ class Copied:
 
 async def copy_object(source: Storage, target: Storage, key: str, *, content_type: str, spool_dir: Path) -> Copied:
     """Copy one object across storages through a temp file (constant memory); returns size and SHA-256."""
-    spool_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(spool_dir)
     fd, name = tempfile.mkstemp(dir=spool_dir, prefix=f"copy-{uuid.uuid4().hex[:8]}-")
     path = Path(name)
     digest = hashlib.sha256()

@@ -120,7 +120,7 @@ def start_api(state: LabState, region: str) -> None:
     r = state.regions[region]
     if alive(r.api_pid):
         return
-    (state.dir / region / "api").mkdir(parents=True, exist_ok=True)
+    (state.dir / region / "api").mkdir(mode=0o700, parents=True, exist_ok=True)  # a data directory: private
     args = [sys.executable, "-m", "orbitask.cli", "serve", "--host", "127.0.0.1", "--port", str(r.api_port),
             "--no-migrate"]
     log_path = state.dir / region / "api.log"
@@ -140,7 +140,7 @@ def start_worker(state: LabState, region: str) -> None:
     if alive(r.worker_pid):
         return
     data_dir = state.dir / region / "worker"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     args = [sys.executable, "-m", "orbitask.cli", "worker", "run", "--interval", str(WORKER_INTERVAL_S),
             "--gc-every", "0"]
     log_path = state.dir / region / "worker.log"

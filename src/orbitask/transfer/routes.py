@@ -130,11 +130,14 @@ async def export_workspace(workspace_id: uuid.UUID, rt: RuntimeDep, actor: Curre
 
 
 @router.post("/me/calendar-feed", status_code=status.HTTP_201_CREATED, response_model=CalendarFeedCreated)
-async def create_calendar_feed(request: Request, actor: CurrentActor, uow: Uow) -> CalendarFeedCreated:
+async def create_calendar_feed(
+    request: Request, actor: CurrentActor, uow: Uow, rt: RuntimeDep
+) -> CalendarFeedCreated:
     """A secret iCalendar URL for your cards' due dates, shown once; calling again replaces it (the old URL stops)."""
     withhold_from_replay()
     raw, created_at = await calendar.rotate_feed(uow, actor)
-    return CalendarFeedCreated(url=str(request.url_for("calendar_feed", token=raw)), created_at=created_at)
+    path = request.app.url_path_for("calendar_feed", token=raw)  # never the Host header: a client forges it
+    return CalendarFeedCreated(url=f"{rt.settings.public_url}{path}", created_at=created_at)
 
 
 @router.get("/me/calendar-feed", response_model=CalendarFeedRead)
