@@ -363,6 +363,12 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _signup_verification_needs_email(self) -> Settings:
+        if self.signup_verification and not self.smtp_host:
+            raise ValueError("ORBITASK_SIGNUP_VERIFICATION=true needs ORBITASK_SMTP_HOST: the sign-up link is e-mailed")
+        return self
+
+    @model_validator(mode="after")
     def _production_needs_real_secret(self) -> Settings:
         if self.env == "production":
             key = self.secret_key.get_secret_value() if self.secret_key else ""

@@ -33,6 +33,7 @@ def settings(settings: Settings, mail: Mailbox) -> Settings:
         "smtp_host": "127.0.0.1", "smtp_port": mail.port, "smtp_timeout_seconds": 5,  # type: ignore[attr-defined]
         "public_url": PUBLIC_URL, "webhook_allowed_networks": ["127.0.0.1/32"], "webhook_timeout_seconds": 0.5,
         "webhook_backoff_seconds": 0.01, "webhook_backoff_max_seconds": 0.05, "webhook_max_attempts": 3,
+        "signup_verification": False,  # e-mail is on, but these tests sign people up at once (api.user)
     })
 
 

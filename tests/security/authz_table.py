@@ -71,6 +71,8 @@ TABLE: dict[tuple[str, str], Entry] = {
     # --- auth: the caller's own session and tokens ------------------------------------------------
     ("POST", f"{A}/auth/register"): Entry(PUBLIC, json={"email": "{fresh_email}", "password": "long enough pw",
                                                         "name": "New"}),
+    ("POST", f"{A}/auth/verify"): Entry(_kind(410, 410, 410, 410, 410, 410, 410), json={"token": "x" * 43},
+                                        note="a sign-up link: nobody's session matters, an unknown link is gone"),
     ("POST", f"{A}/auth/login"): Entry(PUBLIC, json={"email": "{alice_email}", "password": "{password}"}),
     ("POST", f"{A}/auth/refresh"): Entry(PUBLIC, json={"refresh_token": "{alice_refresh}"}),
     ("POST", f"{A}/auth/logout"): Entry(PUBLIC, json={"refresh_token": "{alice_refresh}"}, note="idempotent"),

@@ -84,6 +84,14 @@ def test_unknown_services_are_refused() -> None:
         Settings(services="auth,billing")
 
 
+def test_sign_up_verification_needs_email() -> None:
+    """Turned on without an SMTP server nobody could finish signing up: refused at start, with the fix."""
+    with pytest.raises(ValidationError, match="SIGNUP_VERIFICATION=true needs ORBITASK_SMTP_HOST"):
+        Settings(signup_verification=True)
+    assert Settings(signup_verification=True, smtp_host="mail.example").signup_verification
+    assert Settings(signup_verification=False).signup_verification is False
+
+
 def test_every_setting_is_documented() -> None:
     from pathlib import Path
 

@@ -3,6 +3,7 @@ import { createRoot } from "react-dom/client";
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router-dom";
 import { AuthPage } from "./auth/AuthPage";
 import { SessionProvider, useSession } from "./auth/session";
+import { VerifySignup } from "./auth/VerifySignup";
 import { BoardList } from "./boards/BoardList";
 import { BoardView } from "./boards/BoardView";
 import { prefetchBoard } from "./boards/useBoard";
@@ -49,6 +50,7 @@ createRoot(document.getElementById("root")!).render(
           <Routes>
             <Route path="/signin" element={<GuestOnly><AuthPage mode="signin" /></GuestOnly>} />
             <Route path="/signup" element={<GuestOnly><AuthPage mode="signup" /></GuestOnly>} />
+            <Route path="/verify/:token" element={<VerifySignup />} />
             <Route path="/" element={signedIn(<Home />)} />
             <Route path="/w/:workspaceId" element={signedIn(<BoardList />)} />
             <Route path="/w/:workspaceId/members" element={signedIn(<Members />)} />

@@ -25,6 +25,7 @@ ACTIONS = (
     "invitation.created", "member.joined", "member.role_changed", "member.removed",
     "board.member_added", "board.member_role_changed", "board.member_removed", "board.visibility_changed",
     "board.deleted", "workspace.deleted", "export.board", "export.workspace",
+    "signup.requested", "signup.account_exists", "signup.verified",
 )
 
 

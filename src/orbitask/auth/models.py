@@ -1,4 +1,4 @@
-"""Auth tables: users, credentials, workspaces and their members, invitations."""
+"""Auth tables: users, credentials, pending sign-ups, workspaces and their members, invitations."""
 
 from __future__ import annotations
 
@@ -99,3 +99,21 @@ class Invitation(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignupRequest(Base):
+    """A sign-up waiting for its e-mailed link; the account exists only once the link is opened.
+
+    Several may wait for one address: the first confirmed makes the account, the others then answer
+    that the address has one. Only the token's hash is stored.
+    """
+
+    __tablename__ = "signup_request"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=id_default)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Request, Response, status
+from fastapi.responses import JSONResponse
 
-from orbitask.auth import service, workspaces
+from orbitask.auth import service, signup, workspaces
 from orbitask.auth.deps import (
     ACCESS_COOKIE,
     CSRF_COOKIE,
@@ -37,19 +38,20 @@ from orbitask.auth.schemas import (
     RefreshIn,
     RegisterIn,
     SessionOut,
+    SignupPending,
     UserRead,
+    VerifyIn,
     WorkspaceCreate,
     WorkspaceRead,
     WorkspaceUpdate,
 )
 from orbitask.core.context import withhold_from_replay
 from orbitask.core.errors import Unauthorized
-from orbitask.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from orbitask.core.pagination import DEFAULT_LIMIT, Limit, Page
 from orbitask.core.runtime import Runtime
 
 router = APIRouter(tags=["auth"])
 RATE_LIMITED: dict[int | str, dict[str, object]] = {429: {"description": "Too many attempts; see Retry-After"}}
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 def _session_response(response: Response, rt: Runtime, issued: service.IssuedSession) -> SessionOut:
@@ -67,11 +69,28 @@ def _session_response(response: Response, rt: Runtime, issued: service.IssuedSes
     return SessionOut(user=user, expires_in=issued.expires_in, csrf_token=issued.csrf_token)
 
 
+SIGNUP_PENDING: dict[int | str, dict[str, object]] = {
+    202: {"model": SignupPending, "description": "With sign-up verification on: a link was e-mailed to the address "
+          "(or its owner was told it already has an account; the answer is the same)"},
+}
+
+
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=SessionOut,
-             dependencies=[Depends(signup_limits)], responses=RATE_LIMITED)
-async def register(cmd: RegisterIn, response: Response, rt: RuntimeDep, uow: AnonUow) -> SessionOut:
-    """Create an account (with a personal workspace) and sign in."""
+             dependencies=[Depends(signup_limits)], responses={**RATE_LIMITED, **SIGNUP_PENDING})
+async def register(cmd: RegisterIn, response: Response, rt: RuntimeDep, uow: AnonUow) -> SessionOut | Response:
+    """Create an account (with a personal workspace) and sign in; with sign-up verification, e-mail a link instead."""
+    if signup.verification_required(rt.settings):
+        await signup.request_signup(uow, rt, cmd)
+        return JSONResponse(SignupPending(email=cmd.email).model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
     return _session_response(response, rt, await service.register(uow, rt, cmd))
+
+
+@router.post("/auth/verify", response_model=SessionOut,
+             responses={409: {"description": "The address already has an account"},
+                        410: {"description": "The link is unknown, used or expired"}})
+async def verify(cmd: VerifyIn, response: Response, rt: RuntimeDep, uow: AnonUow) -> SessionOut:
+    """Finish a sign-up with its e-mailed link: create the account and sign in (`session: "cookie"` for browsers)."""
+    return _session_response(response, rt, await signup.verify(uow, rt, cmd))
 
 
 @router.post("/auth/login", response_model=SessionOut, dependencies=[Depends(login_limits)],

@@ -28,6 +28,18 @@ class LoginIn(Input):
     session: Literal["token", "cookie"] = "token"
 
 
+class SignupPending(Output):
+    """A sign-up waiting for its e-mailed link: the same answer whether or not the address has an account."""
+
+    status: Literal["verification_sent"] = "verification_sent"
+    email: str = Field(description="the address as given")
+
+
+class VerifyIn(Input):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+    session: Literal["token", "cookie"] = "token"
+
+
 class RefreshIn(Input):
     refresh_token: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 

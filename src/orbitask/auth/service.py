@@ -41,7 +41,10 @@ class IssuedSession:
     expires_in: int
 
 
-def _issue(uow: UnitOfWork, rt: Runtime, user: User, *, cookie: bool, family_id: uuid.UUID | None = None) -> IssuedSession:
+def issue_session(
+    uow: UnitOfWork, rt: Runtime, user: User, *, cookie: bool, family_id: uuid.UUID | None = None
+) -> IssuedSession:
+    """A new session for `user` (a new refresh-token family unless `family_id`), in the caller's transaction."""
     raw = random_token()
     csrf = random_token(24) if cookie else None
     now = utcnow()
@@ -108,15 +111,21 @@ async def register(uow: UnitOfWork, rt: Runtime, cmd: RegisterIn) -> IssuedSessi
         taken = await uow.session.scalar(select(User.id).where(User.email == email))
         if taken is not None:
             raise Conflict("An account with this e-mail already exists; sign in instead.")
-        user = User(email=email, name=cmd.name, password_hash=password_hash, created_at=utcnow())
-        uow.session.add(user)
-        await uow.session.flush()
-        uow.actor_id = user.id
-        uow.emit(events.UserRegistered(user_id=user.id, name=user.name))
-        await add_workspace_with_owner(uow, user.id, f"{cmd.name}'s workspace")
-        issued = _issue(uow, rt, user, cookie=cmd.session == "cookie")
+        user = await create_account(uow, email=email, name=cmd.name, password_hash=password_hash)
+        issued = issue_session(uow, rt, user, cookie=cmd.session == "cookie")
         await uow.commit()
     return issued
+
+
+async def create_account(uow: UnitOfWork, *, email: str, name: str, password_hash: str) -> User:
+    """A new account with its personal workspace, in the caller's transaction (the address is free)."""
+    user = User(email=email, name=name, password_hash=password_hash, created_at=utcnow())
+    uow.session.add(user)
+    await uow.session.flush()
+    uow.actor_id = user.id
+    uow.emit(events.UserRegistered(user_id=user.id, name=user.name))
+    await add_workspace_with_owner(uow, user.id, f"{name}'s workspace")
+    return user
 
 
 @command
@@ -141,7 +150,7 @@ async def login(uow: UnitOfWork, rt: Runtime, cmd: LoginIn) -> IssuedSession:
                                  else "deactivated")
         raise Unauthorized(BAD_CREDENTIALS)
     async with uow:
-        issued = _issue(uow, rt, user, cookie=cmd.session == "cookie")
+        issued = issue_session(uow, rt, user, cookie=cmd.session == "cookie")
         audit.record(uow.session, "login.succeeded", actor_id=user.id, target_type="user", target_id=user.id,
                      session_kind=cmd.session)
         await uow.commit()
@@ -178,7 +187,7 @@ async def refresh(uow: UnitOfWork, rt: Runtime, raw: str) -> IssuedSession:
         if user is None or not user.is_active:
             raise Unauthorized("The refresh token is not valid.")
         row.used_at = now
-        issued = _issue(uow, rt, user, cookie=row.csrf_token is not None, family_id=row.family_id)
+        issued = issue_session(uow, rt, user, cookie=row.csrf_token is not None, family_id=row.family_id)
         await uow.commit()
     return issued
 

@@ -139,9 +139,29 @@ export interface paths {
         put?: never;
         /**
          * Register
-         * @description Create an account (with a personal workspace) and sign in.
+         * @description Create an account (with a personal workspace) and sign in; with sign-up verification, e-mail a link instead.
          */
         post: operations["register_api_v1_auth_register_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify
+         * @description Finish a sign-up with its e-mailed link: create the account and sign in (`session: "cookie"` for browsers).
+         */
+        post: operations["verify_api_v1_auth_verify_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2576,6 +2596,23 @@ export interface components {
             token_type?: string;
             user: components["schemas"]["UserRead"];
         };
+        /**
+         * SignupPending
+         * @description A sign-up waiting for its e-mailed link: the same answer whether or not the address has an account.
+         */
+        SignupPending: {
+            /**
+             * Email
+             * @description the address as given
+             */
+            email: string;
+            /**
+             * Status
+             * @default verification_sent
+             * @constant
+             */
+            status?: "verification_sent";
+        };
         /** TicketOut */
         TicketOut: {
             /** Expires In */
@@ -2673,6 +2710,17 @@ export interface components {
             msg: string;
             /** Error Type */
             type: string;
+        };
+        /** VerifyIn */
+        VerifyIn: {
+            /**
+             * Session
+             * @default token
+             * @enum {string}
+             */
+            session?: "token" | "cookie";
+            /** Token */
+            token: string;
         };
         /** WatchState */
         WatchState: {
@@ -3052,6 +3100,48 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionOut"];
+                };
+            };
+            /** @description With sign-up verification on: a link was e-mailed to the address (or its owner was told it already has an account; the answer is the same) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignupPending"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verify_api_v1_auth_verify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };

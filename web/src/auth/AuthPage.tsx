@@ -12,6 +12,7 @@ export function AuthPage({ mode }: { mode: "signin" | "signup" }) {
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [sentTo, setSentTo] = useState<string | null>(null);
   const next = (location.state as { from?: string } | null)?.from ?? "/";
 
   async function submit(e: FormEvent) {
@@ -19,14 +20,36 @@ export function AuthPage({ mode }: { mode: "signin" | "signup" }) {
     setBusy(true);
     setError(null);
     try {
-      if (mode === "signup") await session.signUp(name.trim(), email.trim(), password);
-      else await session.signIn(email.trim(), password);
+      if (mode === "signup") {
+        const { pending } = await session.signUp(name.trim(), email.trim(), password);
+        if (pending !== null) {
+          setSentTo(pending);
+          return;
+        }
+      } else await session.signIn(email.trim(), password);
       navigate(next, { replace: true });
     } catch (err) {
       setError((err as Error).message);
     } finally {
       setBusy(false);
     }
+  }
+
+  if (sentTo !== null && mode === "signup") {
+    return (
+      <main className="auth">
+        <section className="auth-card" aria-labelledby="auth-title">
+          <div className="brand brand-large">Orbitask</div>
+          <h1 id="auth-title">Check your inbox</h1>
+          <p role="status">
+            We sent a link to <strong>{sentTo}</strong> to finish signing up. It works for 24 hours.
+          </p>
+          <p className="muted">
+            No e-mail? Check the spam folder, or <button className="link" type="button" onClick={() => setSentTo(null)}>sign up again</button>.
+          </p>
+        </section>
+      </main>
+    );
   }
 
   return (

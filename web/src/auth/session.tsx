@@ -3,11 +3,17 @@ import { createContext, useCallback, useContext, useEffect, useState, type React
 import { api, unwrap, type User } from "../api/client";
 import { resetConsistency, setSignedOutHandler } from "../api/http";
 
+/** What a sign-up led to: signed in, or (sign-up verification on) a link e-mailed to `pending`. */
+export interface SignUpOutcome {
+  pending: string | null;
+}
+
 interface Session {
   user: User | null;
   loading: boolean;
   signIn(email: string, password: string): Promise<void>;
-  signUp(name: string, email: string, password: string): Promise<void>;
+  signUp(name: string, email: string, password: string): Promise<SignUpOutcome>;
+  verify(token: string): Promise<void>;
   signOut(): Promise<void>;
 }
 
@@ -39,8 +45,16 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setUser(out.user);
   }, []);
 
-  const signUp = useCallback(async (name: string, email: string, password: string) => {
+  const signUp = useCallback(async (name: string, email: string, password: string): Promise<SignUpOutcome> => {
     const out = await unwrap(api.POST("/api/v1/auth/register", { body: { name, email, password, session: "cookie" } }));
+    if (!("user" in out)) return { pending: out.email }; // 202: the account exists once the e-mailed link is opened
+    resetConsistency();
+    setUser(out.user);
+    return { pending: null };
+  }, []);
+
+  const verify = useCallback(async (token: string) => {
+    const out = await unwrap(api.POST("/api/v1/auth/verify", { body: { token, session: "cookie" } }));
     resetConsistency();
     setUser(out.user);
   }, []);
@@ -55,6 +69,6 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, []);
 
   return (
-    <SessionContext.Provider value={{ user, loading, signIn, signUp, signOut }}>{children}</SessionContext.Provider>
+    <SessionContext.Provider value={{ user, loading, signIn, signUp, verify, signOut }}>{children}</SessionContext.Provider>
   );
 }
