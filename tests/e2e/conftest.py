@@ -150,17 +150,22 @@ def new_tab(request: pytest.FixtureRequest, browser: object, web_url: str) -> It
         context.close()
 
 
-def sign_up(tab: Tab, name: str, email: str) -> None:
-    """Create an account through the sign-up screen; lands on the personal workspace's boards."""
-    from playwright.sync_api import expect
-
+def fill_sign_up(tab: Tab, name: str, email: str) -> None:
+    """Fill in the sign-up screen and send it."""
     page = tab.page
     tab.go("/signup")
     page.get_by_label("Name").fill(name)
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_label("New board name")).to_be_visible()
+
+
+def sign_up(tab: Tab, name: str, email: str) -> None:
+    """Create an account through the sign-up screen; lands on the personal workspace's boards."""
+    from playwright.sync_api import expect
+
+    fill_sign_up(tab, name, email)
+    expect(tab.page.get_by_label("New board name")).to_be_visible()
 
 
 def create_board(tab: Tab, name: str, lists: list[str]) -> str:

@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD
 from tests.e2e.browser import require_bundle
-from tests.e2e.conftest import EXPECT_TIMEOUT_MS, Tab
+from tests.e2e.conftest import EXPECT_TIMEOUT_MS, Tab, fill_sign_up
 from tests.mailserver import Mailbox, smtp_server
 from tests.servers import free_port, orbitask_server
 
@@ -41,12 +40,8 @@ def web_url(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Itera
 
 def sign_up(tab: Tab, name: str, email: str) -> None:
     """Fill in the sign-up screen; the answer is a link e-mailed, not a session."""
+    fill_sign_up(tab, name, email)
     page = tab.page
-    tab.go("/signup")
-    page.get_by_label("Name").fill(name)
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
     expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
     expect(page.get_by_role("main")).to_contain_text(f"We sent a link to {email} to finish signing up")
 
