@@ -475,8 +475,20 @@ class Settings(BaseSettings):
                 value = "********" if value.get_secret_value() else ""
             elif name.endswith("url") and isinstance(value, str):
                 value = _mask_dsn(value)
+            elif value is None:
+                value = _unset(type(self).model_fields[name].description or "")
             out[name] = value
         return out
+
+
+def _unset(description: str) -> str:
+    """An unset setting as `config show` prints it: with what its description says unset means."""
+    if "(default: " in description:
+        return f"unset ({description.split('(default: ', 1)[1].removesuffix(')')})"
+    for marker in ("default: ", "unset: "):
+        if marker in description:
+            return f"unset ({description.split(marker, 1)[1]})"
+    return "unset"
 
 
 _DATA_DIR_PROBLEM = "Cannot use the data directory {path} (the setting ORBITASK_DATA_DIR)"

@@ -61,3 +61,12 @@ def test_a_variable_set_to_nothing_means_unset(monkeypatch: pytest.MonkeyPatch) 
     settings = Settings()
     assert settings.smtp_host is None and settings.smtp_username is None
     assert settings.public_url.startswith("http://")
+
+
+def test_config_show_says_what_an_unset_setting_means() -> None:
+    shown = Settings().shown()
+    assert shown["log_json"] == "unset (JSON unless standard error is a terminal (then one readable line each))"
+    assert shown["signup_verification"] == "unset (on when smtp_host is set)"
+    assert shown["database_url"] == "unset (SQLite in data_dir)"
+    assert shown["smtp_username"] == "unset"
+    assert "None" not in {str(value) for value in shown.values()}
