@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import RedisStorage, Storage
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -86,35 +86,13 @@ def _item(limit: Limit) -> RateLimitItem:
     return RateLimitItemPerSecond(limit.per_window, limit.window_s, namespace=limit.name)
 
 
-class _MovingWindows:
-    """One moving window per limit and `who`, in a `limits` storage (Redis; MemoryRateLimiter says why not memory).
-
-    `clock` must tell the time the library reads (`time.time`): the waits are counted from it. Tests that
-    move time replace both (tests/unit/test_ratelimit_window.py).
-    """
-
-    def __init__(self, storage: Storage, clock: Callable[[], float]) -> None:
-        self.windows = MovingWindowRateLimiter(storage)
-        self.clock = clock
-
-    async def _judge(self, limits: Sequence[Limit]) -> Verdict:
-        """Log the request in every window with room; the longest wait of those without, or ALLOWED."""
-        keyed = [(_item(limit), limit.who, limit.name) for limit in limits]
-        # a request counts against every limit, also those with room when another refuses it
-        granted = await asyncio.gather(*(self.windows.hit(item, who) for item, who, _ in keyed))  # round trips
-        refused = [key for key, ok in zip(keyed, granted, strict=True) if not ok]
-        if not refused:
-            return ALLOWED
-        stats = await asyncio.gather(*(self.windows.get_window_stats(item, who) for item, who, _ in refused))
-        now = self.clock()
-        # let in only once the oldest logged request is strictly older than the window: whole seconds past it
-        waits = [(max(1, math.floor(s.reset_time - now) + 1), name)
-                 for s, (_, _, name) in zip(stats, refused, strict=True)]
-        wait, name = max(waits, key=lambda w: w[0])
-        RATE_LIMITED.labels(name).inc()
-        return Verdict(False, name, wait)
-
-
+def _refused(waits: list[tuple[int, str]]) -> Verdict:
+    """The verdict for a request some limits refused: the longest of their (wait, name), counted in the metric."""
+    if not waits:
+        return ALLOWED
+    wait, name = max(waits, key=lambda w: w[0])
+    RATE_LIMITED.labels(name).inc()
+    return Verdict(False, name, wait)
 
 
 def _active(limits: Sequence[Limit]) -> list[Limit]:
@@ -153,11 +131,7 @@ class MemoryRateLimiter:
         self._hits += 1
         if self._hits % PRUNE_EVERY == 0:
             self._prune(now)
-        if not waits:
-            return ALLOWED
-        wait, name = max(waits, key=lambda w: w[0])
-        RATE_LIMITED.labels(name).inc()
-        return Verdict(False, name, wait)
+        return _refused(waits)
 
     def _prune(self, now: float) -> None:
         for key, log in list(self._logs.items()):
@@ -165,8 +139,13 @@ class MemoryRateLimiter:
                 del self._logs[key]
 
 
-class RedisRateLimiter(_MovingWindows):
-    """Windows in Redis, shared by every process of the region, on the runtime's connection pool."""
+class RedisRateLimiter:
+    """Windows in Redis, shared by every process of the region, on the runtime's connection pool: the `limits`
+    library's moving window (MemoryRateLimiter says why not its memory storage).
+
+    `clock` must tell the time the library reads (`time.time`): the waits are counted from it. Tests that
+    move time replace both (tests/unit/test_ratelimit_window.py).
+    """
 
     def __init__(self, guard: RedisGuard, prefix: str, clock: Callable[[], float] = time.time) -> None:
         storage = RedisStorage(
@@ -174,8 +153,9 @@ class RedisRateLimiter(_MovingWindows):
             key_prefix=prefix.removesuffix(":"),  # the library puts the ':' between prefix and key
             connection_pool=guard.redis.connection_pool,
         )
-        super().__init__(storage, clock)
+        self.windows = MovingWindowRateLimiter(storage)
         self.guard = guard
+        self.clock = clock
 
     async def hit(self, limits: Sequence[Limit]) -> Verdict:
         """Count and judge in Redis (a round trip per limit, side by side); allowed when Redis is unavailable."""
@@ -188,6 +168,19 @@ class RedisRateLimiter(_MovingWindows):
 
         return await self.guard.run("ratelimit", judge, ALLOWED)
 
+    async def _judge(self, limits: Sequence[Limit]) -> Verdict:
+        """Log the request in every window with room; the longest wait of those without, or ALLOWED."""
+        keyed = [(_item(limit), limit.who, limit.name) for limit in limits]
+        # a request counts against every limit, also those with room when another refuses it
+        granted = await asyncio.gather(*(self.windows.hit(item, who) for item, who, _ in keyed))  # round trips
+        refused = [key for key, ok in zip(keyed, granted, strict=True) if not ok]
+        if not refused:
+            return ALLOWED
+        stats = await asyncio.gather(*(self.windows.get_window_stats(item, who) for item, who, _ in refused))
+        now = self.clock()
+        # let in only once the oldest logged request is strictly older than the window: whole seconds past it
+        return _refused([(max(1, math.floor(s.reset_time - now) + 1), name)
+                         for s, (_, _, name) in zip(stats, refused, strict=True)])
 
 
 async def enforce(limiter: RateLimiter, limits: Sequence[Limit]) -> None:
