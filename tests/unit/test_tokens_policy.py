@@ -21,6 +21,13 @@ def test_token_round_trip_and_garbage() -> None:
     assert token.newer(older) is token and older.newer(token) is token
 
 
+def test_token_encoding_is_what_the_web_client_reads() -> None:
+    """web/src/api/http.ts compares tokens by the sequence inside them; web/src/api/http.test.ts holds these."""
+    assert ConsistencyToken(5, uuid.UUID(int=5)).encode() == "djE6NTowMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwNQ"
+    big = ConsistencyToken(123456789012, uuid.UUID("0f8fad5b-d9cb-469f-a165-70867728950e"))
+    assert big.encode() == "djE6MTIzNDU2Nzg5MDEyOjBmOGZhZDViZDljYjQ2OWZhMTY1NzA4Njc3Mjg5NTBl"
+
+
 @pytest.mark.parametrize(
     ("ws_role", "explicit", "visibility", "expected"),
     [

@@ -21,9 +21,24 @@ export function resetConsistency(): void {
   newestToken = null;
 }
 
-/** Keep a consistency token from a response made outside apiFetch (an upload with XMLHttpRequest). */
+/** Keep a consistency token if it names a later event than the one kept: answers can arrive out of order,
+ * and a slow answer to an older write must not move the token back. */
 export function rememberToken(token: string | null): void {
-  if (token) newestToken = token;
+  if (token && tokenSeq(token) >= tokenSeq(newestToken)) newestToken = token;
+}
+
+/** The event sequence a token names (src/orbitask/core/tokens.py: base64url of "v1:<seq>:<event id>");
+ * 0 for none or one this client cannot read, so any readable token replaces it. */
+export function tokenSeq(token: string | null): number {
+  if (!token) return 0;
+  try {
+    const padded = token.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (token.length % 4)) % 4);
+    const [prefix, seq] = atob(padded).split(":");
+    const n = Number(seq);
+    return prefix === "v1" && Number.isSafeInteger(n) && n > 0 ? n : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** The CSRF token a cookie session sends back on writes. */
@@ -106,8 +121,7 @@ export async function apiFetch(input: Request): Promise<Response> {
       if (await refreshSession()) continue;
       onSignedOut?.();
     }
-    const token = res.headers.get(TOKEN_HEADER);
-    if (token) newestToken = token;
+    rememberToken(res.headers.get(TOKEN_HEADER));
     return res;
   }
 }
