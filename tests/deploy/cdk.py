@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -77,3 +78,20 @@ def synthesise(tmp: Path) -> Synthesised:
     for region, stack in delivery.stage.regionals.items():
         templates[region] = stage.get_stack_artifact(stack.artifact_id).template
     return Synthesised(cfg=cfg, outdir=tmp / "cdk.out", templates=templates)
+
+
+def template(synth: Synthesised, name: str) -> Any:
+    """The stack NAME as an aws_cdk.assertions Template."""
+    from aws_cdk.assertions import Template
+
+    return Template.from_json(synth.templates[name])
+
+
+def resources(synth: Synthesised, name: str, kind: str) -> dict[str, dict[str, Any]]:
+    """Resources of KIND in the stack NAME, by logical id."""
+    return {k: v for k, v in synth.templates[name]["Resources"].items() if v["Type"] == kind}
+
+
+def text(value: Any) -> str:
+    """A property value (maybe an intrinsic function) as text, to look for names in it."""
+    return json.dumps(value)

@@ -1,6 +1,7 @@
 """The CDK app for a three-region config: every component of issue 10 is present and wired, cfn-lint is clean.
 
-Synthesis runs once for the module (about 40 s on Node); each test reads the templates with aws_cdk.assertions.
+Synthesis runs once (tests/deploy/conftest.py, about 40 s on Node); each test reads the templates with
+aws_cdk.assertions.
 """
 
 from __future__ import annotations
@@ -9,38 +10,16 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from orbitask.config import Settings
 from orbitask.core.hosts import allowed_hosts
-from tests.deploy.cdk import Synthesised, import_app, synthesise
+from tests.deploy.cdk import Synthesised, import_app, resources, template, text
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1")
 PRIMARY, SECONDARIES = REGIONS[0], REGIONS[1:]
 SERVICES = ("auth", "boards", "tasks", "notifications", "realtime", "worker")
-
-
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
-    return synthesise(tmp_path_factory.mktemp("cdk"))
-
-
-def template(synth: Synthesised, name: str) -> Any:
-    from aws_cdk.assertions import Template
-
-    return Template.from_json(synth.templates[name])
-
-
-def resources(synth: Synthesised, name: str, kind: str) -> dict[str, dict[str, Any]]:
-    """Resources of KIND in the stack NAME, by logical id."""
-    return {k: v for k, v in synth.templates[name]["Resources"].items() if v["Type"] == kind}
-
-
-def text(value: Any) -> str:
-    """A property value (maybe an intrinsic function) as text, to look for names in it."""
-    return json.dumps(value)
 
 
 def test_the_config_names_three_regions_with_the_writer_first(synth: Synthesised) -> None:
@@ -194,7 +173,7 @@ def test_aurora_global_database_writer_in_the_primary_secondaries_elsewhere(synt
         task = next(iter(resources(synth, region, "AWS::ECS::TaskDefinition").values()))
         env = {e["Name"]: e["Value"] for e in task["Properties"]["ContainerDefinitions"][0]["Environment"]}
         assert "ReadEndpoint.Address" in text(env["ORBITASK_DATABASE_READER_URL"])
-        assert text(env["ORBITASK_DATABASE_URL"]).startswith('{"Fn::Join": ["", ["mysql+asyncmy://orbitask@')
+        assert text(env["ORBITASK_DATABASE_URL"]).startswith('{"Fn::Join": ["", ["mysql+asyncmy://orbitask_app@')
 
 
 def test_route53_latency_records_each_have_a_health_check(synth: Synthesised) -> None:
@@ -237,8 +216,10 @@ def test_the_waf_has_the_managed_rule_groups_and_a_rate_rule(synth: Synthesised,
     assert props["Scope"] == ("CLOUDFRONT" if stack == "global" else "REGIONAL")
     groups = [r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in props["Rules"]
               if "ManagedRuleGroupStatement" in r["Statement"]]
+    # bot control on CloudFront only (the web app's paths: test_aws_hardening.py), never on the API's ALBs
     assert groups == ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesSQLiRuleSet",
-                      "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesBotControlRuleSet"]
+                      "AWSManagedRulesKnownBadInputsRuleSet",
+                      *(["AWSManagedRulesBotControlRuleSet"] if stack == "global" else [])]
     (rate,) = [r for r in props["Rules"] if "RateBasedStatement" in r["Statement"]]
     assert rate["Action"] == {"Block": {}} and rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
 
@@ -246,7 +227,8 @@ def test_the_waf_has_the_managed_rule_groups_and_a_rate_rule(synth: Synthesised,
 def test_secrets_are_replicated_to_every_other_region(synth: Synthesised) -> None:
     secrets = resources(synth, PRIMARY, "AWS::SecretsManager::Secret")
     names = sorted(s["Properties"]["Name"] for s in secrets.values())
-    assert names == ["orbitask/db", "orbitask/forward-secret", "orbitask/secret-key", "orbitask/smtp"]
+    assert names == ["orbitask/db", "orbitask/db-app", "orbitask/forward-secret", "orbitask/secret-key",
+                     "orbitask/smtp"]
     for secret in secrets.values():
         assert [r["Region"] for r in secret["Properties"]["ReplicaRegions"]] == list(SECONDARIES)
     for region in REGIONS:
@@ -254,9 +236,9 @@ def test_secrets_are_replicated_to_every_other_region(synth: Synthesised) -> Non
         injected = {s["Name"]: text(s["ValueFrom"]) for s in task["Properties"]["ContainerDefinitions"][0]["Secrets"]}
         assert set(injected) == {"ORBITASK_SECRET_KEY", "ORBITASK_FORWARD_SECRET", "ORBITASK_SMTP_USERNAME",
                                  "ORBITASK_SMTP_PASSWORD", "ORBITASK_DATABASE_PASSWORD"}
-        if region != PRIMARY:  # the primary's own secrets are referenced directly, the replicas by name
-            assert "secret:orbitask/db:password::" in injected["ORBITASK_DATABASE_PASSWORD"]
-        assert injected["ORBITASK_DATABASE_PASSWORD"].endswith(':password::"]]}')
+        # the primary's own secrets are referenced directly, the replicas by the complete ARN the primary exports
+        assert all(("ExportsReader" in ref) == (region != PRIMARY) for ref in injected.values()), injected
+        assert "Appdbapp" in injected["ORBITASK_DATABASE_PASSWORD"]  # the app's user, not the master user
         assert injected["ORBITASK_SMTP_USERNAME"].endswith(':username::"]]}')
 
 
@@ -325,7 +307,8 @@ def test_ecr_replicates_and_the_pipeline_tests_builds_and_deploys_regions_in_ord
     build_specs = text(resources(synth, "delivery", "AWS::CodeBuild::Project"))
     assert "make test" in build_specs and "push-image.sh" in build_specs and "migrate.sh" in build_specs
     order = {a["Name"]: a["RunOrder"] for a in stages["Production"]}
-    deploys = [f"orbitask-{r}.Deploy" for r in REGIONS] + ["orbitask-global.Deploy"]
+    # the global stack first: the primary's bucket and key name its distribution, the regions use its topic
+    deploys = ["orbitask-global.Deploy"] + [f"orbitask-{r}.Deploy" for r in REGIONS]
     assert [order[d] for d in deploys] == sorted(order[d] for d in deploys)
     assert len({order[d] for d in deploys}) == len(deploys)  # one after another, never two at once
     assert order["BuildImage"] < order["Migrate"] < order[deploys[0]] < order[deploys[-1]] < order["MigrateAfterDeploy"]
@@ -355,6 +338,7 @@ def test_a_bad_config_is_refused_with_the_field_named() -> None:
     assert config.parse(good).primary == PRIMARY
     for change, message in (({"regions": ["us-east-1", "mars-1"]}, "regions"), ({"account": "12"}, "account"),
                             ({"colour": "red"}, "unknown config keys"), ({"domain": ""}, "missing config keys"),
+                            ({"writer_region": "eu-central-1"}, "writer_region"),
                             ({"services": {"search": {}}}, "unknown service 'search'")):
         with pytest.raises(config.ConfigError, match=message):
             config.parse({**good, **change})

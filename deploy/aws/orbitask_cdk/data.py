@@ -17,43 +17,69 @@ from constructs import Construct
 from .config import DeployConfig
 
 AURORA_VERSION = rds.AuroraMysqlEngineVersion.VER_3_09_0
+ENGINE = rds.DatabaseClusterEngine.aurora_mysql(version=AURORA_VERSION)
 DB_NAME = "orbitask"
-DB_USER = "orbitask"
+DB_USER = "orbitask"  # the master user: migrations (DDL) and making the app's user, never the services
+DB_APP_USER = "orbitask_app"  # the services and the failover Lambda: rows only (scripts/provision_db_user.py)
 DB_PORT = 3306
+# Amazon RDS's CA bundle in the image (deploy/docker/Dockerfile): the DSNs verify the server's certificate and name
+RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
+# every Aurora cluster refuses connections without TLS (the secondaries too: any of them may be promoted)
+DB_CLUSTER_PARAMETERS = {"require_secure_transport": "ON"}
 # characters a DSN would need escaped: keep them out of the generated password
 DB_PASSWORD_EXCLUDE = " %+~`#$&*()|[]{}:;<>?!'/@\"\\,="
 ISOLATED = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 PRIVATE = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
 
 
-def key_arn_in(key_arn: str, region: str) -> str:
-    """The ARN of a multi-region key's replica in REGION: same key id, another region."""
-    parts = cdk.Arn.split(key_arn, cdk.ArnFormat.SLASH_RESOURCE_NAME)
+def arn_in(arn: str, region: str, service: str, resource: str, arn_format: cdk.ArnFormat) -> str:
+    """ARN with another region: a multi-region key's or a replicated secret's replica (same id and suffix)."""
+    parts = cdk.Arn.split(arn, arn_format)
     return cdk.Arn.format(cdk.ArnComponents(
-        partition=parts.partition, service="kms", region=region, account=parts.account, resource="key",
-        resource_name=parts.resource_name, arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+        partition=parts.partition, service=service, region=region, account=parts.account, resource=resource,
+        resource_name=parts.resource_name, arn_format=arn_format,
     ))
 
 
-def key_policy(account: str) -> iam.PolicyDocument:
-    """Admin through IAM in this account; CloudFront may decrypt attachments it serves with origin access control."""
-    return iam.PolicyDocument(statements=[
-        iam.PolicyStatement(
-            sid="AccountAdministersThroughIam", principals=[iam.AccountRootPrincipal()], actions=["kms:*"],
-            resources=["*"],
-        ),
-        iam.PolicyStatement(
+def key_arn_in(key_arn: str, region: str) -> str:
+    """The ARN of a multi-region key's replica in REGION: same key id, another region."""
+    return arn_in(key_arn, region, "kms", "key", cdk.ArnFormat.SLASH_RESOURCE_NAME)
+
+
+def secret_arn_in(secret_arn: str, region: str) -> str:
+    """The complete ARN of a replicated secret's replica in REGION (the primary's name and random suffix).
+
+    A secret named by a partial ARN whose name ends in a hyphen and six characters (`forward-secret`) is read
+    by AWS as a complete ARN and not found, so replicas are always named by their complete ARN.
+    """
+    return arn_in(secret_arn, region, "secretsmanager", "secret", cdk.ArnFormat.COLON_RESOURCE_NAME)
+
+
+def dsn(user: str, host: str) -> str:
+    """An Aurora DSN over verified TLS; the password comes from ORBITASK_DATABASE_PASSWORD."""
+    return (f"mysql+asyncmy://{user}@{host}:{DB_PORT}/{DB_NAME}"
+            f"?ssl_ca={RDS_CA_BUNDLE}&ssl_check_hostname=true")
+
+
+def key_policy(distribution_arn: str | None = None) -> iam.PolicyDocument:
+    """Admin through IAM in this account; the one distribution that serves attachments may decrypt them."""
+    statements = [iam.PolicyStatement(
+        sid="AccountAdministersThroughIam", principals=[iam.AccountRootPrincipal()], actions=["kms:*"],
+        resources=["*"],
+    )]
+    if distribution_arn:
+        statements.append(iam.PolicyStatement(
             sid="CloudFrontReadsAttachments", principals=[iam.ServicePrincipal("cloudfront.amazonaws.com")],
             actions=["kms:Decrypt"], resources=["*"],
-            conditions={"ArnLike": {"AWS:SourceArn": f"arn:aws:cloudfront::{account}:distribution/*"}},
-        ),
-    ])
+            conditions={"StringEquals": {"AWS:SourceArn": distribution_arn}},
+        ))
+    return iam.PolicyDocument(statements=statements)
 
 
-def primary_key(scope: Construct, cfg: DeployConfig) -> kms.Key:
+def primary_key(scope: Construct, cfg: DeployConfig, distribution_arn: str | None) -> kms.Key:
     """The multi-region KMS key (primary) that encrypts Aurora, S3, Redis and the image repository."""
     key = kms.Key(
-        scope, "Key", alias=f"alias/{cfg.name}", enable_key_rotation=True, policy=key_policy(cfg.account),
+        scope, "Key", alias=f"alias/{cfg.name}", enable_key_rotation=True, policy=key_policy(distribution_arn),
         description=f"{cfg.name}: data at rest (multi-region primary)", removal_policy=cdk.RemovalPolicy.RETAIN,
     )
     key.node.default_child.add_property_override("MultiRegion", True)
@@ -63,7 +89,7 @@ def primary_key(scope: Construct, cfg: DeployConfig) -> kms.Key:
 def replica_key(scope: Construct, cfg: DeployConfig, primary_arn: str) -> kms.IKey:
     """This region's replica of the multi-region key."""
     replica = kms.CfnReplicaKey(
-        scope, "Key", primary_key_arn=primary_arn, key_policy=key_policy(cfg.account),
+        scope, "Key", primary_key_arn=primary_arn, key_policy=key_policy(),
         description=f"{cfg.name}: data at rest (multi-region replica)",
     )
     replica.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
@@ -72,8 +98,11 @@ def replica_key(scope: Construct, cfg: DeployConfig, primary_arn: str) -> kms.IK
 
 
 def attachments_bucket(scope: Construct, cfg: DeployConfig, region: str, key: kms.IKey, key_arn: str,
-                       *, replicate: bool) -> s3.Bucket:
-    """Versioned, KMS-encrypted attachments bucket replicating to every other region's bucket."""
+                       *, replicate: bool, distribution_arn: str | None = None) -> s3.Bucket:
+    """Versioned, KMS-encrypted attachments bucket replicating to every other region's bucket.
+
+    DISTRIBUTION_ARN: the CloudFront distribution that serves /files/* from this bucket (the primary's only).
+    """
     rules = []
     if replicate:
         for priority, other in enumerate(r for r in cfg.regions if r != region):
@@ -93,11 +122,13 @@ def attachments_bucket(scope: Construct, cfg: DeployConfig, region: str, key: km
             noncurrent_version_expiration=cdk.Duration.days(90), abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
         )],
     )
-    bucket.add_to_resource_policy(iam.PolicyStatement(
-        sid="CloudFrontReadsThroughOriginAccessControl", principals=[iam.ServicePrincipal("cloudfront.amazonaws.com")],
-        actions=["s3:GetObject"], resources=[bucket.arn_for_objects("*")],
-        conditions={"ArnLike": {"AWS:SourceArn": f"arn:aws:cloudfront::{cfg.account}:distribution/*"}},
-    ))
+    if distribution_arn:
+        bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudFrontReadsThroughOriginAccessControl",
+            principals=[iam.ServicePrincipal("cloudfront.amazonaws.com")],
+            actions=["s3:GetObject"], resources=[bucket.arn_for_objects("*")],
+            conditions={"StringEquals": {"AWS:SourceArn": distribution_arn}},
+        ))
     return bucket
 
 
@@ -128,22 +159,24 @@ def redis(scope: Construct, cfg: DeployConfig, vpc: ec2.IVpc, key: kms.IKey) -> 
 
 @dataclass
 class Database:
-    """The region's Aurora cluster: endpoints, its security group, the credentials secret."""
+    """The region's Aurora cluster: endpoints, its security group, the master user's credentials."""
 
-    writer_host: str
+    writer_host: str  # the cluster endpoint: inactive while the cluster is a secondary
     reader_host: str
     cluster_id: str
     security_group: ec2.SecurityGroup
-    secret: sm.ISecret
+    secret: sm.ISecret  # the master user's (migrations and the app user's provisioning only)
 
 
 def primary_database(scope: Construct, cfg: DeployConfig, vpc: ec2.IVpc, key: kms.IKey) -> Database:
     """The writer cluster and the global database around it; credentials replicated to every region."""
     sg = ec2.SecurityGroup(scope, "DbSg", vpc=vpc, description="Aurora MySQL", allow_all_outbound=False)
+    parameters = rds.ParameterGroup(scope, "DbParams", engine=ENGINE, parameters=DB_CLUSTER_PARAMETERS,
+                                    description=f"{cfg.name}: TLS only")
     instance_type = ec2.InstanceType(cfg.db_instance_class.removeprefix("db."))
     cluster = rds.DatabaseCluster(
-        scope, "Db", engine=rds.DatabaseClusterEngine.aurora_mysql(version=AURORA_VERSION),
-        cluster_identifier=f"{cfg.name}-{cfg.primary}", default_database_name=DB_NAME,
+        scope, "Db", engine=ENGINE, cluster_identifier=f"{cfg.name}-{cfg.primary}", default_database_name=DB_NAME,
+        parameter_group=parameters,
         credentials=rds.Credentials.from_generated_secret(
             DB_USER, secret_name=f"{cfg.name}/db", exclude_characters=DB_PASSWORD_EXCLUDE,
             replica_regions=[sm.ReplicaRegion(region=r) for r in cfg.secondaries],
@@ -166,14 +199,21 @@ def primary_database(scope: Construct, cfg: DeployConfig, vpc: ec2.IVpc, key: km
     )
 
 
-def secondary_database(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, key_arn: str) -> Database:
-    """A secondary cluster of the global database: read-only until a switchover or failover promotes it."""
+def secondary_database(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, key_arn: str,
+                       secret: sm.ISecret) -> Database:
+    """A secondary cluster of the global database: read-only until a switchover or failover promotes it.
+
+    SECRET: this region's replica of the master credentials.
+    """
     sg = ec2.SecurityGroup(scope, "DbSg", vpc=vpc, description="Aurora MySQL", allow_all_outbound=False)
+    parameters = rds.ParameterGroup(scope, "DbParams", engine=ENGINE, parameters=DB_CLUSTER_PARAMETERS,
+                                    description=f"{cfg.name}: TLS only")
     subnets = rds.SubnetGroup(scope, "DbSubnets", vpc=vpc, vpc_subnets=ISOLATED, description=f"{cfg.name} Aurora")
     cluster = rds.CfnDBCluster(
         scope, "Db", engine="aurora-mysql", engine_version=AURORA_VERSION.aurora_mysql_full_version,
         db_cluster_identifier=f"{cfg.name}-{region}", global_cluster_identifier=cfg.global_cluster_id,
         db_subnet_group_name=subnets.subnet_group_name, vpc_security_group_ids=[sg.security_group_id],
+        db_cluster_parameter_group_name=parameters.bind_to_cluster().parameter_group_name,
         port=DB_PORT, storage_encrypted=True, kms_key_id=key_arn, deletion_protection=True,
         backup_retention_period=14, enable_cloudwatch_logs_exports=["error", "slowquery"],
     )
@@ -186,7 +226,6 @@ def secondary_database(scope: Construct, cfg: DeployConfig, region: str, vpc: ec
         )
     return Database(
         writer_host=cluster.attr_endpoint_address, reader_host=cluster.attr_read_endpoint_address,
-        cluster_id=cluster.ref, security_group=sg,
-        secret=sm.Secret.from_secret_name_v2(scope, "DbSecret", f"{cfg.name}/db"),  # the primary's replica
+        cluster_id=cluster.ref, security_group=sg, secret=secret,
     )
 

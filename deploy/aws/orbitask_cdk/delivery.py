@@ -12,6 +12,7 @@ from constructs import Construct
 from .config import DeployConfig
 from .edge import GlobalStack
 from .regional import RegionalStack
+from .services import migrate_role_names
 
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 DEPLOY_DIR = "deploy/aws"
@@ -31,23 +32,23 @@ def synthesizer() -> cdk.DefaultStackSynthesizer:
 
 
 class ProductionStage(cdk.Stage):
-    """Every region's stack, one after another (the primary first), then the global stack."""
+    """The global stack, then every region's stack, one after another (the primary first)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, cfg: DeployConfig) -> None:
         super().__init__(scope, construct_id, env=cdk.Environment(account=cfg.account, region=cfg.primary))
+        self.global_stack = GlobalStack(self, f"{cfg.name}-global", cfg=cfg, synthesizer=synthesizer())
+        # only the primary's bucket is a CloudFront origin (/files/*), and only with signed attachment URLs
+        distribution_arn = self.global_stack.distribution.distribution_arn if cfg.attachments_public_key_pem else None
         self.regionals: dict[str, RegionalStack] = {}
         primary = previous = None
         for region in cfg.regions:
             stack = RegionalStack(self, f"{cfg.name}-{region}", cfg=cfg, region=region, primary=primary,
-                                  synthesizer=synthesizer())
-            if previous is not None and previous is not primary:
-                stack.add_stack_dependency(previous, "regions deploy one after another")
+                                  distribution_arn=None if primary else distribution_arn, synthesizer=synthesizer())
+            stack.add_stack_dependency(previous or self.global_stack,
+                                       "regions deploy one after another, after the CDN and health topic they use")
             primary = primary or stack
             previous = stack
             self.regionals[region] = stack
-        self.global_stack = GlobalStack(self, f"{cfg.name}-global", cfg=cfg, synthesizer=synthesizer())
-        for stack in self.regionals.values():
-            self.global_stack.add_stack_dependency(stack, "health checks and CloudFront point at the regions")
 
 
 class DeliveryStack(cdk.Stack):
@@ -115,8 +116,10 @@ class DeliveryStack(cdk.Stack):
                         f"arn:aws:ecs:*:{cfg.account}:task-definition/{cfg.name}-migrate:*"]),
                     iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[
                         f"arn:aws:ssm:*:{cfg.account}:parameter/{cfg.name}/migrate"]),
-                    iam.PolicyStatement(actions=["iam:PassRole"], resources=["*"], conditions={
-                        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
+                    iam.PolicyStatement(actions=["iam:PassRole"], resources=[
+                        f"arn:aws:iam::{cfg.account}:role/{role}"
+                        for region in cfg.regions for role in migrate_role_names(cfg, region)
+                    ], conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
                 ],
             )
 

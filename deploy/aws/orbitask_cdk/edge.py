@@ -24,15 +24,26 @@ from .ops import GLOBAL_REGION
 STRIP_FILES_PREFIX = (
     "function handler(event) { var r = event.request; r.uri = r.uri.replace(/^\\/files/, ''); return r; }"
 )
+# the web app routes in the browser: a path whose last segment has no extension (/b/123) is one of its pages and
+# gets index.html; files (/assets/x.js) are looked up as they are, and a missing one stays a 403 from S3
+SPA_PAGES = (
+    "function handler(event) { var r = event.request; "
+    "if (!/\\.[^/]*$/.test(r.uri)) { r.uri = '/index.html'; } return r; }"
+)
 
 
 class GlobalStack(cdk.Stack):
-    """What exists once: the CDN and its WAF, DNS routing across regions, region health alarms, the budget."""
+    """What exists once: the CDN and its WAF, DNS routing across regions, region health alarms, the budget.
+
+    It deploys before the regions: the primary's attachments bucket and key name its distribution, and the
+    secondaries' failover Lambdas subscribe to its region-health topic.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, cfg: DeployConfig,
                  synthesizer: cdk.IStackSynthesizer | None = None) -> None:
         super().__init__(scope, construct_id, env=cdk.Environment(account=cfg.account, region=GLOBAL_REGION),
-                         description="Orbitask: CloudFront, WAF, Route 53, budget", synthesizer=synthesizer)
+                         description="Orbitask: CloudFront, WAF, Route 53, budget", synthesizer=synthesizer,
+                         cross_region_references=True)
         zone = route53.HostedZone.from_hosted_zone_attributes(
             self, "Zone", hosted_zone_id=cfg.hosted_zone_id, zone_name=cfg.hosted_zone_name,
         )
@@ -41,11 +52,6 @@ class GlobalStack(cdk.Stack):
         self.health_checks = {}
         for region in cfg.regions:
             self.health_checks[region] = self.region_routing(cfg, zone, region)
-        for region in cfg.secondaries:  # the failover Lambda there decides whether it is the one to promote
-            sns.CfnSubscription(
-                self, f"Failover-{region}", topic_arn=self.health_topic.topic_arn, protocol="lambda",
-                endpoint=f"arn:aws:lambda:{region}:{cfg.account}:function:{cfg.name}-failover-{region}",
-            )
         self.distribution = self.cdn(cfg, zone)
         budgets.CfnBudget(self, "Budget", budget=budgets.CfnBudget.BudgetDataProperty(
             budget_name=f"{cfg.name}-monthly", budget_type="COST", time_unit="MONTHLY",
@@ -132,11 +138,14 @@ class GlobalStack(cdk.Stack):
                 origin=origins.S3BucketOrigin.with_origin_access_control(web),
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+                # on this behaviour only: an error page for the whole distribution would turn API 404s into 200s
+                function_associations=[cloudfront.FunctionAssociation(
+                    event_type=cloudfront.FunctionEventType.VIEWER_REQUEST,
+                    function=cloudfront.Function(self, "SpaPages", code=cloudfront.FunctionCode.from_inline(SPA_PAGES),
+                                                 runtime=cloudfront.FunctionRuntime.JS_2_0),
+                )],
             ),
             additional_behaviors=extra,
-            # the web app routes in the browser: unknown paths get the app, which shows its own 404
-            error_responses=[cloudfront.ErrorResponse(http_status=404, response_http_status=200,
-                                                      response_page_path="/index.html")],
         )
         route53.ARecord(self, "AppName", zone=zone, record_name=cfg.domain,
                         target=route53.RecordTarget.from_alias(targets.CloudFrontTarget(dist)))

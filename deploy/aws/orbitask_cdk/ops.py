@@ -104,8 +104,9 @@ def failover_lambda(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.I
         resources=[f"arn:aws:rds::{cfg.account}:global-cluster:{cfg.global_cluster_id}",
                    f"arn:aws:rds:*:{cfg.account}:cluster:{cfg.name}-*"],
     ))
-    fn.add_permission("FromRegionHealthAlarms", principal=iam.ServicePrincipal("sns.amazonaws.com"),
-                      source_arn=health_topic_arn(cfg))
+    if region != cfg.primary:  # the Lambda decides whether it is the one to promote (the global stack's alarms)
+        health = sns.Topic.from_topic_arn(scope, "RegionHealth", health_topic_arn(cfg))
+        health.add_subscription(subs.LambdaSubscription(fn))
     events.Rule(
         scope, "GlobalDbEvents", description="Aurora global switchover/failover events: sync the topology row",
         event_pattern=events.EventPattern(

@@ -16,12 +16,16 @@ APP_SECRETS: dict[str, tuple[tuple[str, str | None], ...]] = {
     "secret-key": (("ORBITASK_SECRET_KEY", None),),
     "forward-secret": (("ORBITASK_FORWARD_SECRET", None),),
     "smtp": (("ORBITASK_SMTP_USERNAME", "username"), ("ORBITASK_SMTP_PASSWORD", "password")),
+    "db-app": (("ORBITASK_DATABASE_PASSWORD", None),),  # the app's database user (data.DB_APP_USER)
 }
+# the app exports traces with OTLP over HTTP (src/orbitask/core/tracing.py): the collector's HTTP port
+OTLP_PROTOCOL, OTLP_PORT = "http/protobuf", 4318
 # the SMTP credentials are set by hand after the first deployment (docs/deploy-aws.md); a placeholder until then
 GENERATED = {
     "smtp": sm.SecretStringGenerator(secret_string_template='{"username": "set-me"}', generate_string_key="password",
                                      exclude_punctuation=True),
 }
+MASTER_SECRET = "db"  # <name>/db: Aurora's master user (made with the primary cluster)
 ENDPOINTS = {
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
     "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
@@ -50,10 +54,13 @@ def network(scope: Construct, cfg: DeployConfig, region: str) -> ec2.Vpc:
 
 
 class RegionalStack(cdk.Stack):
-    """Everything Orbitask runs in one region; the primary also owns the global database, key and secrets."""
+    """Everything Orbitask runs in one region; the primary also owns the global database, key and secrets.
+
+    DISTRIBUTION_ARN (the primary only): the CloudFront distribution that may read its attachments.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, cfg: DeployConfig, region: str,
-                 primary: RegionalStack | None = None,
+                 primary: RegionalStack | None = None, distribution_arn: str | None = None,
                  synthesizer: cdk.IStackSynthesizer | None = None) -> None:
         super().__init__(
             scope, construct_id, env=cdk.Environment(account=cfg.account, region=region),
@@ -62,7 +69,7 @@ class RegionalStack(cdk.Stack):
         self.cfg, self.region_name = cfg, region
         vpc = network(self, cfg, region)
         if primary is None:
-            key = data.primary_key(self, cfg)
+            key = data.primary_key(self, cfg, distribution_arn)
             self.key_arn = key.key_arn
             app_secrets: dict[str, sm.ISecret] = {}
             for name in APP_SECRETS:
@@ -74,17 +81,24 @@ class RegionalStack(cdk.Stack):
                     replica_regions=[sm.ReplicaRegion(region=r) for r in cfg.secondaries],
                 )
             db = data.primary_database(self, cfg, vpc, key)
+            self.secret_arns = {name: secret.secret_arn for name, secret in app_secrets.items()}
+            self.secret_arns[MASTER_SECRET] = db.secret.secret_arn
         else:
             key = data.replica_key(self, cfg, primary.key_arn)
-            db = data.secondary_database(self, cfg, region, vpc, key.key_arn)
-            app_secrets = {n: sm.Secret.from_secret_name_v2(self, f"Secret-{n}", f"{cfg.name}/{n}") for n in APP_SECRETS}
+            # the replicas by complete ARN (the primary's, in this region): a partial ARN is misread for some names
+            app_secrets = {name: sm.Secret.from_secret_complete_arn(
+                self, f"Secret-{name}", data.secret_arn_in(arn, region)) for name, arn in primary.secret_arns.items()}
+            db = data.secondary_database(self, cfg, region, vpc, key.key_arn, app_secrets.pop(MASTER_SECRET))
             self.add_stack_dependency(primary, "the global database, key and secrets are made in the primary region")
-        files = data.attachments_bucket(self, cfg, region, key, key.key_arn, replicate=cfg.replicate_attachments)
+        files = data.attachments_bucket(self, cfg, region, key, key.key_arn, replicate=cfg.replicate_attachments,
+                                        distribution_arn=distribution_arn)
         cache = data.redis(self, cfg, vpc, key)
         app_sg = ec2.SecurityGroup(self, "AppSg", vpc=vpc, description="Orbitask tasks and the failover Lambda")
         db.security_group.add_ingress_rule(app_sg, ec2.Port.tcp(data.DB_PORT), "Orbitask to Aurora")
         cache.security_group.add_ingress_rule(app_sg, ec2.Port.tcp(6379), "Orbitask to Redis")
-        dsn = f"mysql+asyncmy://{data.DB_USER}@{{host}}:{data.DB_PORT}/{data.DB_NAME}"
+        # the cluster endpoint only in the writer region: elsewhere it is inactive, so both DSNs name the local
+        # reader (reads and /readyz stay in the region; writes, and reads past a replica wait, are forwarded)
+        app_host = db.writer_host if region == cfg.writer else db.reader_host
         environment = {
             "ORBITASK_ENV": "production", "ORBITASK_REGION": region, "ORBITASK_REGIONS": cfg.regions_json(),
             "ORBITASK_HOST": "0.0.0.0", "ORBITASK_PORT": str(services.APP_PORT),
@@ -92,20 +106,33 @@ class RegionalStack(cdk.Stack):
             # in ORBITASK_REGIONS): production refuses any other Host
             "ORBITASK_PUBLIC_URL": f"https://{cfg.domain}", "ORBITASK_ALLOWED_HOSTS": cfg.api_domain,
             "ORBITASK_FORWARDED_ALLOW_IPS": vpc.vpc_cidr_block,  # the ALB's addresses: client IPs for rate limits
-            "ORBITASK_DATABASE_URL": dsn.format(host=db.writer_host),
-            "ORBITASK_DATABASE_READER_URL": dsn.format(host=db.reader_host),
+            "ORBITASK_DATABASE_URL": data.dsn(data.DB_APP_USER, app_host),
+            "ORBITASK_DATABASE_READER_URL": data.dsn(data.DB_APP_USER, db.reader_host),
+            "ORBITASK_WRITER_REGION": cfg.writer,  # until the topology row names one
             "ORBITASK_REDIS_URL": cache.url, "ORBITASK_S3_BUCKET": files.bucket_name, "ORBITASK_S3_REGION": region,
             "ORBITASK_STORAGE_BACKEND": "s3",  # S3 replicates the files between regions (the bucket's rules)
             "ORBITASK_SMTP_HOST": cfg.smtp_host, "ORBITASK_SMTP_PORT": str(cfg.smtp_port),
             "ORBITASK_SMTP_SECURITY": cfg.smtp_security, "ORBITASK_DATA_DIR": "/tmp/orbitask",
         }
         secrets = {var: (app_secrets[n], field) for n, fills in APP_SECRETS.items() for var, field in fills}
-        secrets["ORBITASK_DATABASE_PASSWORD"] = (db.secret, "password")
+        tracing = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{OTLP_PORT}",
+                   "OTEL_EXPORTER_OTLP_PROTOCOL": OTLP_PROTOCOL} if cfg.tracing else {}
+        # the migration task and the failover Lambda act only where the writer is now (which a failover moves):
+        # they use this region's cluster endpoint, active once the cluster is promoted
+        local_writer = data.dsn(data.DB_APP_USER, db.writer_host)
+        migrate_environment = {k: v for k, v in environment.items() if k != "ORBITASK_DATABASE_READER_URL"}
+        migrate_secrets = {**secrets, "ORBITASK_DATABASE_PASSWORD": (db.secret, "password"),
+                           "ORBITASK_APP_DATABASE_PASSWORD": (app_secrets["db-app"], None)}
         rt = services.AppRuntime(
-            environment={**environment, **({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}
-                                           if cfg.tracing else {})},
+            environment={**environment, **tracing},
             secrets={env: services.ecs.Secret.from_secrets_manager(s, f) for env, (s, f) in secrets.items()},
             security_group=app_sg, files=files, tracing=cfg.tracing,
+            migrate_environment={
+                **migrate_environment, **tracing, "ORBITASK_DATABASE_URL": data.dsn(data.DB_USER, db.writer_host),
+                "ORBITASK_APP_DATABASE_USER": data.DB_APP_USER,
+            },
+            migrate_secrets={env: services.ecs.Secret.from_secrets_manager(s, f)
+                             for env, (s, f) in migrate_secrets.items()},
         )
         zone = route53.HostedZone.from_hosted_zone_attributes(
             self, "Zone", hosted_zone_id=cfg.hosted_zone_id, zone_name=cfg.hosted_zone_name,
@@ -113,7 +140,8 @@ class RegionalStack(cdk.Stack):
         self.compute = services.compute(self, cfg, region, vpc, rt, zone)
         topic = ops.alarm_topic(self, cfg)
         ops.alarms(self, cfg, region, self.compute.alb, db.cluster_id, topic)
-        self.failover = ops.failover_lambda(self, cfg, region, vpc, app_sg, environment, secrets, topic)
+        self.failover = ops.failover_lambda(self, cfg, region, vpc, app_sg,
+                                            {**environment, "ORBITASK_DATABASE_URL": local_writer}, secrets, topic)
         self.files = files
         cdk.CfnOutput(self, "LoadBalancer", value=self.compute.alb.load_balancer_dns_name)
         cdk.CfnOutput(self, "RegionalUrl", value=f"https://{cfg.regional_fqdn(region)}")

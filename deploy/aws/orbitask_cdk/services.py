@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
@@ -44,6 +45,13 @@ PATH_RULES: tuple[tuple[int, str, tuple[str, ...]], ...] = (
 DEFAULT_SERVICE = "boards"
 # services whose task role may read and write the attachments bucket
 FILE_USERS = frozenset({"tasks", "worker"})
+# the migration task's entry point: makes the app's database user, then runs `orbitask db upgrade`
+PROVISION_DB_USER = (Path(__file__).resolve().parent.parent / "scripts" / "provision_db_user.py").read_text()
+
+
+def migrate_role_names(cfg: DeployConfig, region: str) -> tuple[str, str]:
+    """The migration task's role and execution role: named, so the pipeline may pass exactly these two."""
+    return f"{cfg.name}-migrate-{region}", f"{cfg.name}-migrate-exec-{region}"
 
 
 def command(service: str) -> list[str]:
@@ -62,6 +70,9 @@ class AppRuntime:
     security_group: ec2.SecurityGroup
     files: s3.IBucket
     tracing: bool
+    # the migration task's own: the master user on the region's cluster endpoint, and the app user's password
+    migrate_environment: dict[str, str] = field(default_factory=dict)
+    migrate_secrets: Mapping[str, ecs.Secret] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,20 +86,29 @@ class Compute:
 
 
 def task_definition(scope: Construct, cfg: DeployConfig, rt: AppRuntime, repo: ecr.IRepository, name: str,
-                    cmd: list[str], *, http: bool, cpu: int, memory: int) -> ecs.FargateTaskDefinition:
-    """A task: the app container, non-root with a read-only root filesystem, and the tracing sidecar."""
+                    cmd: list[str], *, http: bool, cpu: int, memory: int, migrate: bool = False,
+                    roles: tuple[iam.IRole, iam.IRole] | None = None) -> ecs.FargateTaskDefinition:
+    """A task: the app container, non-root with a read-only root filesystem, and the tracing sidecar.
+
+    MIGRATE: the migration task (its own environment, secrets and entry point); ROLES: its task and execution role.
+    """
+    task_role, execution_role = roles or (None, None)
     task = ecs.FargateTaskDefinition(
         scope, f"{name}Task", family=f"{cfg.name}-{name}", cpu=cpu, memory_limit_mib=memory,
         runtime_platform=ecs.RuntimePlatform(
             cpu_architecture=ecs.CpuArchitecture.X86_64, operating_system_family=ecs.OperatingSystemFamily.LINUX,
         ),
+        task_role=task_role, execution_role=execution_role,
     )
     log_group = logs.LogGroup(scope, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH,
                               removal_policy=cdk.RemovalPolicy.DESTROY)
-    env = {**rt.environment, **({"OTEL_SERVICE_NAME": f"orbitask-{name}"} if rt.tracing else {})}
+    env = {**(rt.migrate_environment if migrate else rt.environment),
+           **({"OTEL_SERVICE_NAME": f"orbitask-{name}"} if rt.tracing else {})}
     app = task.add_container(
         "app", image=ecs.ContainerImage.from_ecr_repository(repo, tag=cfg.image_tag), command=cmd,
-        environment=env, secrets=dict(rt.secrets), user=APP_USER, readonly_root_filesystem=True,
+        entry_point=["python", "-c", PROVISION_DB_USER] if migrate else None,
+        environment=env, secrets=dict(rt.migrate_secrets if migrate else rt.secrets), user=APP_USER,
+        readonly_root_filesystem=True,
         logging=ecs.LogDrivers.aws_logs(stream_prefix=name, log_group=log_group),
         port_mappings=[ecs.PortMapping(container_port=APP_PORT)] if http else None,
         health_check=ecs.HealthCheck(command=HEALTH_CMD, start_period=cdk.Duration.seconds(30)) if http else None,
@@ -171,8 +191,12 @@ def compute(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, rt:
     wafv2.CfnWebACLAssociation(scope, "WafOnAlb", resource_arn=alb.load_balancer_arn, web_acl_arn=acl.attr_arn)
     route53.ARecord(scope, "RegionalName", zone=zone, record_name=regional_name,
                     target=route53.RecordTarget.from_alias(targets.LoadBalancerTarget(alb)))
+    ecs_tasks = iam.ServicePrincipal("ecs-tasks.amazonaws.com")
+    task_role_name, execution_role_name = migrate_role_names(cfg, region)
+    migrate_roles = (iam.Role(scope, "MigrateTaskRole", role_name=task_role_name, assumed_by=ecs_tasks),
+                     iam.Role(scope, "MigrateExecutionRole", role_name=execution_role_name, assumed_by=ecs_tasks))
     migrate_task = task_definition(scope, cfg, rt, repo, "migrate", ["db", "upgrade"], http=False, cpu=512,
-                                   memory=1024)
+                                   memory=1024, migrate=True, roles=migrate_roles)
     ssm.StringParameter(
         scope, "MigrateParams", parameter_name=f"/{cfg.name}/migrate",
         description="what deploy/aws/scripts/migrate.sh needs to run `orbitask db upgrade` in this region",

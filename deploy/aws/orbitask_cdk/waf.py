@@ -5,15 +5,20 @@ from __future__ import annotations
 from aws_cdk import aws_wafv2 as waf
 from constructs import Construct
 
+BOT_CONTROL = "AWSManagedRulesBotControlRuleSet"
 MANAGED_RULE_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
     "AWSManagedRulesSQLiRuleSet",
     "AWSManagedRulesKnownBadInputsRuleSet",
-    "AWSManagedRulesBotControlRuleSet",
+    BOT_CONTROL,
 )
 # attachments are uploaded as request bodies far larger than the common rule set's 8 KB limit
 COUNT_ONLY = {"AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",)}
 RATE_LIMIT_PER_5_MIN = 3000  # per client address; the app's own limits are finer (docs/configuration.md)
+API_PREFIX = "/api/"
+# the signed region-to-region hop (src/orbitask/regions/forwarding.py): a region's forwarded writes all come from
+# its NAT gateway's address, so the per-address limit would throttle a whole region; the app verifies the header
+FORWARD_HEADER = "x-orbitask-forwarded"
 
 
 def _visibility(name: str) -> waf.CfnWebACL.VisibilityConfigProperty:
@@ -22,27 +27,55 @@ def _visibility(name: str) -> waf.CfnWebACL.VisibilityConfigProperty:
     )
 
 
+def _not(statement: waf.CfnWebACL.StatementProperty) -> waf.CfnWebACL.StatementProperty:
+    return waf.CfnWebACL.StatementProperty(not_statement=waf.CfnWebACL.NotStatementProperty(statement=statement))
+
+
+def _no_transformation() -> list[waf.CfnWebACL.TextTransformationProperty]:
+    return [waf.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")]
+
+
+def not_api() -> waf.CfnWebACL.StatementProperty:
+    """Requests for the web app, not /api/*: API clients are programs, which bot control would block."""
+    return _not(waf.CfnWebACL.StatementProperty(byte_match_statement=waf.CfnWebACL.ByteMatchStatementProperty(
+        field_to_match=waf.CfnWebACL.FieldToMatchProperty(uri_path={}), positional_constraint="STARTS_WITH",
+        search_string=API_PREFIX, text_transformations=_no_transformation(),
+    )))
+
+
+def not_forwarded() -> waf.CfnWebACL.StatementProperty:
+    """Requests without the region-to-region hop's header (present: its value is never empty)."""
+    return _not(waf.CfnWebACL.StatementProperty(size_constraint_statement=waf.CfnWebACL.SizeConstraintStatementProperty(
+        field_to_match=waf.CfnWebACL.FieldToMatchProperty(single_header={"Name": FORWARD_HEADER}),
+        comparison_operator="GT", size=0, text_transformations=_no_transformation(),
+    )))
+
+
 def web_acl(scope: Construct, construct_id: str, name: str, *, cloudfront: bool) -> waf.CfnWebACL:
-    """A web ACL (scope CLOUDFRONT in us-east-1, or REGIONAL for a load balancer)."""
+    """A web ACL: scope CLOUDFRONT in us-east-1, or REGIONAL for a load balancer (the API only: no bot control)."""
     rules = []
-    for priority, group in enumerate(MANAGED_RULE_GROUPS):
-        configs = None
-        if group == "AWSManagedRulesBotControlRuleSet":
+    for group in MANAGED_RULE_GROUPS:
+        configs = scope_down = None
+        if group == BOT_CONTROL:
+            if not cloudfront:
+                continue
             configs = [waf.CfnWebACL.ManagedRuleGroupConfigProperty(
                 aws_managed_rules_bot_control_rule_set=waf.CfnWebACL.AWSManagedRulesBotControlRuleSetProperty(
                     inspection_level="COMMON",
                 ),
             )]
+            scope_down = not_api()
         overrides = [
             waf.CfnWebACL.RuleActionOverrideProperty(
                 name=rule, action_to_use=waf.CfnWebACL.RuleActionProperty(count={}),
             ) for rule in COUNT_ONLY.get(group, ())
         ] or None
         rules.append(waf.CfnWebACL.RuleProperty(
-            name=group, priority=priority, override_action=waf.CfnWebACL.OverrideActionProperty(none={}),
+            name=group, priority=len(rules), override_action=waf.CfnWebACL.OverrideActionProperty(none={}),
             statement=waf.CfnWebACL.StatementProperty(managed_rule_group_statement=(
                 waf.CfnWebACL.ManagedRuleGroupStatementProperty(
                     vendor_name="AWS", name=group, managed_rule_group_configs=configs, rule_action_overrides=overrides,
+                    scope_down_statement=scope_down,
                 ))),
             visibility_config=_visibility(group),
         ))
@@ -50,6 +83,8 @@ def web_acl(scope: Construct, construct_id: str, name: str, *, cloudfront: bool)
         name="RatePerAddress", priority=len(rules), action=waf.CfnWebACL.RuleActionProperty(block={}),
         statement=waf.CfnWebACL.StatementProperty(rate_based_statement=waf.CfnWebACL.RateBasedStatementProperty(
             limit=RATE_LIMIT_PER_5_MIN, aggregate_key_type="IP",
+            # forwarded writes reach the load balancers, never CloudFront
+            scope_down_statement=None if cloudfront else not_forwarded(),
         )),
         visibility_config=_visibility("RatePerAddress"),
     ))

@@ -1,0 +1,12 @@
+"""One synthesis of the CDK app for every test module under tests/deploy that reads its templates."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.deploy.cdk import Synthesised, synthesise
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesised:
+    return synthesise(tmp_path_factory.mktemp("cdk"))
