@@ -39,6 +39,7 @@ from orbitask.realtime.presence import BoardPresence
 from orbitask.realtime.relay import ProcessLease, RedisLease, Relay
 from orbitask.regions.forwarding import ForwardingMiddleware, HopSigner, forward_key
 from orbitask.regions.topology import RegionMap
+from orbitask.search import index as search_index  # noqa: F401 - registers the index's hook on every write
 from orbitask.tasks.attachment_routes import LARGE_TRANSFER, MULTIPART_OVERHEAD
 from orbitask.web.apidocs import install as install_api_docs
 from orbitask.web.static import WebApp
@@ -124,14 +125,16 @@ def _service_routers() -> dict[str, list[APIRouter]]:
     from orbitask.notifications.routes import router as notifications_router
     from orbitask.notifications.webhook_routes import router as webhooks_router
     from orbitask.realtime.routes import router as realtime_router
+    from orbitask.search.routes import router as search_router
     from orbitask.tasks.routes import router as tasks_router
     from orbitask.transfer.routes import router as transfer_router
 
     notifications = APIRouter()
     notifications.include_router(notifications_router)
     notifications.include_router(webhooks_router)
-    # imports, exports and calendar feeds read and write cards: they come with the tasks service
-    return {"auth": [auth_router, audit_router], "boards": [boards_router], "tasks": [tasks_router, transfer_router],
+    # imports, exports, calendar feeds and search read and write cards: they come with the tasks service
+    return {"auth": [auth_router, audit_router], "boards": [boards_router],
+            "tasks": [tasks_router, transfer_router, search_router],
             "realtime": [realtime_router], "notifications": [notifications]}
 
 

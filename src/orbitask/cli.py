@@ -1,4 +1,4 @@
-"""`orbitask` command line: serve, worker, db, demo, config, import, export, backup, restore, lab, failover."""
+"""`orbitask` command line: serve, worker, db, demo, config, import, export, backup, restore, lab, failover, search."""
 
 from __future__ import annotations
 
@@ -27,12 +27,14 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 worker_app = typer.Typer(help="Background work: the job runner (bare `orbitask worker`), attachment replication "
                          "and garbage collection.")
+search_app = typer.Typer(help="Full-text search.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(lab_app, name="lab")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(worker_app, name="worker")
+app.add_typer(search_app, name="search")
 console = Console(stderr=True)
 PRIVATE_UMASK = 0o077  # the data may hold anything users wrote: no other account on the machine reads it
 
@@ -65,6 +67,12 @@ def _migrate(settings: Settings) -> None:
     from orbitask.core.migrate import upgrade
 
     upgrade(settings.writer_url)
+
+
+def _keep_search_index() -> None:
+    """Commands that write cards keep the search index in their transactions: importing it registers its hook
+    (not at start: every other command would wait for the import)."""
+    import orbitask.search.index  # noqa: F401
 
 
 @app.command()
@@ -124,6 +132,7 @@ def worker(
     configure_logging(settings.log_level, settings.log_json)
     if migrate and settings.writer_url.startswith("sqlite"):
         _migrate(settings)
+    _keep_search_index()
     only = [j.strip() for j in jobs.split(",") if j.strip()] if jobs else None
 
     async def main() -> None:
@@ -196,6 +205,7 @@ def import_trello(file: FileArg, workspace: WorkspaceOpt, as_user: AsOpt = None)
 
     settings = _settings()
     _migrate_sqlite(settings)
+    _keep_search_index()
     run_import(settings, "trello", file, workspace, as_user)
 
 
@@ -206,6 +216,7 @@ def import_orbitask(file: FileArg, workspace: WorkspaceOpt, as_user: AsOpt = Non
 
     settings = _settings()
     _migrate_sqlite(settings)
+    _keep_search_index()
     run_import(settings, "orbitask", file, workspace, as_user)
 
 
@@ -269,6 +280,7 @@ def demo(
 
     settings = _settings()
     _migrate(settings)
+    _keep_search_index()
     try:
         result = asyncio.run(seed(settings, password))
     except ValidationError as exc:  # e.g. a password shorter than the sign-up rules allow
@@ -287,6 +299,18 @@ def demo(
         out.print(f"Workspace [bold]{result.workspace_name}[/bold] with {result.boards} boards, {result.cards} cards.")
     else:
         out.print("That password does not open the demo accounts; sign in with the one used when they were seeded.")
+
+
+@search_app.command("reindex")
+def search_reindex(
+    board: Annotated[str | None, typer.Option(help="only this board's cards (its id)")] = None,
+) -> None:
+    """Rebuild the search index from the cards, comments, checklist items and attachments (on the writer)."""
+    from orbitask.search.cli import run_reindex
+
+    settings = _settings()
+    _migrate_sqlite(settings)
+    run_reindex(settings, board)
 
 
 @app.command("failover")

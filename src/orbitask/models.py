@@ -10,6 +10,7 @@ from orbitask.core.events import Event  # noqa: F401
 from orbitask.core.idempotency import IdempotencyRecord  # noqa: F401
 from orbitask.notifications import models as notification_models  # noqa: F401
 from orbitask.regions import models as region_models  # noqa: F401
+from orbitask.search import models as search_models  # noqa: F401
 from orbitask.tasks import models as task_models  # noqa: F401
 from orbitask.transfer import models as transfer_models  # noqa: F401
 

@@ -54,6 +54,7 @@ async def _view(client: httpx.AsyncClient, c: dict[str, Any]) -> dict[str, Any]:
         "board": await get(f"/boards/{c['board']['id']}"),
         "cards": await get(f"/boards/{c['board']['id']}/cards"),
         "card": await get(f"/cards/{c['card']['id']}"),
+        "search": [await get(f"/search?q={word}") for word in ("ship", "now", "on it", "tag", "data")],
         "comments": await get(f"/cards/{c['card']['id']}/comments"),
         "members": await get(f"/workspaces/{c['alice'].workspace_id}/members"),
         "file": await get(f"/attachments/{c['att']['id']}/content"),
@@ -119,6 +120,7 @@ async def test_a_workspace_backup_holds_that_workspace_only(
     manifest = await backup(rt.db, rt.files, archive, workspace_id=c["alice"].workspace_id)
     assert manifest.tables["workspace"]["rows"] == 1
     assert manifest.tables["user_account"]["rows"] == 2  # alice and bob, not carol
+    assert "search_entry" not in manifest.tables  # derived: restore rebuilds it (the views compare search hits)
     assert "refresh_token" not in manifest.tables and "api_token" not in manifest.tables
 
     target = _fresh(tmp_path, "restored")

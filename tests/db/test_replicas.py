@@ -364,3 +364,24 @@ async def test_write_then_read_checker_finds_no_stale_reads(pair: Pair, tmp_path
     assert reads_done == clients * ops
     assert len(waits) == reads_done, "every token read goes through the replica wait"
     assert not stale, f"{len(stale)} stale reads, first: {stale[:5]}"
+
+
+async def test_search_is_served_by_the_replica_whose_index_replicates(pair: Pair, tmp_path: Path, probe: Probe) -> None:
+    """The search index is ordinary tables: it reaches the replica with the data, and searches read the replica
+    (a token-less search of a lagging replica misses the new card; the writer's token finds it)."""
+    async with running(pair, tmp_path, 0.5) as api:
+        alice, board = await _user_with_board(api)
+        todo = await api.list(alice, board["id"])
+        await asyncio.to_thread(pair.sync)
+        await asyncio.to_thread(pair.stop_applying)
+        try:
+            card = await api.card(alice, todo["id"], "Aurora borealis")
+            behind = await api.ok(alice, "GET", "/search?q=aurora", headers=NO_TOKEN)
+            assert behind["items"] == [], "a token-less search is served by the (lagging) replica"
+            mine = await api.ok(alice, "GET", "/search?q=aurora")
+            assert [h["card"]["id"] for h in mine["items"]] == [card["id"]], "read-your-writes broken"
+        finally:
+            await asyncio.to_thread(pair.start_applying)
+        await asyncio.to_thread(pair.sync)
+        caught_up = await api.ok(alice, "GET", "/search?q=borealis", headers=NO_TOKEN)
+        assert [h["card"]["id"] for h in caught_up["items"]] == [card["id"]], "the replica's index holds the card"

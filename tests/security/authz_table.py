@@ -82,6 +82,8 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("DELETE", f"{A}/me/api-tokens/{{token_id}}"): Entry(
         SIGNED_IN(admin=404, member=404, guest=404, viewer=404, outsider=404), note="alice's token"),
     ("GET", f"{A}/me/tasks"): Entry(SIGNED_IN),
+    ("GET", f"{A}/search"): Entry(BOARD_READ, params={"q": "launch", "board_id": "{board_id}"},
+                                  note="searches every readable board; naming one the caller cannot read is a 404"),
     ("POST", f"{A}/me/calendar-feed"): Entry(SIGNED_IN),
     ("GET", f"{A}/me/calendar-feed"): Entry(SIGNED_IN),
     ("DELETE", f"{A}/me/calendar-feed"): Entry(SIGNED_IN(admin=404, member=404, guest=404, viewer=404, outsider=404),

@@ -7,6 +7,7 @@ import { VerifySignup } from "./auth/VerifySignup";
 import { BoardList } from "./boards/BoardList";
 import { BoardView } from "./boards/BoardView";
 import { prefetchBoard } from "./boards/useBoard";
+import { SearchPage } from "./search/SearchPage";
 import { MyTasks } from "./tasks/MyTasks";
 import { Loading, Failed } from "./ui/states";
 import { ToastProvider } from "./ui/toast";
@@ -58,6 +59,7 @@ createRoot(document.getElementById("root")!).render(
             <Route path="/b/:boardId/c/:cardId" element={signedIn(<BoardView />)} />
             <Route path="/b/:boardId/members" element={signedIn(<BoardView panel="members" />)} />
             <Route path="/my-tasks" element={signedIn(<MyTasks />)} />
+            <Route path="/search" element={signedIn(<SearchPage />)} />
             <Route path="/invite/:token" element={signedIn(<AcceptInvite />)} />
             <Route path="*" element={<Failed message="There is nothing at this address." />} />
           </Routes>

@@ -32,11 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orbitask import __version__
 from orbitask.core.db import Database, repeatable_read
 from orbitask.core.storage import Storages
+from orbitask.search import index as search_index
 
 FORMAT = "orbitask-backup"
 FORMAT_VERSION = 1
 SKIPPED = {"idempotency_key", "topology"}  # ephemeral, or about this deployment rather than its data
 PERSONAL = {"api_token", "calendar_feed", "refresh_token"}  # credentials: only in a full backup
+# derived from other tables, in a backend's own encoding: rebuilt by restore instead (search/index.py)
+DERIVED = {"search_entry"}
 BATCH = 500
 Progress = Callable[[str, int, int | None], None]  # (task, advance, total)
 
@@ -112,7 +115,9 @@ def _workspace_filters(table: sa.Table, workspace_id: uuid.UUID, kept: dict[str,
         return table.c.id == workspace_id
     if "workspace_id" in table.c:
         return table.c.workspace_id == workspace_id
-    for fk in table.foreign_keys:  # a child of a table already selected (board -> list -> card -> ...)
+    # a child of a table already selected (board -> list -> card -> ...), through a required reference first:
+    # a nullable one (search_entry.comment_id) would keep only the rows that have it
+    for fk in sorted(table.foreign_keys, key=lambda fk: (fk.parent.nullable, fk.parent.name)):
         parent = fk.column.table.name
         if parent not in ("user_account",) and parent in kept:
             return fk.parent.in_(kept[parent]) if kept[parent] else sa.false()
@@ -121,7 +126,8 @@ def _workspace_filters(table: sa.Table, workspace_id: uuid.UUID, kept: dict[str,
 
 async def _dump_tables(session: AsyncSession, stack: ExitStack, workspace_id: uuid.UUID | None,
                        progress: Progress) -> tuple[dict[str, _TableSpool], list[tuple[str, str | None]]]:
-    tables = [t for t in _tables() if t.name not in SKIPPED and (workspace_id is None or t.name not in PERSONAL)]
+    tables = [t for t in _tables() if t.name not in SKIPPED | DERIVED
+              and (workspace_id is None or t.name not in PERSONAL)]
     spools: dict[str, _TableSpool] = {}
     kept: dict[str, set[Any]] = {}  # primary keys selected per table (workspace scope: to select children)
     users: set[Any] = set()
@@ -292,6 +298,8 @@ async def restore(db: Database, storages: Storages, path: Path, *, progress: Pro
                 elif kind == "files":
                     await storages.local.put_bytes(name, _read(tar, member), content_type="application/octet-stream")
                     progress("files", 1, len(manifest["files"]))
+        cards = manifest["tables"].get("card", {}).get("rows", 0)
+        await search_index.rebuild_board(session, None, progress=lambda n: progress("search index", n, cards))
         await _reset_sequences(session, [tables[n] for n in manifest["tables"]])
     return manifest
 

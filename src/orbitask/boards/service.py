@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy import Select, Table, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.audit import service as audit
@@ -106,6 +106,25 @@ def checked_lock_values(row: Any, action: str, what: str) -> LockedBoard:
     role = policy.effective_board_role(BoardAccess(ws_role, explicit, visibility))
     policy.require_board(role, action, what)
     return LockedBoard(board_id, workspace_id, visibility, version)
+
+
+def readable_board_ids(user_id: uuid.UUID, workspace_id: uuid.UUID | None = None) -> Select[tuple[uuid.UUID]]:
+    """The ids of the boards a user may read (in one workspace, or in all of theirs), as a subquery.
+
+    policy.effective_board_role in SQL: a workspace owner reads every board; an admin or member the
+    workspace-visible ones; anyone in the workspace (guests too) the boards they are an explicit member of.
+    """
+    member = workspaces.membership_of(user_id)
+    explicit = (BoardMember.board_id == Board.id) & (BoardMember.user_id == user_id)
+    stmt = (
+        select(Board.id)
+        .join(member, member.c.workspace_id == Board.workspace_id)
+        .outerjoin(BoardMember, explicit)
+        .where(or_(member.c.role == "owner", BoardMember.user_id.is_not(None),
+                   member.c.role.in_(("admin", "member")) & (Board.visibility == "workspace")))
+        .correlate(None)  # a subquery of its own, even inside a query of the same tables
+    )
+    return stmt if workspace_id is None else stmt.where(Board.workspace_id == workspace_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,15 +230,10 @@ async def list_boards(
     stmt = (
         select(Board, BoardMember.role)
         .outerjoin(BoardMember, (BoardMember.board_id == Board.id) & (BoardMember.user_id == actor.user_id))
-        .where(Board.workspace_id == workspace_id)
+        .where(Board.workspace_id == workspace_id, Board.id.in_(readable_board_ids(actor.user_id, workspace_id)))
         .order_by(Board.id)
         .limit(limit + 1)
     )
-    if ws_role != "owner":
-        visible = [BoardMember.user_id.is_not(None)]
-        if ws_role in ("admin", "member"):
-            visible.append(Board.visibility == "workspace")
-        stmt = stmt.where(or_(*visible))
     if archived is not None:
         stmt = stmt.where(Board.archived.is_(archived))
     after = decode_cursor(cursor)

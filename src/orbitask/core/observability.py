@@ -24,6 +24,10 @@ SQLITE_WRITE_LOCK = Histogram(
     "orbitask_sqlite_write_lock_seconds", "SQLite's write lock: time waited for it, and time held", ["phase"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
 )
+SEARCH_INDEX = Histogram(
+    "orbitask_search_index_seconds", "Time a command spent keeping the search index (in its own transaction)",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5),
+)
 READ_FALLBACK = Counter("orbitask_read_fallback_total", "Reads sent to the writer because the replica lagged")
 SNAPSHOT_CACHE = Counter("orbitask_snapshot_cache_total", "Board snapshot cache lookups", ["result"])
 SNAPSHOT_BUILDS = Counter(

@@ -27,6 +27,16 @@ from orbitask.core.tokens import ConsistencyToken
 _INSERT_EVENT = Prepared(insert(Event.__table__))
 _EVENT_COLUMNS = tuple(c.key for c in Event.__table__.columns if c.key != "seq")
 
+CommitHook = Callable[[AsyncSession, list[Event]], Awaitable[None]]
+# Read models kept in the command's own transaction (search's index): they register here, core knows none of them
+COMMIT_HOOKS: list[CommitHook] = []
+
+
+def add_commit_hook(hook: CommitHook) -> None:
+    """Run `hook(session, events)` in every unit of work just before it commits (once per hook)."""
+    if hook not in COMMIT_HOOKS:
+        COMMIT_HOOKS.append(hook)
+
 
 @functools.cache
 def _version_update(table: Table) -> Prepared:
@@ -151,6 +161,8 @@ class UnitOfWork:
             )
         await session.flush()
         await self._write_outbox()
+        for hook in COMMIT_HOOKS:
+            await hook(session, self.events)
         if self.events:
             last = self.events[-1]
             token = ConsistencyToken(last.seq, last.id)

@@ -8,12 +8,14 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from orbitask.models import metadata
+from orbitask.search import ddl as search_ddl
 
 config = context.config
 
 
-def _include(name: str | None, type_: str, *_: object) -> bool:
-    return True
+def _include(_: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    # the full-text index objects are built by search/ddl.py, not declared in the models
+    return not (reflected and compare_to is None and search_ddl.is_ddl_object(name, type_))
 
 
 def run_offline() -> None:

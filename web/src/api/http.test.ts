@@ -43,4 +43,19 @@ describe("consistency token", () => {
     await apiFetch(new Request("http://x/api/v1/boards/1"));
     expect(sent).toEqual([null, SEQ_6]);
   });
+
+  it("does not retry a request its caller cancelled", async () => {
+    let calls = 0;
+    vi.stubGlobal("fetch", (req: Request) => {
+      calls++;
+      return new Promise<Response>((_, reject) =>
+        req.signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
+    });
+    const abort = new AbortController();
+    const pending = apiFetch(new Request("http://x/api/v1/search?q=a", { signal: abort.signal }));
+    await vi.waitFor(() => expect(calls).toBe(1));
+    abort.abort();
+    await expect(pending).rejects.toThrow();
+    expect(calls).toBe(1);
+  });
 });

@@ -107,7 +107,7 @@ export async function apiFetch(input: Request): Promise<Response> {
     try {
       res = await fetch(build());
     } catch (err) {
-      if (attempt + 1 >= RETRIES) throw err;
+      if (input.signal.aborted || attempt + 1 >= RETRIES) throw err; // a cancelled request is not a failure to retry
       await delay(300 * 2 ** attempt);
       continue;
     }

@@ -1092,6 +1092,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search
+         * @description Cards on every board I can read whose title, description, comments, checklist items or file names match.
+         */
+        get: operations["search_api_v1_search_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/webhooks/{webhook_id}": {
         parameters: {
             query?: never;
@@ -2576,6 +2596,54 @@ export interface components {
              */
             session?: "token" | "cookie";
         };
+        /** SearchBoard */
+        SearchBoard: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Workspace Id
+             * Format: uuid
+             */
+            workspace_id: string;
+        };
+        /**
+         * SearchHit
+         * @description A card found, where it is, and the piece of its text that matched best, with the matches marked.
+         */
+        SearchHit: {
+            board: components["schemas"]["SearchBoard"];
+            card: components["schemas"]["CardRead"];
+            list: components["schemas"]["SearchList"];
+            /**
+             * Matched
+             * @enum {string}
+             */
+            matched: "title" | "description" | "comment" | "item" | "attachment";
+            /** Snippet */
+            snippet: components["schemas"]["SnippetSegment"][];
+        };
+        /** SearchList */
+        SearchList: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+        };
+        /** SearchPage */
+        SearchPage: {
+            /** Items */
+            items: components["schemas"]["SearchHit"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
         /**
          * SessionOut
          * @description Tokens (omitted in cookie mode, where they travel as httpOnly cookies).
@@ -2612,6 +2680,13 @@ export interface components {
              * @constant
              */
             status?: "verification_sent";
+        };
+        /** SnippetSegment */
+        SnippetSegment: {
+            /** Match */
+            match: boolean;
+            /** Text */
+            text: string;
         };
         /** TicketOut */
         TicketOut: {
@@ -5190,6 +5265,48 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    search_api_v1_search_get: {
+        parameters: {
+            query: {
+                /** @description words (prefixes from two letters) and "quoted phrases"; all must match */
+                q: string;
+                board_id?: string | null;
+                list_id?: string | null;
+                label_id?: string | null;
+                /** @description cards assigned to this user */
+                member_id?: string | null;
+                due?: ("overdue" | "soon" | "none" | "any" | "done") | null;
+                /** @description only archived cards (or cards on archived lists and boards) */
+                archived?: boolean;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchPage"];
                 };
             };
             /** @description The request was refused (problem+json) */

@@ -1,7 +1,8 @@
-// The frame around every signed-in screen: brand, workspace switcher, My tasks, the user menu.
+// The frame around every signed-in screen: brand, workspace switcher, My tasks, search, the user menu.
 import { useState, type FormEvent, type ReactNode } from "react";
 import { Link, NavLink, useNavigate } from "react-router-dom";
 import { useSession } from "../auth/session";
+import { SearchLauncher } from "../search/CommandPalette";
 import { rememberWorkspace, useWorkspaces } from "../workspaces/useWorkspaces";
 import { Avatar } from "./avatar";
 import { useToast } from "./toast";
@@ -52,6 +53,7 @@ export function Layout({ workspaceId, children, wide }: { workspaceId?: string; 
           </select>
         </label>
         <NavLink to="/my-tasks" className="navlink">My tasks</NavLink>
+        <SearchLauncher />
         <span className="spacer" />
         {user && (
           <span className="me">

@@ -1,0 +1,180 @@
+"""Searching cards the caller can read: each backend's own full-text index, ranked, filtered, paged."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, literal_column, or_, select, table
+from sqlalchemy.dialects import mysql
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orbitask.auth.policy import Actor
+from orbitask.boards import lists as board_lists
+from orbitask.boards import service as boards
+from orbitask.boards.models import Board, BoardList
+from orbitask.core.db import utcnow
+from orbitask.core.errors import InvalidInput, NotFound
+from orbitask.core.pagination import DEFAULT_LIMIT
+from orbitask.search import ddl, syntax
+from orbitask.search.models import SearchEntry
+from orbitask.search.schemas import Due, SearchBoard, SearchHit, SearchList, SearchPage, SnippetSegment
+from orbitask.search.text import Query, highlight, parse_query
+from orbitask.tasks import service as tasks
+from orbitask.tasks.models import Card, CardAssignee, CardLabel
+
+MAX_DEPTH = 1000  # hits a search pages through at most: past that, refine the query
+SOON = dt.timedelta(days=7)
+MAX_RELEVANCE = 1e6
+WEIGHTS = {"title": 4, "item": 2, "attachment": 2, "description": 1, "comment": 1}
+ENTRY = SearchEntry.__table__
+_FTS = table(ddl.FTS_TABLE, literal_column("rowid"), literal_column("rank"))  # rank: bm25, lower is better
+_FTS_COLUMN = literal_column(ddl.FTS_TABLE)  # FTS5 names its hidden column after the table: `search_fts MATCH ?`
+_SIMPLE = literal_column("'simple'::regconfig")  # a constant, as in the index's expression (ddl.TSVECTOR)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What narrows a search besides its words."""
+
+    board_id: uuid.UUID | None = None
+    list_id: uuid.UUID | None = None
+    label_id: uuid.UUID | None = None
+    member_id: uuid.UUID | None = None
+    due: Due | None = None
+    archived: bool = False
+
+
+def _fingerprint(q: str, filters: Filters) -> str:
+    """What a cursor is bound to: the query and its filters (a cursor of another search is refused)."""
+    described = repr((q, sorted((k, str(v)) for k, v in asdict(filters).items())))
+    return hashlib.sha256(described.encode()).hexdigest()[:16]
+
+
+def encode_cursor(offset: int, fingerprint: str) -> str:
+    """An opaque cursor: how many hits were seen, for this search."""
+    return base64.urlsafe_b64encode(f"{offset}:{fingerprint}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, fingerprint: str) -> int:
+    """The offset a cursor of this search stands for (0 without one); a clear 422 for any other."""
+    if not cursor:
+        return 0
+    try:
+        offset, _, bound = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
+        valid = offset.isdigit() and 0 < int(offset) < MAX_DEPTH and bound == fingerprint
+    except (ValueError, binascii.Error):
+        valid = False
+    if not valid:
+        raise InvalidInput("cursor is not a cursor this search returned (was the query or a filter changed?)")
+    return int(offset)
+
+
+def _match(dialect: str, query: Query) -> tuple[Any, Any, Any, dict[str, str]]:
+    """The entries' FROM, the full-text condition, its score (higher is better) and its parameters, per backend."""
+    if dialect == "sqlite":
+        return (ENTRY.join(_FTS, _FTS.c.rowid == ENTRY.c.id), _FTS_COLUMN.op("MATCH")(bindparam("fts")),
+                -_FTS.c.rank, {"fts": syntax.fts5(query)})
+    if dialect == "postgresql":
+        vector = func.to_tsvector(_SIMPLE, ENTRY.c.terms)
+        wanted = func.to_tsquery(_SIMPLE, bindparam("fts"))
+        return ENTRY, vector.op("@@")(wanted), func.ts_rank(vector, wanted), {"fts": syntax.tsquery(query)}
+    relevance = mysql.match(ENTRY.c.terms, against=bindparam("fts")).in_boolean_mode()
+    # InnoDB's relevance goes to infinity when its document count lags deletions: a product with it would fail
+    bounded = func.least(func.greatest(relevance, 0), MAX_RELEVANCE)
+    return ENTRY, relevance, bounded, {"fts": syntax.boolean_mode(query)}
+
+
+def _narrowed(filters: Filters) -> list[Any]:
+    """The filters as conditions on the card, its list and its board."""
+    conditions: list[Any] = []
+    if filters.board_id is not None:
+        conditions.append(Card.board_id == filters.board_id)
+    if filters.list_id is not None:
+        conditions.append(Card.list_id == filters.list_id)
+    if filters.label_id is not None:
+        conditions.append(Card.id.in_(select(CardLabel.card_id).where(CardLabel.label_id == filters.label_id)))
+    if filters.member_id is not None:
+        conditions.append(Card.id.in_(select(CardAssignee.card_id).where(CardAssignee.user_id == filters.member_id)))
+    # an archived list or board hides its cards as archiving the card itself does
+    hidden = or_(Card.archived.is_(True), BoardList.archived.is_(True), Board.archived.is_(True))
+    conditions.append(hidden if filters.archived else ~hidden)
+    now, open_ = utcnow(), Card.completed.is_(False)
+    due = {
+        "overdue": [Card.due_at < now, open_],
+        "soon": [Card.due_at >= now, Card.due_at < now + SOON, open_],
+        "none": [Card.due_at.is_(None)],
+        "any": [Card.due_at.is_not(None)],
+        "done": [Card.completed.is_(True)],
+        None: [],
+    }
+    conditions.extend(due[filters.due])
+    return conditions
+
+
+async def _require_readable(session: AsyncSession, actor: Actor, filters: Filters) -> None:
+    """A filter naming a board, list or label the caller cannot read answers 404, as everywhere."""
+    if filters.board_id is not None:
+        await boards.board_stamp(session, actor, filters.board_id)
+    for what, ref, board_of in (("list", filters.list_id, board_lists.list_board_id),
+                                ("label", filters.label_id, board_lists.label_board_id)):
+        if ref is None:
+            continue
+        board_id = await board_of(session, ref)
+        if board_id is None:
+            raise NotFound(f"No such {what}.")
+        await boards.board_stamp(session, actor, board_id, what)
+
+
+def _ranked(dialect: str, query: Query, actor: Actor, filters: Filters) -> tuple[Any, dict[str, str]]:
+    """Each matching card's best entry (score x the kind's weight), on boards the caller reads."""
+    source, matches, score, params = _match(dialect, query)
+    weighted = score * case(WEIGHTS, value=ENTRY.c.kind, else_=1)
+    best_first = func.row_number().over(partition_by=ENTRY.c.card_id,
+                                        order_by=(weighted.desc(), ENTRY.c.kind, ENTRY.c.source_id))
+    found = (
+        select(ENTRY.c.card_id, ENTRY.c.kind, ENTRY.c.body, weighted.label("score"), best_first.label("nth"),
+               Board.id.label("board_id"), Board.name.label("board_name"), Board.workspace_id,
+               BoardList.id.label("list_id"), BoardList.name.label("list_name"))
+        .select_from(source.join(Card, Card.id == ENTRY.c.card_id).join(BoardList, BoardList.id == Card.list_id)
+                     .join(Board, Board.id == Card.board_id))
+        .where(matches, Card.board_id.in_(boards.readable_board_ids(actor.user_id)), *_narrowed(filters))
+        .subquery("found")
+    )
+    return found, params
+
+
+async def search(
+    session: AsyncSession, actor: Actor, *, q: str, board_id: uuid.UUID | None = None,
+    list_id: uuid.UUID | None = None, label_id: uuid.UUID | None = None, member_id: uuid.UUID | None = None,
+    due: Due | None = None, archived: bool = False, cursor: str | None = None, limit: int = DEFAULT_LIMIT,
+) -> SearchPage:
+    """Cards the caller can read whose text matches `q`, best first, one hit per card, with a marked snippet."""
+    query = parse_query(q)
+    filters = Filters(board_id, list_id, label_id, member_id, due, archived)
+    fingerprint = _fingerprint(q, filters)
+    offset = decode_cursor(cursor, fingerprint)
+    await _require_readable(session, actor, filters)
+    limit = min(limit, MAX_DEPTH - offset)
+    found, params = _ranked(session.get_bind().dialect.name, query, actor, filters)
+    stmt = (select(found).where(found.c.nth == 1).order_by(found.c.score.desc(), found.c.card_id)
+            .offset(offset).limit(limit + 1))
+    rows = (await session.execute(stmt, params)).all()
+    more = len(rows) > limit and offset + limit < MAX_DEPTH
+    rows = rows[:limit]
+    cards = {c.id: c for c in await tasks.cards_by_id(session, [r.card_id for r in rows])}
+    items = [
+        SearchHit(
+            card=cards[r.card_id], board=SearchBoard(id=r.board_id, name=r.board_name, workspace_id=r.workspace_id),
+            list=SearchList(id=r.list_id, name=r.list_name), matched=r.kind,
+            snippet=[SnippetSegment(text=s.text, match=s.match) for s in highlight(r.body, query)],
+        )
+        for r in rows if r.card_id in cards  # (a card deleted between the two reads is left out)
+    ]
+    return SearchPage(items=items, next_cursor=encode_cursor(offset + limit, fingerprint) if more else None)
+
