@@ -262,7 +262,7 @@ def test_alarms_on_replication_lag_5xx_and_latency_notify_sns(synth: Synthesised
     alarms = [a["Properties"] for a in resources(synth, region, "AWS::CloudWatch::Alarm").values()]
     (topic,) = resources(synth, region, "AWS::SNS::Topic")
     assert {a["AlarmName"].removeprefix(f"orbitask-{region}-") for a in alarms} == {
-        "5xx", "latency-p99", "replication-lag"}
+        "5xx", "latency-p99", "replication-lag", "failover-errors", "failover-dlq", "watcher-silent"}
     assert all(a["AlarmActions"] == [{"Ref": topic}] for a in alarms)
     metrics = text(alarms)
     assert "HTTPCode_Target_5XX_Count" in metrics and "TargetResponseTime" in metrics

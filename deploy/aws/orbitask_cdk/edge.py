@@ -1,4 +1,5 @@
-"""The global stack (us-east-1): CloudFront with WAF, Route 53 latency routing with health checks, the budget."""
+"""The global stack (us-east-1): CloudFront with WAF, Route 53 latency routing with health checks, the failover
+table (a DynamoDB global table with a replica in every region), the budget."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as targets
 from aws_cdk import aws_s3 as s3
@@ -18,7 +20,7 @@ from constructs import Construct
 
 from . import waf
 from .config import DeployConfig
-from .ops import GLOBAL_REGION
+from .ops import GLOBAL_REGION, failover_table_name
 
 # /files/<key> on the app's domain serves the attachments bucket's object <key>
 STRIP_FILES_PREFIX = (
@@ -35,8 +37,9 @@ SPA_PAGES = (
 class GlobalStack(cdk.Stack):
     """What exists once: the CDN and its WAF, DNS routing across regions, region health alarms, the budget.
 
-    It deploys before the regions: the primary's attachments bucket and key name its distribution, and the
-    secondaries' failover Lambdas subscribe to its region-health topic.
+    It deploys before the regions: the primary's attachments bucket and key name its distribution, and every
+    region's failover watcher uses its replica of the failover table. Nothing here decides a failover: the
+    region-health alarms only mail on-call (the watchers in every region decide, regions/aws_watch.py).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, cfg: DeployConfig,
@@ -53,6 +56,14 @@ class GlobalStack(cdk.Stack):
         for region in cfg.regions:
             self.health_checks[region] = self.region_routing(cfg, zone, region)
         self.distribution = self.cdn(cfg, zone)
+        # votes, the failover lock and DNS moves; each region's watcher reads and writes its own replica, so
+        # losing any one region (this one included) leaves the others their table
+        self.failover_table = dynamodb.TableV2(
+            self, "FailoverTable", table_name=failover_table_name(cfg),
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(), removal_policy=cdk.RemovalPolicy.DESTROY,
+            replicas=[dynamodb.ReplicaTableProps(region=r) for r in cfg.regions if r != GLOBAL_REGION],
+        )
         budgets.CfnBudget(self, "Budget", budget=budgets.CfnBudget.BudgetDataProperty(
             budget_name=f"{cfg.name}-monthly", budget_type="COST", time_unit="MONTHLY",
             budget_limit=budgets.CfnBudget.SpendProperty(amount=cfg.monthly_budget_usd, unit="USD"),

@@ -1,11 +1,13 @@
-"""The failover Lambda (the app image run by awslambdaric): the same `aws_failover` as `orbitask failover --aws`.
+"""The failover Lambda (the app image run by awslambdaric), one in every region: watcher and failover runner.
 
 It is invoked three ways (deploy/aws/orbitask_cdk/ops.py wires them):
+- `{"action": "watch"}` every minute from an EventBridge schedule in its own region: the watcher's tick
+  (regions/aws_watch.py): vote on the writer region's health, and fail over when a quorum of regions agrees;
 - an EventBridge RDS global-cluster event (a switchover or failover finished, whoever started it): the Lambda
   in the region that now holds the writer records it in the topology row;
-- an SNS message from the region health alarm: when the writer region is down, auto failover is on and this
-  Lambda's region is the next in the failover order, it runs an unplanned failover to itself;
-- a direct invocation `{"action": "failover", "target_region": "...", "planned": true}` from an operator.
+- a direct invocation `{"action": "failover", "target_region": "...", "planned": true}` from an operator,
+  run under the watchers' lock.
+Every wait is bounded below the Lambda's timeout (aws_watch.RUN_BOUND_S < LAMBDA_TIMEOUT_S).
 """
 
 from __future__ import annotations
@@ -14,73 +16,36 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from orbitask.regions.aws import UpdateTopology, aws_failover, describe_global_cluster, region_of, writer_arn
+from orbitask.regions import aws_watch
+from orbitask.regions.aws import UpdateTopology, describe_global_cluster, region_of, writer_arn
+from orbitask.regions.aws_watch import AwsClients, WatchSettings
 
 log = structlog.get_logger("orbitask.failover_lambda")
-ALARM_PREFIX_SUFFIX = "-region-down-"  # alarm names are <name>-region-down-<region> (deploy/aws/orbitask_cdk/edge.py)
+LambdaSettings = WatchSettings  # what the Lambda reads from its environment
 
 
-@dataclass(frozen=True)
-class LambdaSettings:
-    """What the Lambda reads from its environment."""
-
-    region: str
-    global_cluster_id: str
-    failover_order: tuple[str, ...]
-    auto_failover: bool
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> LambdaSettings:
-        """Read ORBITASK_REGION, ORBITASK_GLOBAL_CLUSTER, ORBITASK_FAILOVER_ORDER, ORBITASK_AUTO_FAILOVER."""
-        env = dict(os.environ if env is None else env)
-        return cls(
-            region=env["ORBITASK_REGION"], global_cluster_id=env["ORBITASK_GLOBAL_CLUSTER"],
-            failover_order=tuple(r for r in env.get("ORBITASK_FAILOVER_ORDER", "").split(",") if r),
-            auto_failover=env.get("ORBITASK_AUTO_FAILOVER", "false").lower() in {"1", "true", "yes", "on"},
-        )
-
-
-async def handle(event: dict[str, Any], *, settings: LambdaSettings, client: Any,
-                 update_topology: UpdateTopology,
+async def handle(event: dict[str, Any], *, settings: WatchSettings, aws: AwsClients,
+                 update_topology: UpdateTopology, probe: aws_watch.Probe = aws_watch.probe_ready,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> dict[str, Any]:
     """Act on one event; returns what was done (logged by Lambda, shown to an operator who invoked it)."""
+    if event.get("action") == "watch":
+        return await aws_watch.tick(settings, aws, update_topology, probe=probe, sleep=sleep)
     if event.get("action") == "failover":
-        target = event.get("target_region") or settings.region
-        result = await aws_failover(settings.global_cluster_id, target, bool(event.get("planned", True)),
-                                    update_topology, client, sleep=sleep)
-        return {"done": "failover", "writer": target, "epoch": result.epoch, "started": result.started}
+        return await aws_watch.switchover(settings, aws, update_topology, sleep=sleep,
+                                          target=event.get("target_region") or settings.region,
+                                          planned=bool(event.get("planned", True)))
     if event.get("source") == "aws.rds":
-        cluster = await asyncio.to_thread(describe_global_cluster, client, settings.global_cluster_id)
+        cluster = await asyncio.to_thread(describe_global_cluster, aws.rds, settings.global_cluster_id)
         writer = writer_arn(cluster)
         if writer is None or region_of(writer) != settings.region:
             return {"done": "nothing", "why": "the writer is in another region; its Lambda records it"}
         if cluster.get("Status") != "available":
             return {"done": "nothing", "why": f"global cluster is {cluster.get('Status')}; a later event follows"}
         return {"done": "topology", "writer": settings.region, "epoch": await update_topology(settings.region)}
-    for record in event.get("Records", []):
-        alarm = json.loads(record.get("Sns", {}).get("Message") or "{}")
-        name = alarm.get("AlarmName", "")
-        if alarm.get("NewStateValue") != "ALARM" or ALARM_PREFIX_SUFFIX not in name:
-            continue
-        down = name.rsplit(ALARM_PREFIX_SUFFIX, 1)[1]
-        cluster = await asyncio.to_thread(describe_global_cluster, client, settings.global_cluster_id)
-        writer = writer_arn(cluster)
-        writer_region = region_of(writer) if writer else None
-        if down != writer_region:
-            return {"done": "nothing", "why": f"{down} is not the writer region; latency routing skips it"}
-        target = next((r for r in settings.failover_order if r != writer_region), None)
-        if target != settings.region:
-            return {"done": "nothing", "why": f"{target} is next in the failover order"}
-        if not settings.auto_failover:
-            log.warning("auto_failover_off", writer_region=writer_region, target=target)
-            return {"done": "nothing", "why": "auto failover is off: run `orbitask failover --aws` to promote"}
-        result = await aws_failover(settings.global_cluster_id, target, False, update_topology, client, sleep=sleep)
-        return {"done": "failover", "writer": target, "epoch": result.epoch, "started": result.started}
     return {"done": "nothing", "why": "not an event this Lambda acts on"}
 
 
@@ -124,10 +89,12 @@ async def _topology_in_this_region(region: str) -> int:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point."""
     load_secrets()
-    settings = LambdaSettings.from_env()
-    from orbitask.regions.aws import rds_client
+    settings = WatchSettings.from_env()
+    import boto3
 
-    outcome = asyncio.run(handle(event, settings=settings, client=rds_client(settings.region),
-                                 update_topology=_topology_in_this_region))
+    aws = AwsClients(rds=boto3.client("rds", region_name=settings.region),
+                     dynamodb=boto3.client("dynamodb", region_name=settings.region),
+                     route53=boto3.client("route53", region_name=settings.region))
+    outcome = asyncio.run(handle(event, settings=settings, aws=aws, update_topology=_topology_in_this_region))
     log.info("failover_lambda", **outcome)
     return outcome
