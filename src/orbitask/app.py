@@ -69,16 +69,23 @@ async def healthz() -> dict[str, str]:
 
 @ops.get("/readyz")
 async def readyz(rt: RuntimeDep) -> Response:
-    """The process can serve: both database connections answer. Redis is reported, not required (fail open)."""
+    """The region can serve from here: the local reader answers, and the writer too in the writer region only
+    (a writer-region outage must not take the other regions out of routing: their writes are forwarded, and
+    forwarding reports its own failures). Redis is reported, not required (fail open)."""
     checks: dict[str, str] = {}
-    for name, engine in (("writer", rt.db.writer), ("reader", rt.db.reader)):
+    engines = [("reader", rt.db.reader)]
+    if rt.is_writer():
+        engines.insert(0, ("writer", rt.db.writer))
+    else:
+        checks["writer"] = "not checked: another region writes"
+    for name, engine in engines:
         try:
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             checks[name] = "ok"
         except Exception as exc:  # report, never raise: this is the health endpoint
             checks[name] = f"error: {type(exc).__name__}"
-    ok = all(v == "ok" for v in checks.values())
+    ok = all(checks[name] == "ok" for name, _ in engines)
     status = "ok" if ok else "unavailable"
     if rt.redis is not None:
         try:
