@@ -154,8 +154,9 @@ async def test_a_retry_sent_the_moment_the_answer_arrives_is_replayed(api: Api, 
 async def test_a_response_that_cannot_be_stored_still_reaches_the_client(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Storing the response for replay fails after the command committed: the client still gets its
-    answer (it is held back only until the store is over), and a retry is told the request is known."""
+    """A command whose answer is not known before its commit: storing it for replay fails after the command
+    committed, the client still gets its answer (it is held back only until the store is over), and a retry
+    is told the request is known."""
     from orbitask.core.idempotency import IdempotencyMiddleware
 
     alice = await api.user()
@@ -165,6 +166,10 @@ async def test_a_response_that_cannot_be_stored_still_reaches_the_client(
     async def broken_store(*_: Any) -> None:
         raise RuntimeError("the writer went away")
 
+    async def unknown_before_commit(*_: Any) -> None:
+        return None
+
+    monkeypatch.setattr("orbitask.core.uow.answer_before_commit", unknown_before_commit)
     monkeypatch.setattr(IdempotencyMiddleware, "_store", broken_store)
     first = await api.call(alice, "POST", f"/boards/{board['id']}/lists", json={"name": "L"}, headers=key, expect=201)
     assert first.json()["name"] == "L"

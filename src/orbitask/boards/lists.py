@@ -62,7 +62,7 @@ async def create_list(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: L
         await uow.session.flush()
         out = ListRead.model_validate(row)
         uow.emit(events.ListCreated(list=out), board=board)
-        await uow.commit()
+        await uow.commit(response=out)
     return out
 
 

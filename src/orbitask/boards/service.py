@@ -217,8 +217,9 @@ async def create_board(uow: UnitOfWork, actor: Actor, workspace_id: uuid.UUID, c
         await uow.session.flush()
         uow.session.add(BoardMember(board_id=board.id, user_id=actor.user_id, role="admin", created_at=now))
         uow.emit(events.BoardCreated(board=BoardRead.model_validate(board)), board=board)
-        await uow.commit()
-    return BoardRead.model_validate(board)
+        out = BoardRead.model_validate(board)  # after `emit`: the board's new version
+        await uow.commit(response=out)
+    return out
 
 
 async def list_boards(

@@ -1,9 +1,11 @@
 """Idempotency-Key on POST: a retried request returns the first response and changes nothing.
 
-The key is recorded by the unit of work inside the command's own transaction, so a
-command and its key commit together or not at all; the response is stored right after,
-before its last byte leaves: a client that retries the moment it has the answer finds
-it stored, not "in progress".
+The key is recorded by the unit of work inside the command's own transaction, with the
+answer to replay when the command hands its response to `commit` (or its route withholds
+it): one commit, so one replica acknowledgement, per write, and no moment in which the
+change is applied but its key is "in progress". A command that does not hand it over has
+its answer stored right after, before the last byte leaves, and a crash in between still
+leaves that key "in progress" and then "response lost".
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.exceptions import ResponseValidationError
+from fastapi.routing import APIRoute, serialize_response
 from sqlalchemy import Index, Integer, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +28,7 @@ from orbitask.core import context
 from orbitask.core.context import IdempotencyClaim
 from orbitask.core.db import Base, Database, UTCDateTime, long_binary, utcnow
 from orbitask.core.errors import DomainError, problem, render_problem
+from orbitask.core.tokens import ConsistencyToken
 
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
@@ -47,6 +54,64 @@ class IdempotencyRecord(Base):
     response_body: Mapped[bytes | None] = mapped_column(long_binary())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response as it is stored for replay: status, the replayed headers, body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class Claim(IdempotencyClaim):
+    """A key to record, with the request it came on: its route shapes the answer stored with the command."""
+
+    request: Scope = field(default_factory=dict)  # the ASGI scope, where routing names the route
+    answer: Answer | None = None  # what the command's transaction stored; None: stored after it, if at all
+
+
+async def answer_before_commit(
+    claim: IdempotencyClaim, response: object | None, token: ConsistencyToken | None
+) -> Answer | None:
+    """The answer the route will give for a command's `response`, built as FastAPI builds it; None if unknown.
+
+    `token` is the request's write token once this command commits. A withheld answer needs no response.
+    """
+    route = claim.request.get("route") if isinstance(claim, Claim) else None
+    if not isinstance(route, APIRoute):
+        return None
+    status = route.status_code or 200
+    state = context.current()
+    if state is not None and state.extra.get("withhold"):  # never the secret itself, only that it was made
+        return Answer(status, {WITHHELD: "1"}, b"")
+    if response is None or route.response_field is None or not isinstance(route.response_class, DefaultPlaceholder):
+        return None
+    try:
+        body = await serialize_response(
+            field=route.response_field, response_content=response, include=route.response_model_include,
+            exclude=route.response_model_exclude, by_alias=route.response_model_by_alias,
+            exclude_unset=route.response_model_exclude_unset,
+            exclude_defaults=route.response_model_exclude_defaults,
+            exclude_none=route.response_model_exclude_none, dump_json=True,
+        )
+    except (ResponseValidationError, ValueError):  # the route's own serialisation will answer (a 500) after commit
+        return None
+    headers = {"content-type": "application/json"}
+    if token is not None:
+        headers["x-orbitask-token"] = token.encode()
+    return Answer(status, headers, body)
+
+
+def claim_record(claim: IdempotencyClaim, answer: Answer | None) -> IdempotencyRecord:
+    """The row that records `claim` in the command's transaction, with its answer when known."""
+    return IdempotencyRecord(
+        scope=claim.scope, key=claim.key, request_hash=claim.request_hash, created_at=utcnow(),
+        expires_at=claim.expires_at, status_code=answer.status if answer else None,
+        response_headers=answer.headers if answer else None, response_body=answer.body if answer else None,
+    )
 
 
 class Identify(Protocol):
@@ -138,7 +203,7 @@ class IdempotencyMiddleware:
             return
 
         state = context.current()
-        claim = IdempotencyClaim(who, key, request_hash, utcnow() + self.ttl)
+        claim = Claim(who, key, request_hash, utcnow() + self.ttl, request=scope)
         if state is not None:
             state.idempotency = claim
         captured: dict[str, Any] = {"body": []}
@@ -170,13 +235,24 @@ class IdempotencyMiddleware:
         if state is not None and state.extra.get("withhold"):
             captured["headers"] = {WITHHELD: "1"}
             captured["body"] = []
-        if claim.recorded:
+        if claim.recorded and self._differs(claim.answer, captured):
             try:
                 await self._store(claim, captured)
             except Exception:  # the command committed: its answer still goes out; a retry sees a conflict
                 log.exception("idempotency_store_failed", route=getattr(scope.get("route"), "path", "unmatched"))
         if "last" in captured:
             await send(captured["last"])
+
+    @staticmethod
+    def _differs(stored: Answer | None, captured: dict[str, Any]) -> bool:
+        """Whether the answer sent is not the one stored with the command (a second write is needed)."""
+        if stored is None:
+            return True
+        status = captured.get("status", 500)
+        # a failure after the commit: the stored answer says what was applied, better than no answer
+        if status >= 500:
+            return False
+        return stored != Answer(status, captured.get("headers", {}), b"".join(captured["body"]))
 
     async def _lookup(self, who: str, key: str) -> IdempotencyRecord | None:
         async with self.db.read_session(on_writer=True) as session:

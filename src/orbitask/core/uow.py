@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from orbitask.core import context
-from orbitask.core.db import Database, utcnow
+from orbitask.core.db import Database
 from orbitask.core.events import DomainEvent, Event, outbox_row
-from orbitask.core.idempotency import IdempotencyRecord
+from orbitask.core.idempotency import Claim, answer_before_commit, claim_record
 from orbitask.core.observability import DB_RETRIES, EVENTS_EMITTED
 from orbitask.core.prepared import Prepared
 from orbitask.core.tokens import ConsistencyToken
@@ -147,18 +147,17 @@ class UnitOfWork:
             if row.seq is None:
                 row.seq = await _INSERT_EVENT.insert(session, {c: getattr(row, c) for c in _EVENT_COLUMNS})
 
-    async def commit(self) -> ConsistencyToken | None:
-        """Record the idempotency claim, flush, name the newest event in a token, commit."""
+    async def commit(self, *, response: object | None = None) -> ConsistencyToken | None:
+        """Flush, name the newest event in a token, record the idempotency claim, commit.
+
+        `response`: what the request will answer (the command's return value, passed on as is by its
+        route), when it is known before the commit: the claim's row then holds the answer to replay in
+        this same commit (one replica acknowledgement per write). Never a secret shown once: those
+        routes withhold their answer from replay, and it is stored without the response.
+        """
         session = self.session
         state = context.current()
         claim = state.idempotency if state is not None else None
-        if claim is not None and not claim.recorded:
-            session.add(
-                IdempotencyRecord(
-                    scope=claim.scope, key=claim.key, request_hash=claim.request_hash,
-                    created_at=utcnow(), expires_at=claim.expires_at,
-                )
-            )
         await session.flush()
         await self._write_outbox()
         for hook in COMMIT_HOOKS:
@@ -169,14 +168,23 @@ class UnitOfWork:
         else:
             newest = (await session.execute(select(Event.seq, Event.id).order_by(Event.seq.desc()).limit(1))).first()
             token = ConsistencyToken(newest.seq, newest.id) if newest else None
+        write_token = state.write_token if state is not None else None
+        if token is not None:
+            write_token = token.newer(write_token)
+        answer = None
+        if claim is not None and not claim.recorded:
+            answer = await answer_before_commit(claim, response, write_token)
+            session.add(claim_record(claim, answer))
         await session.commit()
         for row in self.events:
             EVENTS_EMITTED.labels(row.type).inc()
-        if claim is not None:
+        if claim is not None and not claim.recorded:
             claim.recorded = True
+            if isinstance(claim, Claim):
+                claim.answer = answer
         self.token = token
-        if state is not None and token is not None:
-            state.write_token = token.newer(state.write_token)
+        if state is not None:
+            state.write_token = write_token
         return token
 
 

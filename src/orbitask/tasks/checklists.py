@@ -41,7 +41,7 @@ async def create_checklist(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cm
         await uow.session.flush()
         out = ChecklistRead.model_validate(row)
         uow.emit(events.ChecklistCreated(checklist=out), board=board, card_id=card.id)
-        await uow.commit()
+        await uow.commit(response=out)
     return out
 
 
@@ -84,7 +84,7 @@ async def create_item(uow: UnitOfWork, actor: Actor, checklist_id: uuid.UUID, cm
         await uow.session.flush()
         out = ChecklistItemRead.model_validate(row)
         uow.emit(events.ChecklistItemCreated(item=out), board=board, card_id=checklist.card_id)
-        await uow.commit()
+        await uow.commit(response=out)
     return out
 
 

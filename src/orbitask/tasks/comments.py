@@ -67,7 +67,7 @@ async def create_comment(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd:
             await uow.session.execute(_INSERT_MENTION, [{"comment_id": values["id"], "user_id": u} for u in mentions])
         out = CommentRead(**values, mentions=mentions)
         uow.emit(events.CommentCreated(comment=out), board=board, card_id=card_id)
-        await uow.commit()
+        await uow.commit(response=out)
     return out
 
 

@@ -277,7 +277,7 @@ async def create_card(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: Ca
         out = CardRead.model_validate({**{name: card[name] for name in _CARD_COLUMNS}, "assignee_ids": sorted(assignees),
                                        "label_ids": sorted(labels), "watcher_ids": sorted(watchers)})
         uow.emit(events.CardCreated(card=out), board=board, card_id=card["id"])
-        await uow.commit()
+        await uow.commit(response=out)
     return out
 
 
@@ -333,7 +333,7 @@ async def move_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: Card
         await _update_card_row(uow, card, {"position": position, "list_id": cmd.list_id, "updated_at": utcnow()})
         out = await card_read(uow.session, card)
         uow.emit(events.CardMoved(card=out, from_list_id=from_list), board=board, card_id=card_id)
-        await uow.commit()
+        await uow.commit(response=out)
     return out
 
 
