@@ -1,8 +1,9 @@
 """The in-process rate limiter: a moving window per limit and key, the wait it tells, limits that are off,
 and windows that have passed forgotten.
 
-The `limits` library reads `time.time()` itself. `Clock` is the limiter's clock and stands in for the `time`
-module of the library's storages (`move_library_time`), so a test moves both at once and nothing else's time.
+`Clock` is the limiter's clock (both limiters take every time from it). The `limits` library reads
+`time.time()` itself: `move_library_time` makes its storages read a `Clock` too, for the tests that hold our
+Redis windows to the library's own answers (tests/realtime/test_redis_round_trips.py), and nothing else's time.
 """
 
 from __future__ import annotations

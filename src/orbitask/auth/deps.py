@@ -16,7 +16,7 @@ from orbitask.auth.schemas import LoginIn
 from orbitask.auth.security import API_TOKEN_PREFIX, digest
 from orbitask.core import context
 from orbitask.core.errors import Forbidden, Unauthorized
-from orbitask.core.ratelimit import Limit, client_ip, enforce
+from orbitask.core.ratelimit import Limit, Rider, client_ip, enforce
 from orbitask.core.reads import consistent_read
 from orbitask.core.runtime import Runtime
 from orbitask.core.uow import UnitOfWork
@@ -139,21 +139,26 @@ class RequestIdentity:
 
     def __call__(self, headers: dict[str, str], client_ip: str) -> str:
         """`u:<user>`, `t:<API token digest>`, or `ip:<address>` when no credential verifies."""
+        return self.credential(headers, client_ip)[0]
+
+    def credential(self, headers: dict[str, str], client_ip: str) -> tuple[str, Rider | None]:
+        """Who (as calling it) and, for an access token, the check of what would revoke it, sent with the
+        request's rate limits so that `current_actor` finds the answer without another round trip."""
         auth = headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             raw = auth[7:].strip()
             if raw.startswith(API_TOKEN_PREFIX):
-                return "t:" + digest(raw)[:40]
-            subject = self.rt.tokens.subject(raw)
-            if subject is not None:
-                return f"u:{subject}"
+                return "t:" + digest(raw)[:40], None
+            claims = self.rt.tokens.claims_or_none(raw)
+            if claims is not None:
+                return f"u:{claims['sub']}", self.rt.revocations.riding(service.revocation_names(claims))
         for part in headers.get("cookie", "").split(";"):
             name, _, value = part.strip().partition("=")
             if name == ACCESS_COOKIE:
-                subject = self.rt.tokens.subject(value)
-                if subject is not None:
-                    return f"u:{subject}"
-        return f"ip:{client_ip}"[:80]
+                claims = self.rt.tokens.claims_or_none(value)
+                if claims is not None:
+                    return f"u:{claims['sub']}", self.rt.revocations.riding(service.revocation_names(claims))
+        return f"ip:{client_ip}"[:80], None
 
     async def authenticate(self, scope: Scope) -> None:
         """Raise what the route's own authentication would: a revoked, expired or missing credential, no CSRF header."""

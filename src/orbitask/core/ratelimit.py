@@ -13,23 +13,23 @@ as its oldest request leaves the window.
 
 Past a limit the request answers 429 `rate-limited` with `Retry-After`: the whole seconds until that
 oldest request has left the window. In Redis each log is a list under the region's prefix, updated by
-the library's Lua script on the runtime's connection pool; when Redis fails the request is allowed (fail
-open) and a warning is logged (`RedisGuard`).
+the library's Lua script on the runtime's connection pool: every limit of a request, and the revocation
+check of its credential, in one pipelined round trip (ApiRateLimitMiddleware). When Redis fails the
+request is allowed (fail open) and a warning is logged (`RedisGuard`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.storage.redis.bridge import RedisBridge
+from redis.exceptions import NoScriptError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orbitask.core.errors import RateLimited, render_problem
@@ -71,13 +71,25 @@ class Verdict:
 ALLOWED = Verdict()
 
 
+class Rider(Protocol):
+    """Reads of a request that ride in the rate limiter's round trip to Redis (its revocation check)."""
+
+    def queue(self, pipe: Any) -> None:
+        """Add its commands to the pipeline."""
+        ...
+
+    def take(self, replies: list[Any]) -> None:
+        """Its commands' replies, in order (never called when Redis failed)."""
+        ...
+
+
 class RateLimiter(Protocol):
     """Counts requests against limits."""
 
     clock: Callable[[], float]
 
-    async def hit(self, limits: Sequence[Limit]) -> Verdict:
-        """Count one request against every limit; refused if any is exceeded."""
+    async def hit(self, limits: Sequence[Limit], *, along: Rider | None = None) -> Verdict:
+        """Count one request against every limit (and run `along`'s reads with it); refused if any is exceeded."""
         ...
 
 
@@ -93,6 +105,11 @@ def _refused(waits: list[tuple[int, str]]) -> Verdict:
     wait, name = max(waits, key=lambda w: w[0])
     RATE_LIMITED.labels(name).inc()
     return Verdict(False, name, wait)
+
+
+def _wait(oldest: float, window_s: int, now: float) -> int:
+    """Seconds until a request is let in: once `oldest` is strictly older than the window, in whole seconds past it."""
+    return max(1, math.floor(oldest + window_s - now) + 1)
 
 
 def _active(limits: Sequence[Limit]) -> list[Limit]:
@@ -113,8 +130,8 @@ class MemoryRateLimiter:
         self._logs: dict[tuple[str, str, int], deque[float]] = {}
         self._hits = 0
 
-    async def hit(self, limits: Sequence[Limit]) -> Verdict:
-        """Count and judge, all in memory."""
+    async def hit(self, limits: Sequence[Limit], *, along: Rider | None = None) -> Verdict:
+        """Count and judge, all in memory (`along` reads Redis: in-process state has no such rider)."""
         limits = _active(limits)
         if not limits:
             return ALLOWED
@@ -126,8 +143,8 @@ class MemoryRateLimiter:
                 log.popleft()
             if len(log) < limit.per_window:
                 log.append(now)  # counts against every limit with room, also when another refuses it
-            else:  # let in once the oldest is strictly older than the window: whole seconds past it
-                waits.append((max(1, math.floor(log[0] + limit.window_s - now) + 1), limit.name))
+            else:
+                waits.append((_wait(log[0], limit.window_s, now), limit.name))
         self._hits += 1
         if self._hits % PRUNE_EVERY == 0:
             self._prune(now)
@@ -141,46 +158,63 @@ class MemoryRateLimiter:
 
 class RedisRateLimiter:
     """Windows in Redis, shared by every process of the region, on the runtime's connection pool: the `limits`
-    library's moving window (MemoryRateLimiter says why not its memory storage).
+    library's moving window (MemoryRateLimiter says why not its memory storage), in one round trip.
 
-    `clock` must tell the time the library reads (`time.time`): the waits are counted from it. Tests that
-    move time replace both (tests/unit/test_ratelimit_window.py).
+    Each limit is the library's own Lua script (called by its SHA, loaded again after a Redis restart) on the
+    library's key, followed by an LINDEX of the entry the script compared: when the script refuses, that is
+    the request to outlive, so the wait needs no second round trip (the library's `get_window_stats` would
+    be one). `hit(..., along=...)` adds other reads of the request to the same pipeline (its revocation check).
+    Times come from `clock` alone, in memory and in Redis alike: tests that move time replace it.
     """
 
     def __init__(self, guard: RedisGuard, prefix: str, clock: Callable[[], float] = time.time) -> None:
-        storage = RedisStorage(
-            "async+redis://", implementation="redispy",
-            key_prefix=prefix.removesuffix(":"),  # the library puts the ':' between prefix and key
-            connection_pool=guard.redis.connection_pool,
-        )
-        self.windows = MovingWindowRateLimiter(storage)
         self.guard = guard
+        self.prefix = prefix
         self.clock = clock
+        self.script = guard.redis.register_script(RedisBridge.SCRIPT_ACQUIRE_MOVING_WINDOW)  # its SHA, its text
 
-    async def hit(self, limits: Sequence[Limit]) -> Verdict:
-        """Count and judge in Redis (a round trip per limit, side by side); allowed when Redis is unavailable."""
+    async def hit(self, limits: Sequence[Limit], *, along: Rider | None = None) -> Verdict:
+        """Count and judge in Redis, `along`'s reads in the same round trip; allowed when Redis is unavailable."""
         limits = _active(limits)
-        if not limits:
+        if not limits and along is None:
             return ALLOWED
 
-        async def judge(_redis: object) -> Verdict:
-            return await self._judge(limits)
+        async def judge(redis: Any) -> Verdict:
+            return await self._judge(redis, limits, along)
 
         return await self.guard.run("ratelimit", judge, ALLOWED)
 
-    async def _judge(self, limits: Sequence[Limit]) -> Verdict:
+    async def _judge(self, redis: Any, limits: Sequence[Limit], along: Rider | None) -> Verdict:
         """Log the request in every window with room; the longest wait of those without, or ALLOWED."""
-        keyed = [(_item(limit), limit.who, limit.name) for limit in limits]
-        # a request counts against every limit, also those with room when another refuses it
-        granted = await asyncio.gather(*(self.windows.hit(item, who) for item, who, _ in keyed))  # round trips
-        refused = [key for key, ok in zip(keyed, granted, strict=True) if not ok]
-        if not refused:
-            return ALLOWED
-        stats = await asyncio.gather(*(self.windows.get_window_stats(item, who) for item, who, _ in refused))
         now = self.clock()
-        # let in only once the oldest logged request is strictly older than the window: whole seconds past it
-        return _refused([(max(1, math.floor(s.reset_time - now) + 1), name)
-                         for s, (_, _, name) in zip(stats, refused, strict=True)])
+        replies = await self._send(redis, limits, along, now)
+        if replies and any(isinstance(r, NoScriptError) for r in replies[:2 * len(limits)]):
+            # Redis restarted or was flushed since the script was loaded: nothing was logged, send again
+            await redis.script_load(self.script.script)
+            replies = await self._send(redis, limits, along, now)
+        failed = next((r for r in replies if isinstance(r, Exception)), None)
+        if failed is not None:
+            raise failed
+        windows = replies[:2 * len(limits)]
+        if along is not None:
+            along.take(replies[len(windows):])
+        # a request counts against every limit, also those with room when another refuses it; it waits for
+        # the entry the script compared (gone already if the window's key expired in between: the least wait)
+        return _refused([(_wait(float(oldest or now - limit.window_s), limit.window_s, now), limit.name)
+                         for limit, granted, oldest in zip(limits, windows[0::2], windows[1::2], strict=True)
+                         if not granted])
+
+    async def _send(self, redis: Any, limits: Sequence[Limit], along: Rider | None, now: float) -> list[Any]:
+        """One pipeline (no MULTI): per limit the script and its LINDEX, then `along`'s commands; the replies."""
+        pipe = redis.pipeline(transaction=False)
+        for limit in limits:
+            # the key the library names: `<prefix><name>/<who>/<per_window>/<window_s>/second`
+            key = self.prefix + _item(limit).key_for(limit.who)
+            pipe.evalsha(self.script.sha, 1, key, now, limit.per_window, limit.window_s, 1)
+            pipe.lindex(key, limit.per_window - 1)
+        if along is not None:
+            along.queue(pipe)
+        return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
 
 
 async def enforce(limiter: RateLimiter, limits: Sequence[Limit]) -> None:
@@ -204,13 +238,24 @@ def client_ip(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
-Identify = Callable[[dict[str, str], str], str]
+class Identify(Protocol):
+    """Who a request is, from its credential headers and peer address (a verified signature, no database)."""
+
+    def __call__(self, headers: dict[str, str], client_ip: str) -> str:
+        """`u:<user>`, `t:<api token digest>` or `ip:<address>`."""
+        ...
+
+    def credential(self, headers: dict[str, str], client_ip: str) -> tuple[str, Rider | None]:
+        """Who, and the revocation check of the request's access token, to ride with its limits (or None)."""
+        ...
 
 
 class ApiRateLimitMiddleware:
     """Per-credentials and per-address limits on every HTTP request except health checks and metrics.
 
-    Runs before the idempotency lookup and the app, so a refused request costs no database work.
+    Runs before the idempotency lookup and the app, so a refused request costs no database work. The
+    revocation check of the request's access token rides in the same round trip to Redis, and the route's
+    authentication reads its answer instead of asking Redis again (core/revocation.py).
     """
 
     def __init__(
@@ -219,7 +264,7 @@ class ApiRateLimitMiddleware:
     ) -> None:
         self.app = app
         self.limiter = limiter
-        self.identify = identify  # headers, client ip -> "u:<user>", "t:<api token digest>" or "ip:<address>"
+        self.identify = identify
         self.per_credentials = per_credentials
         self.per_ip = per_ip
         self.exempt = exempt
@@ -229,14 +274,13 @@ class ApiRateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         ip = client_ip(scope)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+                   if k in (b"authorization", b"cookie")}
+        who, revocation_check = self.identify.credential(headers, ip)
         limits = [Limit("api_ip", ip, self.per_ip)]
-        if self.per_credentials > 0:
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
-                       if k in (b"authorization", b"cookie")}
-            who = self.identify(headers, ip)
-            if not who.startswith("ip:"):
-                limits.append(Limit("api_token", who, self.per_credentials))
-        verdict = await self.limiter.hit(limits)
+        if self.per_credentials > 0 and not who.startswith("ip:"):
+            limits.append(Limit("api_token", who, self.per_credentials))
+        verdict = await self.limiter.hit(limits, along=revocation_check)
         if not verdict.allowed:
             await render_problem(refusal(verdict))(scope, receive, send)
             return
