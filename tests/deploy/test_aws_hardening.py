@@ -172,9 +172,16 @@ def test_the_migrate_steps_may_pass_only_the_migration_tasks_roles(synth: Synthe
     assert len(roles) == 2 * len(REGIONS)
     passes = [s for p in resources(synth, "delivery", "AWS::IAM::Policy").values()
               for s in p["Properties"]["PolicyDocument"]["Statement"] if "iam:PassRole" in text(s["Action"])]
-    assert len(passes) == 2  # Migrate and MigrateAfterDeploy
-    for statement in passes:
+    prod = [s for s in passes if "stg-" not in text(s["Resource"])]
+    staging = [s for s in passes if s not in prod]
+    assert len(prod) == 2  # Migrate and MigrateAfterDeploy
+    for statement in prod:
         assert sorted(statement["Resource"]) == sorted(f"arn:aws:iam::123456789012:role/{r}" for r in roles)
+    assert len(staging) == 2  # the staging copy's two migration steps pass only its own two roles
+    for statement in staging:
+        assert sorted(statement["Resource"]) == sorted(f"arn:aws:iam::123456789012:role/stg-orbitask-{kind}-us-east-1"
+                                                       for kind in ("migrate", "migrate-exec"))
+    for statement in passes:
         assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
 
 

@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -14,6 +14,7 @@ REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
 HTTP_SERVICES = ("auth", "boards", "tasks", "notifications", "realtime")
 ALL_SERVICES = (*HTTP_SERVICES, "worker")
+PROFILES = ("production", "demo")
 
 
 class ConfigError(ValueError):
@@ -32,6 +33,14 @@ class ServiceSize:
 
 # one worker per region: its consumers keep cursors in the database and act only in the writer region
 DEFAULT_SIZES = {"worker": ServiceSize(cpu=512, memory=1024, min_tasks=1, max_tasks=1)}
+# demo: the smallest Fargate size, one task per service, no scaling (docs/deploy-aws.md, "Profiles and cost")
+DEMO_SIZE = ServiceSize(cpu=256, memory=512, min_tasks=1, max_tasks=1)
+# what the demo profile changes when regions.yaml does not say otherwise: the cheapest settings that still run
+# every service in every region (a demo's data is rebuilt, not kept: no deletion protection to undo first)
+DEMO_DEFAULTS: dict[str, Any] = {
+    "nat_gateways": 0, "db_readers": 0, "redis_node_type": "cache.t4g.micro", "tracing": False,
+    "protect_data": False,
+}
 
 
 @dataclass(frozen=True)
@@ -50,9 +59,13 @@ class DeployConfig:
     source_repository: str  # owner/name of the repository the pipeline builds
     source_branch: str
     source_connection_arn: str  # a CodeStar connection to the repository host
+    # production: today's sizes; demo: the cheapest two-region setup (docs/deploy-aws.md, "Profiles and cost")
+    profile: Literal["production", "demo"] = "production"
     image_tag: str = "latest"
     # false for a first deployment: a bucket can only replicate to buckets that exist (docs/deploy-aws.md)
     replicate_attachments: bool = True
+    # Aurora deletion protection; false for a first deployment, so that a failed creation can roll back
+    protect_data: bool = True
     auto_failover: bool = False  # promote a secondary automatically when the writer region's health check fails
     # the region whose services write to their own cluster; the others read their local replica and forward
     # writes. Unset: the first region. After a failover, set it to the new writer and push (docs/deploy-aws.md)
@@ -91,8 +104,42 @@ class DeployConfig:
         """The Aurora global database's identifier (what `orbitask failover --aws` names)."""
         return f"{self.name}-global"
 
+    @property
+    def demo(self) -> bool:
+        """The demo profile: the cheapest two-region setup."""
+        return self.profile == "demo"
+
+    @property
+    def fargate_spot(self) -> bool:
+        """Services run on Fargate Spot (a task may be stopped with two minutes' notice)."""
+        return self.demo
+
+    @property
+    def arm64(self) -> bool:
+        """Tasks run on ARM64 (Graviton) Fargate; production keeps X86_64 until the image is built for both."""
+        return self.demo
+
+    @property
+    def waf_on_load_balancers(self) -> bool:
+        """A regional web ACL on each load balancer besides the one on CloudFront."""
+        return not self.demo
+
+    @property
+    def aurora_serverless(self) -> bool:
+        """Aurora Serverless v2 instances instead of provisioned ones (db_instance_class)."""
+        return self.demo
+
+    @property
+    def desired_tasks(self) -> int:
+        """Tasks per service when the profile fixes them (demo: 1); 0: each service's own min_tasks."""
+        return 1 if self.demo else 0
+
     def size(self, service: str) -> ServiceSize:
-        """The configured size of SERVICE (defaults when not configured)."""
+        """The configured size of SERVICE (defaults when not configured); demo: always desired_tasks tasks."""
+        if self.demo:
+            size = self.services.get(service, DEMO_SIZE)
+            return ServiceSize(cpu=size.cpu, memory=size.memory, min_tasks=self.desired_tasks,
+                               max_tasks=self.desired_tasks)
         return self.services.get(service, DEFAULT_SIZES.get(service, ServiceSize()))
 
     def regional_fqdn(self, region: str) -> str:
@@ -160,6 +207,13 @@ def parse(raw: dict[str, Any]) -> DeployConfig:
         raise ConfigError(f"writer_region: one of the regions {list(regions)}")
     if "/" not in source:
         raise ConfigError("source_repository: owner/name")
+    profile = raw.setdefault("profile", "production")
+    if profile not in PROFILES:
+        raise ConfigError(f"profile: one of {list(PROFILES)}")
+    if profile == "demo":
+        if raw.get("nat_gateways"):
+            raise ConfigError("nat_gateways: the demo profile has none (its tasks have public IPs)")
+        raw = {**DEMO_DEFAULTS, **raw}
     services = raw.pop("services", None) or {}
     sizes = {}
     for svc, size in services.items():

@@ -1,12 +1,15 @@
-"""One region's data: the KMS multi-region key, the attachments bucket, ElastiCache Redis, the Aurora cluster."""
+"""One region's data: the KMS multi-region key, the attachments bucket, ElastiCache Redis, the Aurora cluster
+and its backups."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import aws_cdk as cdk
+from aws_cdk import aws_backup as backup
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
@@ -30,6 +33,12 @@ DB_CLUSTER_PARAMETERS = {"require_secure_transport": "ON"}
 DB_PASSWORD_EXCLUDE = " %+~`#$&*()|[]{}:;<>?!'/@\"\\,="
 ISOLATED = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 PRIVATE = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+# Aurora Serverless v2 (the demo profile). Aurora MySQL 3.08+ (this app's 3.09) accepts a minimum of 0 ACU
+# (auto-pause), but not on a global database's primary cluster, and an instance pauses only without
+# connections, which the services' pools, the relay and the topology poll never allow: 0.5 is the real floor
+SERVERLESS_MIN_ACU = 0.5
+SERVERLESS_MAX_ACU = 4.0  # 8 GiB: room for a burst; a demo pays for what it uses, not for the maximum
+BACKUP_DAYS = 14  # AWS Backup's daily snapshots and their copies in the next region (as Aurora's own retention)
 
 
 def arn_in(arn: str, region: str, service: str, resource: str, arn_format: cdk.ArnFormat) -> str:
@@ -141,15 +150,20 @@ class Redis:
 
 
 def redis(scope: Construct, cfg: DeployConfig, vpc: ec2.IVpc, key: kms.IKey) -> Redis:
-    """ElastiCache Redis 7: two nodes in two AZs, automatic failover, TLS and encryption at rest."""
+    """ElastiCache Redis 7 with TLS and encryption at rest: two nodes in two AZs with automatic failover, or
+    one node for the demo profile (the app runs on without Redis while it is replaced: /readyz only reports it).
+    """
     sg = ec2.SecurityGroup(scope, "RedisSg", vpc=vpc, description="ElastiCache Redis", allow_all_outbound=False)
+    # without NAT gateways the VPC has no private subnets with egress; Redis needs none
+    subnet_type = ec2.SubnetType.PRIVATE_WITH_EGRESS if cfg.nat_gateways else ec2.SubnetType.PRIVATE_ISOLATED
     subnets = elasticache.CfnSubnetGroup(
-        scope, "RedisSubnets", description=f"{cfg.name} Redis", subnet_ids=vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids,
+        scope, "RedisSubnets", description=f"{cfg.name} Redis", subnet_ids=vpc.select_subnets(subnet_type=subnet_type).subnet_ids,
     )
+    nodes = 1 if cfg.demo else 2
     group = elasticache.CfnReplicationGroup(
         scope, "Redis", replication_group_description=f"{cfg.name} bus, cache, rate limits, presence",
-        engine="redis", engine_version="7.1", cache_node_type=cfg.redis_node_type, num_cache_clusters=2,
-        automatic_failover_enabled=True, multi_az_enabled=True, transit_encryption_enabled=True,
+        engine="redis", engine_version="7.1", cache_node_type=cfg.redis_node_type, num_cache_clusters=nodes,
+        automatic_failover_enabled=nodes > 1, multi_az_enabled=nodes > 1, transit_encryption_enabled=True,
         at_rest_encryption_enabled=True, kms_key_id=key.key_arn, cache_subnet_group_name=subnets.ref,
         security_group_ids=[sg.security_group_id], snapshot_retention_limit=1,
     )
@@ -173,7 +187,17 @@ def primary_database(scope: Construct, cfg: DeployConfig, vpc: ec2.IVpc, key: km
     sg = ec2.SecurityGroup(scope, "DbSg", vpc=vpc, description="Aurora MySQL", allow_all_outbound=False)
     parameters = rds.ParameterGroup(scope, "DbParams", engine=ENGINE, parameters=DB_CLUSTER_PARAMETERS,
                                     description=f"{cfg.name}: TLS only")
-    instance_type = ec2.InstanceType(cfg.db_instance_class.removeprefix("db."))
+    if cfg.aurora_serverless:
+        writer = rds.ClusterInstance.serverless_v2("Writer")
+        readers = [rds.ClusterInstance.serverless_v2(f"Reader{i + 1}", scale_with_writer=True)
+                   for i in range(cfg.db_readers)]
+        capacity = {"serverless_v2_min_capacity": SERVERLESS_MIN_ACU, "serverless_v2_max_capacity": SERVERLESS_MAX_ACU}
+    else:
+        instance_type = ec2.InstanceType(cfg.db_instance_class.removeprefix("db."))
+        writer = rds.ClusterInstance.provisioned("Writer", instance_type=instance_type)
+        readers = [rds.ClusterInstance.provisioned(f"Reader{i + 1}", instance_type=instance_type)
+                   for i in range(cfg.db_readers)]
+        capacity = {}
     cluster = rds.DatabaseCluster(
         scope, "Db", engine=ENGINE, cluster_identifier=f"{cfg.name}-{cfg.primary}", default_database_name=DB_NAME,
         parameter_group=parameters,
@@ -181,18 +205,19 @@ def primary_database(scope: Construct, cfg: DeployConfig, vpc: ec2.IVpc, key: km
             DB_USER, secret_name=f"{cfg.name}/db", exclude_characters=DB_PASSWORD_EXCLUDE,
             replica_regions=[sm.ReplicaRegion(region=r) for r in cfg.secondaries],
         ),
-        writer=rds.ClusterInstance.provisioned("Writer", instance_type=instance_type),
-        readers=[rds.ClusterInstance.provisioned(f"Reader{i + 1}", instance_type=instance_type)
-                 for i in range(cfg.db_readers)],
+        writer=writer, readers=readers, **capacity,
         vpc=vpc, vpc_subnets=ISOLATED, security_groups=[sg], port=DB_PORT,
-        storage_encrypted=True, storage_encryption_key=key, deletion_protection=True,
+        # deletion protection makes a failed first creation end in ROLLBACK_FAILED (the rollback cannot delete
+        # the cluster): off until the first deployment succeeded, then protect_data turns it on (no replacement)
+        storage_encrypted=True, storage_encryption_key=key, deletion_protection=cfg.protect_data,
         backup=rds.BackupProps(retention=cdk.Duration.days(14)), removal_policy=cdk.RemovalPolicy.SNAPSHOT,
         cloudwatch_logs_exports=["error", "slowquery"], monitoring_interval=cdk.Duration.seconds(60),
     )
     rds.CfnGlobalCluster(
         scope, "GlobalDb", global_cluster_identifier=cfg.global_cluster_id,
-        source_db_cluster_identifier=cluster.cluster_arn, deletion_protection=True,
+        source_db_cluster_identifier=cluster.cluster_arn, deletion_protection=cfg.protect_data,
     )
+    backups(scope, cfg, cfg.primary, cluster.cluster_arn, key)
     return Database(
         writer_host=cluster.cluster_endpoint.hostname, reader_host=cluster.cluster_read_endpoint.hostname,
         cluster_id=cluster.cluster_identifier, security_group=sg, secret=cluster.secret,
@@ -214,18 +239,59 @@ def secondary_database(scope: Construct, cfg: DeployConfig, region: str, vpc: ec
         db_cluster_identifier=f"{cfg.name}-{region}", global_cluster_identifier=cfg.global_cluster_id,
         db_subnet_group_name=subnets.subnet_group_name, vpc_security_group_ids=[sg.security_group_id],
         db_cluster_parameter_group_name=parameters.bind_to_cluster().parameter_group_name,
-        port=DB_PORT, storage_encrypted=True, kms_key_id=key_arn, deletion_protection=True,
+        port=DB_PORT, storage_encrypted=True, kms_key_id=key_arn, deletion_protection=cfg.protect_data,
         backup_retention_period=14, enable_cloudwatch_logs_exports=["error", "slowquery"],
+        serverless_v2_scaling_configuration=rds.CfnDBCluster.ServerlessV2ScalingConfigurationProperty(
+            min_capacity=SERVERLESS_MIN_ACU, max_capacity=SERVERLESS_MAX_ACU,
+        ) if cfg.aurora_serverless else None,
     )
     cluster.apply_removal_policy(cdk.RemovalPolicy.SNAPSHOT)
     for i in range(max(cfg.db_readers, 1)):
         rds.CfnDBInstance(
             scope, f"DbInstance{i + 1}", engine="aurora-mysql", db_cluster_identifier=cluster.ref,
-            db_instance_class=cfg.db_instance_class, db_subnet_group_name=subnets.subnet_group_name,
-            publicly_accessible=False,
+            db_instance_class="db.serverless" if cfg.aurora_serverless else cfg.db_instance_class,
+            db_subnet_group_name=subnets.subnet_group_name, publicly_accessible=False,
         )
+    cluster_arn = cdk.Stack.of(scope).format_arn(
+        service="rds", resource="cluster", resource_name=cluster.ref, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    )
+    backups(scope, cfg, region, cluster_arn, kms.Key.from_key_arn(scope, "BackupKey", key_arn))
     return Database(
         writer_host=cluster.attr_endpoint_address, reader_host=cluster.attr_read_endpoint_address,
         cluster_id=cluster.ref, security_group=sg, secret=secret,
     )
 
+
+
+def backups(scope: Construct, cfg: DeployConfig, region: str, cluster_arn: str, key: kms.IKey) -> None:
+    """AWS Backup: a daily (demo: weekly) snapshot of this region's cluster, copied to the next region's vault.
+
+    Every region backs up its own cluster (after a failover the writer is elsewhere, and a secondary's snapshot
+    holds the same data), so each region's data has a copy outside the region even while it is lost. Attachments
+    need no plan: versioning keeps 90 days of overwritten and deleted objects, and replication copies every
+    version to every region.
+    """
+    # the vault's name is fixed (the other regions' plans name it); with protect_data off it goes with a rolled
+    # back stack, so that the next attempt can create it again
+    vault = backup.BackupVault(
+        scope, "BackupVault", backup_vault_name=cfg.name, encryption_key=key,
+        removal_policy=cdk.RemovalPolicy.RETAIN if cfg.protect_data else cdk.RemovalPolicy.DESTROY,
+    )
+    target = cfg.regions[(cfg.regions.index(region) + 1) % len(cfg.regions)]
+    stack = cdk.Stack.of(scope)
+    target_vault = backup.BackupVault.from_backup_vault_arn(scope, "BackupCopyVault", stack.format_arn(
+        service="backup", region=target, resource="backup-vault", resource_name=cfg.name,
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    ))
+    plan = backup.BackupPlan(scope, "BackupPlan", backup_plan_name=f"{cfg.name}-{region}", backup_vault=vault)
+    # the demo weekly: each copy of an Aurora snapshot to another region is a full copy, paid by the GB
+    schedule = events.Schedule.cron(week_day="SUN", hour="3", minute="0") if cfg.demo \
+        else events.Schedule.cron(hour="3", minute="0")
+    plan.add_rule(backup.BackupPlanRule(
+        rule_name="weekly" if cfg.demo else "daily", schedule_expression=schedule,
+        delete_after=cdk.Duration.days(BACKUP_DAYS),
+        copy_actions=[backup.BackupPlanCopyActionProps(
+            destination_backup_vault=target_vault, delete_after=cdk.Duration.days(BACKUP_DAYS),
+        )],
+    ))
+    plan.add_selection("Aurora", resources=[backup.BackupResource.from_arn(cluster_arn)])

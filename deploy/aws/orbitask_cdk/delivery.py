@@ -1,4 +1,4 @@
-"""Delivery: the image repository (replicated to every region) and the pipeline that tests, builds and deploys."""
+"""Delivery: the image repository (replicated to every region) and the pipeline that checks, stages and deploys."""
 
 from __future__ import annotations
 
@@ -9,13 +9,27 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import pipelines
 from constructs import Construct
 
-from .config import DeployConfig
+from .config import DeployConfig, parse
 from .edge import GlobalStack
 from .regional import RegionalStack
 from .services import migrate_role_names
 
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
+# the image's runtimes (deploy/docker/Dockerfile): every build of the pipeline runs on these, never the image's latest
+RUNTIMES = {"python": "3.11", "nodejs": "20"}
+CDK_CLI_VERSION = "2.1145.0"  # the CLI aws-cdk-lib 2.275.0 (pyproject.toml) is developed against
+CDK_ASSETS_VERSION = "4.7.3"
 DEPLOY_DIR = "deploy/aws"
+BUILDSPEC_DIR = f"{DEPLOY_DIR}/buildspec"
+COMMIT = '"$CODEBUILD_RESOLVED_SOURCE_VERSION"'
+# a prefix, not a suffix: production's `<name>-*` grants and ECR's replication filter do not reach staging's names
+STAGING_PREFIX = "stg-"
+STAGING_KEEPS = ("account", "hosted_zone_id", "hosted_zone_name", "alarm_email", "monthly_budget_usd",
+                 "source_repository", "source_branch", "source_connection_arn", "image_tag", "smtp_host", "smtp_port",
+                 "smtp_security", "attachments_public_key_pem")
+# each region's alarms (ops.py) that must stay quiet through a production wave's bake time
+BAKE_ALARMS = ("5xx", "latency-p99", "replication-lag", "failover-errors")
+BAKE_MINUTES = 15
 
 
 def synthesizer() -> cdk.DefaultStackSynthesizer:
@@ -31,11 +45,25 @@ def synthesizer() -> cdk.DefaultStackSynthesizer:
     )
 
 
-class ProductionStage(cdk.Stage):
+def staging_config(cfg: DeployConfig) -> DeployConfig:
+    """Staging: the demo profile in CFG's primary region alone, under its own names and domains."""
+    raw = {key: getattr(cfg, key) for key in STAGING_KEEPS}
+    return parse({**raw, "name": f"{STAGING_PREFIX}{cfg.name}", "profile": "demo", "regions": [cfg.primary],
+                  "domain": f"staging.{cfg.domain}", "api_domain": f"staging.{cfg.api_domain}",
+                  "replicate_attachments": False})
+
+
+def bake_alarm_names(cfg: DeployConfig, region: str) -> list[str]:
+    """The alarms of REGION a wave waits on (ops.py names them `<name>-<region>-<alarm>`)."""
+    return [f"{cfg.name}-{region}-{alarm}" for alarm in BAKE_ALARMS]
+
+
+class AppStage(cdk.Stage):
     """The global stack, then every region's stack, one after another (the primary first)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, cfg: DeployConfig) -> None:
         super().__init__(scope, construct_id, env=cdk.Environment(account=cfg.account, region=cfg.primary))
+        self.cfg = cfg
         self.global_stack = GlobalStack(self, f"{cfg.name}-global", cfg=cfg, synthesizer=synthesizer())
         # only the primary's bucket is a CloudFront origin (/files/*), and only with signed attachment URLs
         distribution_arn = self.global_stack.distribution.distribution_arn if cfg.attachments_public_key_pem else None
@@ -52,16 +80,14 @@ class ProductionStage(cdk.Stage):
 
 
 class DeliveryStack(cdk.Stack):
-    """ECR with cross-region replication and a CDK pipeline: test, synth, build and push, migrate, deploy."""
+    """ECR with cross-region replication and a CDK pipeline: check and synth, build, staging with a smoke test,
+    approval, then production one region at a time with bake time on each region's alarms."""
 
     def __init__(self, scope: Construct, construct_id: str, *, cfg: DeployConfig) -> None:
         super().__init__(scope, construct_id, env=cdk.Environment(account=cfg.account, region=cfg.primary),
                          description="Orbitask delivery: image repository and pipeline")
-        self.repository = ecr.Repository(
-            self, "Images", repository_name=cfg.name, image_scan_on_push=True,
-            image_tag_mutability=ecr.TagMutability.IMMUTABLE, removal_policy=cdk.RemovalPolicy.RETAIN,
-            lifecycle_rules=[ecr.LifecycleRule(max_image_count=100, description="keep the last 100 builds")],
-        )
+        self.cfg = cfg
+        self.repository = self.image_repository("Images", cfg.name, keep=100)
         ecr.CfnReplicationConfiguration(self, "ImageReplication", replication_configuration=(
             ecr.CfnReplicationConfiguration.ReplicationConfigurationProperty(rules=[
                 ecr.CfnReplicationConfiguration.ReplicationRuleProperty(
@@ -71,68 +97,138 @@ class DeliveryStack(cdk.Stack):
                         filter=cfg.name, filter_type="PREFIX_MATCH")],
                 ),
             ])))
-        source = pipelines.CodePipelineSource.connection(
+        staging_cfg = staging_config(cfg)
+        # the staging services pull `<staging name>:<commit>`: its own repository, in the primary region only
+        self.staging_repository = self.image_repository("StagingImages", staging_cfg.name, keep=20)
+        self.source = pipelines.CodePipelineSource.connection(
             cfg.source_repository, cfg.source_branch, connection_arn=cfg.source_connection_arn,
         )
         self.pipeline = pipelines.CodePipeline(
             self, "Pipeline", pipeline_name=cfg.name, cross_account_keys=False,
-            code_build_defaults=pipelines.CodeBuildOptions(build_environment=codebuild.BuildEnvironment(
-                build_image=BUILD_IMAGE, compute_type=codebuild.ComputeType.LARGE,
-            )),
+            cli_version=CDK_CLI_VERSION, cdk_assets_cli_version=CDK_ASSETS_VERSION,
+            code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE),
+                partial_build_spec=codebuild.BuildSpec.from_object({"phases": {"install": {
+                    "runtime-versions": RUNTIMES}}}),
+            ),
+            synth_code_build_defaults=pipelines.CodeBuildOptions(build_environment=codebuild.BuildEnvironment(
+                compute_type=codebuild.ComputeType.MEDIUM)),  # two CDK syntheses (tests/deploy, then the app)
+            # the deployment checks (tests/deploy, not `make test`: no browser, no database servers), then the app
             synth=pipelines.ShellStep(
-                "TestAndSynth", input=source,
-                commands=[
-                    "make test",  # every test CI runs, with MariaDB, PostgreSQL and Redis started on the build host
-                    f"cd {DEPLOY_DIR} && ../../.venv/bin/python app.py --image-tag \"$CODEBUILD_RESOLVED_SOURCE_VERSION\"",
-                ],
+                "Synth", input=self.source, commands=[f"bash {BUILDSPEC_DIR}/synth.sh {COMMIT}"],
                 primary_output_directory=f"{DEPLOY_DIR}/cdk.out",
             ),
         )
-        self.stage = ProductionStage(self, "Production", cfg=cfg)
-        script_env = {"ORBITASK_NAME": cfg.name, "ORBITASK_GLOBAL_CLUSTER": cfg.global_cluster_id,
-                      "ORBITASK_REGIONS": " ".join(cfg.regions), "ORBITASK_REPOSITORY": self.repository.repository_uri}
-        build = pipelines.CodeBuildStep(
-            "BuildImage", input=source, env=script_env,
+        self.staging = AppStage(self, "Staging", cfg=staging_cfg)
+        build = self.build_image(staging_cfg)
+        staging_after = self.migrate("MigrateStagingAfterDeploy", staging_cfg)
+        self.pipeline.add_stage(
+            self.staging, pre=[build, self.migrate("MigrateStaging", staging_cfg, after=build)],
+            post=[staging_after, self.smoke_test(staging_cfg, after=staging_after)],
+        )
+        approval = pipelines.ManualApprovalStep(
+            "PromoteToProduction", comment=f"Staging passed its smoke test at https://"
+                                           f"{staging_cfg.regional_fqdn(staging_cfg.primary)}: deploy to production?",
+        )
+        self.pipeline.add_wave("Approval", pre=[approval])
+        self.stage = AppStage(self, "Production", cfg=cfg)
+        # migrations run where the writer is before the new tasks start (expand first, contract a release later);
+        # the run after the deployment applies them on a first deployment, before the migration task existed
+        after = self.migrate("MigrateAfterDeploy", cfg)
+        publish = self.publish_web()
+        publish.add_step_dependency(after)
+        self.pipeline.add_stage(
+            self.stage, pre=[self.migrate("Migrate", cfg)], post=[after, publish],
+            # one region at a time, the primary first: the next region starts only once this one has baked
+            stack_steps=[pipelines.StackSteps(stack=stack, post=[self.bake(region)])
+                         for region, stack in self.stage.regionals.items()],
+        )
+
+    def image_repository(self, construct_id: str, name: str, *, keep: int) -> ecr.Repository:
+        """A repository of immutable, scanned image tags named NAME, keeping the last KEEP builds."""
+        return ecr.Repository(
+            self, construct_id, repository_name=name, image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE, removal_policy=cdk.RemovalPolicy.RETAIN,
+            lifecycle_rules=[ecr.LifecycleRule(max_image_count=keep, description=f"keep the last {keep} builds")],
+        )
+
+    def build_image(self, staging_cfg: DeployConfig) -> pipelines.CodeBuildStep:
+        """Build and push `<name>:<commit>` (replicated to every region), then copy it to the staging repository."""
+        cfg = self.cfg
+        return pipelines.CodeBuildStep(
+            "BuildImage", input=self.source,
+            env={"ORBITASK_REPOSITORY": self.repository.repository_uri, "ORBITASK_REGIONS": " ".join(cfg.regions),
+                 "ORBITASK_STAGING_REPOSITORY": self.staging_repository.repository_uri},
             build_environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE, privileged=True),
-            commands=[f"bash {DEPLOY_DIR}/scripts/push-image.sh \"$CODEBUILD_RESOLVED_SOURCE_VERSION\""],
+            commands=[f"bash {DEPLOY_DIR}/scripts/push-image.sh {COMMIT}",
+                      f"bash {BUILDSPEC_DIR}/stage-image.sh {COMMIT}"],
             role_policy_statements=[
                 iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
                 iam.PolicyStatement(
                     actions=["ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-                             "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:DescribeImages"],
-                    resources=[f"arn:aws:ecr:*:{cfg.account}:repository/{cfg.name}"],
+                             "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:DescribeImages",
+                             "ecr:GetDownloadUrlForLayer"],
+                    resources=[f"arn:aws:ecr:*:{cfg.account}:repository/{cfg.name}",
+                               f"arn:aws:ecr:{cfg.primary}:{cfg.account}:repository/{staging_cfg.name}"],
                 ),
             ],
         )
 
-        def migrate(step_id: str) -> pipelines.CodeBuildStep:
-            return pipelines.CodeBuildStep(
-                step_id, input=source, env=script_env,
-                commands=[f"bash {DEPLOY_DIR}/scripts/migrate.sh \"$CODEBUILD_RESOLVED_SOURCE_VERSION\""],
-                role_policy_statements=[
-                    iam.PolicyStatement(actions=["rds:DescribeGlobalClusters", "ecs:DescribeTaskDefinition",
-                                                 "ecs:RegisterTaskDefinition", "ecs:DescribeTasks"], resources=["*"]),
-                    iam.PolicyStatement(actions=["ecs:RunTask"], resources=[
-                        f"arn:aws:ecs:*:{cfg.account}:task-definition/{cfg.name}-migrate:*"]),
-                    iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[
-                        f"arn:aws:ssm:*:{cfg.account}:parameter/{cfg.name}/migrate"]),
-                    iam.PolicyStatement(actions=["iam:PassRole"], resources=[
-                        f"arn:aws:iam::{cfg.account}:role/{role}"
-                        for region in cfg.regions for role in migrate_role_names(cfg, region)
-                    ], conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
-                ],
-            )
+    def migrate(self, step_id: str, cfg: DeployConfig, *, after: pipelines.Step | None = None
+                ) -> pipelines.CodeBuildStep:
+        """`orbitask db upgrade` with the commit's image, as a one-off task where CFG's writer is now."""
+        step = pipelines.CodeBuildStep(
+            step_id, input=self.source,
+            env={"ORBITASK_NAME": cfg.name, "ORBITASK_GLOBAL_CLUSTER": cfg.global_cluster_id,
+                 "ORBITASK_REGIONS": " ".join(cfg.regions)},
+            commands=[f"bash {DEPLOY_DIR}/scripts/migrate.sh {COMMIT}"],
+            role_policy_statements=[
+                iam.PolicyStatement(actions=["rds:DescribeGlobalClusters", "ecs:DescribeTaskDefinition",
+                                             "ecs:RegisterTaskDefinition", "ecs:DescribeTasks"], resources=["*"]),
+                iam.PolicyStatement(actions=["ecs:RunTask"], resources=[
+                    f"arn:aws:ecs:*:{cfg.account}:task-definition/{cfg.name}-migrate:*"]),
+                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[
+                    f"arn:aws:ssm:*:{cfg.account}:parameter/{cfg.name}/migrate"]),
+                iam.PolicyStatement(actions=["iam:PassRole"], resources=[
+                    f"arn:aws:iam::{cfg.account}:role/{role}"
+                    for region in cfg.regions for role in migrate_role_names(cfg, region)
+                ], conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
+            ],
+        )
+        if after:
+            step.add_step_dependency(after)
+        return step
 
-        # migrations run in the writer region before the new tasks start (expand first, contract a release later);
-        # the second run applies them on a first deployment, when the migration task did not exist yet
-        pre_migrate = migrate("Migrate")
-        pre_migrate.add_step_dependency(build)
-        publish = pipelines.CodeBuildStep(
-            "PublishWeb", input=source, env={"ORBITASK_GLOBAL_STACK": self.stage.global_stack.stack_name},
+    def smoke_test(self, cfg: DeployConfig, *, after: pipelines.Step) -> pipelines.CodeBuildStep:
+        """Staging's region answers /readyz and /api/v1/healthz over HTTPS (once AFTER, its migration, is done)."""
+        step = pipelines.CodeBuildStep(
+            "SmokeTest", env={"ORBITASK_URL": f"https://{cfg.regional_fqdn(cfg.primary)}"},
+            input=self.source, commands=[f"bash {BUILDSPEC_DIR}/smoke.sh"],
+        )
+        step.add_step_dependency(after)
+        return step
+
+    def bake(self, region: str) -> pipelines.CodeBuildStep:
+        """Bake time after REGION's wave: its alarms polled for BAKE_MINUTES; one in ALARM (or missing) fails it."""
+        names = bake_alarm_names(self.cfg, region)
+        return pipelines.CodeBuildStep(
+            "Bake", input=self.source,
+            env={"ORBITASK_ALARMS": " ".join(names), "ORBITASK_BAKE_MINUTES": str(BAKE_MINUTES)},
+            commands=[f"bash {BUILDSPEC_DIR}/bake.sh {region}"],
+            timeout=cdk.Duration.minutes(BAKE_MINUTES + 15),
+            role_policy_statements=[iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[
+                f"arn:aws:cloudwatch:{region}:{self.cfg.account}:alarm:{name}" for name in names])],
+        )
+
+    def publish_web(self) -> pipelines.CodeBuildStep:
+        """Build web/ and publish it to the global stack's bucket behind CloudFront."""
+        cfg, stack_name = self.cfg, self.stage.global_stack.stack_name
+        return pipelines.CodeBuildStep(
+            "PublishWeb", input=self.source, env={"ORBITASK_GLOBAL_STACK": stack_name},
             commands=[f"bash {DEPLOY_DIR}/scripts/publish-web.sh"],
             role_policy_statements=[
                 iam.PolicyStatement(actions=["cloudformation:DescribeStacks"], resources=[
-                    f"arn:aws:cloudformation:us-east-1:{cfg.account}:stack/{self.stage.global_stack.stack_name}/*"]),
+                    f"arn:aws:cloudformation:us-east-1:{cfg.account}:stack/{stack_name}/*"]),
                 iam.PolicyStatement(actions=["s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                                     resources=[f"arn:aws:s3:::{cfg.web_bucket_name}",
                                                f"arn:aws:s3:::{cfg.web_bucket_name}/*"]),
@@ -140,6 +236,3 @@ class DeliveryStack(cdk.Stack):
                                     resources=[f"arn:aws:cloudfront::{cfg.account}:distribution/*"]),
             ],
         )
-        after = migrate("MigrateAfterDeploy")
-        publish.add_step_dependency(after)
-        self.pipeline.add_stage(self.stage, pre=[build, pre_migrate], post=[after, publish])

@@ -1,5 +1,6 @@
-"""The global stack (us-east-1): CloudFront with WAF, Route 53 latency routing with health checks, the failover
-table (a DynamoDB global table with a replica in every region), the budget."""
+"""The global stack (us-east-1): CloudFront with WAF and their logs, Route 53 latency routing with health checks,
+the failover table (a DynamoDB global table with a replica in every region), alarms and the global dashboard, the
+budget."""
 
 from __future__ import annotations
 
@@ -20,7 +21,15 @@ from constructs import Construct
 
 from . import waf
 from .config import DeployConfig
-from .ops import GLOBAL_REGION, failover_table_name
+from .ops import (
+    GLOBAL_REGION,
+    WAF_BLOCKED_PER_5_MIN,
+    WATCHER_METRICS,
+    failover_table_name,
+    notify,
+    waf_blocked,
+    watcher_metric,
+)
 
 # /files/<key> on the app's domain serves the attachments bucket's object <key>
 STRIP_FILES_PREFIX = (
@@ -32,6 +41,8 @@ SPA_PAGES = (
     "function handler(event) { var r = event.request; "
     "if (!/\\.[^/]*$/.test(r.uri)) { r.uri = '/index.html'; } return r; }"
 )
+CDN_5XX_PERCENT = 5
+LOG_DAYS = 90
 
 
 class GlobalStack(cdk.Stack):
@@ -55,6 +66,7 @@ class GlobalStack(cdk.Stack):
         self.health_checks = {}
         for region in cfg.regions:
             self.health_checks[region] = self.region_routing(cfg, zone, region)
+        self.files_key_id: str | None = None  # set by cdn() with signed attachment URLs
         self.distribution = self.cdn(cfg, zone)
         # votes, the failover lock and DNS moves; each region's watcher reads and writes its own replica, so
         # losing any one region (this one included) leaves the others their table
@@ -76,6 +88,52 @@ class GlobalStack(cdk.Stack):
                 subscribers=[budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=cfg.alarm_email)],
             ) for kind, threshold in (("ACTUAL", 80), ("FORECASTED", 100))
         ])
+        self.cdn_alarms(cfg)
+        self.dashboard(cfg)
+
+    def cdn_alarms(self, cfg: DeployConfig) -> None:
+        """CloudFront's 5xx rate and its WAF's blocked-request spikes, to the health topic."""
+        five = cdk.Duration.minutes(5)
+        notify([
+            self.distribution.metric5xx_error_rate(period=five, statistic="Average").create_alarm(
+                self, "Cdn5xx", alarm_name=f"{cfg.name}-cdn-5xx", threshold=CDN_5XX_PERCENT, evaluation_periods=3,
+                datapoints_to_alarm=2, treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"more than {CDN_5XX_PERCENT}% of CloudFront's answers are 5xx (origins or regions down)",
+            ),
+            waf_blocked(self.web_acl_name, None).create_alarm(
+                self, "CdnWafBlocked", alarm_name=f"{cfg.name}-cdn-waf-blocked", threshold=WAF_BLOCKED_PER_5_MIN,
+                evaluation_periods=1, treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                alarm_description="CloudFront's WAF blocks a spike of requests: an attack, or a rule hurting users",
+            ),
+        ], self.health_topic)
+
+    def dashboard(self, cfg: DeployConfig) -> cw.Dashboard:
+        """Every region's health check and watcher, CloudFront's errors and WAF, and every global alarm."""
+        minute = cdk.Duration.minutes(1)
+        health = [cw.Metric(namespace="AWS/Route53", metric_name="HealthCheckStatus", statistic="Minimum",
+                            dimensions_map={"HealthCheckId": check.attr_health_check_id}, period=minute, label=region)
+                  for region, check in self.health_checks.items()]
+        board = cw.Dashboard(self, "Dashboard", dashboard_name=f"{cfg.name}-global",
+                             default_interval=cdk.Duration.hours(3))
+        board.add_widgets(
+            cw.GraphWidget(title="Route 53 health checks on /readyz (1 healthy, 0 down)", width=12, left=health,
+                           left_y_axis=cw.YAxisProps(min=0, max=1)),
+            cw.GraphWidget(title="CloudFront: requests; 4xx and 5xx (%)", width=12, left=[
+                self.distribution.metric4xx_error_rate(period=minute),
+                self.distribution.metric5xx_error_rate(period=minute)],
+                right=[self.distribution.metric_requests(period=minute)]),
+        )
+        board.add_widgets(*(
+            cw.GraphWidget(title=f"Failover watchers: {metric} by region", width=8,
+                           left=[watcher_metric(metric, region) for region in cfg.regions])
+            for metric in WATCHER_METRICS))
+        board.add_widgets(
+            cw.GraphWidget(title="CloudFront WAF: blocked requests", width=12,
+                           left=[waf_blocked(self.web_acl_name, None)]),
+            cw.AlarmStatusWidget(title="Global alarms", width=12,
+                                 alarms=[c for c in self.node.find_all() if isinstance(c, cw.Alarm)]),
+        )
+        return board
 
     def region_routing(self, cfg: DeployConfig, zone: route53.IHostedZone, region: str) -> route53.CfnHealthCheck:
         """A health check on the region's /readyz, its latency record, and an alarm when it fails."""
@@ -128,6 +186,7 @@ class GlobalStack(cdk.Stack):
             )
             key = cloudfront.PublicKey(self, "FilesKey", encoded_key=cfg.attachments_public_key_pem,
                                        comment="verifies signed attachment URLs")
+            self.files_key_id = key.public_key_id  # the primary's tasks sign with it (ORBITASK_CLOUDFRONT_KEY_ID)
             extra["/files/*"] = cloudfront.BehaviorOptions(
                 origin=origins.S3BucketOrigin.with_origin_access_control(files),
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
@@ -140,10 +199,20 @@ class GlobalStack(cdk.Stack):
                 )],
             )
         cert = acm.Certificate(self, "Cert", domain_name=cfg.domain, validation=acm.CertificateValidation.from_dns(zone))
-        acl = waf.web_acl(self, "Waf", f"{cfg.name}-cdn", cloudfront=True)
+        self.web_acl_name = f"{cfg.name}-cdn"
+        acl = waf.web_acl(self, "Waf", self.web_acl_name, cloudfront=True)
+        waf.log_requests(self, "Waf", acl, self.web_acl_name)
+        # CloudFront's standard logs: the legacy delivery writes with object ACLs, so this bucket keeps them on
+        logs_bucket = s3.Bucket(
+            self, "CdnLogs", bucket_name=f"{cfg.name}-cdn-logs-{cfg.account}", encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED, removal_policy=cdk.RemovalPolicy.RETAIN,
+            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(LOG_DAYS))],
+        )
         dist = cloudfront.Distribution(
             self, "Cdn", domain_names=[cfg.domain], certificate=cert, web_acl_id=acl.attr_arn,
             default_root_object="index.html", http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            enable_logging=True, log_bucket=logs_bucket, log_file_prefix="cloudfront/",
             minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
             default_behavior=cloudfront.BehaviorOptions(
                 origin=origins.S3BucketOrigin.with_origin_access_control(web),

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from . import data, ops, services
 from .config import DeployConfig
+from .edge import GlobalStack
 
 # Secrets Manager secret (under <name>/) -> the ORBITASK_* variables it fills, with the JSON field of each
 APP_SECRETS: dict[str, tuple[tuple[str, str | None], ...]] = {
@@ -19,13 +24,19 @@ APP_SECRETS: dict[str, tuple[tuple[str, str | None], ...]] = {
     "db-app": (("ORBITASK_DATABASE_PASSWORD", None),),  # the app's database user (data.DB_APP_USER)
 }
 # the app exports traces with OTLP over HTTP (src/orbitask/core/tracing.py): the collector's HTTP port
-OTLP_PROTOCOL, OTLP_PORT = "http/protobuf", 4318
+OTLP_PROTOCOL, OTLP_PORT = "http/protobuf", services.OTLP_PORT
 # the SMTP credentials are set by hand after the first deployment (docs/deploy-aws.md); a placeholder until then
 GENERATED = {
     "smtp": sm.SecretStringGenerator(secret_string_template='{"username": "set-me"}', generate_string_key="password",
                                      exclude_punctuation=True),
 }
 MASTER_SECRET = "db"  # <name>/db: Aurora's master user (made with the primary cluster)
+# <name>/cloudfront-key: the private key of attachments_public_key_file's pair, which the operator stores (PEM) before
+# deploying with it (docs/deploy-aws.md): key material never passes through a template
+CLOUDFRONT_KEY_SECRET = "cloudfront-key"
+# the service that answers downloads (tasks/attachments.py): the only one that reads other regions' buckets or signs
+FILES_SERVICE = "tasks"
+RESTRICT_DEFAULT_SG = "Custom::VpcRestrictDefaultSGCustomResourceProvider"  # @aws-cdk/aws-ec2:restrictDefaultSecurityGroup
 ENDPOINTS = {
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
     "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
@@ -35,22 +46,58 @@ ENDPOINTS = {
 
 
 def network(scope: Construct, cfg: DeployConfig, region: str) -> ec2.Vpc:
-    """A VPC: public subnets (ALB, NAT), private ones (tasks), isolated ones (Aurora), VPC endpoints."""
+    """A VPC: public subnets (ALB, NAT), private ones (tasks), isolated ones (Aurora), VPC endpoints, flow logs.
+
+    Without NAT gateways (the demo) there are no private subnets with egress and no interface endpoints (they cost
+    more than the demo's whole compute): the tasks sit in the public subnets with public addresses.
+    """
     index = cfg.regions.index(region)
+    subnets = [ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)]
+    if cfg.nat_gateways:
+        subnets.append(ec2.SubnetConfiguration(name="app", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS,
+                                               cidr_mask=20))
+    subnets.append(ec2.SubnetConfiguration(name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24))
     vpc = ec2.Vpc(
         scope, "Vpc", ip_addresses=ec2.IpAddresses.cidr(f"10.{10 + 10 * index}.0.0/16"),
         availability_zones=[f"{region}{letter}" for letter in "abcdef"[: cfg.azs]], nat_gateways=cfg.nat_gateways,
-        subnet_configuration=[
-            ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-            ec2.SubnetConfiguration(name="app", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20),
-            ec2.SubnetConfiguration(name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
-        ],
+        subnet_configuration=subnets,
     )
+    # the recommended flags empty the default security group through a CDK custom resource, whose handler names
+    # its role both by GetAtt and by DependsOn: cfn-lint warns (W3005), so the redundant DependsOn goes
+    provider = cdk.Stack.of(scope).node.try_find_child(RESTRICT_DEFAULT_SG)
+    if provider is not None:
+        provider.node.find_child("Handler").add_deletion_override("DependsOn")
     vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
-    private = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
-    for name, service in ENDPOINTS.items():
-        vpc.add_interface_endpoint(name, service=service, private_dns_enabled=True, subnets=private)
+    if cfg.nat_gateways:
+        private = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        for name, service in ENDPOINTS.items():
+            vpc.add_interface_endpoint(name, service=service, private_dns_enabled=True, subnets=private)
+    flow_logs = logs.LogGroup(scope, "FlowLogs", retention=logs.RetentionDays.ONE_MONTH,
+                              removal_policy=cdk.RemovalPolicy.DESTROY)
+    vpc.add_flow_log("Flows", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+                     traffic_type=ec2.FlowLogTrafficType.ALL)
     return vpc
+
+
+def storage_regions(cfg: DeployConfig, region: str) -> str:
+    """ORBITASK_STORAGE_REGIONS: every other region's attachments bucket (downloads fall back to the origin's)."""
+    return json.dumps({other: {"backend": "s3", "bucket": cfg.bucket_name(other), "region": other}
+                       for other in cfg.regions if other != region}, separators=(",", ":"))
+
+
+def peer_reads(cfg: DeployConfig, region: str, key_arn: str) -> list[iam.PolicyStatement]:
+    """Reading other regions' attachments: their buckets' objects, decrypted by their replica of the key."""
+    others = [r for r in cfg.regions if r != region]
+    return [] if not others else [
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:aws:s3:::{cfg.bucket_name(r)}/*" for r in others]),
+        iam.PolicyStatement(actions=["kms:Decrypt"], resources=[data.key_arn_in(key_arn, r) for r in others]),
+    ]
+
+
+def files_key_id(stack: cdk.Stack) -> str:
+    """The id of the CloudFront public key that verifies signed attachment URLs (the global stack beside STACK)."""
+    (found,) = [c for c in stack.node.scope.node.children if isinstance(c, GlobalStack)]
+    return found.files_key_id
 
 
 class RegionalStack(cdk.Stack):
@@ -70,7 +117,7 @@ class RegionalStack(cdk.Stack):
         vpc = network(self, cfg, region)
         if primary is None:
             key = data.primary_key(self, cfg, distribution_arn)
-            self.key_arn = key.key_arn
+            self.key_arn = key_arn = key.key_arn
             app_secrets: dict[str, sm.ISecret] = {}
             for name in APP_SECRETS:
                 app_secrets[name] = sm.Secret(
@@ -85,6 +132,7 @@ class RegionalStack(cdk.Stack):
             self.secret_arns[MASTER_SECRET] = db.secret.secret_arn
         else:
             key = data.replica_key(self, cfg, primary.key_arn)
+            key_arn = key.key_arn
             # the replicas by complete ARN (the primary's, in this region): a partial ARN is misread for some names
             app_secrets = {name: sm.Secret.from_secret_complete_arn(
                 self, f"Secret-{name}", data.secret_arn_in(arn, region)) for name, arn in primary.secret_arns.items()}
@@ -115,6 +163,19 @@ class RegionalStack(cdk.Stack):
             "ORBITASK_SMTP_SECURITY": cfg.smtp_security, "ORBITASK_DATA_DIR": "/tmp/orbitask",
         }
         secrets = {var: (app_secrets[n], field) for n, fills in APP_SECRETS.items() for var, field in fills}
+        # other regions' buckets: downloads fall back to the origin's while S3 replicates. The worker gets them only
+        # without S3 replication: it would copy every file itself, and its copies would replicate out again
+        peers = {"ORBITASK_STORAGE_REGIONS": storage_regions(cfg, region)}
+        peer_users = [FILES_SERVICE] + ([] if cfg.replicate_attachments else ["worker"])
+        extra_environment = {service: dict(peers) for service in peer_users}
+        extra_secrets: dict[str, dict[str, services.ecs.Secret]] = {}
+        if distribution_arn:  # signed CloudFront URLs, where CloudFront's /files/* origin is the local bucket
+            extra_environment[FILES_SERVICE].update({
+                "ORBITASK_CLOUDFRONT_URL": f"https://{cfg.domain}/files",
+                "ORBITASK_CLOUDFRONT_KEY_ID": files_key_id(self),
+            })
+            extra_secrets[FILES_SERVICE] = {"ORBITASK_CLOUDFRONT_PRIVATE_KEY": services.ecs.Secret.from_secrets_manager(
+                sm.Secret.from_secret_name_v2(self, "CloudFrontKey", f"{cfg.name}/{CLOUDFRONT_KEY_SECRET}"))}
         tracing = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{OTLP_PORT}",
                    "OTEL_EXPORTER_OTLP_PROTOCOL": OTLP_PROTOCOL} if cfg.tracing else {}
         # the migration task and the failover Lambda act only where the writer is now (which a failover moves):
@@ -133,6 +194,8 @@ class RegionalStack(cdk.Stack):
             },
             migrate_secrets={env: services.ecs.Secret.from_secrets_manager(s, f)
                              for env, (s, f) in migrate_secrets.items()},
+            extra_environment=extra_environment, extra_secrets=extra_secrets,
+            extra_statements={service: peer_reads(cfg, region, key_arn) for service in peer_users},
         )
         zone = route53.HostedZone.from_hosted_zone_attributes(
             self, "Zone", hosted_zone_id=cfg.hosted_zone_id, zone_name=cfg.hosted_zone_name,
@@ -140,8 +203,11 @@ class RegionalStack(cdk.Stack):
         self.compute = services.compute(self, cfg, region, vpc, rt, zone)
         topic = ops.alarm_topic(self, cfg)
         ops.alarms(self, cfg, region, self.compute.alb, db.cluster_id, topic)
+        ops.oncall_alarms(self, cfg, region, self.compute, db.cluster_id, topic)
         self.failover = ops.failover_lambda(self, cfg, region, vpc, app_sg,
                                             {**environment, "ORBITASK_DATABASE_URL": local_writer}, secrets, topic)
+        ops.canary(self, cfg, region, self.compute.logs_bucket, topic)
+        ops.dashboard(self, cfg, region, self.compute, db.cluster_id)
         self.files = files
         cdk.CfnOutput(self, "LoadBalancer", value=self.compute.alb.load_balancer_dns_name)
         cdk.CfnOutput(self, "RegionalUrl", value=f"https://{cfg.regional_fqdn(region)}")

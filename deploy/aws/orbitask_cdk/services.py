@@ -1,7 +1,9 @@
-"""One region's compute: an ECS cluster, one Fargate service per Orbitask service, an ALB with path rules."""
+"""One region's compute: an ECS cluster, one Fargate service per Orbitask service, an ALB with path rules and its
+access log, the collector sidecar that sends traces to X-Ray and the app's metrics to CloudWatch."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,21 @@ API = "/api/v1"
 HEALTH_CMD = ["CMD", "python", "-c",
               "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
 OTEL_IMAGE = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
+OTLP_PORT = 4318  # the collector's OTLP/HTTP port (the app exports over HTTP: src/orbitask/core/tracing.py)
+# the app's Prometheus metrics (/metrics, src/orbitask/core/observability.py) that reach CloudWatch through the
+# collector, as embedded metric format logs: name prefix -> the labels kept as dimensions besides ServiceName
+METRICS_NAMESPACE = "Orbitask"
+EXPORTED_METRICS: dict[str, tuple[str, ...]] = {
+    "orbitask_relay_lag_seconds": (),
+    "orbitask_relay_published_total": (),
+    "orbitask_replica_lag_events": (),
+    "orbitask_topology_epoch": (),
+    "orbitask_websockets": (),
+    "orbitask_forwarded_requests_total": ("target", "outcome"),
+    "orbitask_forward_received_total": ("origin",),
+}
+SCRAPE_INTERVAL = "60s"
+ACCESS_LOG_DAYS = 90
 # ALB rules in priority order (at most 5 patterns a rule); the boards service takes everything else
 PATH_RULES: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (10, "realtime", (f"{API}/ws", f"{API}/ws/*")),
@@ -47,6 +64,11 @@ DEFAULT_SERVICE = "boards"
 FILE_USERS = frozenset({"tasks", "worker"})
 # the migration task's entry point: makes the app's database user, then runs `orbitask db upgrade`
 PROVISION_DB_USER = (Path(__file__).resolve().parent.parent / "scripts" / "provision_db_user.py").read_text()
+
+
+def metrics_log_group_name(cfg: DeployConfig) -> str:
+    """Where the collector writes the app's metrics (EMF): named, since the collector's config is a literal."""
+    return f"/{cfg.name}/metrics"
 
 
 def migrate_role_names(cfg: DeployConfig, region: str) -> tuple[str, str]:
@@ -73,6 +95,11 @@ class AppRuntime:
     # the migration task's own: the master user on the region's cluster endpoint, and the app user's password
     migrate_environment: dict[str, str] = field(default_factory=dict)
     migrate_secrets: Mapping[str, ecs.Secret] = field(default_factory=dict)
+    # what only some services get, by service (attachments: other regions' buckets, CloudFront signing), and the
+    # grants that go with it
+    extra_environment: dict[str, dict[str, str]] = field(default_factory=dict)
+    extra_secrets: dict[str, Mapping[str, ecs.Secret]] = field(default_factory=dict)
+    extra_statements: dict[str, list[iam.PolicyStatement]] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,33 +108,64 @@ class Compute:
 
     cluster: ecs.Cluster
     alb: elbv2.ApplicationLoadBalancer
+    logs_bucket: s3.Bucket  # the ALB's access logs (and the canary's artifacts)
     services: dict[str, ecs.FargateService] = field(default_factory=dict)
     target_groups: dict[str, elbv2.ApplicationTargetGroup] = field(default_factory=dict)
+    web_acl: wafv2.CfnWebACL | None = None  # none when the profile has one WAF, on CloudFront
+
+
+def collector_config(service: str, *, scrape: bool, metrics_log_group: str) -> str:
+    """The collector's config: OTLP traces to X-Ray; SCRAPE: also the app's /metrics to CloudWatch (EMF)."""
+    pipelines: dict[str, object] = {"traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["awsxray"]}}
+    config: dict[str, object] = {
+        "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{OTLP_PORT}"}}}},
+        "processors": {"batch": {}},
+        "exporters": {"awsxray": {}},
+        "service": {"pipelines": pipelines},
+    }
+    if scrape:
+        config["receivers"]["prometheus"] = {"config": {"scrape_configs": [{  # type: ignore[index]
+            "job_name": "orbitask", "scrape_interval": SCRAPE_INTERVAL, "metrics_path": "/metrics",
+            "static_configs": [{"targets": [f"127.0.0.1:{APP_PORT}"], "labels": {"ServiceName": service}}],
+        }]}}
+        config["exporters"]["awsemf"] = {  # type: ignore[index]
+            "namespace": METRICS_NAMESPACE, "log_group_name": metrics_log_group, "log_stream_name": "{TaskId}",
+            "dimension_rollup_option": "NoDimensionRollup",
+            # anchored at the start only: a `$` would be read as the collector's ${ENV} syntax
+            "metric_declarations": [{"dimensions": [["ServiceName", *labels]], "metric_name_selectors": [f"^{name}"]}
+                                    for name, labels in EXPORTED_METRICS.items()],
+        }
+        pipelines["metrics"] = {"receivers": ["prometheus"], "processors": ["batch"], "exporters": ["awsemf"]}
+    return json.dumps(config)  # JSON is YAML
 
 
 def task_definition(scope: Construct, cfg: DeployConfig, rt: AppRuntime, repo: ecr.IRepository, name: str,
                     cmd: list[str], *, http: bool, cpu: int, memory: int, migrate: bool = False,
-                    roles: tuple[iam.IRole, iam.IRole] | None = None) -> ecs.FargateTaskDefinition:
-    """A task: the app container, non-root with a read-only root filesystem, and the tracing sidecar.
+                    roles: tuple[iam.IRole, iam.IRole] | None = None,
+                    metrics: logs.ILogGroup | None = None) -> ecs.FargateTaskDefinition:
+    """A task: the app container, non-root with a read-only root filesystem, and the collector sidecar.
 
-    MIGRATE: the migration task (its own environment, secrets and entry point); ROLES: its task and execution role.
+    MIGRATE: the migration task (its own environment, secrets and entry point); ROLES: its task and execution role;
+    METRICS: the log group the collector writes the app's metrics to (an HTTP service's /metrics).
     """
     task_role, execution_role = roles or (None, None)
     task = ecs.FargateTaskDefinition(
         scope, f"{name}Task", family=f"{cfg.name}-{name}", cpu=cpu, memory_limit_mib=memory,
         runtime_platform=ecs.RuntimePlatform(
-            cpu_architecture=ecs.CpuArchitecture.X86_64, operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            cpu_architecture=ecs.CpuArchitecture.ARM64 if cfg.arm64 else ecs.CpuArchitecture.X86_64,
+            operating_system_family=ecs.OperatingSystemFamily.LINUX,
         ),
         task_role=task_role, execution_role=execution_role,
     )
     log_group = logs.LogGroup(scope, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH,
                               removal_policy=cdk.RemovalPolicy.DESTROY)
-    env = {**(rt.migrate_environment if migrate else rt.environment),
+    env = {**(rt.migrate_environment if migrate else {**rt.environment, **rt.extra_environment.get(name, {})}),
            **({"OTEL_SERVICE_NAME": f"orbitask-{name}"} if rt.tracing else {})}
+    secrets = rt.migrate_secrets if migrate else {**rt.secrets, **rt.extra_secrets.get(name, {})}
     app = task.add_container(
         "app", image=ecs.ContainerImage.from_ecr_repository(repo, tag=cfg.image_tag), command=cmd,
         entry_point=["python", "-c", PROVISION_DB_USER] if migrate else None,
-        environment=env, secrets=dict(rt.migrate_secrets if migrate else rt.secrets), user=APP_USER,
+        environment=env, secrets=dict(secrets), user=APP_USER,
         readonly_root_filesystem=True,
         logging=ecs.LogDrivers.aws_logs(stream_prefix=name, log_group=log_group),
         port_mappings=[ecs.PortMapping(container_port=APP_PORT)] if http else None,
@@ -117,22 +175,44 @@ def task_definition(scope: Construct, cfg: DeployConfig, rt: AppRuntime, repo: e
     task.add_volume(name="tmp")  # the one writable place: Fargate task storage, gone with the task
     app.add_mount_points(ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False))
     if rt.tracing:
+        config = collector_config(f"{cfg.name}-{name}", scrape=http and metrics is not None,
+                                  metrics_log_group=metrics_log_group_name(cfg))
         task.add_container(
             "otel", image=ecs.ContainerImage.from_registry(OTEL_IMAGE), essential=False,
-            command=["--config=/etc/ecs/ecs-xray.yaml"], readonly_root_filesystem=True,
+            environment={"AOT_CONFIG_CONTENT": config}, readonly_root_filesystem=True,
             logging=ecs.LogDrivers.aws_logs(stream_prefix=f"{name}-otel", log_group=log_group),
         )
         task.task_role.add_to_principal_policy(iam.PolicyStatement(
             actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"],  # X-Ray has no resources
         ))
+        if http and metrics is not None:
+            metrics.grant_write(task.task_role)
     return task
+
+
+def access_logs_bucket(scope: Construct, cfg: DeployConfig, region: str) -> s3.Bucket:
+    """The region's log bucket (ALB access logs, canary artifacts): SSE-S3, as ALB log delivery requires."""
+    return s3.Bucket(
+        scope, "AccessLogs", bucket_name=f"{cfg.name}-logs-{cfg.account}-{region}",
+        encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True, versioned=False,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL, object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+        lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(ACCESS_LOG_DAYS),
+                                          abort_incomplete_multipart_upload_after=cdk.Duration.days(1))],
+    )
 
 
 def compute(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, rt: AppRuntime,
             zone: route53.IHostedZone) -> Compute:
     """The ECS cluster, every service, the ALB (HTTPS, path rules, WebSockets) and the region's DNS name."""
     cluster = ecs.Cluster(scope, "Cluster", vpc=vpc, cluster_name=cfg.name,
-                          container_insights_v2=ecs.ContainerInsights.ENABLED)
+                          container_insights_v2=ecs.ContainerInsights.ENABLED,
+                          enable_fargate_capacity_providers=cfg.fargate_spot)
+    # without NAT gateways (the demo) the tasks sit in the public subnets with public addresses, reaching only
+    # what their security group lets out; inbound only from the load balancer
+    public_tasks = cfg.nat_gateways == 0
+    task_subnets = ec2.SubnetSelection(
+        subnet_type=ec2.SubnetType.PUBLIC if public_tasks else ec2.SubnetType.PRIVATE_WITH_EGRESS)
     repo = ecr.Repository.from_repository_name(scope, "Repo", cfg.name)  # replicated here from the primary
     alb_sg = ec2.SecurityGroup(scope, "AlbSg", vpc=vpc, description="Orbitask load balancer")
     alb_sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS")
@@ -143,23 +223,31 @@ def compute(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, rt:
         idle_timeout=cdk.Duration.seconds(300),  # WebSockets: heartbeats every 20 s keep them well inside this
         vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
     )
+    logs_bucket = access_logs_bucket(scope, cfg, region)
+    alb.log_access_logs(logs_bucket, prefix="alb")
+    metrics = logs.LogGroup(scope, "AppMetrics", log_group_name=metrics_log_group_name(cfg),
+                            retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY)
     regional_name = cfg.regional_fqdn(region)
     cert = acm.Certificate(
         scope, "Cert", domain_name=regional_name, subject_alternative_names=[cfg.api_domain],
         validation=acm.CertificateValidation.from_dns(zone),
     )
-    out = Compute(cluster=cluster, alb=alb)
+    out = Compute(cluster=cluster, alb=alb, logs_bucket=logs_bucket)
     for service in ALL_SERVICES:
         http = service in HTTP_SERVICES
         size = cfg.size(service)
         task = task_definition(scope, cfg, rt, repo, service, command(service), http=http, cpu=size.cpu,
-                               memory=size.memory)
+                               memory=size.memory, metrics=metrics)
         if service in FILE_USERS:
             rt.files.grant_read_write(task.task_role)
+        for statement in rt.extra_statements.get(service, []):
+            task.task_role.add_to_principal_policy(statement)
         svc = ecs.FargateService(
             scope, f"{service}Service", cluster=cluster, task_definition=task, service_name=f"{cfg.name}-{service}",
-            desired_count=size.min_tasks, security_groups=[rt.security_group],
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            desired_count=cfg.desired_tasks or size.min_tasks, security_groups=[rt.security_group],
+            vpc_subnets=task_subnets, assign_public_ip=public_tasks,
+            capacity_provider_strategies=[ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=1)]
+            if cfg.fargate_spot else None,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             min_healthy_percent=100, max_healthy_percent=200,
             health_check_grace_period=cdk.Duration.seconds(60) if http else None,
@@ -187,8 +275,11 @@ def compute(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, rt:
             action=elbv2.ListenerAction.forward([out.target_groups[service]]),
         )
     alb.add_redirect(source_port=80, target_port=443)
-    acl = waf.web_acl(scope, "Waf", f"{cfg.name}-{region}", cloudfront=False)  # API clients reach the ALB directly
-    wafv2.CfnWebACLAssociation(scope, "WafOnAlb", resource_arn=alb.load_balancer_arn, web_acl_arn=acl.attr_arn)
+    if cfg.waf_on_load_balancers:  # API clients reach the ALB directly
+        out.web_acl = waf.web_acl(scope, "Waf", f"{cfg.name}-{region}", cloudfront=False)
+        wafv2.CfnWebACLAssociation(scope, "WafOnAlb", resource_arn=alb.load_balancer_arn,
+                                   web_acl_arn=out.web_acl.attr_arn)
+        waf.log_requests(scope, "Waf", out.web_acl, f"{cfg.name}-{region}")
     route53.ARecord(scope, "RegionalName", zone=zone, record_name=regional_name,
                     target=route53.RecordTarget.from_alias(targets.LoadBalancerTarget(alb)))
     ecs_tasks = iam.ServicePrincipal("ecs-tasks.amazonaws.com")
@@ -202,7 +293,8 @@ def compute(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, rt:
         description="what deploy/aws/scripts/migrate.sh needs to run `orbitask db upgrade` in this region",
         string_value=cdk.Stack.of(scope).to_json_string({
             "cluster": cluster.cluster_name, "family": migrate_task.family,
-            "subnets": vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids,
+            "subnets": vpc.select_subnets(subnet_type=task_subnets.subnet_type).subnet_ids,
+            "public_ip": public_tasks,
             "security_group": rt.security_group.security_group_id,
         }),
     )

@@ -1,7 +1,9 @@
-"""The WAF web ACL: AWS managed rule groups and a per-address rate limit, for CloudFront and for each ALB."""
+"""The WAF web ACL: AWS managed rule groups and a per-address rate limit, for CloudFront and for each ALB; its log."""
 
 from __future__ import annotations
 
+import aws_cdk as cdk
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as waf
 from constructs import Construct
 
@@ -19,6 +21,13 @@ API_PREFIX = "/api/"
 # the signed region-to-region hop (src/orbitask/regions/forwarding.py): a region's forwarded writes all come from
 # its NAT gateway's address, so the per-address limit would throttle a whole region; the app verifies the header
 FORWARD_HEADER = "x-orbitask-forwarded"
+# WAF delivers only to log groups named so; the ACL's name follows
+LOG_GROUP_PREFIX = "aws-waf-logs-"
+# credentials never reach the log: they are secrets (docs/security.md); query strings carry tokens (unsubscribe)
+REDACTED_HEADERS = ("authorization", "cookie", "x-csrf-token")
+# only requests a rule acted on: allowed ones are in the ALB's and CloudFront's logs, and a logged path may carry a
+# token (invitation, verification and calendar-feed links)
+LOGGED_ACTIONS = ("BLOCK", "COUNT", "CAPTCHA", "CHALLENGE", "EXCLUDED_AS_COUNT")
 
 
 def _visibility(name: str) -> waf.CfnWebACL.VisibilityConfigProperty:
@@ -92,3 +101,23 @@ def web_acl(scope: Construct, construct_id: str, name: str, *, cloudfront: bool)
         scope, construct_id, name=name, scope="CLOUDFRONT" if cloudfront else "REGIONAL",
         default_action=waf.CfnWebACL.DefaultActionProperty(allow={}), rules=rules, visibility_config=_visibility(name),
     )
+
+
+def log_requests(scope: Construct, construct_id: str, acl: waf.CfnWebACL, name: str) -> logs.LogGroup:
+    """The requests the web ACL's rules act on, to a CloudWatch Logs group (credentials and query strings redacted)."""
+    group = logs.LogGroup(scope, f"{construct_id}Logs", log_group_name=f"{LOG_GROUP_PREFIX}{name}",
+                          retention=logs.RetentionDays.THREE_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY)
+    # WAF wants the group's ARN without the `:*` that log_group_arn carries
+    arn = cdk.Stack.of(scope).format_arn(service="logs", resource="log-group", resource_name=group.log_group_name,
+                                         arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+    waf.CfnLoggingConfiguration(
+        scope, f"{construct_id}Logging", resource_arn=acl.attr_arn, log_destination_configs=[arn],
+        redacted_fields=[*(waf.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
+                           for header in REDACTED_HEADERS),
+                         waf.CfnLoggingConfiguration.FieldToMatchProperty(query_string={})],
+        logging_filter={"DefaultBehavior": "DROP", "Filters": [{
+            "Behavior": "KEEP", "Requirement": "MEETS_ANY",
+            "Conditions": [{"ActionCondition": {"Action": action}} for action in LOGGED_ACTIONS],
+        }]},
+    )
+    return group
