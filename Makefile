@@ -78,3 +78,8 @@ bench-capacity: $(STAMP) servers
 
 clean:
 	rm -rf $(VENV) .pytest_cache web/node_modules web/dist build
+
+# A million cards on 200 boards: seed, reindex, then query latency per backend (docs/benchmarks.md, "Search").
+.PHONY: bench-search
+bench-search: $(STAMP) servers
+	$(BIN)/python bench/search.py

@@ -29,6 +29,7 @@ from orbitask.tasks import service as tasks
 from orbitask.tasks.models import Card, CardAssignee, CardLabel
 
 MAX_DEPTH = 1000  # hits a search pages through at most: past that, refine the query
+MAX_CANDIDATES = 5000  # matching entries ranked at most per search (see _candidates)
 SOON = dt.timedelta(days=7)
 MAX_RELEVANCE = 1e6
 WEIGHTS = {"title": 4, "item": 2, "attachment": 2, "description": 1, "comment": 1}
@@ -131,22 +132,36 @@ async def _require_readable(session: AsyncSession, actor: Actor, filters: Filter
         await boards.board_stamp(session, actor, board_id, what)
 
 
-def _ranked(dialect: str, query: Query, actor: Actor, filters: Filters) -> tuple[Any, dict[str, str]]:
-    """Each matching card's best entry (score x the kind's weight), on boards the caller reads."""
+def _board_of(dialect: str) -> Any:
+    """The card's board, as the readable-boards condition names it. On SQLite a unary + keeps the planner from
+    walking the card table by board (every card of every readable board) instead of starting from the matches."""
+    return literal_column(f"+{Card.__tablename__}.board_id") if dialect == "sqlite" else Card.board_id
+
+
+def _candidates(dialect: str, query: Query, actor: Actor, filters: Filters) -> tuple[Any, dict[str, str]]:
+    """Matching entries on boards the caller reads, with their score x their kind's weight: at most
+    MAX_CANDIDATES of them, in the index's own order, so a word found a million times costs what a rare one
+    does (its hits are ranked among the first MAX_CANDIDATES found; refining the query finds the rest)."""
     source, matches, score, params = _match(dialect, query)
     weighted = score * case(WEIGHTS, value=ENTRY.c.kind, else_=1)
-    best_first = func.row_number().over(partition_by=ENTRY.c.card_id,
-                                        order_by=(weighted.desc(), ENTRY.c.kind, ENTRY.c.source_id))
-    found = (
-        select(ENTRY.c.card_id, ENTRY.c.kind, ENTRY.c.body, weighted.label("score"), best_first.label("nth"),
-               Board.id.label("board_id"), Board.name.label("board_name"), Board.workspace_id,
-               BoardList.id.label("list_id"), BoardList.name.label("list_name"))
+    stmt = (
+        select(ENTRY.c.id, ENTRY.c.card_id, ENTRY.c.kind, weighted.label("score"))
         .select_from(source.join(Card, Card.id == ENTRY.c.card_id).join(BoardList, BoardList.id == Card.list_id)
                      .join(Board, Board.id == Card.board_id))
-        .where(matches, Card.board_id.in_(boards.readable_board_ids(actor.user_id)), *_narrowed(filters))
-        .subquery("found")
+        .where(matches, _board_of(dialect).in_(boards.readable_board_ids(actor.user_id)), *_narrowed(filters))
+        .limit(MAX_CANDIDATES)
     )
-    return found, params
+    return stmt, params
+
+
+def _best_per_card(rows: list[Any]) -> list[Any]:
+    """Each card's best entry (highest score, then kind and entry id for a stable order), best cards first."""
+    best: dict[uuid.UUID, Any] = {}
+    for row in rows:
+        kept = best.get(row.card_id)
+        if kept is None or (-row.score, row.kind, row.id) < (-kept.score, kept.kind, kept.id):
+            best[row.card_id] = row
+    return sorted(best.values(), key=lambda r: (-r.score, r.card_id))
 
 
 async def search(
@@ -161,20 +176,25 @@ async def search(
     offset = decode_cursor(cursor, fingerprint)
     await _require_readable(session, actor, filters)
     limit = min(limit, MAX_DEPTH - offset)
-    found, params = _ranked(session.get_bind().dialect.name, query, actor, filters)
-    stmt = (select(found).where(found.c.nth == 1).order_by(found.c.score.desc(), found.c.card_id)
-            .offset(offset).limit(limit + 1))
-    rows = (await session.execute(stmt, params)).all()
-    more = len(rows) > limit and offset + limit < MAX_DEPTH
-    rows = rows[:limit]
-    cards = {c.id: c for c in await tasks.cards_by_id(session, [r.card_id for r in rows])}
+    stmt, params = _candidates(session.get_bind().dialect.name, query, actor, filters)
+    ranked = _best_per_card(list((await session.execute(stmt, params)).all()))
+    page = ranked[offset:offset + limit]
+    more = len(ranked) > offset + limit and offset + limit < MAX_DEPTH
+    shown = {r.id: r for r in (await session.execute(
+        select(ENTRY.c.id, ENTRY.c.body, Board.id.label("board_id"), Board.name.label("board_name"),
+               Board.workspace_id, BoardList.id.label("list_id"), BoardList.name.label("list_name"))
+        .select_from(ENTRY.join(Card, Card.id == ENTRY.c.card_id).join(BoardList, BoardList.id == Card.list_id)
+                     .join(Board, Board.id == Card.board_id))
+        .where(ENTRY.c.id.in_([r.id for r in page]))
+    )).all()}
+    cards = {c.id: c for c in await tasks.cards_by_id(session, [r.card_id for r in page])}
     items = [
         SearchHit(
-            card=cards[r.card_id], board=SearchBoard(id=r.board_id, name=r.board_name, workspace_id=r.workspace_id),
-            list=SearchList(id=r.list_id, name=r.list_name), matched=r.kind,
-            snippet=[SnippetSegment(text=s.text, match=s.match) for s in highlight(r.body, query)],
+            card=cards[r.card_id], board=SearchBoard(id=e.board_id, name=e.board_name, workspace_id=e.workspace_id),
+            list=SearchList(id=e.list_id, name=e.list_name), matched=r.kind,
+            snippet=[SnippetSegment(text=s.text, match=s.match) for s in highlight(e.body, query)],
         )
-        for r in rows if r.card_id in cards  # (a card deleted between the two reads is left out)
+        for r in page if r.card_id in cards and (e := shown.get(r.id)) is not None  # (deleted in between: left out)
     ]
     return SearchPage(items=items, next_cursor=encode_cursor(offset + limit, fingerprint) if more else None)
 
