@@ -232,5 +232,4 @@ async def create_invitation(
 @router.post("/invitations/{token}/accept", response_model=InvitationAccepted)
 async def accept_invitation(token: str, actor: CurrentActor, uow: Uow) -> InvitationAccepted:
     """Join a workspace through an invitation link."""
-    ws, role = await workspaces.accept_invitation(uow, actor, token)
-    return InvitationAccepted(workspace=ws, role=role)
+    return await workspaces.accept_invitation(uow, actor, token)

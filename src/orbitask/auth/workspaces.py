@@ -13,6 +13,7 @@ from orbitask.auth import events, policy
 from orbitask.auth.models import Invitation, User, Workspace, WorkspaceMember
 from orbitask.auth.policy import Actor
 from orbitask.auth.schemas import (
+    InvitationAccepted,
     InvitationCreate,
     MemberRead,
     MemberUpdate,
@@ -107,8 +108,9 @@ async def create_workspace(uow: UnitOfWork, actor: Actor, cmd: WorkspaceCreate) 
     """A new workspace owned by the caller."""
     async with uow:
         ws = await add_workspace_with_owner(uow, actor.user_id, cmd.name, cmd.description)
-        await uow.commit()
-    return _read(ws, "owner")
+        out = _read(ws, "owner")
+        await uow.commit(response=out)
+    return out
 
 
 async def list_workspaces(
@@ -280,7 +282,7 @@ async def create_invitation(
 
 
 @command
-async def accept_invitation(uow: UnitOfWork, actor: Actor, raw: str) -> tuple[WorkspaceRead, str]:
+async def accept_invitation(uow: UnitOfWork, actor: Actor, raw: str) -> InvitationAccepted:
     """Join the invitation's workspace (already a member: keep the higher role)."""
     async with uow:
         inv = await uow.session.scalar(select(Invitation).where(Invitation.token_hash == digest(raw)).with_for_update())
@@ -315,8 +317,9 @@ async def accept_invitation(uow: UnitOfWork, actor: Actor, raw: str) -> tuple[Wo
             role = current
         ws = await uow.session.get(Workspace, inv.workspace_id)
         assert ws is not None
-        await uow.commit()
-    return _read(ws, role), role
+        out = InvitationAccepted(workspace=_read(ws, role), role=role)
+        await uow.commit(response=out)
+    return out
 
 
 

@@ -93,7 +93,7 @@ async def move_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: List
         row.updated_at = utcnow()
         out = ListRead.model_validate(row)
         uow.emit(events.ListMoved(list=out), board=board)
-        await uow.commit()
+        await uow.commit(response=out)
     return out
 
 
@@ -119,7 +119,7 @@ async def create_label(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: 
         await uow.session.flush()
         out = LabelRead.model_validate(row)
         uow.emit(events.LabelCreated(label=out), board=board)
-        await uow.commit()
+        await uow.commit(response=out)
     return out
 
 

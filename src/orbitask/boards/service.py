@@ -332,7 +332,7 @@ async def add_member(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: Bo
             uow.emit(events.BoardMemberUpdated(board_id=board.id, user_id=cmd.user_id, role=cmd.role), board=board)
         await uow.session.flush()
         result = await _member_read(uow.session, board, cmd.user_id)
-        await uow.commit()
+        await uow.commit(response=result)
     return result
 
 

@@ -47,7 +47,7 @@ async def unread_count(actor: CurrentActor, session: ReadSession) -> UnreadCount
 @router.post("/notifications/read", response_model=UnreadCount)
 async def mark_read(cmd: MarkRead, actor: CurrentActor, uow: Uow) -> UnreadCount:
     """Mark notifications read (`ids`, or `all: true`) or unread (`ids` with `read: false`)."""
-    return UnreadCount(unread_count=await service.mark_read(uow, actor, cmd))
+    return await service.mark_read(uow, actor, cmd)
 
 
 @router.get("/notifications/preferences", response_model=PreferencesRead)

@@ -28,6 +28,7 @@ from orbitask.notifications.schemas import (
     NotificationRead,
     PreferencesRead,
     PreferencesUpdate,
+    UnreadCount,
 )
 
 UNSUBSCRIBE_TYP = "unsubscribe"
@@ -69,7 +70,7 @@ async def list_notifications(
 
 
 @command
-async def mark_read(uow: UnitOfWork, actor: Actor, cmd: MarkRead) -> int:
+async def mark_read(uow: UnitOfWork, actor: Actor, cmd: MarkRead) -> UnreadCount:
     """Mark some (or all) of the caller's notifications read or unread; returns the unread count."""
     if cmd.all == bool(cmd.ids):
         raise InvalidInput("give either `ids` or `all: true`")
@@ -85,8 +86,9 @@ async def mark_read(uow: UnitOfWork, actor: Actor, cmd: MarkRead) -> int:
         count = await unread_count(uow.session, actor.user_id)
         uow.emit(events.NotificationsRead(user_id=actor.user_id, ids=cmd.ids, all=cmd.all, read=cmd.read,
                                           unread_count=count))
-        await uow.commit()
-    return count
+        out = UnreadCount(unread_count=count)
+        await uow.commit(response=out)
+    return out
 
 
 async def preference_table(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[tuple[str, str], bool]]:

@@ -82,4 +82,4 @@ async def list_deliveries(
 @router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", response_model=DeliveryRead)
 async def redeliver(webhook_id: uuid.UUID, delivery_id: uuid.UUID, actor: CurrentActor, uow: Uow) -> DeliveryRead:
     """Send a dead (or delivered) event again."""
-    return DeliveryRead.model_validate(await webhooks.redeliver(uow, actor, webhook_id, delivery_id))
+    return await webhooks.redeliver(uow, actor, webhook_id, delivery_id)

@@ -22,7 +22,7 @@ from orbitask.core.uow import UnitOfWork, command
 from orbitask.notifications.delivery import resolve_target
 from orbitask.notifications.events import USER_EVENTS
 from orbitask.notifications.models import Webhook, WebhookDelivery
-from orbitask.notifications.schemas import WebhookCreate, WebhookRead, WebhookUpdate
+from orbitask.notifications.schemas import DeliveryRead, WebhookCreate, WebhookRead, WebhookUpdate
 
 MAX_PER_WORKSPACE = 50
 
@@ -139,7 +139,7 @@ async def list_deliveries(
 
 
 @command
-async def redeliver(uow: UnitOfWork, actor: Actor, webhook_id: uuid.UUID, delivery_id: uuid.UUID) -> WebhookDelivery:
+async def redeliver(uow: UnitOfWork, actor: Actor, webhook_id: uuid.UUID, delivery_id: uuid.UUID) -> DeliveryRead:
     """Queue a dead (or delivered) delivery again, with a fresh set of attempts."""
     async with uow:
         await _managed(uow.session, actor, webhook_id)
@@ -149,8 +149,9 @@ async def redeliver(uow: UnitOfWork, actor: Actor, webhook_id: uuid.UUID, delive
         if row.status == "pending":
             raise Conflict("This delivery is still being attempted.")
         row.status, row.attempts, row.next_attempt_at, row.last_error = "pending", 0, utcnow(), None
-        await uow.commit()
-    return row
+        out = DeliveryRead.model_validate(row)
+        await uow.commit(response=out)
+    return out
 
 
 def _event_board(event: Event) -> uuid.UUID | None:

@@ -364,7 +364,7 @@ async def set_assignee(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, user_i
             uow.emit(events.CardAssigneeRemoved(card_id=card.id, user_id=user_id), board=board, card_id=card.id)
         await uow.session.flush()
         out = await card_read(uow.session, card)
-        await uow.commit()
+        await uow.commit(response=out)
     return out
 
 
@@ -385,7 +385,7 @@ async def set_label(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, label_id:
             raise NotFound("That label is not on this card.")
         await uow.session.flush()
         out = await card_read(uow.session, card)
-        await uow.commit()
+        await uow.commit(response=out)
     return out
 
 
