@@ -29,7 +29,7 @@ from orbitask.tasks import service as tasks
 from orbitask.tasks.models import Card, CardAssignee, CardLabel
 
 MAX_DEPTH = 1000  # hits a search pages through at most: past that, refine the query
-MAX_CANDIDATES = 5000  # matching entries ranked at most per search (see _candidates)
+MAX_CANDIDATES = 500  # matching entries ranked at most per search: the newest (see _candidates)
 SOON = dt.timedelta(days=7)
 MAX_RELEVANCE = 1e6
 WEIGHTS = {"title": 4, "item": 2, "attachment": 2, "description": 1, "comment": 1}
@@ -139,29 +139,31 @@ def _board_of(dialect: str) -> Any:
 
 
 def _candidates(dialect: str, query: Query, actor: Actor, filters: Filters) -> tuple[Any, dict[str, str]]:
-    """Matching entries on boards the caller reads, with their score x their kind's weight: at most
-    MAX_CANDIDATES of them, in the index's own order, so a word found a million times costs what a rare one
-    does (its hits are ranked among the first MAX_CANDIDATES found; refining the query finds the rest)."""
+    """Matching entries on boards the caller reads, with their score x their kind's weight: the newest
+    MAX_CANDIDATES of them, so a word found a million times costs what a rare one does (such a word's hits
+    are ranked among its newest matches; refining the query finds older ones)."""
     source, matches, score, params = _match(dialect, query)
     weighted = score * case(WEIGHTS, value=ENTRY.c.kind, else_=1)
+    newest = _FTS.c.rowid.desc() if dialect == "sqlite" else ENTRY.c.id.desc()  # FTS5 walks its rowids backwards
     stmt = (
         select(ENTRY.c.id, ENTRY.c.card_id, ENTRY.c.kind, weighted.label("score"))
         .select_from(source.join(Card, Card.id == ENTRY.c.card_id).join(BoardList, BoardList.id == Card.list_id)
                      .join(Board, Board.id == Card.board_id))
         .where(matches, _board_of(dialect).in_(boards.readable_board_ids(actor.user_id)), *_narrowed(filters))
+        .order_by(newest)
         .limit(MAX_CANDIDATES)
+        .subquery("candidates")
     )
     return stmt, params
 
 
-def _best_per_card(rows: list[Any]) -> list[Any]:
-    """Each card's best entry (highest score, then kind and entry id for a stable order), best cards first."""
-    best: dict[uuid.UUID, Any] = {}
-    for row in rows:
-        kept = best.get(row.card_id)
-        if kept is None or (-row.score, row.kind, row.id) < (-kept.score, kept.kind, kept.id):
-            best[row.card_id] = row
-    return sorted(best.values(), key=lambda r: (-r.score, r.card_id))
+def _best_per_card(candidates: Any, *, offset: int, limit: int) -> Any:
+    """A page of cards, best first (ties by card id), each with its best entry (then by kind and entry id)."""
+    nth = func.row_number().over(partition_by=candidates.c.card_id,
+                                 order_by=(candidates.c.score.desc(), candidates.c.kind, candidates.c.id))
+    ranked = select(candidates, nth.label("nth")).subquery("ranked")
+    return (select(ranked.c.id, ranked.c.card_id, ranked.c.kind).where(ranked.c.nth == 1)
+            .order_by(ranked.c.score.desc(), ranked.c.card_id).offset(offset).limit(limit))
 
 
 async def search(
@@ -176,10 +178,10 @@ async def search(
     offset = decode_cursor(cursor, fingerprint)
     await _require_readable(session, actor, filters)
     limit = min(limit, MAX_DEPTH - offset)
-    stmt, params = _candidates(session.get_bind().dialect.name, query, actor, filters)
-    ranked = _best_per_card(list((await session.execute(stmt, params)).all()))
-    page = ranked[offset:offset + limit]
-    more = len(ranked) > offset + limit and offset + limit < MAX_DEPTH
+    candidates, params = _candidates(session.get_bind().dialect.name, query, actor, filters)
+    page = list((await session.execute(_best_per_card(candidates, offset=offset, limit=limit + 1), params)).all())
+    more = len(page) > limit and offset + limit < MAX_DEPTH
+    page = page[:limit]
     shown = {r.id: r for r in (await session.execute(
         select(ENTRY.c.id, ENTRY.c.body, Board.id.label("board_id"), Board.name.label("board_name"),
                Board.workspace_id, BoardList.id.label("list_id"), BoardList.name.label("list_name"))

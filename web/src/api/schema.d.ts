@@ -1081,7 +1081,9 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description The process can serve: both database connections answer. Redis is reported, not required (fail open).
+         * @description The region can serve from here: the local reader answers, and the writer too in the writer region only
+         *     (a writer-region outage must not take the other regions out of routing: their writes are forwarded, and
+         *     forwarding reports its own failures). Redis is reported, not required (fail open).
          */
         get: operations["readyz_api_v1_readyz_get"];
         put?: never;
