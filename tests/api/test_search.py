@@ -205,6 +205,12 @@ async def test_accents_cjk_phrases_and_prefixes(api: Api) -> None:
     assert await found(api, alice, '"brown fox"') == {fox["id"]}
     assert await found(api, alice, '"fox brown"') == set()
     assert await found(api, alice, "qui bro") == {fox["id"]}  # prefixes from two characters on
+    assert await found(api, alice, "quic brow") == {fox["id"]}  # longer ones: SQLite spells them out as words
+    await api.ok(alice, "PATCH", f"/cards/{x['id']}", json={"title": "Plan x and xylophones galore"})
+    assert await found(api, alice, "xylop galo") == {x["id"]}  # words an edit brings are spelled out too
+    zap = await api.card(alice, todo["id"], "Zap", description=" ".join(f"zapword{n}" for n in range(70)))
+    assert await found(api, alice, "zapw") == {zap["id"]}  # more words than a prefix is spelled out as
+    assert await found(api, alice, "zapword6") == {zap["id"]}
     assert await found(api, alice, '"qui"') == set()  # a quoted word is exact
     assert await found(api, alice, "x") == {x["id"]}  # one latin character matches a whole word only
     assert await found(api, alice, "xy") == {x["id"]}

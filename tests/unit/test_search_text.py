@@ -6,7 +6,9 @@ import unicodedata
 
 import pytest
 
-from orbitask.search.syntax import boolean_mode, fts5, stored_terms, tsquery
+import uuid
+
+from orbitask.search.syntax import board_marker, boolean_mode, expandable, fts5, stored_terms, tsquery
 from orbitask.search.text import (
     ELLIPSIS,
     MAX_TERMS,
@@ -201,6 +203,26 @@ def test_stored_terms_carry_the_mysql_prefix_only_on_mysql_and_mariadb() -> None
     tokens = index_tokens("The 東京 a")
     assert stored_terms(tokens, "sqlite") == stored_terms(tokens, "postgresql") == "the 東京 京 a"
     assert stored_terms(tokens, "mysql") == stored_terms(tokens, "mariadb") == "qqthe qq東京 qq京 qqa"
+
+
+def test_on_sqlite_stored_terms_end_with_the_board_marker_no_query_can_spell() -> None:
+    board = uuid.UUID("01a252f7-b4bc-7090-8cef-d861e5241b4d")
+    tokens = index_tokens("The 東京 a")
+    assert stored_terms(tokens, "sqlite", board) == "the 東京 京 a \ue00001a252f7b4bc70908cefd861e5241b4d"
+    assert stored_terms(tokens, "postgresql", board) == "the 東京 京 a"
+    assert stored_terms(tokens, "mariadb", board) == "qqthe qq東京 qq京 qqa"
+    assert board_marker(board)[0] not in "".join(index_tokens(board_marker(board)))  # typed, it is not the marker
+    assert fts5(parse_query("plan"), board_id=board) == '"plan" * AND "\ue00001a252f7b4bc70908cefd861e5241b4d"'
+
+
+def test_long_prefixes_are_spelled_out_as_the_words_given() -> None:
+    query = parse_query('deplo qa "road map" 東 ünïc мост')
+    # letters and digits, after folding ASCII, and longer than FTS5's prefix indexes
+    assert [expandable(term) for term in query.terms] == ["deplo", None, None, None, "unic", None]
+    assert fts5(query, {"deplo": ["deploy", "deployed"]}) == \
+        '("deploy" OR "deployed") AND "qa" * AND "road" + "map" AND "東" * AND "unic" * AND "мост" *'
+    assert fts5(query, {"deplo": []}).startswith('("deplo") AND')  # no such word: matches nothing, quickly
+    assert fts5(query).startswith('"deplo" * AND')  # not looked up (or too many words): FTS5's own prefix search
 
 
 ALPHABET = (

@@ -121,7 +121,8 @@ def readable_board_ids(user_id: uuid.UUID, workspace_id: uuid.UUID | None = None
         .join(member, member.c.workspace_id == Board.workspace_id)
         .outerjoin(BoardMember, explicit)
         .where(or_(member.c.role == "owner", BoardMember.user_id.is_not(None),
-                   member.c.role.in_(("admin", "member")) & (Board.visibility == "workspace")))
+                   # two comparisons rather than IN: no list to expand at each execution of a prepared statement
+                   or_(member.c.role == "admin", member.c.role == "member") & (Board.visibility == "workspace")))
         .correlate(None)  # a subquery of its own, even inside a query of the same tables
     )
     return stmt if workspace_id is None else stmt.where(Board.workspace_id == workspace_id)

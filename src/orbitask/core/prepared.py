@@ -65,7 +65,8 @@ class _Plan:
         if self.expanding is None:
             return self.sql, self.values(params)
         state = self.expanding.construct_expanded_state(params)
-        processors = state.processors
+        # the state's processors are only the expanded lists' ones: the other parameters' are the statement's
+        processors = {**self.expanding._bind_processors, **state.processors}
         return state.statement, [
             value if (process := processors.get(name)) is None else process(value)
             for name, value in zip(state.positiontup, state.positional_parameters, strict=True)

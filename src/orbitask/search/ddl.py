@@ -1,6 +1,8 @@
 """The full-text index over `search_entry.terms`, per backend: used by the migration and by `metadata.create_all`.
 
-SQLite: an FTS5 table with external content (the rows stay in `search_entry`) kept by three triggers.
+SQLite: an FTS5 table with external content (the rows stay in `search_entry`) kept by three triggers, and
+`search_term`, every token ever indexed, which turns a long prefix into the exact words it starts
+(FTS5 answers a prefix longer than its prefix indexes by merging every matching word's postings first).
 MariaDB/MySQL: an InnoDB FULLTEXT index. PostgreSQL: a GIN index on the 'simple' tsvector of the terms.
 SQLAlchemy's models cannot declare any of these, so Alembic's comparison must leave them alone
 (`is_ddl_object`).
@@ -13,11 +15,13 @@ from typing import Any
 from sqlalchemy import Table, event
 
 FTS_TABLE = "search_fts"
+TERM_TABLE = "search_term"
 TERMS_INDEX = "ix_search_entry_terms"
 TSVECTOR = "to_tsvector('simple'::regconfig, terms)"  # the indexed expression; queries must spell it alike
 _TRIGGERS = ("search_entry_ai", "search_entry_ad", "search_entry_au")
 _FTS_SHADOWS = tuple(f"{FTS_TABLE}_{suffix}" for suffix in ("data", "idx", "docsize", "config", "content"))
 
+CREATE_TERMS = f"CREATE TABLE IF NOT EXISTS {TERM_TABLE} (term TEXT PRIMARY KEY) WITHOUT ROWID"
 _SQLITE_CREATE = (
     f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(terms, content='search_entry', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 0', prefix='1 2 3')",
@@ -28,6 +32,7 @@ _SQLITE_CREATE = (
     f"CREATE TRIGGER search_entry_au AFTER UPDATE ON search_entry BEGIN "
     f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, terms) VALUES ('delete', old.id, old.terms); "
     f"INSERT INTO {FTS_TABLE}(rowid, terms) VALUES (new.id, new.terms); END",
+    CREATE_TERMS,
 )
 _CREATE: dict[str, tuple[str, ...]] = {
     "sqlite": _SQLITE_CREATE,
@@ -35,7 +40,8 @@ _CREATE: dict[str, tuple[str, ...]] = {
     "postgresql": (f"CREATE INDEX {TERMS_INDEX} ON search_entry USING gin ({TSVECTOR})",),
 }
 _DROP: dict[str, tuple[str, ...]] = {
-    "sqlite": (*(f"DROP TRIGGER IF EXISTS {t}" for t in _TRIGGERS), f"DROP TABLE IF EXISTS {FTS_TABLE}"),
+    "sqlite": (*(f"DROP TRIGGER IF EXISTS {t}" for t in _TRIGGERS), f"DROP TABLE IF EXISTS {FTS_TABLE}",
+               f"DROP TABLE IF EXISTS {TERM_TABLE}"),
     "mysql": (f"DROP INDEX {TERMS_INDEX} ON search_entry",),
     "postgresql": (f"DROP INDEX IF EXISTS {TERMS_INDEX}",),
 }
@@ -58,7 +64,7 @@ def drop_statements(dialect: str) -> tuple[str, ...]:
 def is_ddl_object(name: str | None, type_: str) -> bool:
     """Whether a reflected table or index is this module's (Alembic's autogenerate cannot compare them)."""
     if type_ == "table":
-        return name == FTS_TABLE or name in _FTS_SHADOWS
+        return name in (FTS_TABLE, TERM_TABLE) or name in _FTS_SHADOWS
     return type_ == "index" and name == TERMS_INDEX
 
 

@@ -7,12 +7,13 @@ checklists, lists, boards and workspaces need nothing here: the foreign keys' ca
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,8 +22,9 @@ from orbitask.core.events import Event
 from orbitask.core.observability import SEARCH_INDEX
 from orbitask.core.prepared import Prepared
 from orbitask.core.uow import add_commit_hook
+from orbitask.search import ddl
 from orbitask.search.models import SearchEntry
-from orbitask.search.syntax import stored_terms
+from orbitask.search.syntax import BOARD_MARK, stored_terms
 from orbitask.search.text import index_tokens
 from orbitask.tasks.models import Attachment, Card, ChecklistItem, Comment
 
@@ -34,6 +36,8 @@ _DELETE = Prepared(delete(ENTRY).where(ENTRY.c.kind == bindparam("kind"),
                                        ENTRY.c.source_id.in_(bindparam("ids", expanding=True))))
 _DELETE_CARDS = delete(ENTRY).where(ENTRY.c.card_id.in_(bindparam("ids", expanding=True)))
 _UPSERTS: dict[str, Prepared] = {}
+_REMEMBER = text(f"INSERT OR IGNORE INTO {ddl.TERM_TABLE} (term) VALUES (:term)")
+_PIECES = re.compile(r"[^\W_]+")  # the words FTS5's tokenizer makes of a stored token ("a_b" is "a" and "b")
 Entry = dict[str, Any]
 
 
@@ -51,14 +55,15 @@ def _upsert(dialect: str) -> Prepared:
     return _UPSERTS[dialect]
 
 
-def entry(dialect: str, kind: str, source_id: uuid.UUID, card_id: uuid.UUID, text: str, *,
+def entry(dialect: str, kind: str, source_id: uuid.UUID, card_id: uuid.UUID, text: str, *, board_id: uuid.UUID,
           comment_id: uuid.UUID | None = None, item_id: uuid.UUID | None = None) -> Entry | None:
-    """The row for one piece of text (None when it has no tokens: the entry is removed)."""
+    """The row for one piece of text (None when it has no tokens: the entry is removed). A card that moves to
+    another board needs its entries rebuilt: on SQLite they carry the board (syntax.board_marker)."""
     tokens = index_tokens(text)[:MAX_TOKENS]
     if not tokens:
         return None
     return {"card_id": card_id, "kind": kind, "source_id": source_id, "comment_id": comment_id, "item_id": item_id,
-            "terms": stored_terms(tokens, dialect), "body": text}
+            "terms": stored_terms(tokens, dialect, board_id), "body": text}
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -67,30 +72,31 @@ def _uuid(value: Any) -> uuid.UUID:
 
 def _from_event(dialect: str, event: Event) -> Iterable[tuple[str, uuid.UUID, Entry | None]]:
     """(kind, source id, the entry or None to remove it) for each piece of text `event` sets."""
-    payload, kind = event.payload, event.type
+    payload, kind, board_id = event.payload, event.type, _uuid(event.board_id)
     if kind in ("card.created", "card.updated"):
         card = payload["card"]
         card_id = _uuid(card["id"])
         fields = ("title", "description") if kind == "card.created" else set(payload["changes"]) & {"title", "description"}
         for field in fields:
-            yield field, card_id, entry(dialect, field, card_id, card_id, card[field])
+            yield field, card_id, entry(dialect, field, card_id, card_id, card[field], board_id=board_id)
     elif kind in ("comment.created", "comment.updated"):
         comment = payload["comment"]
         comment_id = _uuid(comment["id"])
         text = "" if comment.get("deleted_at") else comment["body"]
         yield "comment", comment_id, entry(dialect, "comment", comment_id, _uuid(comment["card_id"]), text,
-                                           comment_id=comment_id)
+                                           board_id=board_id, comment_id=comment_id)
     elif kind == "comment.deleted":  # comments stay as "deleted" placeholders: no cascade
         yield "comment", _uuid(payload["comment_id"]), None
     elif kind == "checklist_item.created" or (kind == "checklist_item.updated" and "text" in payload["changes"]):
         item = payload["item"]
         item_id = _uuid(item["id"])
-        yield "item", item_id, entry(dialect, "item", item_id, _uuid(item["card_id"]), item["text"], item_id=item_id)
+        yield "item", item_id, entry(dialect, "item", item_id, _uuid(item["card_id"]), item["text"],
+                                     board_id=board_id, item_id=item_id)
     elif kind == "attachment.created":
         attachment = payload["attachment"]
         attachment_id = _uuid(attachment["id"])
         yield "attachment", attachment_id, entry(dialect, "attachment", attachment_id, _uuid(attachment["card_id"]),
-                                                 attachment["filename"])
+                                                 attachment["filename"], board_id=board_id)
     elif kind == "attachment.deleted":  # attachments are soft-deleted (the file is collected later): no cascade
         yield "attachment", _uuid(payload["attachment_id"]), None
 
@@ -102,9 +108,28 @@ _TEXT_EVENTS = frozenset({
 BOARD_IMPORTED = "board.imported"
 
 
+def words_of(rows: Iterable[Entry]) -> set[str]:
+    """The words these entries index: each stored token and the pieces FTS5 splits it into."""
+    words: set[str] = set()
+    for row in rows:
+        for token in row["terms"].split():
+            if not token.startswith(BOARD_MARK):
+                words.add(token)
+                words.update(_PIECES.findall(token))
+    return words
+
+
+async def _remember_words(session: AsyncSession, rows: list[Entry]) -> None:
+    """Add the entries' words to SQLite's word list (service.expand_prefixes reads it); a word no entry holds
+    any more stays: it only ever expands a prefix to one more word that matches nothing."""
+    if rows and session.get_bind().dialect.name == "sqlite":
+        await session.execute(_REMEMBER, [{"term": word} for word in sorted(words_of(rows))])
+
+
 async def write(session: AsyncSession, changes: dict[tuple[str, uuid.UUID], Entry | None]) -> None:
     """Apply entries (upserted) and removals (None): one statement per kind of write."""
     rows = [e for e in changes.values() if e is not None]
+    await _remember_words(session, rows)
     if rows:
         upsert = _upsert(session.get_bind().dialect.name)
         if len(rows) == 1:
@@ -139,7 +164,8 @@ async def on_commit(session: AsyncSession, events: list[Event]) -> None:
 
 add_commit_hook(on_commit)
 
-_CARD_TEXT = select(Card.id, Card.title, Card.description).where(Card.id.in_(bindparam("ids", expanding=True)))
+_CARD_TEXT = select(Card.id, Card.board_id, Card.title, Card.description).where(
+    Card.id.in_(bindparam("ids", expanding=True)))
 _COMMENT_TEXT = select(Comment.id, Comment.card_id, Comment.body).where(
     Comment.card_id.in_(bindparam("ids", expanding=True)), Comment.deleted_at.is_(None))
 _ITEM_TEXT = select(ChecklistItem.id, ChecklistItem.card_id, ChecklistItem.text).where(
@@ -153,15 +179,18 @@ async def entries_of(session: AsyncSession, card_ids: Sequence[uuid.UUID]) -> li
     dialect = session.get_bind().dialect.name
     params = {"ids": list(card_ids)}
     found: list[Entry | None] = []
-    for card_id, title, description in await session.execute(_CARD_TEXT, params):
-        found.append(entry(dialect, "title", card_id, card_id, title))
-        found.append(entry(dialect, "description", card_id, card_id, description))
+    board_of: dict[uuid.UUID, uuid.UUID] = {}
+    for card_id, board_id, title, description in await session.execute(_CARD_TEXT, params):
+        board_of[card_id] = board_id
+        found.append(entry(dialect, "title", card_id, card_id, title, board_id=board_id))
+        found.append(entry(dialect, "description", card_id, card_id, description, board_id=board_id))
     for comment_id, card_id, body in await session.execute(_COMMENT_TEXT, params):
-        found.append(entry(dialect, "comment", comment_id, card_id, body, comment_id=comment_id))
-    for item_id, card_id, text in await session.execute(_ITEM_TEXT, params):
-        found.append(entry(dialect, "item", item_id, card_id, text, item_id=item_id))
+        found.append(entry(dialect, "comment", comment_id, card_id, body, board_id=board_of[card_id],
+                           comment_id=comment_id))
+    for item_id, card_id, item_text in await session.execute(_ITEM_TEXT, params):
+        found.append(entry(dialect, "item", item_id, card_id, item_text, board_id=board_of[card_id], item_id=item_id))
     for attachment_id, card_id, filename in await session.execute(_ATTACHMENT_TEXT, params):
-        found.append(entry(dialect, "attachment", attachment_id, card_id, filename))
+        found.append(entry(dialect, "attachment", attachment_id, card_id, filename, board_id=board_of[card_id]))
     return [e for e in found if e is not None]
 
 
@@ -171,6 +200,7 @@ async def rebuild(session: AsyncSession, card_ids: Sequence[uuid.UUID]) -> int:
         return 0
     rows = await entries_of(session, card_ids)
     await session.execute(_DELETE_CARDS, {"ids": list(card_ids)})
+    await _remember_words(session, rows)
     if rows:
         await session.execute(insert(ENTRY), rows)
     return len(rows)

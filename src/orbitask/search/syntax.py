@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+import uuid
 
 from orbitask.search.text import Query, Term
 
@@ -12,13 +13,49 @@ MYSQL_DIALECTS = frozenset({"mysql", "mariadb"})
 MYSQL_TOKEN_PREFIX = "qq"
 
 
-def fts5(query: Query) -> str:
-    """An SQLite FTS5 MATCH expression: each term a phrase of quoted tokens (`"a" + "b"`, prefix `"a" *`), all ANDed."""
-    return " AND ".join(_fts5_term(term) for term in query.terms)
+# SQLite: each entry also holds its board's marker, a word no text can make (a private-use character starts it,
+# and the query language reads only letters and digits), so a search in one board is the full-text AND of it
+# instead of a walk through every board's matches.
+BOARD_MARK = "\ue000"
 
 
-def _fts5_term(term: Term) -> str:
-    phrase = " + ".join('"' + token.replace('"', '""') + '"' for token in term.tokens)
+def board_marker(board_id: uuid.UUID) -> str:
+    """The word an entry of this board carries on SQLite."""
+    return BOARD_MARK + board_id.hex
+
+
+# FTS5's prefix indexes (ddl: prefix='1 2 3'): a longer prefix is better given as the words it starts.
+FTS5_PREFIX_INDEXED = 3
+
+
+def expandable(term: Term) -> str | None:
+    """The prefix of a one-word prefix term too long for FTS5's prefix indexes (ASCII letters and digits: the
+    words of search_term split exactly as FTS5 splits them), else None."""
+    if not term.prefix or len(term.tokens) != 1:
+        return None
+    token = term.tokens[0]
+    return token if len(token) > FTS5_PREFIX_INDEXED and token.isascii() and token.isalnum() else None
+
+
+def fts5(query: Query, words: dict[str, list[str]] | None = None, *, board_id: uuid.UUID | None = None) -> str:
+    """An SQLite FTS5 MATCH expression: each term a phrase of quoted tokens (`"a" + "b"`, prefix `"a" *`), all
+    ANDed; a prefix found in `words` becomes the words it starts (`("ab" OR "abc")`); with `board_id`, only
+    that board's entries."""
+    terms = [_fts5_term(term, words or {}) for term in query.terms]
+    if board_id is not None:
+        terms.append(_quoted(board_marker(board_id)))
+    return " AND ".join(terms)
+
+
+def _quoted(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+def _fts5_term(term: Term, words: dict[str, list[str]]) -> str:
+    prefix = expandable(term)
+    if prefix is not None and prefix in words:
+        return "(" + " OR ".join(map(_quoted, words[prefix] or [prefix])) + ")"
+    phrase = " + ".join(map(_quoted, term.tokens))
     return f"{phrase} *" if term.prefix else phrase
 
 
@@ -68,8 +105,11 @@ def _tsquery_term(term: Term) -> str:
     return f"({phrase})" if len(lexemes) > 1 else phrase
 
 
-def stored_terms(tokens: list[str], dialect: str) -> str:
-    """The text stored in search_entry.terms for `tokens` on the named SQLAlchemy dialect."""
+def stored_terms(tokens: list[str], dialect: str, board_id: uuid.UUID | None = None) -> str:
+    """The text stored in search_entry.terms for `tokens` on the named SQLAlchemy dialect (on SQLite with the
+    marker of the entry's board)."""
     if dialect in MYSQL_DIALECTS:
         return " ".join(MYSQL_TOKEN_PREFIX + token for token in tokens)
+    if dialect == "sqlite" and board_id is not None:
+        return " ".join([*tokens, board_marker(board_id)])
     return " ".join(tokens)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from orbitask.core.errors import InvalidInput
@@ -271,7 +271,7 @@ def _find(folded: str, terms: list[Term], horizon: int) -> list[tuple[int, int]]
     return spans
 
 
-def _original_spans(body: str, spans: list[tuple[int, int]], origin: list[int]) -> list[tuple[int, int]]:
+def _original_spans(body: str, spans: list[tuple[int, int]], origin: Sequence[int]) -> list[tuple[int, int]]:
     """Folded spans mapped back onto `body`, sorted and merged where they touch."""
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
@@ -311,7 +311,8 @@ def highlight(body: str, query: Query, *, width: int = 160) -> list[Segment]:
     """A snippet of `body` around its first match with every match marked; the start of `body` when none is found."""
     if not body:
         return []
-    folded, origin = fold_map(body)
+    # ASCII folds to its lower case character for character: no map to build
+    folded, origin = (body.lower(), range(len(body))) if body.isascii() else fold_map(body)
     spans = _original_spans(body, _find(folded, query.terms, horizon=4 * width), origin)
     start, end = _window(body, *(spans[0] if spans else (0, 0)), width)
     for low, high in spans:  # a match cut by the window's end is shown whole
