@@ -20,6 +20,9 @@ from tests.deploy.cdk import DEPLOY_AWS, EXAMPLE_CONFIG, Synthesised
 from tests.deploy.test_aws_profiles import DEMO_CONFIG, synthesise_demo
 
 SCRIPT = DEPLOY_AWS / "scripts" / "cost.py"
+DOCS = DEPLOY_AWS.parents[1] / "docs" / "deploy-aws.md"
+FLOOR_USD = 160  # the seed's budget: two regions of Aurora, load balancers and their addresses alone reach it
+DEMO_USD = 310  # the demo's estimate after its cheap choices; a new line or a price raises it past this
 
 
 def cost_module() -> Any:
@@ -64,6 +67,8 @@ def test_the_demo_is_within_its_budget_and_cheaper_than_production() -> None:
     demo = cost.total(cost.estimate(cfg))
     production = cost.total(cost.estimate(cost.as_profile(cfg, "production")))
     assert demo <= cfg.monthly_budget_usd < production
+    # the seed's ~$160 is out of reach with two regions: docs/deploy-aws.md states the floor line by line
+    assert FLOOR_USD < demo <= DEMO_USD
     # the example's three production regions cost more than its two demo ones; ap-southeast-1 is not in the
     # table, so it is priced at the highest listed figure and the output says so
     output = run("--config", str(EXAMPLE_CONFIG), "--profile", "all")
@@ -113,6 +118,19 @@ def template_counts(synth: Synthesised) -> dict[str, int]:
         and r["Properties"].get("VpcEndpointType") == "Interface")
     found["AWS::ECS::Service tasks"] = sum(
         r["Properties"].get("DesiredCount", 1) for r in resources if r["Type"] == "AWS::ECS::Service")
+    # the priced settings: each health check's optional features, WAF rules and Bot Control, canary runs
+    checks = [r["Properties"]["HealthCheckConfig"] for r in resources if r["Type"] == "AWS::Route53::HealthCheck"]
+    found["AWS::Route53::HealthCheck features"] = sum(
+        (c["Type"] == "HTTPS") + (c["RequestInterval"] == 10) + bool(c.get("MeasureLatency")) for c in checks)
+    rules = [rule["Statement"].get("ManagedRuleGroupStatement", {}).get("Name") for r in resources
+             if r["Type"] == "AWS::WAFv2::WebACL" for rule in r["Properties"]["Rules"]]
+    found["AWS::WAFv2::WebACL rules"] = len(rules)
+    found["AWS::WAFv2::WebACL bot control"] = rules.count("AWSManagedRulesBotControlRuleSet")
+    rates = [r["Properties"]["Schedule"]["Expression"] for r in resources if r["Type"] == "AWS::Synthetics::Canary"]
+    found["AWS::Synthetics::Canary runs"] = sum(730 * 60 // int(re.fullmatch(r"rate\((\d+) minutes\)", e)[1])
+                                                for e in rates)
+    for kind in ("AWS::GlobalAccelerator::Accelerator", "AWS::GlobalAccelerator::EndpointGroup"):
+        found[kind] = kinds[kind]
     return found
 
 
@@ -123,3 +141,22 @@ def test_the_estimate_counts_what_the_demo_synthesis_makes(demo: Synthesised) ->
     assert abs(counted.pop(alarm) - made.pop(alarm)) <= 5
     assert counted == made
     assert demo.cfg.nat_gateways == 0 and cost.counts(demo.cfg)["AWS::EC2::NatGateway"] == 0
+
+
+def test_the_docs_state_the_totals_the_script_prints() -> None:
+    printed = totals(run("--config", str(DEMO_CONFIG), "--profile", "all"))
+    docs = DOCS.read_text()
+    for profile, usd in printed.items():
+        assert f"**${usd:,.2f}**" in docs, f"docs/deploy-aws.md: the {profile} total is now ${usd:,.2f}"
+
+
+def test_global_accelerator_is_priced_when_it_replaces_the_latency_records() -> None:
+    cfg = cost.config.load(DEMO_CONFIG)
+    with_ga = cost.as_profile(cost.config.parse({**{k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+                                                 "services": {}, "global_accelerator": True}), "demo")
+    lines = {(line.service, line.item): line for line in cost.estimate(with_ga)}
+    accelerator = lines[("Global Accelerator", "accelerator, DT-premium")]
+    assert 18.25 < accelerator.usd < 20 and "AWS::GlobalAccelerator::EndpointGroup" in accelerator.types
+    plain = {(line.service, line.item): line.usd for line in cost.estimate(cfg)}
+    assert lines[("Route 53", "zone, health checks, queries")].usd < plain[("Route 53", "zone, health checks, queries")]
+    assert ("Global Accelerator", "accelerator, DT-premium") not in plain

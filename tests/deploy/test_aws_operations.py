@@ -25,7 +25,16 @@ import yaml
 
 from orbitask.config import Settings
 from orbitask.regions import aws_lambda
-from tests.deploy.cdk import DEPLOY_AWS, EXAMPLE_CONFIG, Synthesised, import_app, require_toolchain, resources, text
+from tests.deploy.cdk import (
+    DEPLOY_AWS,
+    EXAMPLE_CONFIG,
+    Synthesised,
+    cfn_lint_errors,
+    import_app,
+    require_toolchain,
+    resources,
+    text,
+)
 from tests.deploy.test_aws_hardening import app_containers, environment, resolve
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1")
@@ -66,7 +75,8 @@ def test_every_recommended_feature_flag_is_set_to_its_recommended_value() -> Non
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """The demo profile's production stage (regions.example.yaml with `profile: demo`), by stack name."""
+    """The demo profile's production stage (regions.example.yaml with `profile: demo`), by stack name; app.py runs
+    cdk-nag too, as `--nag` asks, and a finding would fail it."""
     require_toolchain()
     tmp = tmp_path_factory.mktemp("demo")
     raw = yaml.safe_load(EXAMPLE_CONFIG.read_text())
@@ -74,7 +84,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     raw.update(profile="demo", regions=raw["regions"][:2])
     (tmp / "regions.yaml").write_text(yaml.safe_dump(raw))
     done = subprocess.run([sys.executable, str(DEPLOY_AWS / "app.py"), "--config", str(tmp / "regions.yaml"),
-                           "--outdir", str(tmp / "out"), "--image-tag", "demo-tag"],
+                           "--outdir", str(tmp / "out"), "--image-tag", "demo-tag", "--nag"],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     (stage,) = (tmp / "out").glob("assembly-*-Production")
@@ -121,10 +131,8 @@ def test_the_demo_templates_pass_cfn_lint(demo: dict[str, Any], tmp_path: Path) 
     for name, template in demo.items():
         files.append(tmp_path / f"{name}.template.json")
         files[-1].write_text(json.dumps(template))
-    result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", "--",
-                             *map(str, files)], capture_output=True, text=True, timeout=600)
-    errors = [line for line in result.stdout.splitlines() if line.count(":") >= 6 and line.split(":")[5][:1] == "E"]
-    assert errors == [] and result.returncode in (0, 4, 8, 12), result.stdout[-3000:] + result.stderr[-1000:]
+    errors = cfn_lint_errors(files)
+    assert errors == [], "\n".join(errors)
 
 
 # -- the attachment settings the app gets ------------------------------------------------------------------------
@@ -338,6 +346,21 @@ def test_on_call_alarms_cover_tasks_targets_aurora_redis_and_waf(synth: Synthesi
         assert nodes and all(n["MetricName"] == metric and group in text(n["Dimensions"]) for n in nodes), name
     waf = alarms["waf-blocked"]
     assert waf["MetricName"] == "BlockedRequests" and {"Name": "Region", "Value": region} in waf["Dimensions"]
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_a_service_deployment_rolls_back_on_the_regions_5xx_and_latency_alarms(synth: Synthesised, region: str) -> None:
+    alarms = {a["Properties"]["AlarmName"]: logical_id
+              for logical_id, a in resources(synth, region, "AWS::CloudWatch::Alarm").items()}
+    names = [f"orbitask-{region}-5xx", f"orbitask-{region}-latency-p99"]
+    services = resources(synth, region, "AWS::ECS::Service").values()
+    assert len(services) == len(SERVICES)
+    for service in services:
+        deployment = service["Properties"]["DeploymentConfiguration"]
+        assert deployment["Alarms"] == {"AlarmNames": names, "Enable": True, "Rollback": True}
+        assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+        # the alarms exist under exactly these names, before any service that names them
+        assert {alarms[name] for name in names} <= set(service["DependsOn"])
 
 
 def test_cloudfront_5xx_and_waf_spikes_alarm_the_health_topic(synth: Synthesised) -> None:

@@ -161,3 +161,27 @@ def test_cfn_lint_reports_no_errors_on_the_demo_templates(demo: Synthesised) -> 
     assert len(files) >= 4
     errors = cfn_lint_errors(files)
     assert errors == [], "\n".join(errors)
+
+
+def log_retention(synth: Synthesised, region: str) -> set[int]:
+    """RetentionInDays of the region's task log groups (services.task_definition) and flow logs."""
+    prefixes = tuple(f"{service}Logs" for service in (*import_app().config.ALL_SERVICES, "migrate")) + ("FlowLogs",)
+    return {g["Properties"]["RetentionInDays"] for name, g in resources(synth, region, "AWS::Logs::LogGroup").items()
+            if name.startswith(prefixes)}
+
+
+def test_the_demo_template_has_the_cheap_health_checks_waf_and_log_retention(demo: Synthesised,
+                                                                               synth: Synthesised) -> None:
+    for s, (interval, latency, bot_control, days) in ((demo, (30, False, False, 7)), (synth, (10, True, True, 30))):
+        assert (s.cfg.health_check_interval, s.cfg.health_check_latency, s.cfg.bot_control,
+                s.cfg.log_retention_days) == (interval, latency, bot_control, days)
+        for check in resources(s, "global", "AWS::Route53::HealthCheck").values():
+            config = check["Properties"]["HealthCheckConfig"]
+            assert (config["Type"], config["RequestInterval"], config.get("MeasureLatency", False)) == (
+                "HTTPS", interval, latency)
+        (acl,) = resources(s, "global", "AWS::WAFv2::WebACL").values()
+        groups = [r["Statement"].get("ManagedRuleGroupStatement", {}).get("Name") for r in acl["Properties"]["Rules"]]
+        assert ("AWSManagedRulesBotControlRuleSet" in groups) is bot_control
+        assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesSQLiRuleSet"} <= set(groups)  # the rest stays
+        for region in s.cfg.regions:
+            assert log_retention(s, region) == {days}

@@ -1,19 +1,31 @@
-"""The failover watchers, step by step against botocore's Stubber (RDS, DynamoDB, Route 53): who votes what, when
-a quorum fails over, the lock, a resumed run, a planned switchover, and an old writer returning fenced."""
+"""The failover watchers, step by step against botocore's Stubber (RDS, DynamoDB, Route 53, Global Accelerator): who
+votes what, when a quorum fails over, the lock, a resumed run, a planned switchover, an old writer returning fenced,
+and the whole sequence through the Lambda's real entry point."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import shutil
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
-from orbitask.regions import aws_watch
+from orbitask.core.db import Database
+from orbitask.regions import aws, aws_lambda, aws_watch
 from orbitask.regions.aws_lambda import handle
 from orbitask.regions.aws_watch import AwsClients, WatchSettings
+from orbitask.regions.models import TOPOLOGY_ID
+from orbitask.regions.models import Topology as TopologyRow
+from orbitask.regions.topology import set_writer
 from tests.regions.test_aws_failover import EU, GLOBAL, PRIMARY, Topology, described, operation_answer
 
 ORDER = ("us-east-1", "eu-west-1", "ap-southeast-1")
@@ -23,12 +35,15 @@ ZONE = "Z0123456789EXAMPLE0AB"
 TABLE = "orbitask-failover"
 NOW = 1_800_000_000.0
 CHECKS = {region: f"check-{region}" for region in ORDER}
+LISTENER = "arn:aws:globalaccelerator::123456789012:accelerator/a1/listener/l1"
+GROUPS = {region: f"{LISTENER}/endpoint-group/g-{region}" for region in ORDER}
 
 
-def settings(region: str, *, auto: bool = True) -> WatchSettings:
+def settings(region: str, *, auto: bool = True, accelerator: bool = False) -> WatchSettings:
     return WatchSettings(region=region, global_cluster_id=GLOBAL, failover_order=ORDER, auto_failover=auto,
                          table=TABLE, hosted_zone_id=ZONE, api_domain=DOMAIN,
-                         urls={r: f"https://{r}.{DOMAIN}" for r in ORDER})
+                         urls={r: f"https://{r}.{DOMAIN}" for r in ORDER},
+                         accelerator_listener=LISTENER if accelerator else "")
 
 
 def vote(region: str, writer: str, *, healthy: bool, streak: int = 0, age: float = 30, ready: bool = True) -> dict:
@@ -57,6 +72,7 @@ class World:
     rds: Stubber
     ddb: Stubber
     r53: Stubber
+    ga: Stubber
     calls: list[tuple[str, dict[str, Any]]]
     ready: dict[str, bool] = field(default_factory=dict)
     probed: list[str] = field(default_factory=list)
@@ -99,9 +115,25 @@ class World:
                 "Type": "HTTPS", "FullyQualifiedDomainName": f"{r}.{DOMAIN}", "ResourcePath": "/readyz"}}
             for r in ORDER], "Marker": "", "IsTruncated": False, "MaxItems": "100"}, {})
 
+    def health_checks_of(self, names: dict[str, str]) -> None:
+        """ListHealthChecks naming each region's check by the host in NAMES (the probes' local addresses)."""
+        self.r53.add_response("list_health_checks", {"HealthChecks": [
+            {"Id": CHECKS[r], "CallerReference": r, "HealthCheckVersion": 1, "HealthCheckConfig": {
+                "Type": "HTTPS", "FullyQualifiedDomainName": host, "ResourcePath": "/readyz"}}
+            for r, host in names.items()], "Marker": "", "IsTruncated": False, "MaxItems": "100"}, {})
+
     def record_change(self) -> None:
         self.r53.add_response("change_resource_record_sets", {"ChangeInfo": {
             "Id": "/change/C1", "Status": "PENDING", "SubmittedAt": "2026-12-08T00:00:00Z"}})
+
+    def dial(self, region: str, percent: float) -> None:
+        """The accelerator's endpoint groups listed, then REGION's dialled to PERCENT."""
+        self.ga.add_response("list_endpoint_groups", {"EndpointGroups": [
+            {"EndpointGroupArn": GROUPS[r], "EndpointGroupRegion": r, "TrafficDialPercentage": 100.0} for r in ORDER]},
+            {"ListenerArn": LISTENER, "MaxResults": 100})
+        self.ga.add_response("update_endpoint_group", {"EndpointGroup": {
+            "EndpointGroupArn": GROUPS[region], "EndpointGroupRegion": region, "TrafficDialPercentage": percent}},
+            {"EndpointGroupArn": GROUPS[region], "TrafficDialPercentage": percent})
 
     def routed(self) -> list[tuple[str, str, str]]:
         """(region, the name its latency record answers with, health check) of every Route 53 change."""
@@ -118,21 +150,27 @@ async def no_wait(_: float) -> None:
     return None
 
 
+def recorded_client(service: str, region: str, calls: list[tuple[str, dict[str, Any]]]) -> Any:
+    """A real boto3 client of SERVICE that appends (operation, parameters) of every call to CALLS."""
+    client = boto3.client(service, region_name=region, aws_access_key_id="test", aws_secret_access_key="test")
+    client.meta.events.register("before-parameter-build.*.*",
+                                lambda params, model, **_: calls.append((model.name, dict(params))))
+    return client
+
+
 @pytest.fixture
 def world() -> Iterator[World]:
     clients: dict[str, Any] = {}
     calls: list[tuple[str, dict[str, Any]]] = []
-    for service in ("rds", "dynamodb", "route53"):
-        client = boto3.client(service, region_name="eu-west-1", aws_access_key_id="test",
-                              aws_secret_access_key="test")
-        client.meta.events.register("before-parameter-build.*.*",
-                                    lambda params, model, **_: calls.append((model.name, dict(params))))
-        clients[service] = client
-    stubbers = [Stubber(clients[s]) for s in ("rds", "dynamodb", "route53")]
+    services = ("rds", "dynamodb", "route53", "globalaccelerator")
+    for service in services:
+        clients[service] = recorded_client(service, "us-west-2" if service == "globalaccelerator" else "eu-west-1",
+                                           calls)
+    stubbers = [Stubber(clients[s]) for s in services]
     for stubber in stubbers:
         stubber.activate()
-    w = World(AwsClients(rds=clients["rds"], dynamodb=clients["dynamodb"], route53=clients["route53"]),
-              *stubbers, calls=calls)
+    w = World(AwsClients(rds=clients["rds"], dynamodb=clients["dynamodb"], route53=clients["route53"],
+                         globalaccelerator=clients["globalaccelerator"]), *stubbers, calls=calls)
     w.topology = Topology(w.rds)
     yield w
     for stubber in stubbers:
@@ -388,3 +426,192 @@ async def test_a_writer_that_sees_no_majority_of_watchers_says_it_is_isolated(wo
 
 def test_every_wait_of_a_run_is_bounded_below_the_lambda_timeout() -> None:
     assert aws_watch.RDS_WAIT_S < aws_watch.RUN_BOUND_S < aws_watch.LAMBDA_TIMEOUT_S <= aws_watch.LEASE_S
+
+
+async def test_with_global_accelerator_the_lost_writer_is_dialled_to_zero_and_back_once_fenced(world: World) -> None:
+    w = world
+    w.scan(vote(EW, US, healthy=False, streak=2, age=60), vote(AP, US, healthy=False, streak=3), control(7))
+    w.describe(described(PRIMARY))
+    w.ready.update({EW: True, US: False})
+    w.health_checks()
+    w.health(US, False)  # the /readyz health checks stay: they vote with the probe
+    w.ok("put_item")
+    expect_unplanned_failover_to_eu(w)
+    w.dial(US, 0.0)
+    w.ok("put_item")  # the move, remembered as for DNS
+    w.ok("update_item")
+
+    failed_over = await w.tick(EW, accelerator=True)
+
+    assert failed_over == {"done": "failover", "writer": EW, "epoch": 8, "planned": False}
+    assert w.ops()[-5:] == ["UpdateItem", "ListEndpointGroups", "UpdateEndpointGroup", "PutItem", "UpdateItem"]
+    assert "ChangeResourceRecordSets" not in w.ops()  # no latency records to move
+    assert w.params("PutItem")[1]["Item"] == dns_moved(US, EW)
+
+    w.scan(vote(EW, EW, healthy=True), vote(US, EW, healthy=True, ready=True), control(8), dns_moved(US, EW))
+    w.describe(described(EU))
+    w.ok("put_item")
+    w.dial(US, 100.0)
+    w.ok("delete_item")
+
+    restored = await w.tick(EW, accelerator=True)
+
+    assert restored == {"done": "vote", "writer": EW, "restored": [US]}
+    assert [p["TrafficDialPercentage"] for p in w.params("UpdateEndpointGroup")] == [0.0, 100.0]
+    assert {p["EndpointGroupArn"] for p in w.params("UpdateEndpointGroup")} == {GROUPS[US]}
+
+
+class Ready(BaseHTTPRequestHandler):
+    """eu-west-1's load balancer as the watcher's probe sees it: /readyz answers 200."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.send_response(200 if self.path == "/readyz" else 404)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def ready_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ready)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_the_real_handler_runs_the_whole_sequence_end_to_end(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              template_db: Path, ready_server: str) -> None:
+    """`aws_lambda.handler` as Lambda calls it, with real boto3 clients answered by Stubbers queued for the whole
+    sequence, real /readyz probes (127.0.0.1; the lost writer's port refuses) and the real topology row (SQLite):
+    us-east-1 lost with its watcher, eu-west-1 fails over and dials us-east-1 down on the accelerator; us-east-1
+    returns fenced and gets its traffic back; an operator switches back to us-east-1 through its own Lambda."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    services = ("secretsmanager", "rds", "dynamodb", "route53", "globalaccelerator")
+    clients = {s: recorded_client(s, "us-west-2" if s == "globalaccelerator" else "eu-west-1", calls) for s in services}
+    made: list[tuple[str, str | None]] = []
+
+    def client(service: str, region_name: str | None = None, **_: Any) -> Any:
+        made.append((service, region_name))
+        return clients[service]
+
+    database = tmp_path / "orbitask.db"
+    shutil.copy(template_db, database)
+    url = f"sqlite+aiosqlite:///{database}"
+    asyncio.run(_seed_topology(url))  # us-east-1 writes, epoch 1
+    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orbitask/secret-key-AbCdEf"
+    regions = [{"name": US, "public_url": "http://localhost:1", "internal_url": "http://localhost:1"},
+               {"name": EW, "public_url": ready_server, "internal_url": ready_server},
+               {"name": AP, "public_url": ready_server, "internal_url": ready_server}]
+    for key, value in {
+        "ORBITASK_REGION": EW, "ORBITASK_REGIONS": json.dumps(regions), "ORBITASK_GLOBAL_CLUSTER": GLOBAL,
+        "ORBITASK_FAILOVER_ORDER": ",".join(ORDER), "ORBITASK_AUTO_FAILOVER": "true", "ORBITASK_FAILOVER_TABLE": TABLE,
+        "ORBITASK_HOSTED_ZONE_ID": ZONE, "ORBITASK_API_DOMAIN": DOMAIN, "ORBITASK_ACCELERATOR_LISTENER": LISTENER,
+        "ORBITASK_DATABASE_URL": url, "ORBITASK_DATA_DIR": str(tmp_path), "ORBITASK_LOG_JSON": "false",
+        "ORBITASK_SECRETS_FROM": json.dumps({"ORBITASK_SECRET_KEY": secret}),
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(boto3, "client", client)
+    monkeypatch.setattr(aws, "FIRST_POLL_S", 0.0)  # RDS's answers are queued: no need to wait 5 s before a poll
+    stub = {s: Stubber(c) for s, c in clients.items()}
+    w = World(AwsClients(rds=clients["rds"], dynamodb=clients["dynamodb"], route53=clients["route53"]),
+              stub["rds"], stub["dynamodb"], stub["route53"], stub["globalaccelerator"], calls=calls)
+    now = time.time()
+
+    def at(item: dict[str, Any], age: float) -> dict[str, Any]:
+        return {**item, "at": {"N": str(now - age)}}
+
+    def secret_read() -> None:
+        stub["secretsmanager"].add_response("get_secret_value", {"ARN": secret, "Name": "orbitask/secret-key",
+                                                                 "SecretString": "k" * 64}, {"SecretId": secret})
+
+    # 1. eu-west-1's tick: us-east-1 does not answer, its watcher is gone, ap-southeast-1 agrees: failover
+    secret_read()
+    w.scan(at(vote(US, US, healthy=True), 600), at(vote(EW, US, healthy=False, streak=2), 60),
+           at(vote(AP, US, healthy=False, streak=3), 30), control(1))
+    w.describe(described(PRIMARY))
+    w.health_checks_of({US: "localhost", EW: "127.0.0.1"})
+    w.health(US, False)
+    w.ok("put_item")
+    w.ok("update_item")
+    w.describe(described(PRIMARY))
+    w.describe(described(PRIMARY))
+    w.rds.add_response("failover_global_cluster", operation_answer("failing-over"),
+                       {"GlobalClusterIdentifier": GLOBAL, "TargetDbClusterIdentifier": EU, "AllowDataLoss": True})
+    w.describe(described(EU))
+    w.ok("update_item")
+    w.dial(US, 0.0)
+    w.ok("put_item")
+    w.ok("update_item")
+    # 2. eu-west-1's tick once us-east-1 is back as a ready secondary: its traffic comes back
+    secret_read()
+    w.scan(at(vote(EW, EW, healthy=True), 60), at(vote(US, EW, healthy=True, ready=True), 30),
+           at(vote(AP, EW, healthy=True), 30), control(2), dns_moved(US, EW))
+    w.describe(described(EU))
+    w.ok("put_item")
+    w.dial(US, 100.0)
+    w.ok("delete_item")
+    # 3. an operator switches back to us-east-1 through us-east-1's Lambda: planned, nothing lost, traffic kept
+    secret_read()
+    w.scan(at(vote(EW, EW, healthy=True), 30), at(vote(US, EW, healthy=True), 30), control(2))
+    w.describe(described(EU))
+    w.ok("update_item")
+    w.describe(described(EU))
+    w.describe(described(EU))
+    w.rds.add_response("switchover_global_cluster", operation_answer("switching-over"),
+                       {"GlobalClusterIdentifier": GLOBAL, "TargetDbClusterIdentifier": PRIMARY})
+    w.describe(described(PRIMARY))
+    w.ok("update_item", times=2)
+
+    for stubber in stub.values():
+        stubber.activate()
+    failed_over = aws_lambda.handler({"action": "watch"}, None)
+    restored = aws_lambda.handler({"action": "watch"}, None)
+    monkeypatch.setenv("ORBITASK_REGION", US)
+    switched = aws_lambda.handler({"action": "failover", "target_region": US, "planned": True}, None)
+
+    for stubber in stub.values():
+        stubber.assert_no_pending_responses()
+    assert failed_over == {"done": "failover", "writer": EW, "epoch": 2, "planned": False}
+    assert restored == {"done": "vote", "writer": EW, "restored": [US]}
+    assert switched == {"done": "failover", "writer": US, "epoch": 3, "planned": True}
+    assert w.ops() == [
+        "GetSecretValue", "Scan", "DescribeGlobalClusters", "ListHealthChecks", "GetHealthCheckStatus", "PutItem",
+        "UpdateItem", "DescribeGlobalClusters", "DescribeGlobalClusters", "FailoverGlobalCluster",
+        "DescribeGlobalClusters", "UpdateItem", "ListEndpointGroups", "UpdateEndpointGroup", "PutItem", "UpdateItem",
+        "GetSecretValue", "Scan", "DescribeGlobalClusters", "PutItem", "ListEndpointGroups", "UpdateEndpointGroup",
+        "DeleteItem",
+        "GetSecretValue", "Scan", "DescribeGlobalClusters", "UpdateItem", "DescribeGlobalClusters",
+        "DescribeGlobalClusters", "SwitchoverGlobalCluster", "DescribeGlobalClusters", "UpdateItem", "UpdateItem"]
+    # the clients the handler made: its region's, and the accelerator's API in us-west-2 (no SQS: the DLQ is
+    # Lambda's, fed only by a failed invocation, and every one returned)
+    assert set(made) == {("secretsmanager", None), ("rds", EW), ("dynamodb", EW), ("route53", EW),
+                         ("globalaccelerator", "us-west-2"), ("rds", US), ("dynamodb", US), ("route53", US)}
+    assert [(v["pk"]["S"], v["streak"]["N"]) for v in (p["Item"] for p in w.params("PutItem")) if "streak" in v] == [
+        ("vote#eu-west-1", "3"), ("vote#eu-west-1", "0")]
+    assert [(p["EndpointGroupArn"], p["TrafficDialPercentage"]) for p in w.params("UpdateEndpointGroup")] == [
+        (GROUPS[US], 0.0), (GROUPS[US], 100.0)]
+    ends = [p for p in w.params("UpdateItem") if "REMOVE #run" in p["UpdateExpression"]]
+    assert [e["ExpressionAttributeValues"][":epoch"] for e in ends] == [{"N": "2"}, {"N": "3"}]
+    assert asyncio.run(_topology(url)) == (US, 3)  # the row every API node reads: us-east-1 writes, epoch 3
+
+
+async def _seed_topology(url: str) -> None:
+    db = Database(url)
+    try:
+        await set_writer(db, US)
+    finally:
+        await db.dispose()
+
+
+async def _topology(url: str) -> tuple[str, int]:
+    db = Database(url)
+    try:
+        async with db.write_transaction() as session:
+            row = await session.get(TopologyRow, TOPOLOGY_ID)
+            assert row is not None
+            return row.writer_region, row.epoch
+    finally:
+        await db.dispose()

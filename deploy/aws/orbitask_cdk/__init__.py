@@ -8,6 +8,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
+from . import nag
 from .config import DeployConfig, load
 from .delivery import DeliveryStack
 
@@ -20,11 +21,16 @@ def cdk_context() -> dict[str, Any]:
     return context
 
 
-def build(cfg: DeployConfig, outdir: str | Path | None = None) -> tuple[cdk.App, DeliveryStack]:
-    """The CDK app: the delivery stack, whose pipeline deploys the production stage (every region, then global)."""
+def build(cfg: DeployConfig, outdir: str | Path | None = None, *,
+          context: dict[str, Any] | None = None) -> tuple[cdk.App, DeliveryStack]:
+    """The CDK app: the delivery stack, whose pipeline deploys the production stage (every region, then global).
+
+    CONTEXT: more context, over cdk.json's (`{nag.CONTEXT: True}` runs the cdk-nag checks).
+    """
     # cdk.json's context (the recommended feature flags) however the app is run: `cdk synth` passes it too,
     # but the pipeline and the tests run it as Python; what the CLI passes wins
-    app = cdk.App(outdir=str(outdir) if outdir else None, context=cdk_context())
+    app = cdk.App(outdir=str(outdir) if outdir else None, context={**cdk_context(), **(context or {})})
+    nag.check(app)  # the delivery stack; each pipeline stage adds its own (delivery.AppStage)
     delivery = DeliveryStack(app, f"{cfg.name}-delivery", cfg=cfg)
     cdk.Tags.of(app).add("project", cfg.name)
     return app, delivery

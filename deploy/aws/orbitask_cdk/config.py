@@ -67,6 +67,9 @@ class DeployConfig:
     # Aurora deletion protection; false for a first deployment, so that a failed creation can roll back
     protect_data: bool = True
     auto_failover: bool = False  # promote a secondary automatically when the writer region's health check fails
+    # the API name as an alias of a Global Accelerator (anycast addresses, an endpoint group a region) instead of
+    # Route 53 latency records (docs/deploy-aws.md, "Global Accelerator")
+    global_accelerator: bool = False
     # the region whose services write to their own cluster; the others read their local replica and forward
     # writes. Unset: the first region. After a failover, set it to the new writer and push (docs/deploy-aws.md)
     writer_region: str = ""
@@ -133,6 +136,27 @@ class DeployConfig:
     def desired_tasks(self) -> int:
         """Tasks per service when the profile fixes them (demo: 1); 0: each service's own min_tasks."""
         return 1 if self.demo else 0
+
+    @property
+    def bot_control(self) -> bool:
+        """WAF Bot Control on CloudFront's web-app paths ($10 a month and $1 a million requests): not in the demo."""
+        return not self.demo
+
+    @property
+    def health_check_interval(self) -> int:
+        """Seconds between a Route 53 checker's probes of a region's /readyz: 10 is an optional feature ($1 a month
+        a check), 30 the standard one (the demo)."""
+        return 30 if self.demo else 10
+
+    @property
+    def health_check_latency(self) -> bool:
+        """Route 53 measures each check's latency (an optional feature, $1 a month a check): not in the demo."""
+        return not self.demo
+
+    @property
+    def log_retention_days(self) -> int:
+        """Days the tasks' and the VPC flow logs are kept (the demo a week)."""
+        return 7 if self.demo else 30
 
     def size(self, service: str) -> ServiceSize:
         """The configured size of SERVICE (defaults when not configured); demo: always desired_tasks tasks."""

@@ -17,6 +17,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
+from . import nag
 from .config import DeployConfig
 
 AURORA_VERSION = rds.AuroraMysqlEngineVersion.VER_3_09_0
@@ -131,6 +132,13 @@ def attachments_bucket(scope: Construct, cfg: DeployConfig, region: str, key: km
             noncurrent_version_expiration=cdk.Duration.days(90), abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
         )],
     )
+    if rules:
+        nag.suppress(bucket, "AwsSolutions-IAM5", "S3's replication role, as CDK writes it: every object (and version) "
+                     "of this bucket to the same keys in the other regions' buckets, encrypted with the key's replicas",
+                     applies_to=["Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*",
+                                 "/^Resource::<Files[0-9A-F]+\\.Arn>\\/\\*$/",
+                                 *(f"Resource::arn:aws:s3:::{cfg.bucket_name(r)}/*" for r in cfg.regions if r != region)],
+                     children=True)
     if distribution_arn:
         bucket.add_to_resource_policy(iam.PolicyStatement(
             sid="CloudFrontReadsThroughOriginAccessControl",
@@ -139,6 +147,19 @@ def attachments_bucket(scope: Construct, cfg: DeployConfig, region: str, key: km
             conditions={"StringEquals": {"AWS:SourceArn": distribution_arn}},
         ))
     return bucket
+
+
+def log_access(bucket: s3.Bucket, logs: s3.IBucket, prefix: str) -> None:
+    """S3 server access logs of BUCKET into LOGS (SSE-S3, as S3's log delivery requires) under PREFIX."""
+    cfn: s3.CfnBucket = bucket.node.default_child  # type: ignore[assignment]
+    cfn.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
+        destination_bucket_name=logs.bucket_name, log_file_prefix=prefix)
+    logs.add_to_resource_policy(iam.PolicyStatement(
+        sid=f"S3LogsFrom{bucket.node.id}", principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+        actions=["s3:PutObject"], resources=[logs.arn_for_objects(f"{prefix}*")],
+        conditions={"ArnLike": {"aws:SourceArn": bucket.bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": cdk.Stack.of(bucket).account}},
+    ))
 
 
 @dataclass
@@ -167,6 +188,13 @@ def redis(scope: Construct, cfg: DeployConfig, vpc: ec2.IVpc, key: kms.IKey) -> 
         at_rest_encryption_enabled=True, kms_key_id=key.key_arn, cache_subnet_group_name=subnets.ref,
         security_group_ids=[sg.security_group_id], snapshot_retention_limit=1,
     )
+    nag.suppress(group, "AwsSolutions-AEC5", "the port is reachable only from the app's security group, inside the VPC: "
+                 "another number would hide nothing")
+    nag.suppress(group, "AwsSolutions-AEC6", "TLS in transit and a security group that admits only the app's tasks; "
+                 "Redis AUTH would put a password in ORBITASK_REDIS_URL, which the app takes from plain settings")
+    if nodes == 1:
+        nag.suppress(group, "AwsSolutions-AEC4", "the demo profile's one node (its budget): the app runs on without "
+                     "Redis while ElastiCache replaces it (/readyz only reports it)")
     url = f"rediss://{group.attr_primary_end_point_address}:{group.attr_primary_end_point_port}/0"
     return Redis(url=url, security_group=sg)
 
@@ -213,6 +241,14 @@ def primary_database(scope: Construct, cfg: DeployConfig, vpc: ec2.IVpc, key: km
         backup=rds.BackupProps(retention=cdk.Duration.days(14)), removal_policy=cdk.RemovalPolicy.SNAPSHOT,
         cloudwatch_logs_exports=["error", "slowquery"], monitoring_interval=cdk.Duration.seconds(60),
     )
+    aurora_findings(cluster, cfg)
+    nag.suppress(cluster, "AwsSolutions-IAM4", "the enhanced monitoring role: AWS's policy for it is the documented one "
+                 "(CloudWatch Logs RDSOSMetrics only)", applies_to=[
+                     "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"],
+                 children=True)
+    nag.suppress(cluster.node.find_child("Secret"), "AwsSolutions-SMG4", "the master user's password, replicated to every region, used "
+                 "only by migrations: a rotation Lambda would need the VPC to reach Secrets Manager (the demo has no NAT); "
+                 "rotate it by hand (docs/deploy-aws.md)", children=True)
     rds.CfnGlobalCluster(
         scope, "GlobalDb", global_cluster_identifier=cfg.global_cluster_id,
         source_db_cluster_identifier=cluster.cluster_arn, deletion_protection=cfg.protect_data,
@@ -246,6 +282,7 @@ def secondary_database(scope: Construct, cfg: DeployConfig, region: str, vpc: ec
         ) if cfg.aurora_serverless else None,
     )
     cluster.apply_removal_policy(cdk.RemovalPolicy.SNAPSHOT)
+    aurora_findings(cluster, cfg)
     for i in range(max(cfg.db_readers, 1)):
         rds.CfnDBInstance(
             scope, f"DbInstance{i + 1}", engine="aurora-mysql", db_cluster_identifier=cluster.ref,
@@ -261,6 +298,20 @@ def secondary_database(scope: Construct, cfg: DeployConfig, region: str, vpc: ec
         cluster_id=cluster.ref, security_group=sg, secret=secret,
     )
 
+
+
+def aurora_findings(cluster: Construct, cfg: DeployConfig) -> None:
+    """The cdk-nag findings every Aurora cluster of the global database has, and why they stay."""
+    nag.suppress(cluster, "AwsSolutions-RDS6", "the app signs in with a password from Secrets Manager over verified "
+                 "TLS (require_secure_transport); IAM tokens would cap new connections per second and need app support",
+                 children=True)
+    nag.suppress(cluster, "AwsSolutions-RDS11", "the port is reachable only from the app's security group in isolated "
+                 "subnets: another number would hide nothing", children=True)
+    nag.suppress(cluster, "AwsSolutions-RDS14", "Aurora Backtrack is not available for a cluster in a global database",
+                 children=True)
+    if not cfg.protect_data:
+        nag.suppress(cluster, "AwsSolutions-RDS10", "protect_data is off: a failed first creation must be able to delete "
+                     "its cluster; set it once the first deployment succeeded (docs/deploy-aws.md)", children=True)
 
 
 def backups(scope: Construct, cfg: DeployConfig, region: str, cluster_arn: str, key: kms.IKey) -> None:
@@ -294,4 +345,7 @@ def backups(scope: Construct, cfg: DeployConfig, region: str, cluster_arn: str, 
             destination_backup_vault=target_vault, delete_after=cdk.Duration.days(BACKUP_DAYS),
         )],
     ))
-    plan.add_selection("Aurora", resources=[backup.BackupResource.from_arn(cluster_arn)])
+    selection = plan.add_selection("Aurora", resources=[backup.BackupResource.from_arn(cluster_arn)])
+    nag.suppress(selection, "AwsSolutions-IAM4", "AWS Backup's own policy for the role that takes the snapshots",
+                 applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"],
+                 children=True)

@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import pipelines
 from constructs import Construct
 
+from . import nag
 from .config import DeployConfig, parse
 from .edge import GlobalStack
 from .regional import RegionalStack
@@ -32,16 +33,61 @@ BAKE_ALARMS = ("5xx", "latency-p99", "replication-lag", "failover-errors")
 BAKE_MINUTES = 15
 
 
+def implied(value: object) -> set[str]:
+    """The logical ids a resolved template value names by Ref or Fn::GetAtt."""
+    if isinstance(value, dict):
+        named = {value["Ref"]} if isinstance(value.get("Ref"), str) else set()
+        if isinstance(value.get("Fn::GetAtt"), list):
+            named.add(value["Fn::GetAtt"][0])
+        return named.union(*(implied(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(implied(v) for v in value))
+    return set()
+
+
+def drop_implied_dependencies(stack: cdk.Stack) -> None:
+    """Drop each DependsOn that the resource's own Ref or GetAtt of the same resource already implies.
+
+    CDK writes them (a Lambda on its role, the pipeline on its role, the custom resource providers CDK adds while
+    synthesising, so no construct code can reach them) and cfn-lint warns on each (W3005).
+    """
+    for construct in stack.node.find_all():  # the delivery stack's include its stages': skipped by path
+        if not cdk.CfnResource.is_cfn_resource(construct) or cdk.Stack.of(construct).node.path != stack.node.path:
+            continue
+        resource: cdk.CfnResource = construct  # type: ignore[assignment]
+        dependencies = [d for d in resource.obtain_dependencies() if cdk.CfnResource.is_cfn_resource(d)]
+        if not dependencies:
+            continue
+        named = implied(stack.resolve(resource._cfn_properties))
+        for dependency in dependencies:
+            if stack.resolve(dependency.logical_id) in named:  # type: ignore[union-attr]
+                resource.remove_resource_dependency(dependency)  # type: ignore[arg-type]
+
+
+class Synthesizer(cdk.DefaultStackSynthesizer):
+    """The default synthesizer, which first drops the DependsOn the template's references imply (after CDK's
+    preparation, the last moment before the template is written)."""
+
+    def bind(self, stack: cdk.Stack) -> None:
+        super().bind(stack)
+        self.stack = stack
+
+    def synthesize(self, session: cdk.ISynthesisSession) -> None:
+        drop_implied_dependencies(self.stack)
+        super().synthesize(session)
+
+
 def synthesizer() -> cdk.DefaultStackSynthesizer:
-    """The default bootstrap roles, named in the `aws` partition (the pipeline's actions then need no Fn::Join)."""
-    prefix = "arn:aws:iam::${AWS::AccountId}:role/cdk-${Qualifier}"
+    """The default bootstrap roles, the deploying ones named in the `aws` partition (the pipeline's actions then
+    need no Fn::Join); the asset roles keep the partition variable (the pipeline names them through Fn::Sub)."""
+    account = "iam::${AWS::AccountId}:role/cdk-${Qualifier}"
     suffix = "${AWS::AccountId}-${AWS::Region}"
-    return cdk.DefaultStackSynthesizer(
-        cloud_formation_execution_role=f"{prefix}-cfn-exec-role-{suffix}",
-        deploy_role_arn=f"{prefix}-deploy-role-{suffix}",
-        file_asset_publishing_role_arn=f"{prefix}-file-publishing-role-{suffix}",
-        image_asset_publishing_role_arn=f"{prefix}-image-publishing-role-{suffix}",
-        lookup_role_arn=f"{prefix}-lookup-role-{suffix}",
+    return Synthesizer(
+        cloud_formation_execution_role=f"arn:aws:{account}-cfn-exec-role-{suffix}",
+        deploy_role_arn=f"arn:aws:{account}-deploy-role-{suffix}",
+        file_asset_publishing_role_arn=f"arn:${{AWS::Partition}}:{account}-file-publishing-role-{suffix}",
+        image_asset_publishing_role_arn=f"arn:${{AWS::Partition}}:{account}-image-publishing-role-{suffix}",
+        lookup_role_arn=f"arn:aws:{account}-lookup-role-{suffix}",
     )
 
 
@@ -77,6 +123,7 @@ class AppStage(cdk.Stage):
             primary = primary or stack
             previous = stack
             self.regionals[region] = stack
+        nag.check(self)  # the pipeline synthesises this stage when it is added: the app's checks never reach it
 
 
 class DeliveryStack(cdk.Stack):
@@ -85,7 +132,7 @@ class DeliveryStack(cdk.Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, cfg: DeployConfig) -> None:
         super().__init__(scope, construct_id, env=cdk.Environment(account=cfg.account, region=cfg.primary),
-                         description="Orbitask delivery: image repository and pipeline")
+                         description="Orbitask delivery: image repository and pipeline", synthesizer=Synthesizer())
         self.cfg = cfg
         self.repository = self.image_repository("Images", cfg.name, keep=100)
         ecr.CfnReplicationConfiguration(self, "ImageReplication", replication_configuration=(
@@ -143,6 +190,45 @@ class DeliveryStack(cdk.Stack):
             stack_steps=[pipelines.StackSteps(stack=stack, post=[self.bake(region)])
                          for region, stack in self.stage.regionals.items()],
         )
+        self.pipeline.build_pipeline()  # now, not while synthesising: the acknowledgements below need its resources
+        self.nag_findings(staging_cfg)
+
+    def nag_findings(self, staging_cfg: DeployConfig) -> None:
+        """The cdk-nag findings on what CDK's pipeline makes, and on the steps' own grants, and why they stay."""
+        cfg, pipeline = self.cfg, self.pipeline
+        nag.suppress(pipeline, "AwsSolutions-CB4", "CodeBuild encrypts its artifacts with the AWS managed key: one "
+                     "account, no cross-account keys (cross_account_keys=False spares a KMS key per region)",
+                     children=True)
+        nag.suppress(pipeline, "AwsSolutions-S1", "the pipeline's artifacts bucket: only the pipeline and its builds "
+                     "use it (CloudTrail records them); access logs would log the pipeline's own traffic",
+                     children=True)
+        for support in pipeline.pipeline.cross_region_support.values():
+            nag.suppress(support.replication_bucket, "AwsSolutions-S1", "the pipeline's artifacts in another region "
+                         "(CDK's cross-region support): only the pipeline uses it", children=True)
+        nag.suppress(pipeline, "AwsSolutions-IAM5", "CDK's pipeline roles: objects of its own artifact buckets, its "
+                     "builds' own log groups and report groups (named after each project), the bootstrap roles "
+                     "tagged for publishing and deploying (self-mutation)", applies_to=[
+                         "Action::s3:Abort*", "Action::s3:DeleteObject*", "Action::s3:GetBucket*",
+                         "Action::s3:GetObject*", "Action::s3:List*",
+                         "/^Resource::<PipelineArtifactsBucket[0-9A-F]+\\.Arn>\\/\\*$/",
+                         f"/^Resource::arn:aws:s3:::{self.stack_name}-support[a-z0-9]+\\/\\*$/",
+                         f"/^Resource::arn:aws:logs:{cfg.primary}:{cfg.account}:log-group:\\/aws\\/codebuild\\/.*$/",
+                         f"/^Resource::arn:aws:codebuild:{cfg.primary}:{cfg.account}:report-group\\/.*$/",
+                         f"Resource::arn:*:iam::{cfg.account}:role/*"], children=True)
+        names = (cfg.name, staging_cfg.name)
+        nag.suppress(pipeline, "AwsSolutions-IAM5", "the steps' grants: `*` only for actions without a resource "
+                     "(ecr:GetAuthorizationToken, rds:DescribeGlobalClusters, ecs:Describe*, RegisterTaskDefinition, "
+                     "CodeBuild's own); the image repository in every region it replicates to; every revision of the "
+                     "migration task; its parameter in whichever region the writer is; the web bucket's objects; the "
+                     "global stack by name (its id is CloudFormation's); invalidations of the distribution, made in "
+                     "another stage", applies_to=[
+                         "Resource::*", f"Resource::arn:aws:ecr:*:{cfg.account}:repository/{cfg.name}",
+                         *(f"Resource::arn:aws:ecs:*:{cfg.account}:task-definition/{n}-migrate:*" for n in names),
+                         *(f"Resource::arn:aws:ssm:*:{cfg.account}:parameter/{n}/migrate" for n in names),
+                         f"Resource::arn:aws:s3:::{cfg.web_bucket_name}/*",
+                         f"Resource::arn:aws:cloudformation:us-east-1:{cfg.account}:stack/"
+                         f"{self.stage.global_stack.stack_name}/*",
+                         f"Resource::arn:aws:cloudfront::{cfg.account}:distribution/*"], children=True)
 
     def image_repository(self, construct_id: str, name: str, *, keep: int) -> ecr.Repository:
         """A repository of immutable, scanned image tags named NAME, keeping the last KEEP builds."""

@@ -26,8 +26,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_synthetics as synthetics
 from constructs import Construct
 
+from . import nag
 from .config import DeployConfig
-from .services import METRICS_NAMESPACE, Compute
+from .services import METRICS_NAMESPACE, Compute, alarm_name
 
 GLOBAL_REGION = "us-east-1"  # Route 53 health-check metrics, CloudFront and its WAF live here
 LAMBDA_HANDLER = "orbitask.regions.aws_lambda.handler"
@@ -114,12 +115,12 @@ def alarms(scope: Construct, cfg: DeployConfig, region: str, alb: elbv2.Applicat
     lag_metric = "AuroraReplicaLagMaximum" if region == cfg.primary else "AuroraGlobalDBReplicationLag"
     made = [
         server_errors.create_alarm(
-            scope, "ServerErrors", alarm_name=f"{cfg.name}-{region}-5xx", threshold=FIVE_XX_PER_MINUTE,
+            scope, "ServerErrors", alarm_name=alarm_name(cfg, region, "5xx"), threshold=FIVE_XX_PER_MINUTE,
             evaluation_periods=5, datapoints_to_alarm=3, treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description="the region answers 5xx (load balancer or app)",
         ),
         alb.metrics.target_response_time(period=minute, statistic="p99").create_alarm(
-            scope, "Latency", alarm_name=f"{cfg.name}-{region}-latency-p99", threshold=LATENCY_P99_S,
+            scope, "Latency", alarm_name=alarm_name(cfg, region, "latency-p99"), threshold=LATENCY_P99_S,
             evaluation_periods=5, datapoints_to_alarm=3, treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description=f"p99 latency above {LATENCY_P99_S} s",
         ),
@@ -289,6 +290,20 @@ def failover_lambda(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.I
                                               retry_attempts=0, max_event_age=cdk.Duration.minutes(1),
                                               dead_letter_queue=dlq),
     )
+    nag.suppress(fn, "AwsSolutions-IAM4", "AWS's policies for a Lambda's own logs and, in a VPC, its network "
+                 "interfaces: what every function needs, nothing of the app's", applies_to=[
+                     "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                     "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"],
+                 children=True)
+    nag.suppress(fn, "AwsSolutions-IAM5", "route53:ListHealthChecks and X-Ray have no resource; any health check's "
+                 "status (the watcher finds the writer region's by its tag); the app's clusters in every region "
+                 "(`<name>-<region>`: a switchover names both ends)", applies_to=[
+                     "Resource::*", "Resource::arn:aws:route53:::healthcheck/*",
+                     f"Resource::arn:aws:rds:*:{cfg.account}:cluster:{cfg.name}-*"], children=True)
+    for role in [c for c in cdk.Stack.of(scope).node.children if c.node.id.startswith("SchedulerRoleForTarget-")]:
+        nag.suppress(role, "AwsSolutions-IAM5", "EventBridge Scheduler's role, as CDK writes it: invoke the failover "
+                     "Lambda and its versions", applies_to=["/^Resource::<Failover[0-9A-F]+\\.Arn>:\\*$/"],
+                     children=True)
     events.Rule(
         scope, "GlobalDbEvents", description="Aurora global switchover/failover events: sync the topology row",
         event_pattern=events.EventPattern(
@@ -342,6 +357,10 @@ def canary(scope: Construct, cfg: DeployConfig, region: str, bucket: s3.IBucket,
         success_retention_period=cdk.Duration.days(7), failure_retention_period=cdk.Duration.days(31),
         provisioned_resource_cleanup=True,
     )
+    nag.suppress(probe, "AwsSolutions-IAM5", "the canary's role, as CDK writes it: its own log groups (cwsyn-*), its "
+                 "artifacts under canary/ in the region's log bucket, CloudWatch metrics (no resource)", applies_to=[
+                     "Resource::*", f"Resource::arn:aws:logs:{region}:{cfg.account}:log-group:/aws/lambda/cwsyn-*",
+                     "/^Resource::<AccessLogs[0-9A-F]+\\.Arn>\\/canary\\/\\*$/"], children=True)
     alarm = probe.metric_success_percent(period=cdk.Duration.minutes(minutes), statistic="Average").create_alarm(
         scope, "CanaryFailing", alarm_name=f"{cfg.name}-{region}-canary", threshold=100,
         comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD, evaluation_periods=2,

@@ -12,7 +12,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
-from . import data, ops, services
+from . import accelerator, data, nag, ops, services
 from .config import DeployConfig
 from .edge import GlobalStack
 
@@ -30,13 +30,20 @@ GENERATED = {
     "smtp": sm.SecretStringGenerator(secret_string_template='{"username": "set-me"}', generate_string_key="password",
                                      exclude_punctuation=True),
 }
+# why no app secret rotates on a schedule (cdk-nag AwsSolutions-SMG4): each rotates by hand (docs/deploy-aws.md)
+SECRET_ROTATION = {
+    "secret-key": "signs sessions and tokens: a new key signs everyone out, so it changes by hand, with a restart",
+    "forward-secret": "every region's services must verify the same signature: a change is a coordinated rollout",
+    "smtp": "issued by the mail provider: it changes when the provider's credentials do",
+    "db-app": "provision_db_user.py sets it as the app user's MySQL password when migrations run: it changes "
+              "with a migration run, not behind the services' backs",
+}
 MASTER_SECRET = "db"  # <name>/db: Aurora's master user (made with the primary cluster)
 # <name>/cloudfront-key: the private key of attachments_public_key_file's pair, which the operator stores (PEM) before
 # deploying with it (docs/deploy-aws.md): key material never passes through a template
 CLOUDFRONT_KEY_SECRET = "cloudfront-key"
 # the service that answers downloads (tasks/attachments.py): the only one that reads other regions' buckets or signs
 FILES_SERVICE = "tasks"
-RESTRICT_DEFAULT_SG = "Custom::VpcRestrictDefaultSGCustomResourceProvider"  # @aws-cdk/aws-ec2:restrictDefaultSecurityGroup
 ENDPOINTS = {
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
     "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
@@ -59,20 +66,19 @@ def network(scope: Construct, cfg: DeployConfig, region: str) -> ec2.Vpc:
     subnets.append(ec2.SubnetConfiguration(name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24))
     vpc = ec2.Vpc(
         scope, "Vpc", ip_addresses=ec2.IpAddresses.cidr(f"10.{10 + 10 * index}.0.0/16"),
-        availability_zones=[f"{region}{letter}" for letter in "abcdef"[: cfg.azs]], nat_gateways=cfg.nat_gateways,
+        # the region's first AZs as CloudFormation lists them (Fn::GetAZs): no lookup, and no AZ name in the template
+        availability_zones=[cdk.Fn.select(i, cdk.Fn.get_azs()) for i in range(cfg.azs)], nat_gateways=cfg.nat_gateways,
         subnet_configuration=subnets,
     )
-    # the recommended flags empty the default security group through a CDK custom resource, whose handler names
-    # its role both by GetAtt and by DependsOn: cfn-lint warns (W3005), so the redundant DependsOn goes
-    provider = cdk.Stack.of(scope).node.try_find_child(RESTRICT_DEFAULT_SG)
-    if provider is not None:
-        provider.node.find_child("Handler").add_deletion_override("DependsOn")
     vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
     if cfg.nat_gateways:
         private = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         for name, service in ENDPOINTS.items():
-            vpc.add_interface_endpoint(name, service=service, private_dns_enabled=True, subnets=private)
-    flow_logs = logs.LogGroup(scope, "FlowLogs", retention=logs.RetentionDays.ONE_MONTH,
+            endpoint = vpc.add_interface_endpoint(name, service=service, private_dns_enabled=True, subnets=private)
+            nag.suppress(endpoint, "CdkNagValidationFailure", "the endpoint admits the VPC's own CIDR (a GetAtt nag "
+                         "cannot read): only what runs in the VPC reaches it", applies_to=["AwsSolutions-EC23"],
+                         children=True)
+    flow_logs = logs.LogGroup(scope, "FlowLogs", retention=services.log_retention(cfg),
                               removal_policy=cdk.RemovalPolicy.DESTROY)
     vpc.add_flow_log("Flows", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
                      traffic_type=ec2.FlowLogTrafficType.ALL)
@@ -98,6 +104,12 @@ def files_key_id(stack: cdk.Stack) -> str:
     """The id of the CloudFront public key that verifies signed attachment URLs (the global stack beside STACK)."""
     (found,) = [c for c in stack.node.scope.node.children if isinstance(c, GlobalStack)]
     return found.files_key_id
+
+
+def accelerator_listener(stack: cdk.Stack) -> str | None:
+    """The Global Accelerator listener's ARN (the global stack beside STACK); None without the setting."""
+    (found,) = [c for c in stack.node.scope.node.children if isinstance(c, GlobalStack)]
+    return found.accelerator.listener_arn if found.accelerator else None
 
 
 class RegionalStack(cdk.Stack):
@@ -127,6 +139,7 @@ class RegionalStack(cdk.Stack):
                         password_length=64, exclude_punctuation=True),
                     replica_regions=[sm.ReplicaRegion(region=r) for r in cfg.secondaries],
                 )
+                nag.suppress(app_secrets[name], "AwsSolutions-SMG4", SECRET_ROTATION[name])
             db = data.primary_database(self, cfg, vpc, key)
             self.secret_arns = {name: secret.secret_arn for name, secret in app_secrets.items()}
             self.secret_arns[MASTER_SECRET] = db.secret.secret_arn
@@ -201,11 +214,25 @@ class RegionalStack(cdk.Stack):
             self, "Zone", hosted_zone_id=cfg.hosted_zone_id, zone_name=cfg.hosted_zone_name,
         )
         self.compute = services.compute(self, cfg, region, vpc, rt, zone)
+        data.log_access(files, self.compute.logs_bucket, "s3/files/")
+        # with Global Accelerator: this region's load balancer joins the accelerator, and the watcher may dial it
+        listener_arn = accelerator_listener(self) if cfg.global_accelerator else None
+        if listener_arn:
+            accelerator.endpoint_group(self, cfg, region, listener_arn=listener_arn, alb=self.compute.alb)
         topic = ops.alarm_topic(self, cfg)
-        ops.alarms(self, cfg, region, self.compute.alb, db.cluster_id, topic)
+        region_alarms = ops.alarms(self, cfg, region, self.compute.alb, db.cluster_id, topic)
+        # the services roll back on two of them, named in their deployment configuration: they exist first
+        for service in self.compute.services.values():
+            service.node.add_dependency(*region_alarms[:len(services.DEPLOYMENT_ALARMS)])
         ops.oncall_alarms(self, cfg, region, self.compute, db.cluster_id, topic)
-        self.failover = ops.failover_lambda(self, cfg, region, vpc, app_sg,
-                                            {**environment, "ORBITASK_DATABASE_URL": local_writer}, secrets, topic)
+        watcher_environment = {**environment, "ORBITASK_DATABASE_URL": local_writer,
+                               **({"ORBITASK_ACCELERATOR_LISTENER": listener_arn} if listener_arn else {})}
+        self.failover = ops.failover_lambda(self, cfg, region, vpc, app_sg, watcher_environment, secrets, topic)
+        if listener_arn:  # the endpoint groups of this accelerator's listener only
+            self.failover.add_to_role_policy(iam.PolicyStatement(
+                actions=["globalaccelerator:ListEndpointGroups", "globalaccelerator:UpdateEndpointGroup"],
+                resources=[listener_arn, f"{listener_arn}/endpoint-group/*"],
+            ))
         ops.canary(self, cfg, region, self.compute.logs_bucket, topic)
         ops.dashboard(self, cfg, region, self.compute, db.cluster_id)
         self.files = files

@@ -23,7 +23,7 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from . import waf
+from . import nag, waf
 from .config import ALL_SERVICES, HTTP_SERVICES, DeployConfig
 
 APP_PORT = 8000
@@ -60,10 +60,22 @@ PATH_RULES: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (51, "auth", (f"{API}/invitations/*",)),
 )
 DEFAULT_SERVICE = "boards"
+# the region's alarms (ops.alarms) a service deployment rolls back on
+DEPLOYMENT_ALARMS = ("5xx", "latency-p99")
 # services whose task role may read and write the attachments bucket
 FILE_USERS = frozenset({"tasks", "worker"})
 # the migration task's entry point: makes the app's database user, then runs `orbitask db upgrade`
 PROVISION_DB_USER = (Path(__file__).resolve().parent.parent / "scripts" / "provision_db_user.py").read_text()
+
+
+def log_retention(cfg: DeployConfig) -> logs.RetentionDays:
+    """How long the tasks' and the VPC's flow logs are kept (config.log_retention_days)."""
+    return {7: logs.RetentionDays.ONE_WEEK, 30: logs.RetentionDays.ONE_MONTH}[cfg.log_retention_days]
+
+
+def alarm_name(cfg: DeployConfig, region: str, alarm: str) -> str:
+    """The name of one of REGION's alarms (ops.py makes them): `<name>-<region>-<alarm>`."""
+    return f"{cfg.name}-{region}-{alarm}"
 
 
 def metrics_log_group_name(cfg: DeployConfig) -> str:
@@ -157,7 +169,7 @@ def task_definition(scope: Construct, cfg: DeployConfig, rt: AppRuntime, repo: e
         ),
         task_role=task_role, execution_role=execution_role,
     )
-    log_group = logs.LogGroup(scope, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH,
+    log_group = logs.LogGroup(scope, f"{name}Logs", retention=log_retention(cfg),
                               removal_policy=cdk.RemovalPolicy.DESTROY)
     env = {**(rt.migrate_environment if migrate else {**rt.environment, **rt.extra_environment.get(name, {})}),
            **({"OTEL_SERVICE_NAME": f"orbitask-{name}"} if rt.tracing else {})}
@@ -173,6 +185,8 @@ def task_definition(scope: Construct, cfg: DeployConfig, rt: AppRuntime, repo: e
         stop_timeout=cdk.Duration.seconds(30),
     )
     task.add_volume(name="tmp")  # the one writable place: Fargate task storage, gone with the task
+    nag.suppress(task, "AwsSolutions-ECS2", "plain settings only (region, hosts, ports, URLs): every secret reaches the "
+                 "container through `secrets`, from Secrets Manager")
     app.add_mount_points(ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False))
     if rt.tracing:
         config = collector_config(f"{cfg.name}-{name}", scrape=http and metrics is not None,
@@ -188,6 +202,23 @@ def task_definition(scope: Construct, cfg: DeployConfig, rt: AppRuntime, repo: e
         if http and metrics is not None:
             metrics.grant_write(task.task_role)
     return task
+
+
+def task_wildcards(scope: Construct, cfg: DeployConfig, *, files: bool, peers: bool) -> None:
+    """Acknowledge the wildcards of a task's roles (SCOPE: its task definition, or a role) with their reasons."""
+    nag.suppress(scope, "AwsSolutions-IAM5", "`*` only where the action has no resource: ecr:GetAuthorizationToken "
+                 "(pulling the image), X-Ray's PutTraceSegments and PutTelemetryRecords", applies_to=["Resource::*"],
+                 children=True)
+    if files:
+        nag.suppress(scope, "AwsSolutions-IAM5", "the attachments bucket's objects under any key, and its key, by "
+                     "CDK's read-write grant: the service stores and serves every attachment", applies_to=[
+                         "Action::s3:Abort*", "Action::s3:DeleteObject*", "Action::s3:GetBucket*",
+                         "Action::s3:GetObject*", "Action::s3:List*", "Action::kms:GenerateDataKey*",
+                         "Action::kms:ReEncrypt*", "/^Resource::<Files[0-9A-F]+\\.Arn>\\/\\*$/"], children=True)
+    if peers:
+        nag.suppress(scope, "AwsSolutions-IAM5", "s3:GetObject on the other regions' attachments buckets' objects: a "
+                     "download falls back to the file's origin region while S3 replicates it",
+                     applies_to=[f"Resource::arn:aws:s3:::{cfg.bucket_name(r)}/*" for r in cfg.regions], children=True)
 
 
 def access_logs_bucket(scope: Construct, cfg: DeployConfig, region: str) -> s3.Bucket:
@@ -217,6 +248,8 @@ def compute(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, rt:
     alb_sg = ec2.SecurityGroup(scope, "AlbSg", vpc=vpc, description="Orbitask load balancer")
     alb_sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS")
     alb_sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(80), "HTTP, redirected to HTTPS")
+    nag.suppress(alb_sg, "AwsSolutions-EC23", "the internet-facing load balancer: CloudFront and API clients reach it "
+                 "from anywhere, on 443 (and 80, redirected)")
     rt.security_group.add_ingress_rule(alb_sg, ec2.Port.tcp(APP_PORT), "from the load balancer")
     alb = elbv2.ApplicationLoadBalancer(
         scope, "Alb", vpc=vpc, internet_facing=True, security_group=alb_sg, drop_invalid_header_fields=True,
@@ -224,6 +257,8 @@ def compute(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, rt:
         vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
     )
     logs_bucket = access_logs_bucket(scope, cfg, region)
+    nag.suppress(logs_bucket, "AwsSolutions-S1", "the region's log bucket (the ALB's, the attachments bucket's S3 access "
+                 "logs, the canary's): logging its own writes would only log the logs")
     alb.log_access_logs(logs_bucket, prefix="alb")
     metrics = logs.LogGroup(scope, "AppMetrics", log_group_name=metrics_log_group_name(cfg),
                             retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY)
@@ -242,6 +277,7 @@ def compute(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, rt:
             rt.files.grant_read_write(task.task_role)
         for statement in rt.extra_statements.get(service, []):
             task.task_role.add_to_principal_policy(statement)
+        task_wildcards(task, cfg, files=service in FILE_USERS, peers=bool(rt.extra_statements.get(service)))
         svc = ecs.FargateService(
             scope, f"{service}Service", cluster=cluster, task_definition=task, service_name=f"{cfg.name}-{service}",
             desired_count=cfg.desired_tasks or size.min_tasks, security_groups=[rt.security_group],
@@ -249,6 +285,11 @@ def compute(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, rt:
             capacity_provider_strategies=[ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=1)]
             if cfg.fargate_spot else None,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            # a deployment that sets off the region's 5xx or p99 alarm rolls back (ops.py makes them, after the
+            # services: by name)
+            deployment_alarms=ecs.DeploymentAlarmConfig(
+                alarm_names=[alarm_name(cfg, region, alarm) for alarm in DEPLOYMENT_ALARMS],
+                behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM),
             min_healthy_percent=100, max_healthy_percent=200,
             health_check_grace_period=cdk.Duration.seconds(60) if http else None,
         )
@@ -288,6 +329,8 @@ def compute(scope: Construct, cfg: DeployConfig, region: str, vpc: ec2.IVpc, rt:
                      iam.Role(scope, "MigrateExecutionRole", role_name=execution_role_name, assumed_by=ecs_tasks))
     migrate_task = task_definition(scope, cfg, rt, repo, "migrate", ["db", "upgrade"], http=False, cpu=512,
                                    memory=1024, migrate=True, roles=migrate_roles)
+    for role in migrate_roles:
+        task_wildcards(role, cfg, files=False, peers=False)
     ssm.StringParameter(
         scope, "MigrateParams", parameter_name=f"/{cfg.name}/migrate",
         description="what deploy/aws/scripts/migrate.sh needs to run `orbitask db upgrade` in this region",

@@ -59,7 +59,6 @@ class Usage:
     image_gb: float = 3.0  # images kept per region's repository
     secret_reads: int = 50_000  # a month per region: task starts and rotations
     kms_requests: int = 200_000  # a month per region: S3 bucket keys, secrets, logs
-    canary_runs: int = 1_460  # a month per canary at rate(30 minutes)
     watcher_writes: int = 44_000  # a month per region: one vote a minute into the failover table
 
     @property
@@ -72,13 +71,14 @@ USAGE = Usage()
 # what the CDK app makes per region that the config does not size (deploy/aws/orbitask_cdk/*.py)
 SECRETS = 5  # regional.APP_SECRETS and the master user's; each replica is billed as a secret
 INTERFACE_ENDPOINTS = 4  # regional.ENDPOINTS, only with NAT gateways (the demo's tasks reach AWS by public IPs)
-WAF_RULES = 5  # waf.MANAGED_RULE_GROUPS and the rate rule; Bot Control is billed on top
+WAF_RULES = 4  # waf.MANAGED_RULE_GROUPS but Bot Control, and the rate rule
 ALARMS_PER_REGION = 23  # ops.py: services, load balancer, Aurora, Redis, failover watcher, canary
 GLOBAL_ALARMS = 2  # edge.py, ops.py: CloudFront and its WAF
 DASHBOARDS_PER_REGION, GLOBAL_DASHBOARDS = 1, 1  # ops.py: one a region and a global one
 CANARIES_PER_REGION = 1  # ops.py: the region's /readyz and the web app through CloudFront
-HEALTH_CHECK_FEATURES = 3  # HTTPS, fast (10 s) interval, latency measurement (edge.py)
-LOG_GROUPS_PER_REGION = 7
+CANARY_MINUTES = {False: 5, True: 30}  # ops.CANARY_MINUTES: production, demo
+WAF_LOG_DAYS = 90  # waf.log_requests
+ACCELERATOR_ADDRESSES = 2  # static anycast IPv4 addresses of a standard accelerator
 
 
 class Prices:
@@ -89,10 +89,12 @@ class Prices:
         self.hours: int = raw["hours_per_month"]
         self.table: dict[str, dict[str, Any]] = raw["prices"]
         self.guessed: set[str] = set()
+        self.used: set[str] = set()
 
     def __call__(self, key: str, region: str = "all") -> float:
         """The price of KEY in REGION; the highest listed figure for a region the table does not list."""
         entry = self.table[key]
+        self.used.add(key)
         if region in entry:
             return float(entry[region])
         if "all" in entry:
@@ -172,6 +174,21 @@ def web_acls(cfg: Any) -> int:
     return 1 + (len(cfg.regions) if cfg.waf_on_load_balancers else 0)
 
 
+def bot_control_acls(cfg: Any) -> int:
+    """Web ACLs with Bot Control: CloudFront's, unless the profile leaves it out (never the load balancers')."""
+    return 1 if cfg.bot_control else 0
+
+
+def health_check_features(cfg: Any) -> int:
+    """Optional features of each Route 53 health check: HTTPS, a 10 s interval, latency measurement (edge.py)."""
+    return 1 + (cfg.health_check_interval == 10) + bool(cfg.health_check_latency)
+
+
+def canary_runs(cfg: Any) -> int:
+    """Runs a month of one canary."""
+    return 730 * 60 // CANARY_MINUTES[cfg.demo]
+
+
 def interface_endpoints(cfg: Any) -> int:
     """VPC interface endpoints a region."""
     return INTERFACE_ENDPOINTS if cfg.nat_gateways else 0
@@ -190,6 +207,12 @@ def counts(cfg: Any) -> dict[str, int]:
         "AWS::ECS::Service tasks": sum(tasks(cfg, s) for s in config.ALL_SERVICES) * regions,
         "AWS::SecretsManager::Secret": SECRETS,
         "AWS::Route53::HealthCheck": regions,
+        "AWS::Route53::HealthCheck features": health_check_features(cfg) * regions,
+        "AWS::WAFv2::WebACL rules": WAF_RULES * web_acls(cfg) + bot_control_acls(cfg),
+        "AWS::WAFv2::WebACL bot control": bot_control_acls(cfg),
+        "AWS::Synthetics::Canary runs": canary_runs(cfg) * CANARIES_PER_REGION * regions,
+        "AWS::GlobalAccelerator::Accelerator": int(cfg.global_accelerator),
+        "AWS::GlobalAccelerator::EndpointGroup": regions if cfg.global_accelerator else 0,
         "AWS::CloudWatch::Alarm": ALARMS_PER_REGION * regions + GLOBAL_ALARMS,
         "AWS::CloudWatch::Dashboard": DASHBOARDS_PER_REGION * regions + GLOBAL_DASHBOARDS,
         "AWS::Synthetics::Canary": CANARIES_PER_REGION * regions,
@@ -323,28 +346,45 @@ def edge_lines(cfg: Any, p: Prices, u: Usage) -> list[Line]:
     gb_out = u.requests * u.response_kb / 1e6
     cloudfront = (max(0.0, gb_out - 1000) * p("cloudfront_gb") + max(0.0, u.requests - 10e6) / 1e4
                   * p("cloudfront_https_10k") + max(0.0, u.requests - 2e6) / 1e6 * p("cloudfront_function_million"))
-    checks = len(cfg.regions) * (p("route53_health_check_month")
-                                 + HEALTH_CHECK_FEATURES * p("route53_health_check_feature_month"))
-    route53 = p("route53_zone_month") + checks + 1.0 * p("route53_latency_query_million")
-    acls = web_acls(cfg)
-    waf = acls * (p("waf_web_acl_month") + WAF_RULES * p("waf_rule_month") + p("waf_bot_control_month")) \
-        + u.requests / 1e6 * (p("waf_request_million") + p("waf_bot_control_request_million"))
+    features = health_check_features(cfg)
+    checks = len(cfg.regions) * (p("route53_health_check_month") + features * p("route53_health_check_feature_month"))
+    # with the accelerator the API name is one alias record (alias queries to AWS resources are free)
+    queries = 0.0 if cfg.global_accelerator else 1.0 * p("route53_latency_query_million")
+    route53 = p("route53_zone_month") + checks + queries
+    acls, bots = web_acls(cfg), bot_control_acls(cfg)
+    # Bot Control inspects only the web app's paths on CloudFront: priced here on every request, an upper bound
+    waf = acls * (p("waf_web_acl_month") + WAF_RULES * p("waf_rule_month")) + u.requests / 1e6 * p("waf_request_million") \
+        + bots * (p("waf_rule_month") + p("waf_bot_control_month")
+                  + u.requests / 1e6 * p("waf_bot_control_request_million"))
     # forwarded writes (10% of requests, 5 KB each way) from each non-writer region; replication of new files,
     # images and the daily backup copy (full snapshots) to the next region
     forwarded = u.requests * 0.1 * (len(cfg.regions) - 1) / len(cfg.regions) * 10 / 1e6
     copied = u.new_files_gb * (len(cfg.regions) - 1) * len(cfg.regions) + u.image_gb * len(cfg.secondaries) \
         + backup_copies(cfg) * u.db_gb * len(cfg.regions)
     transfer = (forwarded + copied) * p("inter_region_gb", cfg.primary)
-    return [
+    check_kind = "HTTPS health checks" + (f" at {cfg.health_check_interval} s") \
+        + (" with latency" if cfg.health_check_latency else "")
+    lines = [
         Line("CloudFront", "transfer, requests, function", f"{gb_out:.0f} GB, {u.requests / 1e6:.1f} M requests "
              "(after the always-free tier)", cloudfront, ("AWS::CloudFront::Distribution", "AWS::CloudFront::Function")),
-        Line("Route 53", "zone, health checks, queries", f"1 zone, {len(cfg.regions)} HTTPS health checks with "
-             "latency at 10 s, 1 M latency queries", route53, ("AWS::Route53::HealthCheck",)),
-        Line("WAF", "web ACLs, rules, requests", f"{acls} web ACL(s) x ({WAF_RULES} rules + Bot Control), "
-             f"{u.requests / 1e6:.1f} M requests", waf, ("AWS::WAFv2::WebACL",)),
+        Line("Route 53", "zone, health checks, queries", f"1 zone, {len(cfg.regions)} {check_kind} "
+             f"({features} optional feature(s) each)" + ("" if cfg.global_accelerator else ", 1 M latency queries"),
+             route53, ("AWS::Route53::HealthCheck",)),
+        Line("WAF", "web ACLs, rules, requests", f"{acls} web ACL(s) x {WAF_RULES} rules"
+             + (" + Bot Control on CloudFront" if bots else ", no Bot Control") + f", {u.requests / 1e6:.1f} M requests",
+             waf, ("AWS::WAFv2::WebACL",)),
         Line("Data transfer", "between regions", f"{forwarded + copied:.0f} GB: forwarded writes, file, image "
              "and backup copies", transfer, ("AWS::ECR::ReplicationConfiguration",)),
     ]
+    if cfg.global_accelerator:
+        # the API's answers (all of CloudFront's /api/* and direct clients) cross the accelerator once
+        fixed = month(p, p("global_accelerator_hour"))
+        premium = gb_out * p("global_accelerator_dt_premium_gb")
+        lines.append(Line("Global Accelerator", "accelerator, DT-premium", f"1 accelerator, {gb_out:.0f} GB "
+                          "(Europe/North America); its 2 addresses: see docs", fixed + premium,
+                          ("AWS::GlobalAccelerator::Accelerator", "AWS::GlobalAccelerator::Listener",
+                           "AWS::GlobalAccelerator::EndpointGroup")))
+    return lines
 
 
 def ops_lines(cfg: Any, p: Prices, u: Usage) -> list[Line]:
@@ -356,11 +396,14 @@ def ops_lines(cfg: Any, p: Prices, u: Usage) -> list[Line]:
     acls = web_acls(cfg)
     logs_gb = {r: task_count * u.log_gb_per_task + u.flow_log_gb for r in cfg.regions}
     waf_logs = acls * u.waf_log_gb
-    logs = sum(gb * (p("logs_ingest_gb", r) + p("logs_storage_gb_month", r)) for r, gb in logs_gb.items()) \
-        + waf_logs * (p("logs_ingest_gb", cfg.primary) + p("logs_storage_gb_month", cfg.primary))
+    # kept: a month's ingest times the months of retention (the tasks' and flow logs: config.log_retention_days)
+    kept = cfg.log_retention_days / 30
+    logs = sum(gb * (p("logs_ingest_gb", r) + kept * p("logs_storage_gb_month", r)) for r, gb in logs_gb.items()) \
+        + waf_logs * (p("logs_ingest_gb", cfg.primary) + WAF_LOG_DAYS / 30 * p("logs_storage_gb_month", cfg.primary))
     alarms = (ALARMS_PER_REGION * regions + GLOBAL_ALARMS) * p("alarm_month")
     dashboards = max(0, DASHBOARDS_PER_REGION * regions + GLOBAL_DASHBOARDS - 3) * p("dashboard_month")
-    canaries = sum(CANARIES_PER_REGION * u.canary_runs * p("canary_run", r) for r in cfg.regions)
+    runs = canary_runs(cfg)
+    canaries = sum(CANARIES_PER_REGION * runs * p("canary_run", r) for r in cfg.regions)
     traces = max(0.0, u.requests * 0.05 - 100_000) / 1e6 * p("xray_trace_million") if cfg.tracing else 0.0
     ecr = u.image_gb * regions * p("ecr_gb_month")
     pipeline = max(0, u.releases * u.build_minutes - 100) * p("codepipeline_action_minute") \
@@ -370,13 +413,15 @@ def ops_lines(cfg: Any, p: Prices, u: Usage) -> list[Line]:
              ("AWS::SecretsManager::Secret",)),
         Line("KMS", "multi-region key and replicas", f"{regions} keys, {u.kms_requests // 1000} k requests a region",
              kms, ("AWS::KMS::Key", "AWS::KMS::ReplicaKey")),
-        Line("CloudWatch", "logs", f"{sum(logs_gb.values()) + waf_logs:.0f} GB: tasks, flow logs, WAF", logs,
+        Line("CloudWatch", "logs", f"{sum(logs_gb.values()) + waf_logs:.0f} GB: tasks, flow logs (kept "
+             f"{cfg.log_retention_days} days), WAF", logs,
              ("AWS::Logs::LogGroup", "AWS::EC2::FlowLog", "AWS::WAFv2::LoggingConfiguration")),
         Line("CloudWatch", "alarms", f"{ALARMS_PER_REGION} a region + {GLOBAL_ALARMS} global", alarms,
              ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")),
         Line("CloudWatch", "dashboards", f"{DASHBOARDS_PER_REGION} a region + {GLOBAL_DASHBOARDS} global "
              "(3 free an account)", dashboards, ("AWS::CloudWatch::Dashboard",)),
-        Line("CloudWatch Synthetics", "canaries", f"{CANARIES_PER_REGION} a region, {u.canary_runs} runs each",
+        Line("CloudWatch Synthetics", "canaries", f"{CANARIES_PER_REGION} a region, every "
+             f"{CANARY_MINUTES[cfg.demo]} minutes: {runs} runs each",
              canaries, ("AWS::Synthetics::Canary",)),
         Line("X-Ray", "traces", "5% of requests sampled" if cfg.tracing else "tracing off", traces),
         Line("Lambda, EventBridge, SQS, SNS", "failover watcher, alarms",
@@ -428,6 +473,9 @@ def render(cfg: Any, lines: list[Line], prices: Prices, usage: Usage = USAGE) ->
     rows.append(f"{'Total':<30} {'':<30} {'':<{width}} {total(lines):>9.2f}")
     if prices.guessed:
         rows.append(f"(no prices listed for {', '.join(sorted(prices.guessed))}: priced at the highest listed)")
+    estimates = sorted(key for key in prices.used if "estimate" in prices.table[key])
+    if estimates:
+        rows.append(f"(estimates to check against their pages: {', '.join(estimates)})")
     return "\n".join(rows)
 
 

@@ -16,8 +16,9 @@ Each region's failover Lambda runs `tick` once a minute (an EventBridge schedule
 The run's steps are idempotent and recorded in the control item, so a run cut short (a Lambda timeout)
 is resumed by a later tick once its lease ran out: RDS (global failover or switchover, bounded by
 RDS_WAIT_S), the topology row (the epoch bump fences the old writer's API nodes: they forward writes),
-then DNS (the old writer's latency record answers with the new writer until the old region is back as a
-ready secondary; the new writer's watcher then restores it).
+then traffic: the old writer's latency record answers with the new writer until the old region is back as a
+ready secondary (the new writer's watcher then restores it); with Global Accelerator instead of latency records
+(ORBITASK_ACCELERATOR_LISTENER), the old writer's endpoint group is dialled to 0% and back to 100% the same way.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ RDS_WAIT_S = 600.0  # the run's wait for RDS: with the other steps it stays belo
 RUN_BOUND_S = RDS_WAIT_S + 120.0  # RDS plus the table, topology and Route 53 steps, each a few seconds
 LEASE_S = float(LAMBDA_TIMEOUT_S)  # a lease set inside an invocation outlives it: then the run is dead
 PROBE_TIMEOUT_S = 5.0
+ACCELERATOR_API_REGION = "us-west-2"  # Global Accelerator's API answers only there, whatever the accelerator serves
 CONTROL = "control"
 STEPS = ("rds", "dns")  # the topology bump is the last thing the rds step does (aws_failover)
 
@@ -64,11 +66,12 @@ class WatchSettings:
     hosted_zone_id: str = ""
     api_domain: str = ""
     urls: dict[str, str] = field(default_factory=dict)  # region -> https://<region>.<api_domain>
+    accelerator_listener: str = ""  # the accelerator's listener ARN when traffic goes through Global Accelerator
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> WatchSettings:
         """Read ORBITASK_REGION, _GLOBAL_CLUSTER, _FAILOVER_ORDER, _AUTO_FAILOVER, _FAILOVER_TABLE, _HOSTED_ZONE_ID,
-        _API_DOMAIN and _REGIONS."""
+        _API_DOMAIN, _REGIONS and _ACCELERATOR_LISTENER."""
         env = dict(os.environ if env is None else env)
         regions = json.loads(env.get("ORBITASK_REGIONS") or "[]")
         return cls(
@@ -77,6 +80,7 @@ class WatchSettings:
             auto_failover=env.get("ORBITASK_AUTO_FAILOVER", "false").lower() in {"1", "true", "yes", "on"},
             table=env.get("ORBITASK_FAILOVER_TABLE", ""), hosted_zone_id=env.get("ORBITASK_HOSTED_ZONE_ID", ""),
             api_domain=env.get("ORBITASK_API_DOMAIN", ""), urls={r["name"]: r["public_url"] for r in regions},
+            accelerator_listener=env.get("ORBITASK_ACCELERATOR_LISTENER", ""),
         )
 
     def fqdn(self, region: str) -> str:
@@ -91,11 +95,13 @@ class WatchSettings:
 
 @dataclass(frozen=True)
 class AwsClients:
-    """The watcher's clients, all in its own region (Route 53's API is global)."""
+    """The watcher's clients, all in its own region (Route 53's API is global); Global Accelerator's is made in
+    ACCELERATOR_API_REGION when the settings name a listener and none is given."""
 
     rds: Any
     dynamodb: Any
     route53: Any
+    globalaccelerator: Any = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +274,45 @@ class Route53:
         })
 
 
+class Accelerator:
+    """Global Accelerator as the watchers use it: each region's endpoint group on the listener, and its traffic dial."""
+
+    def __init__(self, client: Any, settings: WatchSettings) -> None:
+        self.client, self.settings = client, settings
+
+    def group_arn(self, region: str) -> str:
+        """The endpoint group of REGION (made by its regional stack) on the accelerator's listener."""
+        marker: dict[str, str] = {}
+        for _ in range(20):  # pages of 100: bounded
+            page = self.client.list_endpoint_groups(ListenerArn=self.settings.accelerator_listener, MaxResults=100,
+                                                    **marker)
+            for group in page["EndpointGroups"]:
+                if group["EndpointGroupRegion"] == region:
+                    return str(group["EndpointGroupArn"])
+            if not page.get("NextToken"):
+                break
+            marker = {"NextToken": page["NextToken"]}
+        raise KeyError(f"no endpoint group for {region} on {self.settings.accelerator_listener}")
+
+    def route(self, region: str, to: str) -> None:
+        """REGION's share of the traffic the accelerator sends it: all of it when TO is REGION itself, else none
+        (the accelerator then sends those clients to the nearest other healthy region, TO among them)."""
+        self.client.update_endpoint_group(EndpointGroupArn=self.group_arn(region),
+                                          TrafficDialPercentage=100.0 if to == region else 0.0)
+
+
+def traffic(settings: WatchSettings, aws: AwsClients, route53: Route53) -> Route53 | Accelerator:
+    """What moves a lost writer's clients: its latency record (ROUTE53), or its endpoint group's dial."""
+    if not settings.accelerator_listener:
+        return route53
+    client = aws.globalaccelerator
+    if client is None:
+        import boto3
+
+        client = boto3.client("globalaccelerator", region_name=ACCELERATOR_API_REGION)
+    return Accelerator(client, settings)
+
+
 async def probe_ready(url: str) -> bool:
     """GET URL/readyz answers 200 within PROBE_TIMEOUT_S."""
     import httpx
@@ -304,10 +349,10 @@ async def tick(settings: WatchSettings, aws: AwsClients, update_topology: Update
     run = view.run
     if run is not None and run.lease_until < now() and run.target == me:
         log.warning("failover_resumed", step=run.step, source=run.source)
-        return await _run(settings, aws, table, route53, update_topology, run=run, epoch=view.epoch,
-                          sleep=sleep, now=now)
+        return await _run(settings, aws, table, route53, update_topology, run=run, epoch=view.epoch, sleep=sleep,
+                          now=now)
     if writer == me:
-        return await _writer_duties(settings, table, route53, view, fresh)
+        return await _writer_duties(settings, aws, table, route53, view, fresh)
     if run is not None and run.lease_until >= now():
         return {"done": "nothing", "why": f"{run.owner} is running a failover to {run.target}"}
     unhealthy = sorted(r for r, v in fresh.items() if r != writer and v.writer == writer and not v.healthy
@@ -322,8 +367,8 @@ async def tick(settings: WatchSettings, aws: AwsClients, update_topology: Update
         return {"done": "nothing", "why": "auto failover is off: run `orbitask failover --aws` to promote"}
     log.warning("failover_quorum", writer_region=writer, votes=unhealthy)
     start = Run(owner=me, target=me, source=writer, planned=False, step=STEPS[0], token="", lease_until=0.0)
-    return await _run(settings, aws, table, route53, update_topology, run=start, epoch=view.epoch,
-                      sleep=sleep, now=now)
+    return await _run(settings, aws, table, route53, update_topology, run=start, epoch=view.epoch, sleep=sleep,
+                      now=now)
 
 
 async def switchover(settings: WatchSettings, aws: AwsClients, update_topology: UpdateTopology, *, target: str,
@@ -336,14 +381,15 @@ async def switchover(settings: WatchSettings, aws: AwsClients, update_topology: 
     arn = writer_arn(cluster)
     start = Run(owner=settings.region, target=target, source=region_of(arn) if arn else target, planned=planned,
                 step=STEPS[0], token="", lease_until=0.0)
-    return await _run(settings, aws, table, route53, update_topology, run=start, epoch=view.epoch,
-                      sleep=sleep, now=now)
+    return await _run(settings, aws, table, route53, update_topology, run=start, epoch=view.epoch, sleep=sleep,
+                      now=now)
 
 
 async def _run(settings: WatchSettings, aws: AwsClients, table: FailoverTable, route53: Route53,
                update_topology: UpdateTopology, *, run: Run, epoch: int, sleep: Sleep,
                now: Callable[[], float]) -> dict[str, Any]:
-    """Take the lock (resuming RUN's step if it was cut short), then RDS and the topology, then DNS."""
+    """Take the lock (resuming RUN's step if it was cut short), then RDS and the topology, then traffic (DNS or
+    the accelerator's dial)."""
     run = _with(run, token=secrets.token_hex(8), lease_until=now() + LEASE_S)
     if not await asyncio.to_thread(table.acquire, run, epoch=epoch, now=now()):
         return {"done": "nothing", "why": "another watcher holds the failover lock"}
@@ -366,8 +412,8 @@ async def _run(settings: WatchSettings, aws: AwsClients, table: FailoverTable, r
                            timeout_s=RDS_WAIT_S, sleep=sleep)
     if not run.planned and run.source != run.target:
         try:
-            await asyncio.to_thread(route53.route, run.source, run.target)
-        except Exception as exc:  # Route 53's API lives in us-east-1: a later tick retries this step
+            await asyncio.to_thread(traffic(settings, aws, route53).route, run.source, run.target)
+        except Exception as exc:  # Route 53's API lives in us-east-1, the accelerator's in us-west-2: a later tick retries
             await asyncio.to_thread(table.progress, _with(run, lease_until=now()))
             log.warning("failover_dns_pending", region=run.source, error=type(exc).__name__)
             return {"done": "failover", "writer": run.target, "epoch": run.topology_epoch, "dns": "pending"}
@@ -377,14 +423,15 @@ async def _run(settings: WatchSettings, aws: AwsClients, table: FailoverTable, r
     return {"done": "failover", "writer": run.target, "epoch": run.topology_epoch, "planned": run.planned}
 
 
-async def _writer_duties(settings: WatchSettings, table: FailoverTable, route53: Route53, view: TableView,
-                         fresh: dict[str, Vote]) -> dict[str, Any]:
-    """In the writer region: give an old writer its DNS back once it is fenced, and say when cut off."""
+async def _writer_duties(settings: WatchSettings, aws: AwsClients, table: FailoverTable, route53: Route53,
+                         view: TableView, fresh: dict[str, Vote]) -> dict[str, Any]:
+    """In the writer region: give an old writer its traffic back once it is fenced, and say when cut off."""
     me, restored = settings.region, []
+    route = traffic(settings, aws, route53) if view.dns_moved else None
     for region in sorted(view.dns_moved):
         vote = fresh.get(region)
         if vote is not None and vote.writer == me and vote.ready:  # it knows it is a secondary, and serves
-            await asyncio.to_thread(route53.route, region, region)
+            await asyncio.to_thread(route.route, region, region)  # type: ignore[union-attr]
             await asyncio.to_thread(table.set_dns_moved, region, None)
             log.info("failover_dns_restored", region=region)
             restored.append(region)
