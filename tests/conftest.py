@@ -21,6 +21,7 @@ from orbitask.config import Settings
 from orbitask.core.migrate import upgrade
 from tests.dbservers import USER as DB_USER
 from tests.dbservers import MariaDB, PostgreSQL
+from tests.mailserver import Mailbox, smtp_server
 from tests.s3server import MotoServer
 
 TEST_SECRET = "test-secret-" + "x" * 40
@@ -65,6 +66,22 @@ def _logging_put_back() -> Iterator[None]:
     saved = structlog.get_config()
     yield
     structlog.configure(**saved)
+
+
+@pytest.fixture
+def mail() -> Iterator[Mailbox]:
+    """A real SMTP server on 127.0.0.1; the mailbox of what it received (its port as `.port`)."""
+    with smtp_server() as (port, box):
+        box.port = port  # type: ignore[attr-defined]
+        yield box
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on 127.0.0.1 shared by one module's tests (its port as `.port`)."""
+    with smtp_server() as (port, box):
+        box.port = port  # type: ignore[attr-defined]
+        yield box
 
 
 @pytest.fixture(scope="session")

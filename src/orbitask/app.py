@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from orbitask import __version__
 from orbitask.auth.deps import RuntimeDep, idempotency_scope
+from orbitask.auth.sessions import revocation_listener
 from orbitask.config import Settings
 from orbitask.core import routing
 from orbitask.core.backoff import Backoff, Outage
@@ -127,7 +128,10 @@ async def sample_database(runtime: Runtime) -> None:
 
 def _service_routers() -> dict[str, list[APIRouter]]:
     from orbitask.audit.routes import router as audit_router
+    from orbitask.auth.account_routes import router as account_router
+    from orbitask.auth.instance import router as instance_router
     from orbitask.auth.routes import router as auth_router
+    from orbitask.auth.session_routes import router as sessions_router
     from orbitask.boards.routes import router as boards_router
     from orbitask.notifications.routes import router as notifications_router
     from orbitask.notifications.webhook_routes import router as webhooks_router
@@ -140,7 +144,8 @@ def _service_routers() -> dict[str, list[APIRouter]]:
     notifications.include_router(notifications_router)
     notifications.include_router(webhooks_router)
     # imports, exports, calendar feeds and search read and write cards: they come with the tasks service
-    return {"auth": [auth_router, audit_router], "boards": [boards_router],
+    return {"auth": [auth_router, audit_router, account_router, sessions_router, instance_router],
+            "boards": [boards_router],
             "tasks": [tasks_router, transfer_router, search_router],
             "realtime": [realtime_router], "notifications": [notifications]}
 
@@ -165,6 +170,9 @@ def start_realtime(runtime: Runtime, hub: Hub, presence: BoardPresence | None = 
     tasks = [
         asyncio.create_task(relay.run(), name="relay"),
         asyncio.create_task(runtime.bus.listen(runtime.events_channel, hub.dispatch, hub.reconnected), name="bus-listener"),
+        # sessions signed out in the writer region: their access tokens are refused here too
+        asyncio.create_task(runtime.bus.listen(runtime.events_channel, revocation_listener(runtime)),
+                            name="revocation-listener"),
     ]
     if presence is not None:
         listener = runtime.bus.listen(runtime.presence_channel, presence.dispatch)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from orbitask.auth.admin_cli import admin_app
 from orbitask.config import ALL_SERVICES, DataDirError, Settings, tighten_data_dir
 from orbitask.lab.cli import DEFAULT_DIR as LAB_DIR
 from orbitask.lab.cli import lab_app
@@ -35,6 +36,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(worker_app, name="worker")
 app.add_typer(search_app, name="search")
+app.add_typer(admin_app, name="admin")
 console = Console(stderr=True)
 PRIVATE_UMASK = 0o077  # the data may hold anything users wrote: no other account on the machine reads it
 
@@ -95,6 +97,8 @@ def serve(
     # Workers re-read settings from the environment: pass the choices down that way.
     os.environ["ORBITASK_SERVICES"] = ",".join(settings.services)
     os.environ["ORBITASK_DATA_DIR"] = str(settings.data_dir.resolve())
+    if (unset := settings.public_url_warning()) is not None:
+        console.print(f"[yellow]{escape(unset)}[/yellow]", soft_wrap=True)
     os.environ["ORBITASK_PUBLIC_URL"] = settings.public_url  # as derived from --host/--port, when not set
     _ = settings.signing_key  # generate the local secret once, before workers race for it
     configure_logging(settings.log_level, settings.log_json)

@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ALL_SERVICES = ("auth", "boards", "tasks", "realtime", "notifications")
@@ -181,16 +181,30 @@ class Settings(BaseSettings):
     attachment_gc_grace_seconds: int = Field(
         86400, ge=0, description="age before deleted or orphaned attachment files are collected"
     )
+    trash_retention_days: int = Field(
+        30, ge=1, le=3650, description="days a deleted card or list stays restorable in its board's trash before "
+        "the trash-purge job erases it with its files"
+    )
     public_url: str = Field(
         "http://127.0.0.1:8000", description="base URL of the web app, for every link the server hands out "
         "(default: this region's public_url in ORBITASK_REGIONS; in development, where `orbitask serve` listens)"
     )
+    _public_url_given: bool = PrivateAttr(False)  # set in the environment or by the caller, not derived
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="host names (comma-separated or a JSON list; `*.example.com` matches "
         "subdomains) answered besides public_url's and the regions'; production refuses any other Host with 400"
     )
-    signup_verification: bool | None = Field(
-        None, description="sign-up finishes through a link e-mailed to the address (default: on when smtp_host is set)"
+    signup_verification: Literal["required", "optional", "off"] | bool | None = Field(
+        None, description="e-mail verification at sign-up: required (the account is made once the e-mailed link is "
+        "opened; true), optional (signed in at once, the link marks the address verified) or off (false) "
+        "(default: on when smtp_host is set)"
+    )
+    signup_policy: Literal["open", "invite-only", "domains"] = Field(
+        "open", description="who may sign up: anyone, only with a workspace invitation, or addresses in "
+        "signup_domains (the instance's first account is always allowed, and becomes its administrator)"
+    )
+    signup_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="signup_policy domains: the e-mail domains that may sign up (comma-separated)"
     )
     worker_in_serve: Literal["auto", "on", "off"] = Field(
         "auto", description="run the background jobs inside `orbitask serve` (auto: when the database is SQLite)"
@@ -228,6 +242,15 @@ class Settings(BaseSettings):
             value = [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         if isinstance(value, list) and "*" in value:
             raise ValueError("ORBITASK_CORS_ORIGINS cannot be '*': the API uses cookies; list the origins")
+        return value
+
+    @field_validator("signup_domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):  # exact domains, compared without case: "@Example.com" is "example.com"
+            value = [p.strip().lstrip("@").lower() for p in value if isinstance(p, str) and p.strip()]
         return value
 
     @field_validator("webhook_allowed_networks", mode="before")
@@ -353,7 +376,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _public_url_default(self) -> Settings:
         """Links name where people reach this server, never the request's Host header (which a client forges)."""
-        if "public_url" in self.model_fields_set:
+        self._public_url_given = "public_url" in self.model_fields_set  # deriving it below marks it set
+        if self._public_url_given:
             return self
         own = next((r.public_url for r in self.regions if r.name == self.region and r.public_url), "")
         if own.startswith(("http://", "https://")):
@@ -364,8 +388,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _signup_verification_needs_email(self) -> Settings:
-        if self.signup_verification and not self.smtp_host:
-            raise ValueError("ORBITASK_SIGNUP_VERIFICATION=true needs ORBITASK_SMTP_HOST: the sign-up link is e-mailed")
+        if self.signup_verification not in (None, False, "off") and not self.smtp_host:
+            given = str(self.signup_verification).lower()
+            raise ValueError(f"ORBITASK_SIGNUP_VERIFICATION={given} needs ORBITASK_SMTP_HOST: the sign-up link is e-mailed")
+        return self
+
+    @model_validator(mode="after")
+    def _domains_policy_needs_domains(self) -> Settings:
+        if self.signup_policy == "domains" and not self.signup_domains:
+            raise ValueError("ORBITASK_SIGNUP_POLICY=domains needs ORBITASK_SIGNUP_DOMAINS: nobody could sign up")
         return self
 
     @model_validator(mode="after")
@@ -466,12 +497,21 @@ class Settings(BaseSettings):
                 "database": _mask_dsn(self.writer_url), "workers": self.workers, "services": ",".join(self.services),
                 "region": self.region}
 
+    def public_url_warning(self) -> str | None:
+        """What to tell the operator when ORBITASK_PUBLIC_URL is unset: links are built from a guess."""
+        if self._public_url_given:
+            return None
+        return (f"ORBITASK_PUBLIC_URL is unset: links in e-mails and notifications use {self.public_url}; "
+                "set it to the address people open Orbitask at.")
+
     def shown(self) -> dict[str, object]:
         """Settings for display, secrets masked."""
         out: dict[str, object] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if isinstance(value, SecretStr):
+            if name == "public_url" and not self._public_url_given:
+                value = f"unset (links use {value})"
+            elif isinstance(value, SecretStr):
                 value = "********" if value.get_secret_value() else ""
             elif name.endswith("url") and isinstance(value, str):
                 value = _mask_dsn(value)

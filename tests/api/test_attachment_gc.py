@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orbitask.tasks.attachments import object_key
+from orbitask.tasks.jobs import purge_trash
 from orbitask.tasks.replication import collect_garbage
 from tests.api.test_attachments import (  # noqa: F401 - the storage-parametrised settings
     a_card,
@@ -60,14 +61,17 @@ async def test_gc_removes_deleted_and_orphaned_files_after_the_grace_period(api:
     assert "attachment.deleted" in [a["type"] for a in activity]  # the history stays
 
 
-async def test_files_of_a_deleted_card_are_orphans(api: Api, app: Any) -> None:
+async def test_files_of_a_trashed_card_stay_until_the_trash_is_purged(api: Api, app: Any) -> None:
     rt = app.state.runtime
     alice, _, card = await a_card(api)
     await upload(api, alice, card["id"], "a.txt", b"a")
     await api.ok(alice, "DELETE", f"/cards/{card['id']}")
-    assert await attachment_rows(app) == 0  # rows go with the card
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=120)
-    await collect_garbage(rt.db, rt.files.local, grace_s=60, now=later)
+    assert await attachment_rows(app) == 1  # in the trash: restorable with its files
+    assert len(await stored_keys(app)) == 1
+    retention = rt.settings.trash_retention_days
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=retention, hours=1)
+    await purge_trash(rt.db, rt.files.local, retention_days=retention, now=later)
+    assert await attachment_rows(app) == 0
     assert await stored_keys(app) == []
 
 

@@ -102,6 +102,10 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("PATCH", "/checklist-items/{item}", {"done": True}, "write"),
     ("PATCH", "/checklist-items/{item}", {"text": "changed"}, "write"),
     ("DELETE", "/checklist-items/{item}", None, "write"),
+    ("GET", "/boards/{board}/trash", None, "write"),
+    ("GET", "/boards/{board}/archive", None, "read"),
+    ("POST", "/cards/{card}/restore", None, "write"),
+    ("POST", "/lists/{list}/restore", None, "write"),
 ]
 ROUTE_IDS = [f"{m} {p}" + (f" {sorted(b)}" if b else "") for m, p, b, _ in ROUTES]
 

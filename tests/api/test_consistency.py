@@ -17,7 +17,7 @@ from orbitask.app import create_app
 from orbitask.core.events import REGISTRY, Event
 from orbitask.core.observability import READ_FALLBACK
 from orbitask.core.tokens import ConsistencyToken
-from tests.conftest import TRELLO_FIXTURE, Api, make_settings
+from tests.conftest import PASSWORD, TRELLO_FIXTURE, Api, make_settings
 
 
 def _replicate(src: Any, dst: Any) -> None:
@@ -71,13 +71,19 @@ async def test_every_event_type_is_emitted_with_its_schema(api: Api, app: Any) -
     attachment = await api.ok(owner, "POST", f"/cards/{cid}/attachments", files={"file": ("a.txt", b"hello")})
     await api.ok(owner, "DELETE", f"/attachments/{attachment['id']}")
     await api.ok(owner, "DELETE", f"/cards/{cid}")
+    await api.ok(owner, "POST", f"/cards/{cid}/restore")
+    await api.ok(owner, "DELETE", f"/cards/{cid}")
     await api.ok(owner, "DELETE", f"/labels/{label['id']}")
+    await api.ok(owner, "DELETE", f"/lists/{spare['id']}")
+    await api.ok(owner, "POST", f"/lists/{spare['id']}/restore")
     await api.ok(owner, "DELETE", f"/lists/{spare['id']}")
     await api.ok(owner, "DELETE", f"/boards/{bid}/members/{other.id}")
     await api.ok(owner, "DELETE", f"/boards/{bid}")
     await api.ok(owner, "DELETE", f"/workspaces/{ws}/members/{other.id}")
     await api.ok(owner, "DELETE", f"/workspaces/{ws}")
 
+    await api.client.post("/api/v1/auth/login", json={"email": owner.email, "password": PASSWORD})  # a second sign-in
+    await api.ok(owner, "POST", "/auth/sessions/revoke-others")
     events = await _all_events(app)
     # background jobs emit these: tests/notifications/test_inapp.py checks them the same way
     by_jobs = {t for t in REGISTRY if t.startswith(("notification.", "reminder."))}

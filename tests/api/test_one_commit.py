@@ -68,6 +68,8 @@ TABLE: dict[str, Case] = {
     "/cards/{card_id}/checklists": Case(lambda m: ("alice", f"/cards/{m['card']}/checklists", {"title": "Steps"})),
     "/checklists/{checklist_id}/items": Case(lambda m: ("alice", f"/checklists/{m['checklist']}/items",
                                                         {"text": "Write the test"})),
+    "/cards/{card_id}/restore": Case(lambda m: ("alice", f"/cards/{m['card']}/restore", None)),
+    "/lists/{list_id}/restore": Case(lambda m: ("alice", f"/lists/{m['list']}/restore", None)),
     "/notifications/read": Case(lambda m: ("alice", "/notifications/read", {"all": True})),
     # an HTML answer: core/idempotency.py builds an answer before the commit only from a response model,
     # so this one still stores what it sent in a second write. Signed in: an anonymous retry is refused (401)

@@ -324,6 +324,7 @@ async def test_reindex_from_the_command_line_and_imports_there_are_indexed(tmp_p
                                    "Quetzal sighting")
     with sqlite3.connect(tmp_path / "orbitask.db") as db:  # as a database from before search would be
         db.execute("DELETE FROM search_entry")
+        db.execute("INSERT INTO search_term VALUES ('quetzalcoatl')")  # a word of text deleted since
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "orbitask.cli", *args], env=cli_env(tmp_path), cwd=tmp_path,
@@ -332,6 +333,8 @@ async def test_reindex_from_the_command_line_and_imports_there_are_indexed(tmp_p
     done = cli("search", "reindex")
     assert done.returncode == 0, done.stderr
     assert "Reindexed 1 card(s)" in done.stderr
+    with sqlite3.connect(tmp_path / "orbitask.db") as db:  # SQLite's word list is made again, stale words gone
+        assert [w for (w,) in db.execute("SELECT term FROM search_term WHERE term LIKE 'quetzal%'")] == ["quetzal"]
     imported = cli("import", "trello", str(TRELLO_FIXTURE), "--workspace", str(alice.workspace_id))
     assert imported.returncode == 0, imported.stderr
     assert cli("search", "reindex", "--board", "nope").returncode == 2

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from orbitask.config import Settings
 from orbitask.core.events import REGISTRY, Event
 from orbitask.notifications import email
 from tests.conftest import PASSWORD, assert_problem, make_settings
-from tests.mailserver import Mailbox, smtp_server
+from tests.mailserver import Mailbox
 from tests.sharedstate import SharedState, fixture_shared_redis, fixture_shared_state  # noqa: F401 - the fixtures
 
 V1 = "/api/v1"
@@ -37,14 +37,6 @@ PUBLIC_URL = "http://orbitask.test"
 LINK = re.compile(re.escape(PUBLIC_URL) + r"/verify/([A-Za-z0-9_-]{43})")
 # headers that differ between any two answers, whatever they say
 PER_REQUEST = {"x-request-id", "date", "server-timing"}
-
-
-@pytest.fixture
-def mail() -> Iterator[Mailbox]:
-    """A real SMTP server on 127.0.0.1; the mailbox of what it received."""
-    with smtp_server() as (port, box):
-        box.port = port  # type: ignore[attr-defined]
-        yield box
 
 
 def mail_settings(settings: Settings, mail: Mailbox, **overrides: Any) -> Settings:

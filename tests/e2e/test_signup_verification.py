@@ -12,18 +12,10 @@ from playwright.sync_api import expect
 
 from tests.e2e.browser import require_bundle
 from tests.e2e.conftest import EXPECT_TIMEOUT_MS, Tab, fill_sign_up
-from tests.mailserver import Mailbox, smtp_server
+from tests.mailserver import Mailbox
 from tests.servers import free_port, orbitask_server
 
 LINK = re.compile(r"https?://\S+/verify/[A-Za-z0-9_-]+")
-
-
-@pytest.fixture(scope="module")
-def mailbox() -> Iterator[Mailbox]:
-    """A real SMTP server on 127.0.0.1 for this module's server."""
-    with smtp_server() as (port, box):
-        box.port = port  # type: ignore[attr-defined]
-        yield box
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,18 +11,10 @@ from orbitask.config import Settings
 from orbitask.core.runtime import Runtime
 from orbitask.notifications import delivery, email
 from orbitask.notifications.jobs import digest_step, notifications_consumer, webhooks_consumer
-from tests.mailserver import Mailbox, smtp_server
+from tests.mailserver import Mailbox
 from tests.webhookreceiver import Receiver
 
 PUBLIC_URL = "http://orbitask.test"
-
-
-@pytest.fixture
-def mail() -> Iterator[Mailbox]:
-    """A real SMTP server on 127.0.0.1; the mailbox of what it received."""
-    with smtp_server() as (port, box):
-        box.port = port  # type: ignore[attr-defined]
-        yield box
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ async def test_mention_notifies_in_app_and_by_email(api: Api, jobs: Jobs, mail: 
     assert note["title"] == "Bob mentioned you on “Write <b>the</b> press release”"
     assert note["body"] == f"@{alice.email} can you <i>check</i>?"
     assert note["card_id"] == card["id"] and note["board_id"] == board["id"] and note["actor_id"] == str(bob.id)
-    assert note["url"] == f"{PUBLIC_URL}/boards/{board['id']}?card={card['id']}"
+    assert note["url"] == f"{PUBLIC_URL}/b/{board['id']}/c/{card['id']}"  # the web app's card address
     assert (await _notes(api, bob))["items"] == []  # nobody hears about their own comment
 
     await jobs.mail()

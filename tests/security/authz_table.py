@@ -121,6 +121,9 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("POST", f"{A}/invitations/{{token}}/accept"): Entry(
         SIGNED_IN, path={"token": "invitation_token"},
         note="anyone holding the link may join (that is what it is for); accepting again is idempotent"),
+    ("GET", f"{A}/invitations/{{token}}"): Entry(
+        PUBLIC, path={"token": "invitation_token"},
+        note="the sign-in page's preview for whoever holds the link: workspace and inviter names only"),
     # --- workspaces -------------------------------------------------------------------------------
     ("POST", f"{A}/workspaces"): Entry(SIGNED_IN, json={"name": "Another"}),
     ("GET", f"{A}/workspaces"): Entry(SIGNED_IN),

@@ -96,6 +96,8 @@ async def test_logs_hold_no_password_token_or_secret(tmp_path: Path, template_db
     ("Authorization: Bearer abc.def-ghi", "Authorization: Bearer ***"),
     ("/api/v1/invitations/AbC_123/accept", "/api/v1/invitations/***/accept"),
     ("/api/v1/calendar/tok3n.ics", "/api/v1/calendar/***.ics"),
+    ("https://o.example/reset-password/Zx-9_q", "https://o.example/reset-password/***"),
+    ("link /confirm-email/Zx-9_q and /verify/Ab_1", "link /confirm-email/*** and /verify/***"),
     ("/api/v1/ws?ticket=eyJx.eyJy.zz&x=1", "/api/v1/ws?ticket=***&x=1"),
     ("ot_0123abcd_secretpart", "ot_***"),
     ("plain words stay", "plain words stay"),

@@ -3,10 +3,9 @@
 import random
 import re
 import unicodedata
+import uuid
 
 import pytest
-
-import uuid
 
 from orbitask.search.syntax import board_marker, boolean_mode, expandable, fts5, stored_terms, tsquery
 from orbitask.search.text import (

@@ -26,6 +26,9 @@ ACTIONS = (
     "board.member_added", "board.member_role_changed", "board.member_removed", "board.visibility_changed",
     "board.deleted", "workspace.deleted", "export.board", "export.workspace",
     "signup.requested", "signup.account_exists", "signup.verified",
+    "password_reset.requested", "password_reset.completed", "password_reset.link_created", "password.changed",
+    "email.change_requested", "email.changed", "email.verified", "email.verification_sent",
+    "session.revoked", "session.revoked_others", "user.disabled", "user.enabled",
 )
 
 

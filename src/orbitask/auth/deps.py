@@ -10,9 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Scope
 
-from orbitask.auth import service
+from orbitask.auth import instance, service, sessions
 from orbitask.auth.policy import Actor
-from orbitask.auth.schemas import LoginIn
+from orbitask.auth.schemas import LoginIn, RegisterIn
 from orbitask.auth.security import API_TOKEN_PREFIX, digest
 from orbitask.core import context
 from orbitask.core.errors import Forbidden, Unauthorized
@@ -101,7 +101,9 @@ PresentedAccessToken = Annotated[str | None, Depends(presented_access_token)]
 
 
 async def login_limits(request: Request, rt: RuntimeDep, cmd: LoginIn) -> None:
-    """Refuse sign-in attempts past the per-address and per-e-mail limits (429), before any password work."""
+    """Refuse sign-in attempts past the per-address and per-e-mail limits (429), before any password work; keep
+    the device and address the session will show."""
+    sessions.remember_client(request)
     s = rt.settings
     await enforce(rt.limiter, [
         Limit("login_ip", client_ip(request.scope), s.rate_limit_login_ip_per_minute),
@@ -109,9 +111,14 @@ async def login_limits(request: Request, rt: RuntimeDep, cmd: LoginIn) -> None:
     ])
 
 
-async def signup_limits(request: Request, rt: RuntimeDep) -> None:
-    """Refuse sign-ups past the per-address limit (429)."""
+async def signup_limits(request: Request, rt: RuntimeDep, cmd: RegisterIn) -> None:
+    """Refuse sign-ups past the per-address limit (429) and those the sign-up policy does not allow (403) on either
+    path (at once, or through an e-mailed link); keep the device and address the session will show."""
+    sessions.remember_client(request)
     await enforce(rt.limiter, [Limit("signup_ip", client_ip(request.scope), rt.settings.rate_limit_signup_per_minute)])
+    if rt.settings.signup_policy != "open":
+        async with rt.db.read_session(on_writer=True) as session:
+            await instance.check_signup(session, rt.settings, email=cmd.email.lower(), invitation=cmd.invitation)
 
 
 async def get_uow(request: Request, actor: CurrentActor) -> UnitOfWork:

@@ -21,7 +21,12 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)  # the instance's administrator
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # set when a link e-mailed to the address was opened (sign-up, verification, reset, e-mail change)
+    email_verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")  # an IANA name
+    language: Mapped[str] = mapped_column(String(8), default="en")
 
 
 class RefreshToken(Base):
@@ -117,3 +122,48 @@ class SignupRequest(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AccountToken(Base):
+    """A single-use link e-mailed for an account: a password reset, an e-mail change or an address verification.
+
+    Only the token's hash is stored; `new_email` is the address the link confirms (e-mail change, verification).
+    """
+
+    __tablename__ = "account_token"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=id_default)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    new_email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserSession(Base):
+    """A sign-in as its owner sees it in the list of sessions: one refresh-token family, by the same id."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    device: Mapped[str] = mapped_column(String(100))
+    ip: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class FirstAccount(Base):
+    """At most one row (id 1) naming the instance's first account: of two first sign-ups at the same moment,
+    the primary key lets one claim it, in the database rather than by a check in Python."""
+
+    __tablename__ = "first_account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

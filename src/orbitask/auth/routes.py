@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from orbitask.auth import service, signup, workspaces
+from orbitask.auth import account, service, signup, workspaces
 from orbitask.auth.deps import (
     ACCESS_COOKIE,
     CSRF_COOKIE,
@@ -30,6 +30,7 @@ from orbitask.auth.schemas import (
     ApiTokenRead,
     InvitationAccepted,
     InvitationCreate,
+    InvitationPreview,
     InvitationRead,
     LoginIn,
     LogoutIn,
@@ -48,6 +49,8 @@ from orbitask.auth.schemas import (
 from orbitask.core.context import withhold_from_replay
 from orbitask.core.errors import Unauthorized
 from orbitask.core.pagination import DEFAULT_LIMIT, Limit, Page
+from orbitask.core.ratelimit import Limit as RateLimit
+from orbitask.core.ratelimit import client_ip, enforce
 from orbitask.core.runtime import Runtime
 
 router = APIRouter(tags=["auth"])
@@ -78,11 +81,16 @@ SIGNUP_PENDING: dict[int | str, dict[str, object]] = {
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=SessionOut,
              dependencies=[Depends(signup_limits)], responses={**RATE_LIMITED, **SIGNUP_PENDING})
 async def register(cmd: RegisterIn, response: Response, rt: RuntimeDep, uow: AnonUow) -> SessionOut | Response:
-    """Create an account (with a personal workspace) and sign in; with sign-up verification, e-mail a link instead."""
-    if signup.verification_required(rt.settings):
+    """Create an account (with a personal workspace) and sign in; with sign-up verification required, e-mail a link
+    instead; with it optional, sign in and e-mail a link that marks the address verified."""
+    mode = signup.signup_mode(rt.settings)
+    if mode == "required":
         await signup.request_signup(uow, rt, cmd)
         return JSONResponse(SignupPending(email=cmd.email).model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
-    return _session_response(response, rt, await service.register(uow, rt, cmd))
+    issued = await service.register(uow, rt, cmd)
+    if mode == "optional":
+        await account.send_verification(rt.uow(issued.user.id), rt, issued.user.id)
+    return _session_response(response, rt, issued)
 
 
 @router.post("/auth/verify", response_model=SessionOut,
@@ -227,6 +235,19 @@ async def create_invitation(
     out.token = raw
     out.url = f"{rt.settings.public_url}/invite/{raw}"  # never from the Host header
     return out
+
+
+async def invitation_lookup_limits(request: Request, rt: RuntimeDep) -> None:
+    """Refuse invitation look-ups past the per-address limit (429): a guess costs as much as a sign-in attempt."""
+    limit = rt.settings.rate_limit_login_ip_per_minute
+    await enforce(rt.limiter, [RateLimit("invitation_ip", client_ip(request.scope), limit)])
+
+
+@router.get("/invitations/{token}", response_model=InvitationPreview, dependencies=[Depends(invitation_lookup_limits)],
+            responses={**RATE_LIMITED, 404: {"description": "The link is unknown, revoked, expired or used up"}})
+async def preview_invitation(token: str, session: ReadSession) -> InvitationPreview:
+    """Who invites to which workspace, for the sign-in page (no account needed; names only)."""
+    return await workspaces.preview_invitation(session, token)
 
 
 @router.post("/invitations/{token}/accept", response_model=InvitationAccepted)

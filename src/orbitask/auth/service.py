@@ -8,16 +8,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orbitask.audit import service as audit
-from orbitask.auth import events
+from orbitask.auth import events, instance, sessions
 from orbitask.auth.models import ApiToken, RefreshToken, User
 from orbitask.auth.policy import Actor
 from orbitask.auth.schemas import ApiTokenCreate, LoginIn, RegisterIn, UserBrief
 from orbitask.auth.security import API_TOKEN_PREFIX, digest, new_api_token, random_token
-from orbitask.auth.workspaces import add_workspace_with_owner
+from orbitask.auth.workspaces import add_workspace_with_owner, join_by_invitation
 from orbitask.core.db import utcnow
 from orbitask.core.errors import Conflict, NotFound, RateLimited, Unauthorized
 from orbitask.core.prepared import Prepared
@@ -48,7 +49,10 @@ def issue_session(
     raw = random_token()
     csrf = random_token(24) if cookie else None
     now = utcnow()
-    family_id = family_id or uuid.uuid4()
+    expires_at = now + dt.timedelta(seconds=rt.settings.refresh_token_ttl_seconds)
+    if family_id is None:
+        family_id = uuid.uuid4()
+        sessions.open_session(uow, rt, user_id=user.id, family_id=family_id, now=now, expires_at=expires_at)
     uow.session.add(
         RefreshToken(
             user_id=user.id,
@@ -56,7 +60,7 @@ def issue_session(
             token_hash=digest(raw),
             csrf_token=csrf,
             created_at=now,
-            expires_at=now + dt.timedelta(seconds=rt.settings.refresh_token_ttl_seconds),
+            expires_at=expires_at,
         )
     )
     access = rt.tokens.issue(user.id, csrf=csrf, family=family_id)
@@ -102,29 +106,47 @@ async def _revoke_family_access(rt: Runtime, family_id: uuid.UUID) -> None:
     await rt.revocations.revoke(f"fam:{family_id}", rt.tokens.ttl + 1)
 
 
-@command
 async def register(uow: UnitOfWork, rt: Runtime, cmd: RegisterIn) -> IssuedSession:
-    """Create an account with a personal workspace, and sign it in."""
+    """Create an account as the sign-up policy allows; the instance's first account is its administrator."""
+    try:
+        return await _register(uow, rt, cmd)
+    except IntegrityError:  # two first accounts at once (one claimed the role), or one address twice: look again
+        return await _register(uow, rt, cmd)
+
+
+@command
+async def _register(uow: UnitOfWork, rt: Runtime, cmd: RegisterIn) -> IssuedSession:
+    """Create an account with a personal workspace (or, through an invitation, in the invited one) and sign it in."""
     email = cmd.email.lower()
     password_hash = await rt.passwords.hash(cmd.password)
     async with uow:
+        # before the address is looked up: a refusal must not tell whether it has an account
+        await instance.check_signup(uow.session, rt.settings, email=email, invitation=cmd.invitation)
         taken = await uow.session.scalar(select(User.id).where(User.email == email))
         if taken is not None:
             raise Conflict("An account with this e-mail already exists; sign in instead.")
-        user = await create_account(uow, email=email, name=cmd.name, password_hash=password_hash)
+        user = await create_account(uow, email=email, name=cmd.name, password_hash=password_hash,
+                                    personal_workspace=cmd.invitation is None)
+        if cmd.invitation is not None:  # joins in this transaction: a refused link makes no account
+            await join_by_invitation(uow, user, cmd.invitation)
         issued = issue_session(uow, rt, user, cookie=cmd.session == "cookie")
         await uow.commit()
     return issued
 
 
-async def create_account(uow: UnitOfWork, *, email: str, name: str, password_hash: str) -> User:
-    """A new account with its personal workspace, in the caller's transaction (the address is free)."""
+async def create_account(
+    uow: UnitOfWork, *, email: str, name: str, password_hash: str, personal_workspace: bool = True
+) -> User:
+    """A new account (with its personal workspace unless told not to), in the caller's transaction (the address is free)."""
+    first = not await instance.has_accounts(uow.session)
     user = User(email=email, name=name, password_hash=password_hash, created_at=utcnow())
     uow.session.add(user)
     await uow.session.flush()
+    await instance.claim_first_account(uow, user, first=first)
     uow.actor_id = user.id
     uow.emit(events.UserRegistered(user_id=user.id, name=user.name))
-    await add_workspace_with_owner(uow, user.id, f"{name}'s workspace")
+    if personal_workspace:
+        await add_workspace_with_owner(uow, user.id, f"{name}'s workspace")
     return user
 
 
@@ -168,11 +190,7 @@ async def refresh(uow: UnitOfWork, rt: Runtime, raw: str) -> IssuedSession:
         if row is None:
             raise Unauthorized("The refresh token is not valid.")
         if row.used_at is not None or row.revoked_at is not None:
-            await uow.session.execute(
-                update(RefreshToken)
-                .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
+            await sessions.end_sessions(uow.session, [row.family_id], now)
             audit.record(uow.session, "session.reuse_detected", actor_id=row.user_id, target_type="session",
                          target_id=row.family_id)
             await uow.commit()
@@ -188,6 +206,8 @@ async def refresh(uow: UnitOfWork, rt: Runtime, raw: str) -> IssuedSession:
             raise Unauthorized("The refresh token is not valid.")
         row.used_at = now
         issued = issue_session(uow, rt, user, cookie=row.csrf_token is not None, family_id=row.family_id)
+        await sessions.touch_session(uow.session, row.family_id, now=now,
+                                     expires_at=now + dt.timedelta(seconds=rt.settings.refresh_token_ttl_seconds))
         await uow.commit()
     return issued
 
@@ -207,12 +227,7 @@ async def logout(uow: UnitOfWork, rt: Runtime, raw: str | None, access_token: st
             row = await uow.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest(raw)))
             if row is not None:
                 families.add(row.family_id)
-        if families:
-            await uow.session.execute(
-                update(RefreshToken)
-                .where(RefreshToken.family_id.in_(families), RefreshToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
+        await sessions.end_sessions(uow.session, families, utcnow())
         await uow.commit()
     if claims is not None:
         remaining = int(claims["exp"] - time.time()) + 1

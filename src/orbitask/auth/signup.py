@@ -8,6 +8,7 @@ owner), at most EMAILS_PER_ADDRESS_PER_HOUR per address. `verify` turns a link i
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -38,11 +39,20 @@ class SignupLinkGone(DomainError):
     status, type, title = 410, "signup-link-gone", "Sign-up link expired or used"
 
 
+def signup_mode(settings: Settings) -> Literal["required", "optional", "off"]:
+    """E-mail verification at sign-up: the setting (true: required, false: off), or when unset, required when
+    e-mail is configured."""
+    mode = settings.signup_verification
+    if mode is None:
+        return "required" if settings.smtp_host else "off"
+    if isinstance(mode, bool):
+        return "required" if mode else "off"
+    return mode
+
+
 def verification_required(settings: Settings) -> bool:
-    """Whether sign-up finishes through an e-mailed link: the setting, or when unset, whether e-mail is configured."""
-    if settings.signup_verification is not None:
-        return settings.signup_verification
-    return bool(settings.smtp_host)
+    """Whether sign-up finishes through an e-mailed link (the account is made once it is opened)."""
+    return signup_mode(settings) == "required"
 
 
 async def request_signup(uow: UnitOfWork, rt: Runtime, cmd: RegisterIn) -> None:
@@ -119,6 +129,7 @@ async def verify(uow: UnitOfWork, rt: Runtime, cmd: VerifyIn) -> service.IssuedS
                                                 password_hash=pending.password_hash)
         except IntegrityError:  # another link for this address, opened at the same moment
             raise Conflict(ADDRESS_TAKEN) from None
+        user.email_verified_at = now  # the link went to the address
         audit.record(uow.session, "signup.verified", actor_id=user.id, target_type="user", target_id=user.id,
                      signup_request_id=pending.id)
         issued = service.issue_session(uow, rt, user, cookie=cmd.session == "cookie")

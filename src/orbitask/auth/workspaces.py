@@ -15,6 +15,7 @@ from orbitask.auth.policy import Actor
 from orbitask.auth.schemas import (
     InvitationAccepted,
     InvitationCreate,
+    InvitationPreview,
     MemberRead,
     MemberUpdate,
     UserBrief,
@@ -281,46 +282,76 @@ async def create_invitation(
     return inv, raw
 
 
+async def _invitation(session: AsyncSession, raw: str, *, lock: bool = False) -> Invitation:
+    """The invitation a link's token names (404 for an unknown or revoked one)."""
+    stmt = select(Invitation).where(Invitation.token_hash == digest(raw))
+    inv = await session.scalar(stmt.with_for_update() if lock else stmt)
+    if inv is None or inv.revoked_at is not None:
+        raise NotFound("This invitation link is not valid.")
+    return inv
+
+
+def _require_usable(inv: Invitation) -> None:
+    if inv.expires_at <= utcnow():
+        raise NotFound("This invitation link has expired; ask for a new one.")
+    if inv.max_uses is not None and inv.uses >= inv.max_uses:
+        raise NotFound("This invitation link has been used up; ask for a new one.")
+
+
+async def preview_invitation(session: AsyncSession, raw: str) -> InvitationPreview:
+    """The workspace's and the inviter's names for a usable invitation link (no account needed)."""
+    inv = await _invitation(session, raw)
+    _require_usable(inv)
+    ws = await session.get(Workspace, inv.workspace_id)
+    inviter = await session.get(User, inv.created_by) if inv.created_by else None
+    if ws is None:
+        raise NotFound("This invitation link is not valid.")
+    return InvitationPreview(workspace_name=ws.name, inviter_name=inviter.name if inviter else "Someone")
+
+
+async def join_by_invitation(uow: UnitOfWork, user: User, raw: str) -> tuple[Workspace, str]:
+    """Make `user` a member through the invitation, in the caller's transaction; already a member: keep the
+    higher role (and a member who opens a used-up or expired link again still gets their workspace)."""
+    inv = await _invitation(uow.session, raw, lock=True)
+    current = await workspace_role(uow.session, inv.workspace_id, user.id)
+    if current is None or policy.WORKSPACE_RANK[inv.role] > policy.WORKSPACE_RANK[current]:
+        _require_usable(inv)
+        if inv.email and user.email != inv.email:
+            raise NotFound("This invitation is for another e-mail address.")
+    if current is None:
+        await ensure_member(uow, inv.workspace_id, user.id, inv.role)
+        inv.uses += 1
+        role = inv.role
+        audit.record(uow.session, "member.joined", actor_id=user.id, workspace_id=inv.workspace_id,
+                     target_type="user", target_id=user.id, role=role, invitation_id=inv.id)
+    elif policy.WORKSPACE_RANK[inv.role] > policy.WORKSPACE_RANK[current]:
+        member = await uow.session.get(WorkspaceMember, (inv.workspace_id, user.id))
+        assert member is not None
+        audit.record(uow.session, "member.role_changed", actor_id=user.id, workspace_id=inv.workspace_id,
+                     target_type="user", target_id=user.id, old=member.role, new=inv.role, invitation_id=inv.id)
+        member.role = role = inv.role
+        inv.uses += 1
+        await _members_changed(uow.session, inv.workspace_id)
+        uow.emit(events.WorkspaceMemberUpdated(workspace_id=inv.workspace_id, user_id=user.id, role=role),
+                 workspace_id=inv.workspace_id)
+    else:
+        role = current
+    ws = await uow.session.get(Workspace, inv.workspace_id)
+    assert ws is not None
+    return ws, role
+
+
 @command
 async def accept_invitation(uow: UnitOfWork, actor: Actor, raw: str) -> InvitationAccepted:
     """Join the invitation's workspace (already a member: keep the higher role)."""
     async with uow:
-        inv = await uow.session.scalar(select(Invitation).where(Invitation.token_hash == digest(raw)).with_for_update())
-        if inv is None or inv.revoked_at is not None:
-            raise NotFound("This invitation link is not valid.")
-        if inv.expires_at <= utcnow():
-            raise NotFound("This invitation link has expired; ask for a new one.")
-        if inv.max_uses is not None and inv.uses >= inv.max_uses:
-            raise NotFound("This invitation link has been used up; ask for a new one.")
         user = await uow.session.get(User, actor.user_id)
-        if inv.email and user is not None and user.email != inv.email:
-            raise NotFound("This invitation is for another e-mail address.")
-        current = await workspace_role(uow.session, inv.workspace_id, actor.user_id)
-        if current is None:
-            await ensure_member(uow, inv.workspace_id, actor.user_id, inv.role)
-            inv.uses += 1
-            role = inv.role
-            audit.record(uow.session, "member.joined", actor_id=actor.user_id, workspace_id=inv.workspace_id,
-                         target_type="user", target_id=actor.user_id, role=role, invitation_id=inv.id)
-        elif policy.WORKSPACE_RANK[inv.role] > policy.WORKSPACE_RANK[current]:
-            member = await uow.session.get(WorkspaceMember, (inv.workspace_id, actor.user_id))
-            assert member is not None
-            audit.record(uow.session, "member.role_changed", actor_id=actor.user_id, workspace_id=inv.workspace_id,
-                         target_type="user", target_id=actor.user_id, old=member.role, new=inv.role,
-                         invitation_id=inv.id)
-            member.role = role = inv.role
-            inv.uses += 1
-            await _members_changed(uow.session, inv.workspace_id)
-            uow.emit(events.WorkspaceMemberUpdated(workspace_id=inv.workspace_id, user_id=actor.user_id, role=role),
-                     workspace_id=inv.workspace_id)
-        else:
-            role = current
-        ws = await uow.session.get(Workspace, inv.workspace_id)
-        assert ws is not None
+        if user is None:
+            raise NotFound("No such user.")
+        ws, role = await join_by_invitation(uow, user, raw)
         out = InvitationAccepted(workspace=_read(ws, role), role=role)
         await uow.commit(response=out)
     return out
-
 
 
 async def find_workspaces(session: AsyncSession, ref: str) -> list[tuple[uuid.UUID, str]]:

@@ -113,9 +113,10 @@ async def boards_of(session: AsyncSession, board_ids: list[uuid.UUID]) -> list[B
 
 
 async def all_lists(session: AsyncSession, board_id: uuid.UUID) -> list[ListRead]:
-    """Every list of the board, archived too, in order."""
+    """Every list of the board, archived too (not those in the trash), in order."""
     rows = await session.execute(
-        select(BoardList).where(BoardList.board_id == board_id).order_by(BoardList.position, BoardList.id)
+        select(BoardList).where(BoardList.board_id == board_id, BoardList.deleted_at.is_(None))
+        .order_by(BoardList.position, BoardList.id)
     )
     return [ListRead.model_validate(r) for r in rows.scalars()]
 

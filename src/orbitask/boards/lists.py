@@ -1,4 +1,4 @@
-"""Lists and labels on a board."""
+"""Lists and labels on a board (deleting and restoring a list with its cards: tasks/trash.py)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,15 @@ from orbitask.core.errors import NotFound
 from orbitask.core.prepared import Prepared
 from orbitask.core.uow import UnitOfWork, command
 
-_LIST_BOARD = Prepared(select(BoardList.board_id).where(BoardList.id == bindparam("id")))
+# a list in the trash (tasks/trash.py) is as if gone: no card goes to it, no command changes it
+_LIST_BOARD = Prepared(select(BoardList.board_id).where(BoardList.id == bindparam("id"), BoardList.deleted_at.is_(None)))
 _LABEL_BOARD = Prepared(select(Label.board_id).where(Label.id == bindparam("id")))
 _COUNT_LISTS = limits.counter(BoardList.board_id)
 _COUNT_LABELS = limits.counter(Label.board_id)
 
 
 async def list_board_id(session: AsyncSession, list_id: uuid.UUID) -> uuid.UUID | None:
-    """The board a list is on (None if there is no such list)."""
+    """The board a list is on (None if there is no such list, or it is in the trash)."""
     return await _LIST_BOARD.scalar(session, {"id": list_id})
 
 
@@ -40,7 +41,7 @@ async def _locked_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID) -> tup
         raise NotFound("No such list.")
     board = await lock_board(uow, actor, board_id, "board.write", "list")
     row = await uow.session.get(BoardList, list_id)
-    if row is None or row.board_id != board.id:
+    if row is None or row.board_id != board.id or row.deleted_at is not None:
         raise NotFound("No such list.")
     return board, row
 
@@ -98,16 +99,6 @@ async def move_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID, cmd: List
 
 
 @command
-async def delete_list(uow: UnitOfWork, actor: Actor, list_id: uuid.UUID) -> None:
-    """Delete a list with its cards."""
-    async with uow:
-        board, row = await _locked_list(uow, actor, list_id)
-        await uow.session.delete(row)
-        uow.emit(events.ListDeleted(list_id=list_id), board=board)
-        await uow.commit()
-
-
-@command
 async def create_label(uow: UnitOfWork, actor: Actor, board_id: uuid.UUID, cmd: LabelCreate) -> LabelRead:
     """A new label on the board; 409 past limits.MAX_LABELS_PER_BOARD."""
     async with uow:
@@ -160,7 +151,7 @@ async def delete_label(uow: UnitOfWork, actor: Actor, label_id: uuid.UUID) -> No
 # built once, plain rows (every snapshot reads them)
 _OPEN_LISTS = Prepared(
     select(*BoardList.__table__.c)
-    .where(BoardList.board_id == bindparam("board_id"), BoardList.archived.is_(False))
+    .where(BoardList.board_id == bindparam("board_id"), BoardList.archived.is_(False), BoardList.deleted_at.is_(None))
     .order_by(BoardList.position, BoardList.id)
 )
 _LABELS = Prepared(select(*Label.__table__.c).where(Label.board_id == bindparam("board_id")).order_by(Label.id))

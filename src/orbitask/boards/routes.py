@@ -132,12 +132,6 @@ async def update_list(list_id: uuid.UUID, cmd: ListUpdate, actor: CurrentActor, 
     return await lists.update_list(uow, actor, list_id, cmd)
 
 
-@router.delete("/lists/{list_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_list(list_id: uuid.UUID, actor: CurrentActor, uow: Uow) -> None:
-    """Delete a list and its cards."""
-    await lists.delete_list(uow, actor, list_id)
-
-
 @router.post("/lists/{list_id}/move", response_model=ListRead)
 async def move_list(list_id: uuid.UUID, cmd: ListMove, actor: CurrentActor, uow: Uow) -> ListRead:
     """Move a list between two others."""

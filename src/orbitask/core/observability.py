@@ -72,13 +72,14 @@ WRITER_EPOCH = Gauge("orbitask_topology_epoch", "Topology epoch this node has se
 # keys whose value is never logged, whatever a caller passes (matched as substrings: api_token, set-cookie...)
 _SECRET_KEY_PARTS = ("password", "passwd", "token", "secret", "authorization", "cookie", "ticket", "api_key", "dsn")
 # secrets that can hide inside a logged string: DSN passwords, JWTs, API tokens, bearer credentials,
-# and the capability URLs whose path is the credential (invitations, calendar feeds, socket tickets)
+# and the capability URLs whose path is the credential (invitations, calendar feeds, socket tickets, the e-mailed
+# links that verify a sign-up or an address and reset a password)
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s]+@"), r"\1***@"),
     (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]+"), "***"),
     (re.compile(r"\bot_[0-9a-f]{8}_[\w-]+"), "ot_***"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+"), r"\1 ***"),
-    (re.compile(r"(/invitations/|/calendar/)[^/\s?\"'.]+"), r"\1***"),
+    (re.compile(r"(/invitations/|/calendar/|/verify/|/reset-password/|/confirm-email/)[^/\s?\"'.]+"), r"\1***"),
     (re.compile(r"(?i)([?&](?:ticket|token|access_token|signature|x-amz-signature)=)[^&\s\"']+"), r"\1***"),
 )
 
@@ -86,7 +87,7 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 # what every match of a pattern above contains: most logged strings have none, and one search for them
 # costs a sixth of running the six substitutions (a request's log line: 144 -> 52 µs of CPU)
 _MAYBE_SECRET = re.compile(
-    r"://|eyJ|\bot_|(?i:bearer|basic)|/invitations/|/calendar/"
+    r"://|eyJ|\bot_|(?i:bearer|basic)|/invitations/|/calendar/|/verify/|/reset-password/|/confirm-email/"
     r"|(?i:[?&](?:ticket|token|access_token|signature|x-amz-signature)=)"
 )
 

@@ -72,6 +72,11 @@ def _in(minutes: int) -> str:
     return f"in {minutes} minutes"
 
 
+def card_link(public_url: str, board_id: uuid.UUID, card_id: uuid.UUID | None) -> str:
+    """The web app's address of a card (its board when there is none): /b/<board>/c/<card> opens its dialog."""
+    return f"{public_url}/b/{board_id}/c/{card_id}" if card_id else f"{public_url}/b/{board_id}"
+
+
 def _card_id(event: Event) -> uuid.UUID | None:
     if event.card_id is not None:
         return event.card_id
@@ -185,7 +190,7 @@ class NotificationConsumer:
                 id=new_id(), user_id=plan.user_id, event_id=plan.event.id, kind=plan.kind,
                 workspace_id=plan.event.workspace_id or board.workspace_id, board_id=board_id, card_id=card_id,
                 actor_id=plan.event.actor_id, title=plan.title[:300], body=plan.body,
-                url=f"{self.settings.public_url}/boards/{board_id}?card={card_id}", in_app=in_app,
+                url=card_link(self.settings.public_url, board_id, card_id), in_app=in_app,
                 email_status=None, created_at=utcnow(), read_at=None,
             )
             prepared.notes.append(note)

@@ -59,7 +59,7 @@ def links(settings: Settings, user_id: uuid.UUID, kind: str) -> dict[str, str]:
     """Preferences and one-click unsubscribe links for a user's e-mail of `kind`."""
     token = unsubscribe_token(settings.signing_key, user_id, kind)
     return {
-        "preferences_url": f"{settings.public_url}/settings/notifications",
+        "preferences_url": f"{settings.public_url}/account",  # the web app's settings live on the Account page
         "unsubscribe_url": f"{settings.public_url}/api/v1/notifications/unsubscribe?token={token}",
     }
 

@@ -1,19 +1,22 @@
 """Keeping the search index: from the events a command emits, in the command's own transaction.
 
 Importing this module registers the hook with the unit of work (core/uow.py); every entry point that
-writes imports it (the app, the CLI, orbitask/models.py). Deletions of cards, comments, items,
-checklists, lists, boards and workspaces need nothing here: the foreign keys' cascades remove the entries.
+writes imports it (the app, the CLI, orbitask/models.py). Deletions of comments, items, checklists,
+boards and workspaces need nothing here: the foreign keys' cascades remove the entries. A deleted card or
+list goes to the trash (tasks/trash.py), its rows kept: its cards' entries are removed here, and put back
+from the source tables when it is restored.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy import Uuid, bindparam, delete, func, insert, select, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,8 +38,14 @@ _COLUMNS = ("card_id", "kind", "source_id", "comment_id", "item_id", "terms", "b
 _DELETE = Prepared(delete(ENTRY).where(ENTRY.c.kind == bindparam("kind"),
                                        ENTRY.c.source_id.in_(bindparam("ids", expanding=True))))
 _DELETE_CARDS = delete(ENTRY).where(ENTRY.c.card_id.in_(bindparam("ids", expanding=True)))
+# deleting a card is a hot command: `Prepared`, so on SQLite it runs on the connection (core/prepared.py)
+_DELETE_CARD = Prepared(delete(ENTRY).where(ENTRY.c.card_id == bindparam("card_id", type_=Uuid())))
+# typed here: this module may be imported before the lists' table, when the card's list_id is not yet typed
+_LIST_CARDS = select(Card.id).where(Card.list_id == bindparam("list_id", type_=Uuid()))
+_LIVE_LIST_CARDS = _LIST_CARDS.where(Card.deleted_at.is_(None))
 _UPSERTS: dict[str, Prepared] = {}
-_REMEMBER = text(f"INSERT OR IGNORE INTO {ddl.TERM_TABLE} (term) VALUES (:term)")
+# one statement and one parameter for any number of words; `Prepared`: card commands are hot (core/prepared.py)
+_REMEMBER = Prepared(text(f"INSERT OR IGNORE INTO {ddl.TERM_TABLE} (term) SELECT value FROM json_each(:words)"))
 _PIECES = re.compile(r"[^\W_]+")  # the words FTS5's tokenizer makes of a stored token ("a_b" is "a" and "b")
 Entry = dict[str, Any]
 
@@ -106,6 +115,8 @@ _TEXT_EVENTS = frozenset({
     "checklist_item.created", "checklist_item.updated", "attachment.created", "attachment.deleted",
 })
 BOARD_IMPORTED = "board.imported"
+# to the trash and back: every entry of the cards concerned goes, or is computed again
+_TRASH_EVENTS = frozenset({"card.deleted", "list.deleted", "card.restored", "list.restored"})
 
 
 def words_of(rows: Iterable[Entry]) -> set[str]:
@@ -123,7 +134,7 @@ async def _remember_words(session: AsyncSession, rows: list[Entry]) -> None:
     """Add the entries' words to SQLite's word list (service.expand_prefixes reads it); a word no entry holds
     any more stays: it only ever expands a prefix to one more word that matches nothing."""
     if rows and session.get_bind().dialect.name == "sqlite":
-        await session.execute(_REMEMBER, [{"term": word} for word in sorted(words_of(rows))])
+        await _REMEMBER.run(session, {"words": json.dumps(sorted(words_of(rows)), ensure_ascii=False)})
 
 
 async def write(session: AsyncSession, changes: dict[tuple[str, uuid.UUID], Entry | None]) -> None:
@@ -146,7 +157,7 @@ async def write(session: AsyncSession, changes: dict[tuple[str, uuid.UUID], Entr
 
 async def on_commit(session: AsyncSession, events: list[Event]) -> None:
     """The commit hook: index what this command's events wrote, before it commits."""
-    if not any(e.type in _TEXT_EVENTS or e.type == BOARD_IMPORTED for e in events):
+    if not any(e.type in _TEXT_EVENTS or e.type in _TRASH_EVENTS or e.type == BOARD_IMPORTED for e in events):
         return
     started = time.perf_counter()
     dialect = session.get_bind().dialect.name
@@ -159,7 +170,27 @@ async def on_commit(session: AsyncSession, events: list[Event]) -> None:
             for kind, source_id, row in _from_event(dialect, event):
                 changes[kind, source_id] = row  # the last event about a piece of text wins
     await write(session, changes)
+    for event in events:
+        if event.type in _TRASH_EVENTS:
+            await _follow_trash(session, event)
     SEARCH_INDEX.observe(time.perf_counter() - started)
+
+
+async def _follow_trash(session: AsyncSession, event: Event) -> None:
+    """A card or list went to the trash (its cards' entries go) or came back (they are computed again)."""
+    payload = event.payload
+    if event.type == "card.deleted":
+        await _DELETE_CARD.run(session, {"card_id": _uuid(payload["card_id"])})
+    elif event.type == "card.restored":
+        await rebuild(session, [_uuid(payload["card"]["id"])])
+    else:
+        list_id = _uuid(payload["list_id"] if event.type == "list.deleted" else payload["list"]["id"])
+        query = _LIST_CARDS if event.type == "list.deleted" else _LIVE_LIST_CARDS
+        ids = list((await session.execute(query, {"list_id": list_id})).scalars())
+        if event.type == "list.deleted" and ids:
+            await session.execute(_DELETE_CARDS, {"ids": ids})
+        elif ids:
+            await rebuild(session, ids)
 
 
 add_commit_hook(on_commit)
@@ -222,7 +253,7 @@ async def rebuild_board(session: AsyncSession, board_id: uuid.UUID | None,
 
 
 async def _card_ids(session: AsyncSession, board_id: uuid.UUID | None, after: uuid.UUID | None) -> list[uuid.UUID]:
-    stmt = select(Card.id).order_by(Card.id).limit(BATCH)
+    stmt = select(Card.id).where(Card.deleted_at.is_(None)).order_by(Card.id).limit(BATCH)
     if board_id is not None:
         stmt = stmt.where(Card.board_id == board_id)
     if after is not None:
@@ -237,7 +268,7 @@ async def reindex(db: Database, *, board_id: uuid.UUID | None = None,
     The result equals the index the commands keep; `progress(done, total)` after each batch. Returns the
     number of cards done.
     """
-    count = select(func.count()).select_from(Card)
+    count = select(func.count()).select_from(Card).where(Card.deleted_at.is_(None))
     if board_id is not None:
         count = count.where(Card.board_id == board_id)
     async with db.read_session(on_writer=True) as session:
@@ -252,4 +283,8 @@ async def reindex(db: Database, *, board_id: uuid.UUID | None = None,
         done, after = done + len(ids), ids[-1]
         if progress is not None:
             progress(done, max(total, done))
+    if board_id is None and db.backend == "sqlite":
+        async with db.write_transaction() as session:
+            for statement in ddl.REFILL_TERMS:
+                await session.execute(text(statement))
     return done

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from orbitask.auth.deps import CurrentActor, ReadSession
 from orbitask.core.pagination import DEFAULT_LIMIT, Limit
@@ -26,9 +26,11 @@ async def search(
     due: Due | None = None,
     archived: Annotated[bool, Query(description="only archived cards (or cards on archived lists and boards)")] = False,
     cursor: str | None = None, limit: Limit = DEFAULT_LIMIT,
-) -> SearchPage:
+) -> Response:
     """Cards on every board I can read whose title, description, comments, checklist items or file names match."""
-    return await service.search(
+    page = await service.search(
         session, actor, q=q, board_id=board_id, list_id=list_id, label_id=label_id, member_id=member_id, due=due,
         archived=archived, cursor=cursor, limit=limit,
     )
+    # built and checked by the service's models already: serialised once, not validated again by the route
+    return Response(page.model_dump_json(), media_type="application/json")

@@ -313,7 +313,8 @@ def highlight(body: str, query: Query, *, width: int = 160) -> list[Segment]:
         return []
     # ASCII folds to its lower case character for character: no map to build
     folded, origin = (body.lower(), range(len(body))) if body.isascii() else fold_map(body)
-    spans = _original_spans(body, _find(folded, query.terms, horizon=4 * width), origin)
+    # the window ends within `width` of the first match; folding can lengthen text ("ß" is "ss"): twice is enough
+    spans = _original_spans(body, _find(folded, query.terms, horizon=2 * width), origin)
     start, end = _window(body, *(spans[0] if spans else (0, 0)), width)
     for low, high in spans:  # a match cut by the window's end is shown whole
         if low < end < high:

@@ -95,10 +95,11 @@ def _group(rows: Any, key: str) -> dict[uuid.UUID, list[Any]]:
 
 
 async def card_batches(session: AsyncSession, board_id: uuid.UUID, size: int = 500) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every card of a board (archived too) with its relations, checklists, comments and links, in batches."""
+    """Every card of a board (archived too, not those in the trash) with its relations, checklists, comments and
+    links, in batches."""
     after: uuid.UUID | None = None
     while True:
-        stmt = select(Card).where(Card.board_id == board_id).order_by(Card.id).limit(size)
+        stmt = select(Card).where(Card.board_id == board_id, Card.deleted_at.is_(None)).order_by(Card.id).limit(size)
         if after is not None:
             stmt = stmt.where(Card.id > after)
         cards = list((await session.execute(stmt)).scalars())

@@ -93,8 +93,9 @@ async def create_item(uow: UnitOfWork, actor: Actor, checklist_id: uuid.UUID, cm
 ITEM = ChecklistItem.__table__
 _LOCK_ITEM = Prepared(boards.with_access(
     boards.lock_values(),
-    Board.id == select(Card.board_id).where(
-        Card.id == select(ChecklistItem.card_id).where(ChecklistItem.id == bindparam("item_id")).scalar_subquery()
+    Board.id == select(Card.board_id).where(  # an item of a card in the trash is out of reach, as the card is
+        Card.id == select(ChecklistItem.card_id).where(ChecklistItem.id == bindparam("item_id")).scalar_subquery(),
+        Card.deleted_at.is_(None),
     ).scalar_subquery(),
 ).with_for_update(of=Board))
 _ITEM_ROW = Prepared(select(*ITEM.c).where(ITEM.c.id == bindparam("item_id")))

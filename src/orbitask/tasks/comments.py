@@ -27,12 +27,15 @@ _INSERT_MENTION = insert(CommentMention.__table__)
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9._%+-]+(?:@[A-Za-z0-9.-]+\.[A-Za-z]{2,})?)")
 
 
-async def _mentioned(session: AsyncSession, board: object, body: str) -> list[uuid.UUID]:
-    """Board users named in `body` as @email or @local-part (when unambiguous)."""
+async def _mentioned(session: AsyncSession, board: object, body: str, named: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Board users named in `body` as @email or @local-part (when unambiguous), and those of `named` (the
+    people the web app's @Name picks stand for) who are on the board."""
     handles = {h.lower().rstrip(".") for h in MENTION.findall(body)}
-    if not handles:
+    if not handles and not named:
         return []
     members = await boards.board_members(session, board)  # type: ignore[arg-type]
+    on_board = {m.user.id for m in members}
+    picked = [u for u in named if u in on_board]
     by_email = {m.user.email.lower(): m.user.id for m in members}
     by_local: dict[str, list[uuid.UUID]] = {}
     for email, user_id in by_email.items():
@@ -43,7 +46,7 @@ async def _mentioned(session: AsyncSession, board: object, body: str) -> list[uu
             found.append(by_email[handle])
         elif len(by_local.get(handle, [])) == 1:
             found.append(by_local[handle][0])
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys([*picked, *found]))
 
 
 def _read(row: Comment, mentions: list[uuid.UUID]) -> CommentRead:
@@ -62,7 +65,7 @@ async def create_comment(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd:
         values = {"id": new_id(), "card_id": card_id, "author_id": actor.user_id, "body": cmd.body,
                   "created_at": utcnow(), "edited_at": None, "deleted_at": None}
         await _INSERT_COMMENT.run(uow.session, values)
-        mentions = await _mentioned(uow.session, board, cmd.body)
+        mentions = await _mentioned(uow.session, board, cmd.body, cmd.mentions)
         if mentions:
             await uow.session.execute(_INSERT_MENTION, [{"comment_id": values["id"], "user_id": u} for u in mentions])
         out = CommentRead(**values, mentions=mentions)
@@ -117,7 +120,7 @@ async def update_comment(uow: UnitOfWork, actor: Actor, comment_id: uuid.UUID, c
         old = set((await uow.session.execute(
             select(CommentMention.user_id).where(CommentMention.comment_id == row.id)
         )).scalars())
-        mentions = await _mentioned(uow.session, board, cmd.body)
+        mentions = await _mentioned(uow.session, board, cmd.body, cmd.mentions)
         for user_id in set(mentions) - old:
             uow.session.add(CommentMention(comment_id=row.id, user_id=user_id))
         for user_id in old - set(mentions):

@@ -36,6 +36,9 @@ class Card(Base):
     # no foreign key: attachment rows point at cards, and a cycle would complicate every migration;
     # the service clears it when the attachment goes
     cover_attachment_id: Mapped[uuid.UUID | None]
+    # set: in the trash (tasks/trash.py), invisible everywhere until restored or purged
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    deleted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
 
 
 class CardAssignee(Base):

@@ -12,7 +12,7 @@ from orbitask.auth.deps import CurrentActor, ReadSession, Uow
 from orbitask.core.db import repeatable_read
 from orbitask.core.events import EventRead
 from orbitask.core.pagination import DEFAULT_LIMIT, Limit
-from orbitask.tasks import attachment_routes, checklists, comments, service, watching
+from orbitask.tasks import attachment_routes, checklists, comments, service, trash, trash_routes, watching
 from orbitask.tasks.schemas import (
     CardCreate,
     CardDetail,
@@ -58,8 +58,8 @@ async def update_card(card_id: uuid.UUID, cmd: CardUpdate, actor: CurrentActor, 
 
 @router.delete("/cards/{card_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_card(card_id: uuid.UUID, actor: CurrentActor, uow: Uow) -> None:
-    """Delete a card."""
-    await service.delete_card(uow, actor, card_id)
+    """Move a card to the board's trash (POST /cards/{card_id}/restore brings it back)."""
+    await trash.delete_card(uow, actor, card_id)
 
 
 @router.post("/cards/{card_id}/move", response_model=CardRead)
@@ -199,3 +199,4 @@ async def card_activity(
 
 
 router.include_router(attachment_routes.router)
+router.include_router(trash_routes.router)

@@ -137,12 +137,19 @@ class ChecklistRead(Output):
     items: list[ChecklistItemRead] = []
 
 
+MentionIds = Annotated[list[uuid.UUID], Field(
+    max_length=100, description="people the text names as @Name (board members; others are ignored), "
+    "besides any @e-mail handles in the text")]
+
+
 class CommentCreate(Input):
     body: CommentBody
+    mentions: MentionIds = []
 
 
 class CommentUpdate(Input):
     body: CommentBody
+    mentions: MentionIds = []
 
 
 class CommentRead(Output):

@@ -1,4 +1,4 @@
-"""Cards: create, read, update, move, delete, assign, label, search."""
+"""Cards: create, read, update, move, assign, label, search (delete and restore: tasks/trash.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    delete,
     func,
     insert,
     literal_column,
@@ -51,31 +50,32 @@ from orbitask.tasks.models import (
 )
 from orbitask.tasks.schemas import CARD_LIST, CardCreate, CardLinkRead, CardMove, CardRead, CardUpdate
 
-_CARD_BOARD = Prepared(select(Card.board_id).where(Card.id == bindparam("id")))
+_CARD_BOARD = Prepared(select(Card.board_id).where(Card.id == bindparam("id"), Card.deleted_at.is_(None)))
 
 
 async def card_board_id(session: AsyncSession, card_id: uuid.UUID) -> uuid.UUID | None:
-    """The board a card is on."""
+    """The board a card is on (None for a card in the trash: as if gone)."""
     return await _CARD_BOARD.scalar(session, {"id": card_id})
 
 
 # the board is found through the card (one query fewer); the card itself is read after the lock is
 # held, in a statement of its own: on PostgreSQL a locking read that waited returns the other joined
-# rows as they were before the wait, so a card read in the same statement could be stale
+# rows as they were before the wait, so a card read in the same statement could be stale.
+# Cards and lists in the trash are left out: every command on them answers 404 (tasks/trash.py restores).
 _LOCK_CARD = Prepared(boards.with_access(
-    boards.lock_values(), Board.id == select(Card.board_id).where(Card.id == bindparam("card_id")).scalar_subquery()
+    boards.lock_values(), Board.id == select(Card.board_id)
+    .where(Card.id == bindparam("card_id"), Card.deleted_at.is_(None)).scalar_subquery()
 ).with_for_update(of=Board))
 _LOCK_LIST = Prepared(boards.with_access(
-    boards.lock_values(), Board.id == select(BoardList.board_id).where(BoardList.id == bindparam("list_id"))
-    .scalar_subquery()
+    boards.lock_values(), Board.id == select(BoardList.board_id)
+    .where(BoardList.id == bindparam("list_id"), BoardList.deleted_at.is_(None)).scalar_subquery()
 ).with_for_update(of=Board))
 # the hot commands read and write the card table with plain statements: the ORM's identity map,
 # change tracking and flush cost more than the rest of such a command (docs/benchmarks-history.md, "Fourth pass"),
 # and they are `Prepared` (core/prepared.py: on SQLite, run on the connection itself; "Fifth pass")
 CARD = Card.__table__
-_CARD_ROW = Prepared(select(*CARD.c).where(CARD.c.id == bindparam("card_id")))
+_CARD_ROW = Prepared(select(*CARD.c).where(CARD.c.id == bindparam("card_id"), CARD.c.deleted_at.is_(None)))
 _UPDATE_CARD = Prepared(update(CARD).where(CARD.c.id == bindparam("card_id_")))  # SET: the columns given
-_DELETE_CARD = Prepared(delete(CARD).where(CARD.c.id == bindparam("card_id")))
 _INSERT_CARD = Prepared(insert(CARD))
 _INSERT_ASSIGNEE = Prepared(insert(CardAssignee.__table__))
 _INSERT_LABEL = Prepared(insert(CardLabel.__table__))
@@ -108,7 +108,7 @@ async def locked_card(
     """Lock the card's board for this command and load the card as an ORM object (to change it in place)."""
     board = await _lock_card(uow, actor, card_id, action, what)
     card = await uow.session.get(Card, card_id)
-    if card is None:
+    if card is None or card.deleted_at is not None:
         raise NotFound("No such card.")
     return board, card
 
@@ -122,7 +122,7 @@ async def _update_card_row(uow: UnitOfWork, card: dict[str, Any], changes: dict[
 async def readable_card(session: AsyncSession, actor: Actor, card_id: uuid.UUID) -> tuple[Any, Card, str]:
     """A card the caller may read, with its board and the caller's role."""
     card = await session.get(Card, card_id)
-    if card is None:
+    if card is None or card.deleted_at is not None:
         raise NotFound("No such card.")
     board, role = await boards.readable_board(session, actor, card.board_id, "board.read", "card")
     return board, card, role
@@ -338,16 +338,6 @@ async def move_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, cmd: Card
 
 
 @command
-async def delete_card(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID) -> None:
-    """Delete a card for good (archive it to keep it); its checklists, comments and the like go with it."""
-    async with uow:
-        board, card = await locked_card_row(uow, actor, card_id, "board.write")
-        uow.emit(events.CardDeleted(card_id=card_id, list_id=card["list_id"]), board=board, card_id=card_id)
-        await _DELETE_CARD.run(uow.session, {"card_id": card_id})
-        await uow.commit()
-
-
-@command
 async def set_assignee(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, user_id: uuid.UUID, *, on: bool) -> CardRead:
     """Assign or unassign a board user; assignees watch the card."""
     async with uow:
@@ -389,7 +379,8 @@ async def set_label(uow: UnitOfWork, actor: Actor, card_id: uuid.UUID, label_id:
     return out
 
 
-def _like(text: str) -> str:
+def like_pattern(text: str) -> str:
+    """`text` as a case-insensitive LIKE pattern matching it anywhere (escape character: backslash)."""
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -401,9 +392,9 @@ async def search_cards(
 ) -> tuple[list[CardRead], str | None]:
     """Cards of a board matching every given filter, oldest first."""
     await boards.readable_board(session, actor, board_id)
-    stmt = select(Card).where(Card.board_id == board_id).order_by(Card.id).limit(limit + 1)
+    stmt = select(Card).where(Card.board_id == board_id, Card.deleted_at.is_(None)).order_by(Card.id).limit(limit + 1)
     if q:
-        stmt = stmt.where(func.lower(Card.title).like(_like(q), escape="\\"))
+        stmt = stmt.where(func.lower(Card.title).like(like_pattern(q), escape="\\"))
     if label is not None:
         stmt = stmt.where(Card.id.in_(select(CardLabel.card_id).where(CardLabel.label_id == label)))
     if assignee is not None:
@@ -429,7 +420,7 @@ async def my_tasks(
     stmt = (
         select(Card)
         .join(CardAssignee, CardAssignee.card_id == Card.id)
-        .where(CardAssignee.user_id == actor.user_id, Card.archived.is_(False))
+        .where(CardAssignee.user_id == actor.user_id, Card.archived.is_(False), Card.deleted_at.is_(None))
         .order_by(Card.id)
     )
     if not include_completed:
@@ -476,14 +467,16 @@ async def snapshot_cards(session: AsyncSession, board_id: uuid.UUID, list_ids: l
 
 
 _OPEN_CARDS = Prepared(
-    select(*Card.__table__.c).where(Card.board_id == bindparam("board_id"), Card.archived.is_(False))
+    select(*Card.__table__.c)
+    .where(Card.board_id == bindparam("board_id"), Card.archived.is_(False), Card.deleted_at.is_(None))
     .order_by(Card.position, Card.id)
 )
-_CARDS_BY_ID = Prepared(select(*Card.__table__.c).where(Card.id.in_(bindparam("ids", expanding=True))))
+_CARDS_BY_ID = Prepared(select(*Card.__table__.c).where(Card.id.in_(bindparam("ids", expanding=True)),
+                                                        Card.deleted_at.is_(None)))
 
 
 async def cards_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[CardRead]:
-    """These cards with their relations, in no particular order (missing ones left out)."""
+    """These cards with their relations, in no particular order (missing ones, and those in the trash, left out)."""
     if not ids:
         return []
     return await card_reads(session, await _CARDS_BY_ID.all(session, {"ids": list(ids)}))

@@ -81,7 +81,7 @@ DUE_CARDS_MAX = 5000
 
 def _due_between(start: dt.datetime, end: dt.datetime) -> list[Any]:
     return [Card.due_at.is_not(None), Card.due_at > start, Card.due_at <= end,
-            Card.completed.is_(False), Card.archived.is_(False)]
+            Card.completed.is_(False), Card.archived.is_(False), Card.deleted_at.is_(None)]
 
 
 async def open_cards_due_between(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> list[DueCard]:

@@ -6,10 +6,26 @@ const RETRY_STATUS = new Set([502, 503, 504]);
 
 let newestToken: string | null = null;
 let onSignedOut: (() => void) | null = null;
+let onSessionLost: (() => Promise<boolean>) | null = null;
+let reauthenticating: Promise<boolean> | null = null;
 
 /** Called when the session is gone for good (refresh failed): the app shows the sign-in screen. */
 export function setSignedOutHandler(handler: (() => void) | null): void {
   onSignedOut = handler;
+}
+
+/** Called when a signed-in session ends under the page (expired, revoked elsewhere): it asks the person to sign
+ * in again where they are and resolves true once they did (the request is then sent again), false when they
+ * would rather leave (then the signed-out handler runs). Without one, the signed-out handler runs at once. */
+export function setSessionLostHandler(handler: (() => Promise<boolean>) | null): void {
+  onSessionLost = handler;
+}
+
+/** One sign-in prompt for every request that met the lost session at the same time. */
+function reauthenticate(): Promise<boolean> {
+  if (!onSessionLost) return Promise.resolve(false);
+  reauthenticating ??= onSessionLost().finally(() => (reauthenticating = null));
+  return reauthenticating;
 }
 
 /** The newest consistency token this tab received (sent back on reads for read-your-writes). */
@@ -119,6 +135,7 @@ export async function apiFetch(input: Request): Promise<Response> {
     if (res.status === 401 && !refreshed && !input.url.includes("/auth/")) {
       refreshed = true;
       if (await refreshSession()) continue;
+      if (await reauthenticate()) continue; // signed in again in place: what the person was doing goes on
       onSignedOut?.();
     }
     rememberToken(res.headers.get(TOKEN_HEADER));

@@ -68,6 +68,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change Email
+         * @description E-mail a link (24 hours, once) that makes `new_email` the account's address; the old address is told.
+         */
+        post: operations["change_email_api_v1_auth_email_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/email/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm Email
+         * @description Open a link e-mailed to an address: it becomes the account's address, or is marked verified.
+         */
+        post: operations["confirm_email_api_v1_auth_email_confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/email/verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resend Verification
+         * @description E-mail the caller's address a link that marks it verified.
+         */
+        post: operations["resend_verification_api_v1_auth_email_verification_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login": {
         parameters: {
             query?: never;
@@ -108,6 +168,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change Password
+         * @description Change the password; the account's other sessions are signed out, this one stays.
+         */
+        post: operations["change_password_api_v1_auth_password_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request Password Reset
+         * @description E-mail a password reset link (30 minutes, once); the same answer whether or not the address has an account.
+         */
+        post: operations["request_password_reset_api_v1_auth_password_reset_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm Password Reset
+         * @description Set a new password with a reset link; every session of the account is signed out.
+         */
+        post: operations["confirm_password_reset_api_v1_auth_password_reset_confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/refresh": {
         parameters: {
             query?: never;
@@ -139,10 +259,71 @@ export interface paths {
         put?: never;
         /**
          * Register
-         * @description Create an account (with a personal workspace) and sign in; with sign-up verification, e-mail a link instead.
+         * @description Create an account (with a personal workspace) and sign in; with sign-up verification required, e-mail a link
+         *     instead; with it optional, sign in and e-mail a link that marks the address verified.
          */
         post: operations["register_api_v1_auth_register_post"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Sessions
+         * @description The caller's active sessions (device, address, region, last refresh); `current` marks this one.
+         */
+        get: operations["list_sessions_api_v1_auth_sessions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions/revoke-others": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke Other Sessions
+         * @description Sign out every session but this one.
+         */
+        post: operations["revoke_other_sessions_api_v1_auth_sessions_revoke_others_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke Session
+         * @description Sign a session out: its refresh token and its access tokens stop working at their next use.
+         */
+        delete: operations["revoke_session_api_v1_auth_sessions__session_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -194,6 +375,26 @@ export interface paths {
          * @description Change name, description, colour, visibility or archived.
          */
         patch: operations["update_board_api_v1_boards__board_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/boards/{board_id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Board Archive
+         * @description Archived cards and lists of the board, newest first (restore: PATCH archived=false).
+         */
+        get: operations["board_archive_api_v1_boards__board_id__archive_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/boards/{board_id}/cards": {
@@ -344,6 +545,26 @@ export interface paths {
         patch: operations["update_member_api_v1_boards__board_id__members__user_id__patch"];
         trace?: never;
     };
+    "/api/v1/boards/{board_id}/trash": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Board Trash
+         * @description Cards and lists in the board's trash, newest deletion first, with who deleted them (editors and up).
+         */
+        get: operations["board_trash_api_v1_boards__board_id__trash_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/boards/{board_id}/watch": {
         parameters: {
             query?: never;
@@ -408,7 +629,7 @@ export interface paths {
         post?: never;
         /**
          * Delete Card
-         * @description Delete a card.
+         * @description Move a card to the board's trash (POST /cards/{card_id}/restore brings it back).
          */
         delete: operations["delete_card_api_v1_cards__card_id__delete"];
         options?: never;
@@ -616,6 +837,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/cards/{card_id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore Card
+         * @description Bring a card back from the trash to its place (409 while its list is in the trash: restore that first).
+         */
+        post: operations["restore_card_api_v1_cards__card_id__restore_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/cards/{card_id}/watch": {
         parameters: {
             query?: never;
@@ -768,6 +1009,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/instance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Instance
+         * @description The instance's sign-up policy (public: the sign-in page hides "Sign up" when it is closed).
+         */
+        get: operations["get_instance_api_v1_instance_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invitations/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview Invitation
+         * @description Who invites to which workspace, for the sign-in page (no account needed; names only).
+         */
+        get: operations["preview_invitation_api_v1_invitations__token__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/invitations/{token}/accept": {
         parameters: {
             query?: never;
@@ -824,7 +1105,7 @@ export interface paths {
         post?: never;
         /**
          * Delete List
-         * @description Delete a list and its cards.
+         * @description Move a list and its cards to the board's trash.
          */
         delete: operations["delete_list_api_v1_lists__list_id__delete"];
         options?: never;
@@ -876,6 +1157,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/lists/{list_id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore List
+         * @description Bring a list back from the trash to its place, with the cards deleted with it.
+         */
+        post: operations["restore_list_api_v1_lists__list_id__restore_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me": {
         parameters: {
             query?: never;
@@ -893,7 +1194,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update Profile
+         * @description Change the caller's name, time zone (IANA) or language.
+         */
+        patch: operations["update_profile_api_v1_me_patch"];
         trace?: never;
     };
     "/api/v1/me/api-tokens": {
@@ -1410,6 +1715,23 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AccountLinkSent
+         * @description A link was e-mailed (a reset: only if the address has an account; the answer is the same either way).
+         */
+        AccountLinkSent: {
+            /**
+             * Email
+             * @description the address as given
+             */
+            email: string;
+            /**
+             * Status
+             * @default link_sent
+             * @constant
+             */
+            status?: "link_sent";
+        };
         /** ApiTokenCreate */
         ApiTokenCreate: {
             /** Expires In Days */
@@ -1463,6 +1785,45 @@ export interface components {
             prefix: string;
             /** Revoked At */
             revoked_at: string | null;
+        };
+        /** ArchivePage */
+        ArchivePage: {
+            /** Items */
+            items: components["schemas"]["ArchivedItem"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /**
+         * ArchivedItem
+         * @description An archived card or list; a card's list may be archived too (then it comes back with the list).
+         */
+        ArchivedItem: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "card" | "list";
+            /**
+             * List Archived
+             * @default false
+             */
+            list_archived?: boolean;
+            /** List Id */
+            list_id: string | null;
+            /** List Name */
+            list_name: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
         };
         /** AttachmentPage */
         AttachmentPage: {
@@ -2104,6 +2465,12 @@ export interface components {
         CommentCreate: {
             /** Body */
             body: string;
+            /**
+             * Mentions
+             * @description people the text names as @Name (board members; others are ignored), besides any @e-mail handles in the text
+             * @default []
+             */
+            mentions?: string[];
         };
         /** CommentPage */
         CommentPage: {
@@ -2147,6 +2514,12 @@ export interface components {
         CommentUpdate: {
             /** Body */
             body: string;
+            /**
+             * Mentions
+             * @description people the text names as @Name (board members; others are ignored), besides any @e-mail handles in the text
+             * @default []
+             */
+            mentions?: string[];
         };
         /** DeliveryPage */
         DeliveryPage: {
@@ -2191,6 +2564,31 @@ export interface components {
              * Format: uuid
              */
             webhook_id: string;
+        };
+        /** EmailChange */
+        EmailChange: {
+            /** Current Password */
+            current_password: string;
+            /**
+             * New Email
+             * Format: email
+             */
+            new_email: string;
+        };
+        /** EmailConfirm */
+        EmailConfirm: {
+            /** Token */
+            token: string;
+        };
+        /** EmailConfirmed */
+        EmailConfirmed: {
+            /** Email */
+            email: string;
+            /**
+             * Email Verified
+             * @default true
+             */
+            email_verified?: boolean;
         };
         /** EventPage */
         EventPage: {
@@ -2263,6 +2661,22 @@ export interface components {
             /** Name */
             name: string;
         };
+        /**
+         * InstanceRead
+         * @description What anyone may know about the instance before signing in.
+         */
+        InstanceRead: {
+            /**
+             * Signup Domains
+             * @description with the domains policy: the domains that may sign up
+             */
+            signup_domains?: string[] | null;
+            /**
+             * Signup Policy
+             * @enum {string}
+             */
+            signup_policy: "open" | "invite-only" | "domains";
+        };
         /** InvitationAccepted */
         InvitationAccepted: {
             /** Role */
@@ -2283,6 +2697,16 @@ export interface components {
              * @enum {string}
              */
             role?: "admin" | "member" | "guest";
+        };
+        /**
+         * InvitationPreview
+         * @description What the sign-in page shows about an invitation link before the person has an account.
+         */
+        InvitationPreview: {
+            /** Inviter Name */
+            inviter_name: string;
+            /** Workspace Name */
+            workspace_name: string;
         };
         /** InvitationRead */
         InvitationRead: {
@@ -2530,6 +2954,28 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** PasswordChange */
+        PasswordChange: {
+            /** Current Password */
+            current_password: string;
+            /** New Password */
+            new_password: string;
+        };
+        /** PasswordResetConfirm */
+        PasswordResetConfirm: {
+            /** Password */
+            password: string;
+            /** Token */
+            token: string;
+        };
+        /** PasswordResetIn */
+        PasswordResetIn: {
+            /**
+             * Email
+             * Format: email
+             */
+            email: string;
+        };
         /** PreferencesRead */
         PreferencesRead: {
             /** Due Offsets Minutes */
@@ -2575,6 +3021,15 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** ProfileUpdate */
+        ProfileUpdate: {
+            /** Language */
+            language?: ("en" | "de" | "ja") | null;
+            /** Name */
+            name?: string | null;
+            /** Time Zone */
+            time_zone?: string | null;
+        };
         /** RefreshIn */
         RefreshIn: {
             /** Refresh Token */
@@ -2587,6 +3042,11 @@ export interface components {
              * Format: email
              */
             email: string;
+            /**
+             * Invitation
+             * @description an invitation link's token: join its workspace instead of getting a personal one
+             */
+            invitation?: string | null;
             /** Name */
             name: string;
             /** Password */
@@ -2667,6 +3127,43 @@ export interface components {
             user: components["schemas"]["UserRead"];
         };
         /**
+         * SessionRead
+         * @description One active sign-in of the caller.
+         */
+        SessionRead: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Current
+             * @default false
+             */
+            current?: boolean;
+            /** Device */
+            device: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Ip */
+            ip: string;
+            /**
+             * Last Seen At
+             * Format: date-time
+             */
+            last_seen_at: string;
+            /** Region */
+            region: string;
+        };
+        /** SessionsRevoked */
+        SessionsRevoked: {
+            /** Revoked */
+            revoked: number;
+        };
+        /**
          * SignupPending
          * @description A sign-up waiting for its e-mailed link: the same answer whether or not the address has an account.
          */
@@ -2698,6 +3195,46 @@ export interface components {
             ticket: string;
             /** Url */
             url: string;
+        };
+        /**
+         * TrashItem
+         * @description A card or list in the trash: who deleted it and when. A list's item stands for the cards deleted with it.
+         */
+        TrashItem: {
+            /**
+             * Deleted At
+             * Format: date-time
+             */
+            deleted_at: string;
+            deleted_by: components["schemas"]["UserBrief"] | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "card" | "list";
+            /** List Id */
+            list_id: string | null;
+            /**
+             * List In Trash
+             * @default false
+             */
+            list_in_trash?: boolean;
+            /** List Name */
+            list_name: string | null;
+            /** Name */
+            name: string;
+        };
+        /** TrashPage */
+        TrashPage: {
+            /** Items */
+            items: components["schemas"]["TrashItem"][];
+            /** Next Cursor */
+            next_cursor: string | null;
         };
         /** UnreadCount */
         UnreadCount: {
@@ -2768,12 +3305,38 @@ export interface components {
             /** Email */
             email: string;
             /**
+             * Email Verified
+             * @description Whether the address was shown to be the user's (a link sent to it was opened).
+             */
+            readonly email_verified: boolean;
+            /**
+             * Email Verified At
+             * @description when a link e-mailed to the address was opened
+             */
+            email_verified_at?: string | null;
+            /**
              * Id
              * Format: uuid
              */
             id: string;
+            /**
+             * Is Admin
+             * @description the instance's administrator
+             * @default false
+             */
+            is_admin?: boolean;
+            /**
+             * Language
+             * @default en
+             */
+            language?: string;
             /** Name */
             name: string;
+            /**
+             * Time Zone
+             * @default UTC
+             */
+            time_zone?: string;
         };
         /** ValidationError */
         ValidationError: {
@@ -3065,6 +3628,101 @@ export interface operations {
             };
         };
     };
+    change_email_api_v1_auth_email_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountLinkSent"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    confirm_email_api_v1_auth_email_confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailConfirm"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailConfirmed"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resend_verification_api_v1_auth_email_verification_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountLinkSent"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     login_api_v1_auth_login_post: {
         parameters: {
             query?: never;
@@ -3108,6 +3766,101 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["LogoutIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    change_password_api_v1_auth_password_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    request_password_reset_api_v1_auth_password_reset_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountLinkSent"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    confirm_password_reset_api_v1_auth_password_reset_confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetConfirm"];
             };
         };
         responses: {
@@ -3192,6 +3945,93 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["SignupPending"];
                 };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_sessions_api_v1_auth_sessions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionRead"][];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revoke_other_sessions_api_v1_auth_sessions_revoke_others_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionsRevoked"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revoke_session_api_v1_auth_sessions__session_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The request was refused (problem+json) */
             "4XX": {
@@ -3319,6 +4159,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BoardRead"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    board_archive_api_v1_boards__board_id__archive_get: {
+        parameters: {
+            query?: {
+                /** @description words in the title, in any case */
+                q?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                board_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArchivePage"];
                 };
             };
             /** @description The request was refused (problem+json) */
@@ -3630,6 +4506,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BoardMemberRead"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    board_trash_api_v1_boards__board_id__trash_get: {
+        parameters: {
+            query?: {
+                /** @description words in the title, in any case */
+                q?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                board_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrashPage"];
                 };
             };
             /** @description The request was refused (problem+json) */
@@ -4307,6 +5219,37 @@ export interface operations {
             };
         };
     };
+    restore_card_api_v1_cards__card_id__restore_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                card_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CardRead"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     watch_card_api_v1_cards__card_id__watch_put: {
         parameters: {
             query?: never;
@@ -4625,6 +5568,66 @@ export interface operations {
             };
         };
     };
+    get_instance_api_v1_instance_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceRead"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    preview_invitation_api_v1_invitations__token__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationPreview"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     accept_invitation_api_v1_invitations__token__accept_post: {
         parameters: {
             query?: never;
@@ -4854,6 +5857,37 @@ export interface operations {
             };
         };
     };
+    restore_list_api_v1_lists__list_id__restore_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                list_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListRead"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     me_api_v1_me_get: {
         parameters: {
             query?: never;
@@ -4862,6 +5896,39 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserRead"];
+                };
+            };
+            /** @description The request was refused (problem+json) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_profile_api_v1_me_patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProfileUpdate"];
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {

@@ -11,10 +11,15 @@ import { useSession } from "../auth/session";
 import { useIgnoreStrayDrops, useUploader } from "../cards/uploads";
 import { Avatar } from "../ui/avatar";
 import { Layout } from "../ui/Layout";
+import { LiveIndicator } from "../ui/LiveIndicator";
+import { NotFound } from "../ui/NotFound";
 import { Empty, Failed, Loading, colorProps } from "../ui/states";
+import { ArchivePanel } from "./ArchivePanel";
+import { BoardMenu, type BoardPanel } from "./BoardMenu";
 import { BoardMembers } from "./BoardMembers";
 import { Column } from "./Column";
 import { FilterBar } from "./FilterBar";
+import { TrashPanel } from "./TrashPanel";
 import { filtersFromQuery, filtersToQuery, isFiltering, matches, type Filters } from "./filters";
 import { columns } from "./state";
 import { useBoard } from "./useBoard";
@@ -65,6 +70,7 @@ export function BoardView({ panel }: { panel?: "members" }) {
   useIgnoreStrayDrops();
   const [drag, setDrag] = useState<Cols | null>(null);
   const [newList, setNewList] = useState("");
+  const [bin, setBin] = useState<BoardPanel | null>(null);
   const hasData = !!data;
   useEffect(() => {
     // fetch the dialog's code once the board is on screen, so the first card opens at once
@@ -192,7 +198,7 @@ export function BoardView({ panel }: { panel?: "members" }) {
   if (error)
     return (
       <Layout wide>
-        <Failed message={error.status === 404 ? "This board does not exist, or you have no access to it." : error.message} retry={error.status === 404 ? undefined : actions.reload} />
+        {error.status === 404 ? <NotFound message="This board does not exist, or you have no access to it." /> : <Failed message={error.message} retry={actions.reload} />}
       </Layout>
     );
   if (!data) return <Layout wide><Loading what="the board" /></Layout>;
@@ -206,13 +212,12 @@ export function BoardView({ panel }: { panel?: "members" }) {
         <Link to={`/w/${data.board.workspace_id}`} className="back" aria-label="All boards">‹</Link>
         <h1 className="board-name">{data.board.name}</h1>
         {data.board.archived && <span className="pill">archived</span>}
-        <span className={`live live-${status}`} title={status === "live" ? "Live: changes appear as they happen" : status === "offline" ? "Offline: reconnecting" : "Connecting"} data-testid="live-status">
-          {status === "live" ? "● Live" : status === "offline" ? "○ Reconnecting…" : "○ Connecting…"}
-        </span>
+        <LiveIndicator status={status} saving={state.pending.length > 0} />
         <span className="presence" aria-label="Also on this board">
           {present.map((id) => <Avatar key={id} id={id} name={people.get(id)?.user.name ?? "Someone"} />)}
         </span>
         <Link to={{ pathname: `/b/${boardId}/members`, search: query.toString() }} className="pill board-members-link">Board members</Link>
+        <BoardMenu canEdit={canEdit} open={setBin} />
       </div>
       <FilterBar filters={filters} onChange={setFilters} labels={data.labels} members={data.members} />
       {filtering && <p className="filter-note">Filtered view: clear the filters to drag cards.</p>}
@@ -237,6 +242,12 @@ export function BoardView({ panel }: { panel?: "members" }) {
       {panel === "members" && (
         <BoardMembers boardId={boardId} workspaceId={data.board.workspace_id} role={data.role} members={data.members}
           reload={actions.reload} close={() => navigate({ pathname: `/b/${boardId}`, search: query.toString() })} />
+      )}
+      {bin === "archive" && (
+        <ArchivePanel boardId={boardId} version={data.version} canEdit={canEdit} actions={actions} close={() => setBin(null)} />
+      )}
+      {bin === "trash" && canEdit && (
+        <TrashPanel boardId={boardId} version={data.version} actions={actions} close={() => setBin(null)} />
       )}
       {cardId && (
         <Suspense fallback={<div className="modal-backdrop"><div className="modal"><Loading what="the card" /></div></div>}>

@@ -1,4 +1,4 @@
-// One list: header (rename, archive), its cards as a sortable column, inline "add a card".
+// One list: header (rename, archive or delete after a confirmation), its cards as a sortable column, inline "add a card".
 import { useDroppable } from "@dnd-kit/core";
 import { SortableContext, useSortable, verticalListSortingStrategy } from "@dnd-kit/sortable";
 import { CSS } from "@dnd-kit/utilities";
@@ -51,6 +51,8 @@ export const Column = memo(function Column({ list, cards, labels, people, action
   const [limit, setLimit] = useState(PAGE);
   const visible = cards.length > limit ? cards.slice(0, limit) : cards;
   const [name, setName] = useState(list.name);
+  // archiving or deleting a list takes a second, deliberate press (and then a toast offers Undo)
+  const [confirming, setConfirming] = useState(false);
 
   function add(e: FormEvent) {
     e.preventDefault();
@@ -99,12 +101,24 @@ export const Column = memo(function Column({ list, cards, labels, people, action
           </h2>
         )}
         <span className="count" title="Cards">{cards.length}</span>
-        {canEdit && (
-          <button className="icon" aria-label={`Archive list ${list.name}`} title="Archive list" onClick={() => void actions.archiveList(list.id)}>
+        {canEdit && !pending && (
+          <button className="icon" aria-label={`Archive or delete list ${list.name}`} title="Archive or delete list"
+            aria-expanded={confirming} onClick={() => setConfirming(!confirming)}>
             ⌫
           </button>
         )}
       </header>
+      {confirming && (
+        <div className="list-confirm" role="group" aria-label={`Archive or delete list ${list.name}`}
+          onKeyDown={(e) => e.key === "Escape" && setConfirming(false)}>
+          <p>Take “{list.name}” and its cards off the board? Archived lists wait under Archived items, deleted ones in the Trash.</p>
+          <div className="row">
+            <button className="primary" autoFocus onClick={() => { setConfirming(false); void actions.archiveList(list.id); }}>Archive list</button>
+            <button className="danger" onClick={() => { setConfirming(false); void actions.deleteList(list.id); }}>Delete list</button>
+            <button className="link" onClick={() => setConfirming(false)}>Cancel</button>
+          </div>
+        </div>
+      )}
       <SortableContext items={visible.map((c) => `card:${c.id}`)} strategy={verticalListSortingStrategy}>
         <ol ref={drop.setNodeRef} className={`cards${drop.isOver ? " over" : ""}`}>
           {visible.map((card) => (

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { LiveBoard, backoff, type LiveHandlers } from "./live";
+import { DEAD_AFTER_MS, LiveBoard, PING_AFTER_MS, backoff, type Clock, type LiveHandlers, type LiveStatus } from "./live";
 
 class FakeSocket {
   readyState = 0;
@@ -105,5 +105,57 @@ describe("live connection", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it("gives up a socket that falls silent, says offline, and says caught up once back", async () => {
+    let now = 0;
+    const beats: (() => void)[] = [];
+    const later: (() => void)[] = [];
+    const clock: Clock = {
+      now: () => now,
+      every: (fn) => { beats.push(fn); return () => beats.splice(beats.indexOf(fn), 1); },
+      after: (fn) => { later.push(fn); return () => later.splice(later.indexOf(fn), 1); },
+    };
+    const tick = (ms: number) => { now += ms; for (const fn of [...beats]) fn(); };
+    const sockets: FakeSocket[] = [];
+    const statuses: LiveStatus[] = [];
+    let version = 3;
+    const handlers: LiveHandlers = {
+      version: () => version, events: (evs) => { version = evs.at(-1)!.board_version!; }, presence: () => {},
+      resync: () => {}, status: (s) => statuses.push(s),
+    };
+    const timers: (() => void)[] = [];
+    const live = new LiveBoard("b", handlers, () => { const s = new FakeSocket(); sockets.push(s); return s as never; },
+      "ws://x/api/v1/ws", (fn) => { timers.push(fn); return 0 as never; }, clock);
+    live.start();
+    sockets[0].openNow();
+    sockets[0].push({ type: "subscribed", board_id: "b", version: 3 });
+    expect(statuses.at(-1)).toBe("live");
+
+    tick(PING_AFTER_MS); // quiet: ask for a pong
+    expect(sockets[0].sent.at(-1)).toEqual({ type: "ping" });
+    sockets[0].push({ type: "pong" });
+    tick(PING_AFTER_MS - 1);
+    expect(statuses.at(-1)).toBe("live");
+
+    tick(DEAD_AFTER_MS); // the server froze: no pong, no close either
+    expect(statuses.at(-1)).toBe("offline");
+    expect(sockets[0].readyState).toBe(3);
+    expect(timers).toHaveLength(1);
+
+    timers[0](); // reconnect: the server missed us two events
+    sockets[1].openNow();
+    sockets[1].push({ type: "batch", messages: [
+      { type: "subscribed", board_id: "b", version: 5 },
+      { type: "event", event: { board_version: 4 } },
+      { type: "event", event: { board_version: 5 } },
+    ] });
+    expect(statuses.at(-1)).toBe("live");
+    await flush();
+    expect(statuses.at(-1)).toBe("caught_up");
+    later.splice(0).forEach((fn) => fn());
+    expect(statuses.at(-1)).toBe("live");
+    live.stop();
+    expect(beats).toHaveLength(0);
   });
 });

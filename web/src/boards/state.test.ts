@@ -65,6 +65,22 @@ describe("applying server events", () => {
     expect(titles(s)).toEqual([["L1", ["c1"]]]);
   });
 
+  it("puts a card restored from the trash back, and reloads for a restored list", () => {
+    let s = reducer(loaded(), { type: "events", events: [event(6, "card.deleted", { card_id: "c1", list_id: "L1" })] });
+    s = reducer(s, { type: "events", events: [event(7, "card.restored", { card: card("c1", "L1", "a0") }, "c1")] });
+    expect(titles(s)).toEqual([["L1", ["c1", "c2"]], ["L2", ["c3"]]]);
+    s = reducer(s, { type: "events", events: [event(8, "list.restored", { list: list("L3", "a2") })] });
+    expect(s.stale).toBe(true); // its cards come back with it: only a snapshot has them
+  });
+
+  it("hides a list being deleted with its cards, and keeps it gone once confirmed", () => {
+    let s = reducer(loaded(), { type: "optimistic", op: { kind: "list.delete", opId: "d", listId: "L1" } });
+    expect(titles(s)).toEqual([["L2", ["c3"]]]);
+    s = reducer(s, { type: "confirm", opId: "d", removedLists: ["L1"] });
+    expect(titles(s)).toEqual([["L2", ["c3"]]]);
+    expect(s.pending).toEqual([]);
+  });
+
   it("asks to refetch a card whose checklist changed", () => {
     const s = reducer(loaded(), { type: "events", events: [event(6, "checklist_item.deleted", { item_id: "i", checklist_id: "k", card_id: "c1" }, "c1")] });
     expect(s.refetch).toEqual(["c1"]);

@@ -24,6 +24,7 @@ export type Op =
   | { kind: "card.delete"; opId: string; cardId: string }
   | { kind: "list.create"; opId: string; list: List }
   | { kind: "list.update"; opId: string; listId: string; patch: Partial<List> }
+  | { kind: "list.delete"; opId: string; listId: string }
   | { kind: "list.move"; opId: string; listId: string; position: string };
 
 export interface BoardState {
@@ -41,7 +42,7 @@ export type Action =
   | { type: "snapshot"; snapshot: BoardSnapshot }
   | { type: "events"; events: BoardEvent[] }
   | { type: "optimistic"; op: Op }
-  | { type: "confirm"; opId: string; cards?: Card[]; lists?: List[]; removedCards?: string[] }
+  | { type: "confirm"; opId: string; cards?: Card[]; lists?: List[]; removedCards?: string[]; removedLists?: string[] }
   | { type: "rollback"; opId: string }
   | { type: "cards"; cards: Card[] }
   | { type: "attachments"; cardId: string; items: Attachment[] }
@@ -119,6 +120,7 @@ export function applyEvent(
     case "card.created":
     case "card.updated":
     case "card.moved":
+    case "card.restored": // back from the trash, whole: like a new card
       next.cards = keepCard(data, p.card as Card);
       break;
     case "card.deleted":
@@ -184,6 +186,8 @@ export function applyEvent(
       next.lists = data.lists.filter((l) => l.id !== p.list_id);
       next.cards = data.cards.filter((c) => c.list_id !== p.list_id);
       break;
+    case "list.restored":
+      return { data: next, stale: true }; // its cards come back with it, and the event does not carry them
     case "label.created":
     case "label.updated":
       next.labels = upsert(data.labels, p.label as Label);
@@ -240,6 +244,8 @@ function applyOp(data: BoardData, op: Op): BoardData {
     }
     case "list.move":
       return { ...data, lists: data.lists.map((l) => (l.id === op.listId ? { ...l, position: op.position } : l)) };
+    case "list.delete":
+      return { ...data, lists: data.lists.filter((l) => l.id !== op.listId), cards: data.cards.filter((c) => c.list_id !== op.listId) };
   }
 }
 
@@ -293,6 +299,10 @@ export function reducer(state: BoardState, action: Action): BoardState {
       for (const card of action.cards ?? []) data = { ...data, cards: keepCard(data, card) };
       if (action.removedCards?.length)
         data = { ...data, cards: data.cards.filter((c) => !action.removedCards!.includes(c.id)) };
+      if (action.removedLists?.length) {
+        const gone = new Set(action.removedLists);
+        data = { ...data, lists: data.lists.filter((l) => !gone.has(l.id)), cards: data.cards.filter((c) => !gone.has(c.list_id)) };
+      }
       for (const list of action.lists ?? [])
         data = { ...data, lists: list.archived ? data.lists.filter((l) => l.id !== list.id) : upsert(data.lists, list) };
       return { ...state, pending, data };

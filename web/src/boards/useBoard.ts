@@ -7,15 +7,29 @@ import { useToast } from "../ui/toast";
 import { LiveBoard, type LiveStatus } from "./live";
 import { byPosition, placeAt } from "./ordering";
 import { fromSnapshot, initialState, reducer, view, type BoardData, type Op } from "./state";
+import * as trash from "./trash";
 
 export interface BoardActions {
   createCard(listId: string, title: string): Promise<void>;
   updateCard(cardId: string, patch: Partial<Card>, what?: string): Promise<boolean>;
-  moveCard(cardId: string, listId: string, index: number): Promise<void>;
+  /** Move a card; a toast offers to put it back where it was (unless `undo` is false: that is the undo). */
+  moveCard(cardId: string, listId: string, index: number, undo?: boolean): Promise<void>;
+  /** Archive a card, then offer Undo. */
+  archiveCard(cardId: string): Promise<void>;
+  /** Move a card to the board's trash, then offer Undo. */
   deleteCard(cardId: string): Promise<void>;
+  /** Bring a card back from the trash (true when it is back). */
+  restoreCard(cardId: string): Promise<boolean>;
   createList(name: string): Promise<void>;
   renameList(listId: string, name: string): Promise<void>;
+  /** Archive a list, then offer Undo. */
   archiveList(listId: string): Promise<void>;
+  /** Put an archived list back on the board with its cards. */
+  unarchiveList(listId: string): Promise<boolean>;
+  /** Move a list and its cards to the board's trash, then offer Undo. */
+  deleteList(listId: string): Promise<void>;
+  /** Bring a list back from the trash with the cards deleted with it. */
+  restoreList(listId: string): Promise<boolean>;
   moveList(listId: string, index: number): Promise<void>;
   /** Apply a card the server returned (label, assignee and checklist calls answer with it). */
   upsertCards(cards: Card[]): void;
@@ -119,7 +133,7 @@ export function useBoard(boardId: string) {
 
   /** Show `op` now; confirm with what the server returns, or undo it and say so. */
   const run = useCallback(
-    async <T>(op: Op, call: () => Promise<T>, what: string, confirm: (out: T) => { cards?: Card[]; lists?: List[]; removedCards?: string[] }) => {
+    async <T>(op: Op, call: () => Promise<T>, what: string, confirm: (out: T) => { cards?: Card[]; lists?: List[]; removedCards?: string[]; removedLists?: string[] }) => {
       dispatch({ type: "optimistic", op });
       try {
         const out = await call();
@@ -134,11 +148,27 @@ export function useBoard(boardId: string) {
     [toast],
   );
 
+  /** A call that changes what the board shows in ways events tell only in part: the snapshot follows it. */
+  const reloading = useCallback(
+    async (call: () => Promise<unknown>, what: string): Promise<boolean> => {
+      try {
+        await call();
+        dispatch({ type: "stale" });
+        return true;
+      } catch (err) {
+        toast.error(`Could not ${what}: ${(err as Error).message}`);
+        return false;
+      }
+    },
+    [toast],
+  );
+
   const actions: BoardActions = useMemo(() => {
+    const undoable = (text: string, undo: () => Promise<unknown>) => toast.info(text, { label: "Undo", run: () => void undo() });
     const cardsOf = (listId: string, except?: string) =>
       (dataRef.current?.cards ?? []).filter((c) => c.list_id === listId && c.id !== except).sort(byPosition);
     const listsExcept = (except?: string) => (dataRef.current?.lists ?? []).filter((l) => l.id !== except).sort(byPosition);
-    return {
+    const self: BoardActions = {
       async createCard(listId, title) {
         const siblings = cardsOf(listId);
         const place = placeAt(siblings, siblings.length);
@@ -159,18 +189,35 @@ export function useBoard(boardId: string) {
           () => unwrap(api.PATCH("/api/v1/cards/{card_id}", { params: { path: { card_id: cardId } }, body })),
           what, (card) => ({ cards: [card] }));
       },
-      async moveCard(cardId, listId, index) {
+      async moveCard(cardId, listId, index, undo = true) {
+        const from = dataRef.current?.cards.find((c) => c.id === cardId)?.list_id;
+        const at = from ? cardsOf(from).findIndex((c) => c.id === cardId) : -1;
         const place = placeAt(cardsOf(listId, cardId), index);
-        await run({ kind: "card.move", opId: newId(), cardId, listId, position: place.position },
+        const moved = await run({ kind: "card.move", opId: newId(), cardId, listId, position: place.position },
           () => unwrap(api.POST("/api/v1/cards/{card_id}/move", {
             params: { path: { card_id: cardId } }, body: { list_id: listId, after_id: place.afterId, before_id: place.beforeId },
           })),
           "move the card", (card) => ({ cards: [card] }));
+        if (moved && undo && from && at >= 0) undoable("Card moved", () => self.moveCard(cardId, from, at, false));
+      },
+      async archiveCard(cardId) {
+        if (await self.updateCard(cardId, { archived: true }, "archive the card"))
+          undoable("Card archived", () => self.updateCard(cardId, { archived: false }, "restore the card"));
       },
       async deleteCard(cardId) {
-        await run({ kind: "card.delete", opId: newId(), cardId },
+        const deleted = await run({ kind: "card.delete", opId: newId(), cardId },
           () => unwrap(api.DELETE("/api/v1/cards/{card_id}", { params: { path: { card_id: cardId } } })),
           "delete the card", () => ({ removedCards: [cardId] }));
+        if (deleted) undoable("Card moved to the trash", () => self.restoreCard(cardId));
+      },
+      async restoreCard(cardId) {
+        try {
+          dispatch({ type: "cards", cards: [await trash.restoreCard(cardId)] });
+          return true;
+        } catch (err) {
+          toast.error(`Could not restore the card: ${(err as Error).message}`);
+          return false;
+        }
       },
       async createList(name) {
         const lists = listsExcept();
@@ -187,9 +234,24 @@ export function useBoard(boardId: string) {
           "rename the list", (list) => ({ lists: [list] }));
       },
       async archiveList(listId) {
-        await run({ kind: "list.update", opId: newId(), listId, patch: { archived: true } },
+        const archived = await run({ kind: "list.update", opId: newId(), listId, patch: { archived: true } },
           () => unwrap(api.PATCH("/api/v1/lists/{list_id}", { params: { path: { list_id: listId } }, body: { archived: true } })),
           "archive the list", (list) => ({ lists: [list] }));
+        if (archived) undoable("List archived", () => self.unarchiveList(listId));
+      },
+      unarchiveList(listId) {
+        return reloading(
+          () => unwrap(api.PATCH("/api/v1/lists/{list_id}", { params: { path: { list_id: listId } }, body: { archived: false } })),
+          "restore the list",
+        );
+      },
+      async deleteList(listId) {
+        const deleted = await run({ kind: "list.delete", opId: newId(), listId }, () => trash.deleteList(listId),
+          "delete the list", () => ({ removedLists: [listId] }));
+        if (deleted) undoable("List moved to the trash", () => self.restoreList(listId));
+      },
+      restoreList(listId) {
+        return reloading(() => trash.restoreList(listId), "restore the list");
       },
       async moveList(listId, index) {
         const place = placeAt(listsExcept(listId), index);
@@ -211,7 +273,8 @@ export function useBoard(boardId: string) {
       },
       reload,
     };
-  }, [boardId, run, reload]);
+    return self;
+  }, [boardId, run, reload, reloading, toast]);
 
   return { data, state, error, status, actions };
 }

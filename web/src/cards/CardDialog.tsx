@@ -198,8 +198,8 @@ export function CardDialog({ cardId, board, boardCard, actions, canEdit, upload,
                 {canEdit && (
                   <section aria-label="Actions" className="card-actions">
                     <h3>Actions</h3>
-                    <button onClick={() => { void actions.updateCard(cardId, { archived: true }, "archive the card"); close(); }}>Archive</button>
-                    <button className="danger" onClick={() => { if (window.confirm("Delete this card for everyone? This cannot be undone.")) { void actions.deleteCard(cardId); close(); } }}>Delete</button>
+                    <button onClick={() => { void actions.archiveCard(cardId); close(); }}>Archive</button>
+                    <button className="danger" onClick={() => { void actions.deleteCard(cardId); close(); }}>Delete</button>
                   </section>
                 )}
                 <Activity cardId={cardId} version={board.version} people={board.members} />

@@ -3,10 +3,11 @@ import { useCallback, useEffect, useState } from "react";
 import { api, unwrap, type BoardEvent, type BoardMember, type Comment } from "../api/client";
 import { useSession } from "../auth/session";
 import { Avatar } from "../ui/avatar";
+import { useDraft } from "../ui/drafts";
 import { useToast } from "../ui/toast";
 import { Markdown } from "./Markdown";
 import { MentionBox } from "./MentionBox";
-import type { Person } from "./mentions";
+import { mentionedIds, type Person } from "./mentions";
 
 function when(iso: string): string {
   return new Date(iso).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
@@ -16,7 +17,9 @@ export function Comments({ cardId, count, people, canComment }: { cardId: string
   const { user } = useSession();
   const toast = useToast();
   const [comments, setComments] = useState<Comment[] | null>(null);
-  const [body, setBody] = useState("");
+  // kept in sessionStorage: a lost session, a reload or a closed dialog does not lose what was typed
+  const [body, setBody, clearBody] = useDraft(`card:${cardId}:comment`);
+  const [editing, setEditing] = useState<{ id: string; body: string } | null>(null);
   const [sending, setSending] = useState(false);
   const names = new Map(people.map((p) => [p.id, p.name]));
 
@@ -43,13 +46,25 @@ export function Comments({ cardId, count, people, canComment }: { cardId: string
     if (!text || sending) return;
     setSending(true);
     try {
-      const c = await unwrap(api.POST("/api/v1/cards/{card_id}/comments", { params: { path: { card_id: cardId } }, body: { body: text } }));
+      const c = await unwrap(api.POST("/api/v1/cards/{card_id}/comments", { params: { path: { card_id: cardId } }, body: withMentions(text, people) }));
       setComments((all) => [...(all ?? []).filter((x) => x.id !== c.id), c]);
-      setBody("");
+      clearBody();
     } catch (err) {
       toast.error(`Could not post the comment (your text is kept): ${(err as Error).message}`);
     } finally {
       setSending(false);
+    }
+  }
+
+  async function saveEdit() {
+    const text = editing?.body.trim();
+    if (!editing || !text) return;
+    try {
+      const c = await unwrap(api.PATCH("/api/v1/comments/{comment_id}", { params: { path: { comment_id: editing.id } }, body: withMentions(text, people) }));
+      setComments((all) => (all ?? []).map((x) => (x.id === c.id ? c : x)));
+      setEditing(null);
+    } catch (err) {
+      toast.error(`Could not save the comment (your text is kept): ${(err as Error).message}`);
     }
   }
 
@@ -79,9 +94,25 @@ export function Comments({ cardId, count, people, canComment }: { cardId: string
               <div className="comment-meta">
                 <strong>{names.get(c.author_id ?? "") ?? "Former member"}</strong> <span className="muted">{when(c.created_at)}{c.edited_at ? " (edited)" : ""}</span>
                 {(c.mentions ?? []).length > 0 && <span className="muted"> · mentions {(c.mentions ?? []).map((id) => names.get(id) ?? "someone").join(", ")}</span>}
-                {c.author_id === user?.id && <button className="link danger" onClick={() => void remove(c)}>Delete</button>}
+                {c.author_id === user?.id && editing?.id !== c.id && (
+                  <>
+                    <button className="link" onClick={() => setEditing({ id: c.id, body: c.body })}>Edit</button>
+                    <button className="link danger" onClick={() => void remove(c)}>Delete</button>
+                  </>
+                )}
               </div>
-              <Markdown text={c.body} className="comment-body" />
+              {editing?.id === c.id ? (
+                <div className="composer comment-edit">
+                  <MentionBox people={people} value={editing.body} onChange={(v) => setEditing({ id: c.id, body: v })}
+                    onSubmit={() => void saveEdit()} onCancel={() => setEditing(null)} label="Edit comment" autoFocus />
+                  <div className="row">
+                    <button className="primary" disabled={!editing.body.trim()} onClick={() => void saveEdit()}>Save</button>
+                    <button onClick={() => setEditing(null)}>Cancel</button>
+                  </div>
+                </div>
+              ) : (
+                <Markdown text={c.body} className="comment-body" />
+              )}
             </div>
           </li>
         ))}
@@ -91,11 +122,16 @@ export function Comments({ cardId, count, people, canComment }: { cardId: string
   );
 }
 
+/** A comment's body with the people its @Names stand for (the server also reads @e-mail handles itself). */
+function withMentions(text: string, people: Person[]): { body: string } {
+  // `mentions` joins the typed body once the API schema is regenerated (make api-types)
+  const body = { body: text, mentions: mentionedIds(text, people) };
+  return body;
+}
+
 const VERBS: Record<string, string> = {
   "card.created": "created this card",
   "card.moved": "moved this card",
-  "card.assignee_added": "assigned someone",
-  "card.assignee_removed": "unassigned someone",
   "card.label_added": "added a label",
   "card.label_removed": "removed a label",
   "checklist.created": "added a checklist",
@@ -106,10 +142,14 @@ const VERBS: Record<string, string> = {
   "comment.deleted": "deleted a comment",
 };
 
-/** One line of activity in words. */
-export function describe(e: BoardEvent): string {
-  const p = e.payload as { changes?: string[]; attachment?: { filename?: string }; filename?: string };
+/** One line of activity in words; `names` maps user ids to names (for who was assigned). */
+export function describe(e: BoardEvent, names: Map<string, string> = new Map()): string {
+  const p = e.payload as { changes?: string[]; attachment?: { filename?: string }; filename?: string; user_id?: string };
   const changes = p.changes;
+  if (e.type === "card.assignee_added" || e.type === "card.assignee_removed") {
+    const who = p.user_id && p.user_id === e.actor_id ? "themselves" : names.get(p.user_id ?? "") ?? "a former member";
+    return `${e.type === "card.assignee_added" ? "assigned" : "unassigned"} ${who}`;
+  }
   if (e.type === "card.updated") {
     const what = (changes ?? ["the card"]).map((c) => (c === "cover_attachment_id" ? "the cover" : c));
     return `changed ${what.join(", ").replace(/_at\b/g, " date")}`;
@@ -137,7 +177,7 @@ export function Activity({ cardId, version, people }: { cardId: string; version:
       <ul className="activity">
         {(events ?? []).map((e) => (
           <li key={e.id}>
-            <strong>{names.get(e.actor_id ?? "") ?? "Someone"}</strong> {describe(e)} <span className="muted">{when(e.created_at)}</span>
+            <strong>{names.get(e.actor_id ?? "") ?? "Someone"}</strong> {describe(e, names)} <span className="muted">{when(e.created_at)}</span>
           </li>
         ))}
       </ul>

@@ -1,5 +1,5 @@
 // A comment box with @mention autocomplete (arrow keys, Enter or Tab to pick, Escape to close).
-import { useRef, useState } from "react";
+import { useId, useRef, useState } from "react";
 import { insertMention, mentionAt, suggest, type Person } from "./mentions";
 
 interface Props {
@@ -8,10 +8,14 @@ interface Props {
   onChange: (v: string) => void;
   onSubmit: () => void;
   label: string;
+  /** Escape (with no suggestions open): give up editing. */
+  onCancel?: () => void;
+  autoFocus?: boolean;
 }
 
-export function MentionBox({ people, value, onChange, onSubmit, label }: Props) {
+export function MentionBox({ people, value, onChange, onSubmit, label, onCancel, autoFocus }: Props) {
   const ref = useRef<HTMLTextAreaElement>(null);
+  const listId = useId(); // an edited comment's box and the new comment's box are on screen together
   const [at, setAt] = useState<{ start: number; query: string } | null>(null);
   const [active, setActive] = useState(0);
   const options = at ? suggest(people, at.query) : [];
@@ -38,12 +42,13 @@ export function MentionBox({ people, value, onChange, onSubmit, label }: Props) 
       <textarea
         ref={ref}
         aria-label={label}
+        autoFocus={autoFocus}
         placeholder="Write a comment… (@ to mention, Ctrl+Enter to send)"
         maxLength={16384}
         value={value}
         role="combobox"
         aria-expanded={options.length > 0}
-        aria-controls="mention-options"
+        aria-controls={listId}
         aria-autocomplete="list"
         onChange={(e) => update(e.target.value, e.target.selectionStart)}
         onKeyDown={(e) => {
@@ -54,11 +59,13 @@ export function MentionBox({ people, value, onChange, onSubmit, label }: Props) 
             if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); setAt(null); return; }
           }
           if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); onSubmit(); }
+          // preventDefault: the card dialog leaves Escape alone then, only the edit is given up
+          else if (e.key === "Escape" && onCancel) { e.preventDefault(); onCancel(); }
         }}
         onBlur={() => setTimeout(() => setAt(null), 150)}
       />
       {options.length > 0 && (
-        <ul className="mention-options" id="mention-options" role="listbox" aria-label="People">
+        <ul className="mention-options" id={listId} role="listbox" aria-label="People">
           {options.map((p, i) => (
             <li key={p.id} role="option" aria-selected={i === active} className={i === active ? "active" : ""}
               onMouseDown={(e) => { e.preventDefault(); pick(p); }}>

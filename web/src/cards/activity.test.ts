@@ -10,4 +10,12 @@ describe("activity in words", () => {
     expect(inWords(event(3, "card.updated", { card: {}, changes: ["cover_attachment_id"] }, "c"))).toBe("changed the cover");
     expect(inWords(event(4, "card.updated", { card: {}, changes: ["due_at", "title"] }, "c"))).toBe("changed due date, title");
   });
+  it("names who was assigned", () => {
+    const names = new Map([["u1", "Bob Stone"]]);
+    const assigned = event(5, "card.assignee_added", { card_id: "c", user_id: "u1" }, "c");
+    expect(inWords(assigned, names)).toBe("assigned Bob Stone");
+    expect(inWords({ ...assigned, type: "card.assignee_removed" }, names)).toBe("unassigned Bob Stone");
+    expect(inWords({ ...assigned, actor_id: "u1" }, names)).toBe("assigned themselves");
+    expect(inWords(assigned)).toBe("assigned a former member");
+  });
 });

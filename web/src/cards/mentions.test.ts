@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { insertMention, mentionAt, suggest } from "./mentions";
+import { insertMention, mentionAt, mentionedIds, suggest } from "./mentions";
 
 const people = [
   { id: "1", name: "Ann Lee", email: "ann@example.com" },
@@ -18,7 +18,14 @@ describe("mentions", () => {
     expect(suggest(people, "ann").map((p) => p.id)).toEqual(["1", "3"]);
     expect(suggest(people, "zz")).toEqual([]);
   });
-  it("inserts the e-mail handle the server resolves", () => {
-    expect(insertMention("hi @an!", 3, 6, people[0])).toEqual({ text: "hi @ann@example.com !", caret: 20 });
+  it("inserts the person's name, not their e-mail address", () => {
+    expect(insertMention("hi @an!", 3, 6, people[0])).toEqual({ text: "hi @Ann Lee !", caret: 12 });
+  });
+  it("finds who the text names, the longest name first", () => {
+    const more = [...people, { id: "4", name: "Ann", email: "ann2@example.com" }];
+    expect(mentionedIds("hi @Ann Lee and @bob stone, not mail@Lena Ann", more)).toEqual(["1", "2"]);
+    expect(mentionedIds("@Ann: look", more)).toEqual(["4"]);
+    expect(mentionedIds("@Annie", more)).toEqual([]);
+    expect(mentionedIds("no one", more)).toEqual([]);
   });
 });

@@ -32,8 +32,23 @@ export function suggest(people: Person[], query: string, limit = 6): Person[] {
     .map(([, p]) => p);
 }
 
-/** Replace the partial handle with the person's e-mail handle (what the server resolves). */
+/** Replace the partial handle with the person's name, as people write it (`@Ann Lee`). */
 export function insertMention(text: string, start: number, caret: number, person: Person): { text: string; caret: number } {
-  const handle = `@${person.email} `;
+  const handle = `@${person.name} `;
   return { text: text.slice(0, start) + handle + text.slice(caret), caret: start + handle.length };
+}
+
+/** Who the text mentions by name (`@Ann Lee`, the longest name that fits at each @), for the server's
+ * `mentions` list: it still reads @e-mail handles typed by hand from the text itself. */
+export function mentionedIds(text: string, people: Person[]): string[] {
+  const byLength = [...people].sort((a, b) => b.name.length - a.name.length);
+  const found: string[] = [];
+  const at = /(^|[^\w@])@/g;
+  for (let m = at.exec(text); m; m = at.exec(text)) {
+    const from = m.index + m[0].length;
+    const rest = text.slice(from).toLowerCase();
+    const who = byLength.find((p) => p.name && rest.startsWith(p.name.toLowerCase()) && !/^\w/.test(rest.slice(p.name.length)));
+    if (who && !found.includes(who.id)) found.push(who.id);
+  }
+  return found;
 }

@@ -58,7 +58,7 @@ export function Layout({ workspaceId, children, wide }: { workspaceId?: string; 
         {user && (
           <span className="me">
             <Avatar id={user.id} name={user.name} decorative />
-            <span className="me-name">{user.name}</span>
+            <Link to="/account" className="me-name" title="Account">{user.name}</Link>
             <button className="link" onClick={() => void signOut().then(() => navigate("/signin"))}>Sign out</button>
           </span>
         )}

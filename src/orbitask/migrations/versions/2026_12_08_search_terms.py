@@ -22,10 +22,8 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
     op.execute(ddl.CREATE_TERMS)
-    # One pass over the index: the vocabulary table counts every word's postings, which is why queries do not use it.
-    op.execute(f"CREATE VIRTUAL TABLE temp.search_vocabulary USING fts5vocab(main, {ddl.FTS_TABLE}, row)")
-    op.execute(f"INSERT OR IGNORE INTO {ddl.TERM_TABLE} (term) SELECT term FROM temp.search_vocabulary")
-    op.execute("DROP TABLE temp.search_vocabulary")
+    for statement in ddl.REFILL_TERMS:
+        op.execute(statement)
     # Uuid columns hold 32 lower-case hex digits on SQLite, as board_marker spells them; the triggers re-index.
     op.execute(f"UPDATE search_entry SET terms = terms || ' ' || char({ord(syntax.BOARD_MARK)}) || "
                "(SELECT card.board_id FROM card WHERE card.id = search_entry.card_id) "
