@@ -97,12 +97,13 @@ def serve(
     # Workers re-read settings from the environment: pass the choices down that way.
     os.environ["ORBITASK_SERVICES"] = ",".join(settings.services)
     os.environ["ORBITASK_DATA_DIR"] = str(settings.data_dir.resolve())
-    if (unset := settings.public_url_warning()) is not None:
-        console.print(f"[yellow]{escape(unset)}[/yellow]", soft_wrap=True)
     os.environ["ORBITASK_PUBLIC_URL"] = settings.public_url  # as derived from --host/--port, when not set
     _ = settings.signing_key  # generate the local secret once, before workers race for it
     configure_logging(settings.log_level, settings.log_json)
-    structlog.get_logger("orbitask.serve").info("orbitask_serving", **settings.summary())
+    log = structlog.get_logger("orbitask.serve")
+    if (unset := settings.public_url_warning()) is not None:  # a log line: a pipe still reads JSON lines only
+        log.warning("public_url_unset", detail=unset)
+    log.info("orbitask_serving", **settings.summary())
     uvicorn.run(
         "orbitask.app:app_from_env", factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level="warning", access_log=False,

@@ -79,7 +79,8 @@ async def test_sign_ins_and_api_tokens_are_audited_without_secrets(api: Api, app
     async with app.state.runtime.db.read_session(on_writer=True) as s:
         rows = list(await s.scalars(select(AuditEntry).order_by(AuditEntry.id)))
     got = [(r.action, r.detail.get("reason")) for r in rows if r.workspace_id is None]
-    assert got == [("login.failed", "wrong password"), ("login.failed", "unknown e-mail"),
+    assert got == [("instance.admin_assigned", "first account"),  # Alice signed up first on this instance
+                   ("login.failed", "wrong password"), ("login.failed", "unknown e-mail"),
                    ("login.succeeded", None), ("api_token.created", None), ("api_token.revoked", None)]
     assert rows[-1].target_id == token["id"] and rows[-1].actor_id == alice.id
     text = repr([(r.detail, r.target_id) for r in rows])

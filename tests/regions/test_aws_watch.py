@@ -511,6 +511,9 @@ def test_the_real_handler_runs_the_whole_sequence_end_to_end(monkeypatch: pytest
         "ORBITASK_HOSTED_ZONE_ID": ZONE, "ORBITASK_API_DOMAIN": DOMAIN, "ORBITASK_ACCELERATOR_LISTENER": LISTENER,
         "ORBITASK_DATABASE_URL": url, "ORBITASK_DATA_DIR": str(tmp_path), "ORBITASK_LOG_JSON": "false",
         "ORBITASK_SECRETS_FROM": json.dumps({"ORBITASK_SECRET_KEY": secret}),
+        # the handler writes the secret into os.environ: named here, monkeypatch takes it out again afterwards
+        # (left behind, every server a later test starts in this process would inherit it)
+        "ORBITASK_SECRET_KEY": "replaced-by-the-handler",
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(boto3, "client", client)

@@ -91,6 +91,30 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("GET", f"{A}/calendar/{{token}}.ics"): Entry(PUBLIC, path={"token": "calendar_token"},
                                                   note="the secret in the URL is the credential"),
     ("POST", f"{A}/ws/tickets"): Entry(SIGNED_IN),
+    ("PATCH", f"{A}/me"): Entry(SIGNED_IN, json={"time_zone": "Europe/Paris"}),
+    ("GET", f"{A}/instance"): Entry(PUBLIC, note="the sign-up policy, for the sign-in page"),
+    ("GET", f"{A}/auth/sessions"): Entry(SIGNED_IN),
+    ("DELETE", f"{A}/auth/sessions/{{session_id}}"): Entry(
+        _kind(404, 404, 404, 404, 404, 404), path={"session_id": "missing_id"},
+        note="only one's own sessions exist: any other id is not found"),
+    ("POST", f"{A}/auth/sessions/revoke-others"): Entry(SIGNED_IN),
+    ("POST", f"{A}/auth/password"): Entry(
+        _kind(403, 403, 403, 403, 403, 403), json={"current_password": "not the password", "new_password": "x" * 12},
+        note="the current password is asked first (a wrong one is 403 for everyone)"),
+    ("POST", f"{A}/auth/password-reset"): Entry(
+        _kind(409, 409, 409, 409, 409, 409, 409), json={"email": "{alice_email}"},
+        note="anyone may ask; without e-mail configured there is nothing to send: 409 for everyone"),
+    ("POST", f"{A}/auth/password-reset/confirm"): Entry(
+        _kind(400, 400, 400, 400, 400, 400, 400), json={"token": "x" * 43, "password": "long enough pw"},
+        note="the e-mailed link is the credential: a forged one is invalid for everyone"),
+    ("POST", f"{A}/auth/email"): Entry(
+        _kind(409, 409, 409, 409, 409, 409), json={"new_email": "{fresh_email}", "current_password": "{password}"},
+        note="without e-mail configured no confirmation can be sent: 409"),
+    ("POST", f"{A}/auth/email/confirm"): Entry(
+        _kind(400, 400, 400, 400, 400, 400, 400), json={"token": "x" * 43},
+        note="the e-mailed link is the credential: a forged one is invalid for everyone"),
+    ("POST", f"{A}/auth/email/verification"): Entry(
+        _kind(409, 409, 409, 409, 409, 409), note="without e-mail configured no link can be sent: 409"),
     # --- notifications: the caller's own; watching needs sight of the board -----------------------
     ("GET", f"{A}/notifications"): Entry(SIGNED_IN),
     ("GET", f"{A}/notifications/unread-count"): Entry(SIGNED_IN),
@@ -160,6 +184,9 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("GET", f"{A}/boards/{{board_id}}/cards"): Entry(BOARD_READ),
     ("PATCH", f"{A}/lists/{{list_id}}"): Entry(BOARD_WRITE, json={"name": "Doing"}),
     ("DELETE", f"{A}/lists/{{list_id}}"): Entry(BOARD_WRITE),
+    ("POST", f"{A}/lists/{{list_id}}/restore"): Entry(BOARD_WRITE, note="not in the trash: answers the list as it is"),
+    ("GET", f"{A}/boards/{{board_id}}/trash"): Entry(BOARD_WRITE, note="the trash is for those who may restore"),
+    ("GET", f"{A}/boards/{{board_id}}/archive"): Entry(BOARD_READ),
     ("POST", f"{A}/lists/{{list_id}}/move"): Entry(BOARD_WRITE, json={}),
     ("PATCH", f"{A}/labels/{{label_id}}"): Entry(BOARD_WRITE, json={"name": "urgent"}),
     ("DELETE", f"{A}/labels/{{label_id}}"): Entry(BOARD_WRITE),
@@ -168,6 +195,7 @@ TABLE: dict[tuple[str, str], Entry] = {
     ("GET", f"{A}/cards/{{card_id}}"): Entry(BOARD_READ),
     ("PATCH", f"{A}/cards/{{card_id}}"): Entry(BOARD_WRITE, json={"title": "Retitled"}),
     ("DELETE", f"{A}/cards/{{card_id}}"): Entry(BOARD_WRITE),
+    ("POST", f"{A}/cards/{{card_id}}/restore"): Entry(BOARD_WRITE, note="not in the trash: answers the card as it is"),
     ("POST", f"{A}/cards/{{card_id}}/move"): Entry(BOARD_WRITE, json={"list_id": "{list_id}"}),
     ("POST", f"{A}/cards/{{card_id}}/assignees/{{user_id}}"): Entry(BOARD_WRITE, path={"user_id": "member_id"}),
     ("DELETE", f"{A}/cards/{{card_id}}/assignees/{{user_id}}"): Entry(BOARD_WRITE, path={"user_id": "owner_id"}),

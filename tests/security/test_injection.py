@@ -44,10 +44,12 @@ REFUSED: dict[str, str] = {  # no database keeps these faithfully: refused with 
 }
 OVERSIZED = "\U0001d54f" * 60_000  # 720 kB as escaped JSON: under the body limit, over every length limit
 # fields whose value is a credential or a reference: never echoed back
-NOT_ECHOED = {"password", "refresh_token", "ticket", "filename"}
+NOT_ECHOED = {"password", "refresh_token", "ticket", "filename", "invitation"}  # (an unknown invitation is a 404)
 CARD_TITLE = ("POST", "/api/v1/lists/{list_id}/cards", "title")
 SKIP_ROUTES = {"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout",  # nothing stored
-               "/api/v1/auth/verify"}  # a link token, looked up by its hash: hostile text is a link that is gone (410)
+               "/api/v1/auth/password",  # checks the current password first: hostile text is a wrong one (403)
+               # link tokens, looked up by their hash: hostile text is a link that is gone (410, 400)
+               "/api/v1/auth/verify", "/api/v1/auth/password-reset/confirm", "/api/v1/auth/email/confirm"}
 
 
 def _resolve(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:

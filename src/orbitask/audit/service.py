@@ -28,7 +28,7 @@ ACTIONS = (
     "signup.requested", "signup.account_exists", "signup.verified",
     "password_reset.requested", "password_reset.completed", "password_reset.link_created", "password.changed",
     "email.change_requested", "email.changed", "email.verified", "email.verification_sent",
-    "session.revoked", "session.revoked_others", "user.disabled", "user.enabled",
+    "session.revoked", "session.revoked_others", "user.disabled", "user.enabled", "instance.admin_assigned",
 )
 
 

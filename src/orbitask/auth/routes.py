@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from orbitask.auth import account, service, signup, workspaces
@@ -243,9 +243,13 @@ async def invitation_lookup_limits(request: Request, rt: RuntimeDep) -> None:
     await enforce(rt.limiter, [RateLimit("invitation_ip", client_ip(request.scope), limit)])
 
 
+MAX_LINK_TOKEN = 128  # links carry 43 characters (secrets.token_urlsafe(32)); anything much longer is not one
+
+
 @router.get("/invitations/{token}", response_model=InvitationPreview, dependencies=[Depends(invitation_lookup_limits)],
             responses={**RATE_LIMITED, 404: {"description": "The link is unknown, revoked, expired or used up"}})
-async def preview_invitation(token: str, session: ReadSession) -> InvitationPreview:
+async def preview_invitation(token: Annotated[str, Path(max_length=MAX_LINK_TOKEN)],
+                             session: ReadSession) -> InvitationPreview:
     """Who invites to which workspace, for the sign-in page (no account needed; names only)."""
     return await workspaces.preview_invitation(session, token)
 
