@@ -68,6 +68,18 @@ def _logging_put_back() -> Iterator[None]:
     structlog.configure(**saved)
 
 
+@pytest.fixture(autouse=True)
+def _environment_put_back() -> Iterator[None]:
+    """Code a test runs in-process may write os.environ (`serve` passes settings to its workers that way, the
+    failover Lambda loads its secrets into it): put it back, or every server this worker starts later inherits
+    them (a leaked ORBITASK_PUBLIC_URL pointed later servers' links at port 8000)."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture
 def mail() -> Iterator[Mailbox]:
     """A real SMTP server on 127.0.0.1; the mailbox of what it received (its port as `.port`)."""

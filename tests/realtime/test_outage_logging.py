@@ -49,7 +49,7 @@ from tests.conftest import PASSWORD, TEST_DATABASE, make_settings
 from tests.dbservers import PASSWORD as DB_PASSWORD
 from tests.dbservers import MariaDB, MissingServer
 from tests.realtime.test_gateway import Client
-from tests.servers import orbitask_server
+from tests.servers import free_port, orbitask_server
 
 RETRIES = 3  # failed retries each loop shows before the server comes back
 DEADLINE_S = 90.0  # generous bound on every wait below (a busy machine); never reached when things work
@@ -276,8 +276,9 @@ def _open_sockets(base: str) -> float:
 
 
 def test_sockets_that_close_or_drop_log_nothing_above_debug(tmp_path: Path) -> None:
-    env = {"ORBITASK_LOG_LEVEL": "DEBUG", "ORBITASK_LOG_JSON": "true"}
-    with orbitask_server(tmp_path, env=env) as base:
+    port = free_port()  # with its public URL given: an unset one is a warning at start, not this test's business
+    env = {"ORBITASK_LOG_LEVEL": "DEBUG", "ORBITASK_LOG_JSON": "true", "ORBITASK_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    with orbitask_server(tmp_path, env=env, port=port) as base:
         assert asyncio.run(_sockets_open_and_close(base)) == 6
         # the server has finished every socket (its handler returned, or raised) once the gauge is back to 0
         _until(lambda: _open_sockets(base) == 0, "the server saw every socket go")

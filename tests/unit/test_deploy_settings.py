@@ -42,6 +42,9 @@ def test_serve_believes_forwarded_headers_only_from_the_configured_proxies(
     seen: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
     monkeypatch.setenv("ORBITASK_DATA_DIR", str(tmp_path))
+    for name in ("ORBITASK_SERVICES", "ORBITASK_PUBLIC_URL"):  # serve writes these for its workers: put back after
+        monkeypatch.setenv(name, "")  # (left behind, every server a later test starts in this process inherits them)
+        monkeypatch.delenv(name)
     if allowed:
         monkeypatch.setenv("ORBITASK_FORWARDED_ALLOW_IPS", allowed)
     else:
