@@ -70,14 +70,14 @@ def _logging_put_back() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _environment_put_back() -> Iterator[None]:
-    """Code a test runs in-process may write os.environ (`serve` passes settings to its workers that way, the
+    """Code a test runs in-process may write ORBITASK_ settings into os.environ (`serve` passes settings to its workers that way, the
     failover Lambda loads its secrets into it): put it back, or every server this worker starts later inherits
     them (a leaked ORBITASK_PUBLIC_URL pointed later servers' links at port 8000)."""
-    saved = dict(os.environ)
+    saved = {k: v for k, v in os.environ.items() if k.startswith("ORBITASK_")}  # (session fixtures set others)
     yield
-    if os.environ != saved:
-        os.environ.clear()
-        os.environ.update(saved)
+    for name in [k for k in os.environ if k.startswith("ORBITASK_") and k not in saved]:
+        del os.environ[name]
+    os.environ.update(saved)
 
 
 @pytest.fixture
