@@ -85,7 +85,8 @@ def register(client: httpx.Client) -> dict[str, str]:
         "email": f"r-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD, "name": "R"})
     assert r.status_code == 201, r.text
     assert r.headers["x-orbitask-forwarded-to"] == "us-east-1"
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    # the sign-up's consistency token: the next reads here wait for the replica to have the new account's workspace
+    return {"Authorization": f"Bearer {r.json()['access_token']}", "X-Orbitask-Token": r.headers["x-orbitask-token"]}
 
 
 def test_writes_in_a_reader_region_take_one_hop_and_are_read_back_there(regions: Regions) -> None:
