@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orbitask.core.db import Base, UTCDateTime, id_default, long_text, position_type, utcnow
+from orbitask.core.db import Base, UTCDateTime, id_default, long_text, position_type, trashed_index, utcnow
 
 
 class Board(Base):
@@ -46,7 +46,7 @@ class BoardList(Base):
     """A column of cards."""
 
     __tablename__ = "board_list"
-    __table_args__ = (Index("ix_board_list_board_position", "board_id", "position"),)
+    __table_args__ = (Index("ix_board_list_board_position", "board_id", "position"), trashed_index("board_list"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=id_default)
     board_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("board.id", ondelete="CASCADE"))
@@ -56,7 +56,7 @@ class BoardList(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # set: in the trash with the cards it held (tasks/trash.py), invisible until restored or purged
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # indexed: core/db.trashed_index
     deleted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
 
 

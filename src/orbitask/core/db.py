@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, MetaData, String, event, text
+from sqlalchemy import JSON, Index, MetaData, String, event, text
 from sqlalchemy import types as sa_types
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import make_url
@@ -430,3 +430,11 @@ class Database:
             self.shared_reader.close()
         for engine in {self.writer, self.reader, self.primary_reader}:
             await engine.dispose()
+
+
+def trashed_index(table: str) -> Index:
+    """The index the trash purge reads (`deleted_at < cutoff`), holding only rows in the trash where the backend
+    allows it. A full one made SQLite, which has no statistics, read "deleted_at IS NULL" through it: every live
+    row of a million-card table for a lookup of 25 cards by id (188 ms)."""
+    only_trashed = text("deleted_at IS NOT NULL")
+    return Index(f"ix_{table}_deleted_at", "deleted_at", sqlite_where=only_trashed, postgresql_where=only_trashed)

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orbitask.core.db import Base, UTCDateTime, id_default, long_text, position_type, utcnow
+from orbitask.core.db import Base, UTCDateTime, id_default, long_text, position_type, trashed_index, utcnow
 
 
 class Card(Base):
@@ -18,6 +18,7 @@ class Card(Base):
     __table_args__ = (
         Index("ix_card_list_position", "list_id", "position"),
         Index("ix_card_board", "board_id", "id"),
+        trashed_index("card"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=id_default)
@@ -37,7 +38,7 @@ class Card(Base):
     # the service clears it when the attachment goes
     cover_attachment_id: Mapped[uuid.UUID | None]
     # set: in the trash (tasks/trash.py), invisible everywhere until restored or purged
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # indexed: core/db.trashed_index
     deleted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
 
 

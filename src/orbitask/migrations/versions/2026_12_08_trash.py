@@ -25,15 +25,18 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('deleted_at', orbitask.core.db.UTCDateTime(timezone=True), nullable=True))
             batch_op.add_column(sa.Column('deleted_by', sa.Uuid(), nullable=True))
-            batch_op.create_index(batch_op.f(f'ix_{table}_deleted_at'), ['deleted_at'], unique=False)
             batch_op.create_foreign_key(batch_op.f(f'fk_{table}_deleted_by_user_account'), 'user_account',
                                         ['deleted_by'], ['id'], ondelete='SET NULL')
+        # only the rows in the trash where the backend can (orbitask.core.db.trashed_index)
+        only_trashed = sa.text('deleted_at IS NOT NULL')
+        op.create_index(op.f(f'ix_{table}_deleted_at'), table, ['deleted_at'], unique=False,
+                        sqlite_where=only_trashed, postgresql_where=only_trashed)
 
 
 def downgrade() -> None:
     for table in reversed(_TABLES):
+        op.drop_index(op.f(f'ix_{table}_deleted_at'), table_name=table)
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_constraint(batch_op.f(f'fk_{table}_deleted_by_user_account'), type_='foreignkey')
-            batch_op.drop_index(batch_op.f(f'ix_{table}_deleted_at'))
             batch_op.drop_column('deleted_by')
             batch_op.drop_column('deleted_at')
